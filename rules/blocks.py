@@ -1,0 +1,390 @@
+"""The building blocks that decide when a rule fires, one small class each.
+
+A block sees every event of its rule's types, told whether the rule's ``match``
+condition held, and its own slice of the customer's state. It returns a
+:class:`Firing` (the trigger events and the facts) or ``None``. Blocks do no I/O
+and never look at the clock: time is the events' ``occurred_at`` in microseconds.
+"""
+
+from __future__ import annotations
+
+import bisect
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Protocol
+
+from rules.durations import MICROS_PER_SECOND, format_duration
+from rules.state import (
+    BalanceState,
+    BlockState,
+    Entry,
+    FollowUpState,
+    Observation,
+    Trigger,
+    WindowState,
+)
+from schemas.models import FactValue, TransactionEvent
+
+__all__ = [
+    "BalanceFallBlock",
+    "Block",
+    "Firing",
+    "FollowUpBlock",
+    "MatchBlock",
+    "ThresholdBlock",
+    "WindowBlock",
+]
+
+ZERO = Decimal(0)
+CENT = Decimal("0.01")
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Firing:
+    """A rule's condition held: which events made it so, and the numbers it used."""
+
+    trigger_event_ids: tuple[str, ...]
+    facts: dict[str, FactValue] = field(default_factory=dict)
+
+
+class Block(Protocol):
+    """What every building block offers the engine."""
+
+    #: seconds of event history the block keeps (0: none)
+    horizon: int
+    #: whether events that fail ``match`` must still be shown to the block
+    sees_unmatched: bool
+
+    def new_state(self) -> BlockState | None: ...
+
+    def on_event(
+        self, event: Any, customer: Any, at: int, matched: bool, state: BlockState | None
+    ) -> Firing | None: ...
+
+    def prune(self, state: BlockState, cutoff: int) -> None: ...
+
+
+def money(value: Decimal) -> str:
+    """Money for facts: an exact decimal string with at least two decimal places."""
+    exponent = value.as_tuple().exponent
+    if isinstance(exponent, int) and exponent > -2:
+        return str(value.quantize(CENT))
+    return str(value)
+
+
+def _insert(entries: list[Entry], entry: Entry) -> None:
+    if not entries or entry[0] >= entries[-1][0]:
+        entries.append(entry)
+    else:
+        bisect.insort(entries, entry, key=lambda item: item[0])
+
+
+def _prune_entries(entries: list[Entry], cutoff: int) -> None:
+    index = bisect.bisect_left(entries, cutoff, key=lambda item: item[0])
+    if index:
+        del entries[:index]
+
+
+def aggregate(kind: str, values: list[Decimal]) -> Decimal:
+    if kind == "count":
+        return Decimal(len(values))
+    if kind == "max":
+        return max(values, default=ZERO)
+    return sum(values, ZERO)
+
+
+class MatchBlock:
+    """No block: the ``match`` condition alone fires the rule."""
+
+    horizon = 0
+    sees_unmatched = False
+
+    def new_state(self) -> None:
+        return None
+
+    def on_event(
+        self, event: Any, customer: Any, at: int, matched: bool, state: BlockState | None
+    ) -> Firing:
+        return Firing((event.event_id,), {})
+
+    def prune(self, state: BlockState, cutoff: int) -> None:
+        return None
+
+
+class ThresholdBlock:
+    """One event's field reaches a value, e.g. a single outflow of at least 50,000.00."""
+
+    horizon = 0
+    sees_unmatched = False
+
+    def __init__(self, field_name: str, at_least: Decimal, read: Callable[[Any], Any]) -> None:
+        self.field_name = field_name
+        self.at_least = at_least
+        self.read = read
+
+    def new_state(self) -> None:
+        return None
+
+    def on_event(
+        self, event: Any, customer: Any, at: int, matched: bool, state: BlockState | None
+    ) -> Firing | None:
+        value = self.read(event)
+        if value is None or value < self.at_least:
+            return None
+        return Firing(
+            (event.event_id,),
+            {self.field_name: money(value), "threshold": money(self.at_least)},
+        )
+
+    def prune(self, state: BlockState, cutoff: int) -> None:
+        return None
+
+
+class WindowBlock:
+    """sum / count / max of a field over matching events in the last ``over`` seconds."""
+
+    sees_unmatched = False
+
+    def __init__(
+        self, over: int, kind: str, field_name: str, at_least: Decimal, read: Callable[[Any], Any]
+    ) -> None:
+        self.horizon = over
+        self.span = over * MICROS_PER_SECOND
+        self.kind = kind
+        self.field_name = field_name
+        self.at_least = at_least
+        self.read = read
+
+    def new_state(self) -> WindowState:
+        return WindowState()
+
+    def on_event(
+        self, event: Any, customer: Any, at: int, matched: bool, state: BlockState | None
+    ) -> Firing | None:
+        assert isinstance(state, WindowState)
+        value = self.read(event) if self.kind != "count" else Decimal(1)
+        _insert(state.entries, (at, value if value is not None else ZERO, event.event_id))
+        start = at - self.span
+        inside = [e for e in state.entries if start <= e[0] <= at]
+        total = aggregate(self.kind, [e[1] for e in inside])
+        if total < self.at_least:
+            return None
+        label = f"{self.kind}_{self.field_name}" if self.kind != "count" else "count"
+        shown = str(int(total)) if self.kind == "count" else money(total)
+        return Firing(
+            (event.event_id,),
+            {
+                label: shown,
+                "threshold": money(self.at_least) if self.kind != "count" else str(self.at_least),
+                "window": format_duration(self.horizon),
+                "events": len(inside),
+            },
+        )
+
+    def prune(self, state: BlockState, cutoff: int) -> None:
+        assert isinstance(state, WindowState)
+        _prune_entries(state.entries, cutoff - self.span)
+
+
+class FollowUpBlock:
+    """A trigger event, then matching events within ``within`` reaching a share of it.
+
+    Fires at most once per trigger. Works whichever arrives first: a late trigger is
+    checked against the matching events already seen.
+    """
+
+    sees_unmatched = True
+
+    def __init__(
+        self,
+        trigger: Callable[[Any, Any], Any],
+        within: int,
+        share: Decimal,
+        kind: str,
+        field_name: str,
+        read: Callable[[Any], Any],
+        read_trigger: Callable[[Any], Any],
+    ) -> None:
+        self.trigger = trigger
+        self.horizon = within
+        self.span = within * MICROS_PER_SECOND
+        self.share = share
+        self.kind = kind
+        self.field_name = field_name
+        self.read = read
+        self.read_trigger = read_trigger
+
+    def new_state(self) -> FollowUpState:
+        return FollowUpState()
+
+    def on_event(
+        self, event: Any, customer: Any, at: int, matched: bool, state: BlockState | None
+    ) -> Firing | None:
+        assert isinstance(state, FollowUpState)
+        checked: list[Trigger]
+        if self.trigger(event, customer):
+            amount = self.read_trigger(event)
+            if amount is None or amount <= 0:
+                return None
+            new = Trigger(at, amount, event.event_id, getattr(event, "account_id", None))
+            state.triggers.append(new)
+            checked = [new]
+        elif matched:
+            value = self.read(event) if self.kind != "count" else Decimal(1)
+            _insert(state.entries, (at, value if value is not None else ZERO, event.event_id))
+            checked = [t for t in state.triggers if not t.fired and t.at <= at <= t.at + self.span]
+        else:
+            return None
+        for trigger in checked:
+            firing = self._check(trigger, state.entries)
+            if firing is not None:
+                trigger.fired = True
+                return firing
+        return None
+
+    def _check(self, trigger: Trigger, entries: list[Entry]) -> Firing | None:
+        end = trigger.at + self.span
+        inside = [e for e in entries if trigger.at <= e[0] <= end]
+        if not inside:
+            return None
+        total = aggregate(self.kind, [e[1] for e in inside])
+        needed = trigger.amount * self.share
+        if total < needed:
+            return None
+        crossing = _crossing_event(inside, needed, self.kind)
+        return Firing(
+            (trigger.event_id, crossing),
+            {
+                "trigger_amount": money(trigger.amount),
+                f"{self.kind}_{self.field_name}": money(total),
+                "share": str((total / trigger.amount).quantize(Decimal("0.0001"))),
+                "required_share": str(self.share),
+                "within": format_duration(self.horizon),
+                "events": len(inside),
+            },
+        )
+
+    def prune(self, state: BlockState, cutoff: int) -> None:
+        assert isinstance(state, FollowUpState)
+        state.triggers = [t for t in state.triggers if t.at + self.span >= cutoff]
+        _prune_entries(state.entries, cutoff - self.span)
+
+
+def _iso(micros: int) -> str:
+    return (EPOCH + dt.timedelta(microseconds=micros)).isoformat()
+
+
+def _crossing_event(inside: list[Entry], needed: Decimal, kind: str) -> str:
+    """The event at which the running aggregate first reached ``needed``."""
+    running: list[Decimal] = []
+    for entry in inside:
+        running.append(entry[1])
+        if aggregate(kind, running) >= needed:
+            return entry[2]
+    return inside[-1][2]
+
+
+class BalanceFallBlock:
+    """The customer's balance at the bank falls far from its peak within ``over``.
+
+    The balance is the latest ``balance_after`` of each account by event time, plus
+    money moved into the bank's own products (which has not left the bank). An account
+    seen for the first time counts from its balance before that posting.
+    """
+
+    sees_unmatched = True
+
+    def __init__(
+        self,
+        over: int,
+        share: Decimal,
+        drop_at_least: Decimal,
+        parks_money: Callable[[Any, Any], Any],
+    ) -> None:
+        self.horizon = over
+        self.span = over * MICROS_PER_SECOND
+        self.share = share
+        self.drop_at_least = drop_at_least
+        self.parks_money = parks_money
+
+    def new_state(self) -> BalanceState:
+        return BalanceState()
+
+    def on_event(
+        self, event: Any, customer: Any, at: int, matched: bool, state: BlockState | None
+    ) -> Firing | None:
+        assert isinstance(state, BalanceState)
+        if not isinstance(event, TransactionEvent):
+            return None
+        signed = event.amount if event.direction == "debit" else -event.amount
+        parked = signed if self.parks_money(event, None) else ZERO
+        observation = Observation(
+            at,
+            event.account_id,
+            event.balance_after + signed,
+            event.balance_after,
+            parked,
+            event.event_id,
+        )
+        observations = state.observations
+        if not observations or at >= observations[-1].at:
+            observations.append(observation)
+        else:
+            bisect.insort(observations, observation, key=lambda item: item.at)
+        if not matched:
+            return None
+        peak, peak_at, current = self._peak_and_current(state, at)
+        drop = peak - current
+        if peak <= 0 or drop < self.drop_at_least or current > peak * self.share:
+            return None
+        return Firing(
+            (event.event_id,),
+            {
+                "peak_balance": money(peak),
+                "balance": money(current),
+                "drop": money(drop),
+                "share_of_peak": str((current / peak).quantize(Decimal("0.0001"))),
+                "peak_at": _iso(peak_at),
+                "window": format_duration(self.horizon),
+            },
+        )
+
+    def _peak_and_current(self, state: BalanceState, now: int) -> tuple[Decimal, int, Decimal]:
+        accounts = {account: balance for account, (_, balance) in state.base_accounts.items()}
+        total = sum(accounts.values(), ZERO) + state.base_parked
+        start = now - self.span
+        peak, peak_at = total, start
+        for obs in state.observations:
+            if obs.at > now:
+                break
+            previous = accounts.get(obs.account_id)
+            if previous is None:
+                total += obs.balance_before
+                previous = obs.balance_before
+                if obs.at >= start and total > peak:
+                    peak, peak_at = total, obs.at
+            total += obs.balance_after - previous + obs.parked_delta
+            accounts[obs.account_id] = obs.balance_after
+            if obs.at < start:
+                peak, peak_at = total, start
+            elif total > peak:
+                peak, peak_at = total, obs.at
+        return peak, peak_at, total
+
+    def prune(self, state: BlockState, cutoff: int) -> None:
+        assert isinstance(state, BalanceState)
+        start = cutoff - self.span
+        keep = 0
+        for obs in state.observations:
+            if obs.at >= start:
+                break
+            known = state.base_accounts.get(obs.account_id)
+            if known is None or obs.at >= known[0]:
+                state.base_accounts[obs.account_id] = (obs.at, obs.balance_after)
+            state.base_parked += obs.parked_delta
+            keep += 1
+        if keep:
+            del state.observations[:keep]

@@ -1,0 +1,38 @@
+"""Durations as compliance writes them: ``30m``, ``72h``, ``7d``, ``1d12h``, ``0``."""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["MICROS_PER_SECOND", "format_duration", "parse_duration"]
+
+MICROS_PER_SECOND = 1_000_000
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_PART = re.compile(r"(\d+)([smhdw])")
+_WHOLE = re.compile(r"^(?:\d+[smhdw])+$")
+
+
+def parse_duration(text: str | int) -> int:
+    """Seconds in ``text``; raise ValueError with an example when it is not a duration."""
+    if isinstance(text, int) and not isinstance(text, bool):
+        if text == 0:
+            return 0
+        raise ValueError(f"{text!r} needs a unit, e.g. '{text}h' or '{text}d'")
+    value = str(text).strip().replace(" ", "")
+    if value == "0":
+        return 0
+    if not _WHOLE.match(value):
+        raise ValueError(f"{text!r} is not a duration: use e.g. '30m', '72h', '7d' or '1d12h'")
+    return sum(int(n) * _UNITS[unit] for n, unit in _PART.findall(value))
+
+
+def format_duration(seconds: int) -> str:
+    """The shortest way to write ``seconds`` back, e.g. 259200 -> '3d'."""
+    if seconds == 0:
+        return "0"
+    out = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        count, seconds = divmod(seconds, size)
+        if count:
+            out.append(f"{count}{unit}")
+    return "".join(out)

@@ -1,0 +1,494 @@
+"""Load a rule directory into a compiled, immutable :class:`RuleSet` — or refuse it whole.
+
+Every problem found is collected (not just the first), each with file, line, column,
+rule id and field, so one ``churnwatch rules check`` run shows compliance everything
+to fix. A directory with any problem yields no rule set at all: reload is
+all-or-nothing by construction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import operator
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from rules.blocks import (
+    BalanceFallBlock,
+    Block,
+    FollowUpBlock,
+    MatchBlock,
+    ThresholdBlock,
+    WindowBlock,
+)
+from rules.durations import MICROS_PER_SECOND, parse_duration
+from rules.exceptions import ExpressionError, Problem, RuleSetError
+from rules.expressions import CompiledCondition, FieldCatalog, compile_condition
+from rules.model import BLOCK_NAMES, RuleFileSpec, RuleSpec
+from rules.yamlfile import YamlDocument, YamlSyntaxError, load_yaml, plain
+from schemas.models import EVENT_TYPES, Counterparty
+
+__all__ = ["CompiledRule", "RuleSet", "field_catalog", "load_rules", "rule_files"]
+
+RESERVED_FILES = {"routing.yaml", "routing.yml", "settings.yaml", "settings.yml"}
+CUSTOMER_FIELDS = {
+    "aum",
+    "tier",
+    "branch_id",
+    "manager_id",
+    "language",
+    "sms_opt_in",
+    "birthday",
+    "known",
+}
+_PATH_PART = re.compile(r"\.([A-Za-z_][A-Za-z0-9_]*)|\[(\d+)\]")
+_UNKNOWN_FIELD = re.compile(r"Object contains unknown field `([^`]+)`")
+_MISSING_FIELD = re.compile(r"Object missing required field `([^`]+)`")
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledRule:
+    """A rule ready for the hot path: conditions compiled, durations in microseconds."""
+
+    spec: RuleSpec
+    file: str
+    match: CompiledCondition
+    block: Block
+    cooldown: int
+    types: frozenset[str]
+    state_type: type
+
+    @property
+    def id(self) -> str:
+        return self.spec.id
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    """An immutable, validated set of rules; swapped whole on reload."""
+
+    rules: tuple[CompiledRule, ...]
+    predicates: dict[str, str]
+    fingerprint: str
+    source: str
+    by_type: dict[str, tuple[CompiledRule, ...]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        by_type: dict[str, tuple[CompiledRule, ...]] = {}
+        for type_name in EVENT_TYPES:
+            by_type[type_name] = tuple(
+                r for r in self.rules if r.spec.enabled and type_name in r.types
+            )
+        object.__setattr__(self, "by_type", by_type)
+
+    def get(self, rule_id: str) -> CompiledRule | None:
+        return next((r for r in self.rules if r.id == rule_id), None)
+
+    @property
+    def horizon(self) -> int:
+        """Seconds of history the longest block needs."""
+        return max((r.block.horizon for r in self.rules), default=0)
+
+
+def field_catalog(types: list[str]) -> FieldCatalog:
+    """The event and customer fields a rule on ``types`` may read."""
+    common: set[str] | None = None
+    for type_name in types:
+        names = set(EVENT_TYPES[type_name].__struct_fields__)
+        if type_name == "transaction":
+            names.discard("counterparty")
+            names |= {f"counterparty.{n}" for n in Counterparty.__struct_fields__}
+        common = names if common is None else common & names
+    return FieldCatalog({"event": common or set(), "customer": CUSTOMER_FIELDS})
+
+
+def rule_files(directory: Path) -> list[Path]:
+    """The rule files of a directory: ``*.yaml`` but not tests or reserved files."""
+    return sorted(
+        p
+        for p in directory.iterdir()
+        if p.suffix in (".yaml", ".yml")
+        and not p.name.endswith((".test.yaml", ".test.yml"))
+        and p.name not in RESERVED_FILES
+    )
+
+
+def load_rules(directory: Path | str) -> RuleSet:
+    """Load and compile every rule file in ``directory``; raise RuleSetError on any problem."""
+    root = Path(directory)
+    if not root.is_dir():
+        raise RuleSetError([Problem(str(root), 1, 1, "rule directory does not exist")])
+    loader = _Loader(root)
+    return loader.load()
+
+
+class _Loader:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.problems: list[Problem] = []
+        self.digest = hashlib.sha256()
+        self.positions: dict[int, int] = {}
+
+    def problem(
+        self,
+        doc: YamlDocument,
+        keys: list[str | int],
+        message: str,
+        rule_id: str | None = None,
+        field_name: str | None = None,
+        key: str | None = None,
+        column_offset: int = 0,
+    ) -> None:
+        where = doc.locate_key(keys, key) if key else doc.locate(keys)
+        self.problems.append(
+            Problem(
+                self.name(doc.path),
+                where.line,
+                where.column + column_offset,
+                message,
+                rule_id,
+                field_name,
+            )
+        )
+
+    def name(self, path: Path) -> str:
+        try:
+            return str(path.relative_to(self.root.parent))
+        except ValueError:
+            return str(path)
+
+    def load(self) -> RuleSet:
+        files = rule_files(self.root)
+        if not files:
+            self.problems.append(Problem(str(self.root), 1, 1, "no rule files (*.yaml) found"))
+        parsed: list[tuple[YamlDocument, RuleFileSpec]] = []
+        for path in files:
+            self.digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+            loaded = self.parse(path)
+            if loaded is not None:
+                parsed.append(loaded)
+        predicates = self.collect_predicates(parsed)
+        compiled: list[CompiledRule] = []
+        seen: dict[str, str] = {}
+        for doc, spec in parsed:
+            for rule in spec.rules:
+                keys: list[str | int] = ["rules", self.positions[id(rule)]]
+                if rule.id in seen:
+                    self.problem(
+                        doc,
+                        [*keys, "id"],
+                        f"duplicate rule id (first in {seen[rule.id]})",
+                        rule.id,
+                        "id",
+                    )
+                    continue
+                seen[rule.id] = self.name(doc.path)
+                result = self.compile_rule(doc, keys, rule, predicates)
+                if result is not None:
+                    compiled.append(result)
+        if self.problems:
+            raise RuleSetError(self.problems)
+        return RuleSet(tuple(compiled), predicates, self.digest.hexdigest()[:12], str(self.root))
+
+    def parse(self, path: Path) -> tuple[YamlDocument, RuleFileSpec] | None:
+        try:
+            doc = load_yaml(path)
+        except YamlSyntaxError as exc:
+            self.problems.append(Problem(self.name(path), exc.line, exc.column, exc.message))
+            return None
+        if doc.data is None:
+            return None
+        data = plain(doc.data)
+        if not isinstance(data, dict):
+            self.problems.append(
+                Problem(
+                    self.name(path),
+                    1,
+                    1,
+                    "a rule file is a mapping with 'predicates' and/or 'rules'",
+                )
+            )
+            return None
+        rules_data = data.get("rules")
+        try:
+            spec = msgspec.convert({**data, "rules": []}, RuleFileSpec, strict=True)
+        except msgspec.ValidationError as exc:
+            self.schema_problem(doc, str(exc))
+            return None
+        if rules_data is None:
+            return doc, spec
+        if not isinstance(rules_data, list):
+            self.problem(doc, ["rules"], "'rules' must be a list of rules")
+            return None
+        good: list[RuleSpec] = []
+        for index, item in enumerate(rules_data):
+            try:
+                rule = msgspec.convert(item, RuleSpec, strict=True)
+                self.positions[id(rule)] = index
+                good.append(rule)
+            except msgspec.ValidationError as exc:
+                self.schema_problem(
+                    doc,
+                    str(exc).replace(" - at `$", f" - at `$.rules[{index}]"),
+                    default_keys=["rules", index],
+                )
+        return doc, msgspec.structs.replace(spec, rules=good)
+
+    def schema_problem(
+        self, doc: YamlDocument, message: str, default_keys: list[str | int] | None = None
+    ) -> None:
+        text, _, at = message.partition(" - at `")
+        keys: list[str | int] = [] if at else list(default_keys or [])
+        for name, index in _PATH_PART.findall(at.rstrip("`")):
+            keys.append(name if name else int(index))
+        rule_id = None
+        if len(keys) >= 2 and keys[0] == "rules":
+            try:
+                rule_id = str(doc.data["rules"][keys[1]].get("id"))
+            except (KeyError, IndexError, TypeError, AttributeError):
+                rule_id = None
+        unknown = _UNKNOWN_FIELD.search(text)
+        if unknown:
+            self.problem(
+                doc,
+                keys,
+                f"unknown key {unknown.group(1)!r}",
+                rule_id,
+                unknown.group(1),
+                key=unknown.group(1),
+            )
+            return
+        missing = _MISSING_FIELD.search(text)
+        if missing:
+            self.problem(
+                doc, keys, f"missing required key {missing.group(1)!r}", rule_id, missing.group(1)
+            )
+            return
+        field_name = ".".join(str(k) for k in keys[2:]) or None
+        self.problem(doc, keys, text, rule_id, field_name)
+
+    def collect_predicates(self, parsed: list[tuple[YamlDocument, RuleFileSpec]]) -> dict[str, str]:
+        predicates: dict[str, str] = {}
+        origin: dict[str, YamlDocument] = {}
+        for doc, spec in parsed:
+            for name, text in spec.predicates.items():
+                if name in predicates:
+                    self.problem(
+                        doc,
+                        ["predicates", name],
+                        f"predicate {name!r} is defined twice "
+                        f"(also in {self.name(origin[name].path)})",
+                        field_name=name,
+                    )
+                    continue
+                if not name.isidentifier() or name in ("event", "customer"):
+                    self.problem(
+                        doc,
+                        ["predicates"],
+                        f"{name!r} cannot name a predicate",
+                        key=name,
+                        field_name=name,
+                    )
+                    continue
+                predicates[name] = str(text)
+                origin[name] = doc
+        # every predicate must compile on its own against transaction fields at least
+        for name, text in predicates.items():
+            try:
+                compile_condition(text, field_catalog(list(EVENT_TYPES)[:1]), predicates)
+            except ExpressionError as exc:
+                doc = origin[name]
+                self.problem(
+                    doc,
+                    ["predicates", name],
+                    exc.message,
+                    field_name=name,
+                    column_offset=exc.offset,
+                )
+        return predicates
+
+    def compile_rule(
+        self, doc: YamlDocument, keys: list[str | int], rule: RuleSpec, predicates: dict[str, str]
+    ) -> CompiledRule | None:
+        before = len(self.problems)
+        catalog = field_catalog(list(rule.on))
+        match = self.condition(
+            doc, [*keys, "match"], rule, "match", rule.match, catalog, predicates
+        )
+        cooldown = self.duration(doc, [*keys, "cooldown"], rule, "cooldown", rule.cooldown)
+        blocks = [name for name in BLOCK_NAMES if getattr(rule, name) is not None]
+        if len(blocks) > 1:
+            self.problem(
+                doc,
+                keys,
+                f"a rule has at most one of {', '.join(BLOCK_NAMES)}; "
+                f"this one has {' and '.join(blocks)}",
+                rule.id,
+                blocks[1],
+                key=blocks[1],
+            )
+            return None
+        block = self.block(doc, keys, rule, blocks[0] if blocks else None, catalog, predicates)
+        if not rule.audience:
+            self.problem(
+                doc, [*keys, "audience"], "name at least one audience", rule.id, "audience"
+            )
+        if len(self.problems) > before or match is None or block is None or cooldown is None:
+            return None
+        return CompiledRule(
+            rule,
+            self.name(doc.path),
+            match,
+            block,
+            cooldown * MICROS_PER_SECOND,
+            frozenset(rule.on),
+            type(block.new_state()),
+        )
+
+    def condition(
+        self,
+        doc: YamlDocument,
+        keys: list[str | int],
+        rule: RuleSpec,
+        name: str,
+        text: str,
+        catalog: FieldCatalog,
+        predicates: dict[str, str],
+    ) -> CompiledCondition | None:
+        try:
+            return compile_condition(text, catalog, predicates)
+        except ExpressionError as exc:
+            self.problem(doc, keys, exc.message, rule.id, name, column_offset=exc.offset)
+            return None
+
+    def duration(
+        self, doc: YamlDocument, keys: list[str | int], rule: RuleSpec, name: str, value: str | int
+    ) -> int | None:
+        try:
+            return parse_duration(value)
+        except ValueError as exc:
+            self.problem(doc, keys, str(exc), rule.id, name)
+            return None
+
+    def reader(
+        self,
+        doc: YamlDocument,
+        keys: list[str | int],
+        rule: RuleSpec,
+        name: str,
+        field_name: str,
+        catalog: FieldCatalog,
+    ) -> Callable[[Any], Any] | None:
+        if field_name not in catalog.fields["event"]:
+            self.problem(
+                doc,
+                keys,
+                f"event field {field_name!r} does not exist on {' / '.join(rule.on)} events",
+                rule.id,
+                name,
+            )
+            return None
+        return operator.attrgetter(field_name)
+
+    def share(
+        self, doc: YamlDocument, keys: list[str | int], rule: RuleSpec, name: str, value: Decimal
+    ) -> None:
+        if not Decimal(0) < value <= Decimal(10):
+            self.problem(
+                doc, keys, f"a share is a number such as 0.7 (70%); got {value}", rule.id, name
+            )
+
+    def block(
+        self,
+        doc: YamlDocument,
+        keys: list[str | int],
+        rule: RuleSpec,
+        kind: str | None,
+        catalog: FieldCatalog,
+        predicates: dict[str, str],
+    ) -> Block | None:
+        where: list[str | int] = [*keys, kind] if kind else keys
+        if kind is None:
+            return MatchBlock()
+        if kind == "threshold":
+            spec_t = rule.threshold
+            assert spec_t is not None
+            read = self.reader(
+                doc, [*where, "field"], rule, "threshold.field", spec_t.field, catalog
+            )
+            return ThresholdBlock(spec_t.field, spec_t.at_least, read) if read else None
+        if kind == "window":
+            spec_w = rule.window
+            assert spec_w is not None
+            over = self.duration(doc, [*where, "over"], rule, "window.over", spec_w.over)
+            read = self.reader(doc, [*where, "field"], rule, "window.field", spec_w.field, catalog)
+            if over is None or read is None:
+                return None
+            return WindowBlock(over, spec_w.aggregate, spec_w.field, spec_w.at_least, read)
+        if kind == "balance_fall":
+            spec_b = rule.balance_fall
+            assert spec_b is not None
+            if list(rule.on) != ["transaction"]:
+                self.problem(
+                    doc,
+                    [*keys, "on"],
+                    "balance_fall works on transaction events only",
+                    rule.id,
+                    "on",
+                )
+                return None
+            over = self.duration(doc, [*where, "over"], rule, "balance_fall.over", spec_b.over)
+            self.share(
+                doc,
+                [*where, "at_most_share_of_peak"],
+                rule,
+                "balance_fall.at_most_share_of_peak",
+                spec_b.at_most_share_of_peak,
+            )
+            parks = self.condition(
+                doc,
+                [*where, "parked_when"],
+                rule,
+                "balance_fall.parked_when",
+                spec_b.parked_when,
+                catalog,
+                predicates,
+            )
+            if over is None or parks is None:
+                return None
+            return BalanceFallBlock(over, spec_b.at_most_share_of_peak, spec_b.drop_at_least, parks)
+        spec_f = rule.follow_up
+        assert spec_f is not None
+        within = self.duration(doc, [*where, "within"], rule, "follow_up.within", spec_f.within)
+        trigger = self.condition(
+            doc, [*where, "trigger"], rule, "follow_up.trigger", spec_f.trigger, catalog, predicates
+        )
+        read = self.reader(doc, [*where, "field"], rule, "follow_up.field", spec_f.field, catalog)
+        read_trigger = self.reader(
+            doc,
+            [*where, "trigger_field"],
+            rule,
+            "follow_up.trigger_field",
+            spec_f.trigger_field,
+            catalog,
+        )
+        self.share(
+            doc, [*where, "at_least_share"], rule, "follow_up.at_least_share", spec_f.at_least_share
+        )
+        if within is None or trigger is None or read is None or read_trigger is None:
+            return None
+        return FollowUpBlock(
+            trigger,
+            within,
+            spec_f.at_least_share,
+            spec_f.aggregate,
+            spec_f.field,
+            read,
+            read_trigger,
+        )

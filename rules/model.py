@@ -1,0 +1,115 @@
+"""What a rule file may say, as typed specs.
+
+A rule file is plain data compliance edits; these Structs are its schema. msgspec
+converts the loaded YAML into them and reports the exact path of anything wrong
+(``$.rules[2].window.over``), which the loader turns into a file and line.
+
+Each rule has one *building block* that decides when it fires, or none (the ``match``
+condition alone fires it):
+
+``threshold``     one event's field reaches a value
+``window``        sum / count / max of matching events in the last W reaches a value
+``balance_fall``  the customer's balance at the bank falls from its peak within W
+``follow_up``     after a trigger event, matching events within W reach a share of it
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated, Literal
+
+import msgspec
+
+from schemas.models import Severity
+
+__all__ = [
+    "AUDIENCES",
+    "BLOCK_NAMES",
+    "BalanceFallSpec",
+    "FollowUpSpec",
+    "RuleFileSpec",
+    "RuleSpec",
+    "ThresholdSpec",
+    "WindowSpec",
+]
+
+AUDIENCES = ("customer", "relationship_manager", "branch_head", "executive")
+Audience = Literal["customer", "relationship_manager", "branch_head", "executive"]
+EventTypeName = Literal["transaction", "product", "customer"]
+Aggregate = Literal["sum", "count", "max"]
+RuleId = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$")]
+Duration = str | int
+Share = Annotated[Decimal, msgspec.Meta()]
+
+
+class ThresholdSpec(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """Fire when one event's ``field`` is at least ``at_least``."""
+
+    at_least: Decimal
+    field: str = "amount"
+
+
+class WindowSpec(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """Fire when the aggregate of matching events in the last ``over`` reaches ``at_least``."""
+
+    over: Duration
+    at_least: Decimal
+    aggregate: Aggregate = "sum"
+    field: str = "amount"
+
+
+class BalanceFallSpec(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """Fire when the balance is at most a share of its peak in ``over`` and fell by enough."""
+
+    over: Duration
+    at_most_share_of_peak: Decimal
+    drop_at_least: Decimal
+    #: debits that move money into the bank's own products: still the customer's money here
+    parked_when: str = 'event.kind == "product" and event.counterparty.same_bank'
+
+
+class FollowUpSpec(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """After a ``trigger`` event, matching events within ``within`` reach a share of it."""
+
+    trigger: str
+    within: Duration
+    at_least_share: Decimal
+    aggregate: Aggregate = "sum"
+    field: str = "amount"
+    trigger_field: str = "amount"
+
+
+class RuleSpec(msgspec.Struct, forbid_unknown_fields=True, frozen=True, rename={"on": "on"}):
+    """One rule as written in the file."""
+
+    id: RuleId
+    version: Annotated[int, msgspec.Meta(ge=1)]
+    title: Annotated[str, msgspec.Meta(min_length=1)]
+    description: str
+    owner: Annotated[str, msgspec.Meta(min_length=1)]
+    severity: Severity
+    audience: list[Audience]
+    enabled: bool = True
+    on: list[EventTypeName] = msgspec.field(default_factory=lambda: ["transaction"])
+    match: str = "true"
+    template: str | None = None
+    cooldown: Duration = 0
+    threshold: ThresholdSpec | None = None
+    window: WindowSpec | None = None
+    balance_fall: BalanceFallSpec | None = None
+    follow_up: FollowUpSpec | None = None
+    suggested_actions: list[str] = msgspec.field(default_factory=list)
+
+    @property
+    def template_name(self) -> str:
+        return self.template or self.id
+
+
+BLOCK_NAMES = ("threshold", "window", "balance_fall", "follow_up")
+
+
+class RuleFileSpec(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """A rule file: named predicates and rules; either may be absent."""
+
+    predicates: dict[str, str] = msgspec.field(default_factory=dict)
+    rules: list[RuleSpec] = msgspec.field(default_factory=list)

@@ -1,0 +1,135 @@
+"""Per-customer engine state: small, bounded and serialisable.
+
+The worker keeps one :class:`CustomerState` per customer in a Faust table; the replay
+driver keeps them in a dict. Everything here is plain data (msgspec Structs, lists of
+tuples) so it round-trips through msgpack without custom code, and every list is
+pruned by event time, so state stays bounded however long a customer lives.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import TypeAlias
+
+import msgspec
+
+from schemas.models import CustomerEvent
+
+__all__ = [
+    "BalanceState",
+    "BlockState",
+    "CustomerProfile",
+    "CustomerState",
+    "Entry",
+    "FollowUpState",
+    "Trigger",
+    "WindowState",
+    "decode_state",
+    "encode_state",
+]
+
+# (event time in µs since the epoch, value, event id)
+Entry: TypeAlias = tuple[int, Decimal, str]
+
+
+class CustomerProfile(msgspec.Struct, frozen=True, omit_defaults=True):
+    """The customer's directory record as conditions and routing see it (tier resolved)."""
+
+    customer_id: str
+    name: str
+    phone: str
+    language: str
+    aum: Decimal
+    tier: str
+    branch_id: str
+    manager_id: str
+    sms_opt_in: bool
+    birthday: dt.date | None = None
+    tier_overridden: bool = False
+    known: bool = True
+
+    @classmethod
+    def from_event(cls, event: CustomerEvent, tier: str) -> CustomerProfile:
+        return cls(
+            customer_id=event.customer_id,
+            name=event.name,
+            phone=event.phone,
+            language=event.language,
+            aum=event.aum,
+            tier=event.tier or tier,
+            branch_id=event.branch_id,
+            manager_id=event.manager_id,
+            sms_opt_in=event.sms_opt_in,
+            birthday=event.birthday,
+            tier_overridden=event.tier is not None,
+        )
+
+
+class WindowState(msgspec.Struct, tag="window", array_like=True):
+    entries: list[Entry] = msgspec.field(default_factory=list)
+
+
+class Trigger(msgspec.Struct, array_like=True):
+    at: int
+    amount: Decimal
+    event_id: str
+    account_id: str | None
+    fired: bool = False
+
+
+class FollowUpState(msgspec.Struct, tag="follow_up", array_like=True):
+    triggers: list[Trigger] = msgspec.field(default_factory=list)
+    entries: list[Entry] = msgspec.field(default_factory=list)
+
+
+class Observation(msgspec.Struct, array_like=True):
+    """One posting as the balance tracker needs it."""
+
+    at: int
+    account_id: str
+    balance_before: Decimal
+    balance_after: Decimal
+    parked_delta: Decimal
+    event_id: str
+
+
+class BalanceState(msgspec.Struct, tag="balance", array_like=True):
+    """Balances folded up to the window start, then the postings inside the window.
+
+    ``base_accounts`` maps account -> (time, balance) of the last posting before the
+    window; ``base_parked`` is money moved into the bank's own products by then.
+    ``above_threshold`` remembers whether the fall condition already held, so a drain
+    alerts when it crosses the line, not on every further debit.
+    """
+
+    base_accounts: dict[str, tuple[int, Decimal]] = msgspec.field(default_factory=dict)
+    base_parked: Decimal = Decimal(0)
+    observations: list[Observation] = msgspec.field(default_factory=list)
+    in_fall: bool = False
+
+
+BlockState: TypeAlias = WindowState | FollowUpState | BalanceState
+
+
+class CustomerState(msgspec.Struct):
+    """Everything the engine remembers about one customer."""
+
+    customer: CustomerProfile | None = None
+    watermark: int = 0
+    seen: dict[str, int] = msgspec.field(default_factory=dict)
+    blocks: dict[str, BlockState] = msgspec.field(default_factory=dict)
+    last_alert_at: dict[str, int] = msgspec.field(default_factory=dict)
+    pruned_at: int = 0
+
+
+_encoder = msgspec.msgpack.Encoder()
+_decoder = msgspec.msgpack.Decoder(CustomerState)
+
+
+def encode_state(state: CustomerState) -> bytes:
+    return _encoder.encode(state)
+
+
+def decode_state(data: bytes) -> CustomerState:
+    return _decoder.decode(data)

@@ -1,0 +1,212 @@
+"""``churnwatch rules test``: rule test cases written in YAML beside the rules.
+
+In the spirit of ``promtool test rules``: each ``*.test.yaml`` file lists cases — given
+these events, expect exactly these alerts (or none). Cases run through the real
+engine with the directory's rules, so a passing case is a promise about production.
+
+A test file::
+
+    rules: [large-transfer-out]          # which rules' alerts are compared (default: all)
+    defaults:                            # merged into every event of that type
+      transaction: {customer_id: C1, account_id: AC1, direction: debit, ...}
+    tests:
+      - name: exactly 50,000.00 alerts
+        events:
+          - {occurred_at: "2026-03-02T10:00:00+08:00", amount: 50000.00}
+        expect:
+          - {rule: large-transfer-out, customer: C1, facts: {amount: "50000.00"}}
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from rules.engine import Engine
+from rules.exceptions import RuleSetError
+from rules.loader import RuleSet, load_rules
+from rules.state import CustomerState
+from rules.yamlfile import YamlSyntaxError, load_yaml, plain
+from schemas.decode import DeadLetter, decode
+from schemas.models import Alert
+
+__all__ = ["CaseResult", "TestFileSpec", "run_rule_tests", "test_files"]
+
+
+class ExpectedAlert(msgspec.Struct, forbid_unknown_fields=True):
+    rule: str
+    customer: str | None = None
+    trigger: list[str] | None = None
+    facts: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+class TestCaseSpec(msgspec.Struct, forbid_unknown_fields=True):
+    name: str
+    events: list[dict[str, Any]]
+    expect: list[ExpectedAlert] = msgspec.field(default_factory=list)
+    rules: list[str] | None = None
+
+
+class TestFileSpec(msgspec.Struct, forbid_unknown_fields=True):
+    tests: list[TestCaseSpec]
+    rules: list[str] | None = None
+    defaults: dict[str, dict[str, Any]] = msgspec.field(default_factory=dict)
+
+
+@dataclass
+class CaseResult:
+    file: str
+    name: str
+    line: int
+    failures: list[str] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+
+def test_files(directory: Path) -> list[Path]:
+    return sorted(
+        [
+            *directory.glob("*.test.yaml"),
+            *directory.glob("*.test.yml"),
+            *directory.glob("tests/*.yaml"),
+        ]
+    )
+
+
+def run_rule_tests(directory: Path | str, ruleset: RuleSet | None = None) -> list[CaseResult]:
+    """Run every test file in ``directory`` against its rules (raises RuleSetError if invalid)."""
+    root = Path(directory)
+    rules = ruleset or load_rules(root)
+    results: list[CaseResult] = []
+    for path in test_files(root):
+        results.extend(_run_file(path, rules, root))
+    return results
+
+
+def _run_file(path: Path, ruleset: RuleSet, root: Path) -> Iterator[CaseResult]:
+    name = str(path.relative_to(root.parent))
+    try:
+        doc = load_yaml(path)
+        spec = msgspec.convert(plain(doc.data), TestFileSpec, strict=True)
+    except YamlSyntaxError as exc:
+        yield CaseResult(name, "(file)", exc.line, [exc.message])
+        return
+    except msgspec.ValidationError as exc:
+        yield CaseResult(name, "(file)", 1, [f"not a valid test file: {exc}"])
+        return
+    known = {r.id for r in ruleset.rules}
+    for index, case in enumerate(spec.tests):
+        line = doc.locate(["tests", index]).line
+        result = CaseResult(name, case.name, line)
+        scope = case.rules or spec.rules
+        unknown = [r for r in scope or [] if r not in known]
+        if unknown:
+            result.failures.append(f"unknown rule id(s): {', '.join(unknown)}")
+            yield result
+            continue
+        alerts, problems = _play(ruleset, spec.defaults, case, index)
+        result.failures.extend(problems)
+        if scope is not None:
+            alerts = [a for a in alerts if a.rule_id in scope]
+        result.failures.extend(_compare(case.expect, alerts))
+        yield result
+
+
+def _play(
+    ruleset: RuleSet, defaults: dict[str, dict[str, Any]], case: TestCaseSpec, index: int
+) -> tuple[list[Alert], list[str]]:
+    engine = Engine(ruleset)
+    states: dict[str, CustomerState] = {}
+    alerts: list[Alert] = []
+    problems: list[str] = []
+    for number, raw in enumerate(case.events, start=1):
+        event_type = raw.get("type", "transaction")
+        merged = {**defaults.get(event_type, {}), **raw, "type": event_type}
+        merged.setdefault("event_id", f"t{index + 1}-e{number}")
+        decoded = decode(msgspec.json.encode(_jsonable(merged)))
+        if isinstance(decoded, DeadLetter):
+            problems.append(f"event {number} is not a valid {event_type}: {decoded.reason}")
+            continue
+        key = getattr(decoded, "customer_id", None)
+        if key is None:
+            continue
+        now = decoded.occurred_at
+        outcome = engine.evaluate(decoded, states.get(key), now)
+        if outcome.state is not None:
+            states[key] = outcome.state
+        alerts.extend(outcome.alerts)
+    return alerts, problems
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    if hasattr(value, "as_tuple"):
+        return str(value)
+    return value
+
+
+def _compare(expected: list[ExpectedAlert], actual: list[Alert]) -> list[str]:
+    remaining = list(actual)
+    failures: list[str] = []
+    for want in expected:
+        found = next((a for a in remaining if _matches(want, a)), None)
+        if found is None:
+            failures.append(f"expected alert not raised: {_describe_expected(want)}")
+        else:
+            remaining.remove(found)
+    for extra in remaining:
+        failures.append(
+            f"unexpected alert: {extra.rule_id} for {extra.customer_id} "
+            f"(trigger {', '.join(extra.trigger_event_ids)}; facts {extra.facts})"
+        )
+    return failures
+
+
+def _matches(want: ExpectedAlert, alert: Alert) -> bool:
+    if want.rule != alert.rule_id:
+        return False
+    if want.customer is not None and want.customer != alert.customer_id:
+        return False
+    if (
+        want.trigger is not None
+        and list(want.trigger) != alert.trigger_event_ids[: len(want.trigger)]
+    ):
+        return False
+    return all(str(alert.facts.get(k)) == str(v) for k, v in want.facts.items())
+
+
+def _describe_expected(want: ExpectedAlert) -> str:
+    parts = [want.rule]
+    if want.customer:
+        parts.append(f"for {want.customer}")
+    if want.trigger:
+        parts.append(f"triggered by {', '.join(want.trigger)}")
+    if want.facts:
+        parts.append(f"with facts {want.facts}")
+    return " ".join(parts)
+
+
+def format_results(results: list[CaseResult]) -> str:
+    lines = []
+    for result in results:
+        status = "PASS" if result.passed else "FAIL"
+        lines.append(f"{status}  {result.file}:{result.line}  {result.name}")
+        lines.extend(f"        {failure}" for failure in result.failures)
+    passed = sum(r.passed for r in results)
+    lines.append(f"{passed} passed, {len(results) - passed} failed")
+    return "\n".join(lines)
+
+
+__all__ += ["RuleSetError", "format_results"]

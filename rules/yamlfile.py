@@ -1,0 +1,125 @@
+"""Reading YAML the way compliance wrote it: with line numbers, and numbers as exact text.
+
+ruamel.yaml's round-trip loader remembers where every key and value stood, so a rule
+error can say ``pack/transfers.yaml:14:16``. Floats are kept as their source text so
+``50000.00`` becomes ``Decimal("50000.00")`` and never passes through a binary float.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.constructor import RoundTripConstructor
+from ruamel.yaml.error import MarkedYAMLError
+
+__all__ = ["Located", "YamlDocument", "YamlSyntaxError", "load_yaml", "plain"]
+
+
+class _ExactConstructor(RoundTripConstructor):
+    """Round-trip constructor whose floats are Decimals built from the source text."""
+
+    def construct_yaml_float(self, node: Any) -> Any:
+        text = str(node.value).replace("_", "")
+        try:
+            return Decimal(text)
+        except ArithmeticError:
+            return super().construct_yaml_float(node)
+
+
+_ExactConstructor.add_constructor("tag:yaml.org,2002:float", _ExactConstructor.construct_yaml_float)
+
+
+class YamlSyntaxError(Exception):
+    def __init__(self, message: str, line: int, column: int) -> None:
+        super().__init__(message)
+        self.message = message
+        self.line = line
+        self.column = column
+
+
+@dataclass(frozen=True, slots=True)
+class Located:
+    """A 1-based line and column in a file."""
+
+    line: int
+    column: int
+
+
+class YamlDocument:
+    """A loaded YAML file that can say where any path inside it was written."""
+
+    def __init__(self, path: Path, data: Any) -> None:
+        self.path = path
+        self.data = data
+
+    def locate(self, keys: Iterable[str | int]) -> Located:
+        """Position of the deepest node along ``keys`` that exists."""
+        node: Any = self.data
+        best = Located(1, 1)
+        for key in keys:
+            if isinstance(node, CommentedMap) and key in node:
+                line, column = node.lc.value(key) if node[key] is not None else node.lc.key(key)
+                best = Located(line + 1, column + 1)
+                node = node[key]
+            elif isinstance(node, CommentedSeq) and isinstance(key, int) and key < len(node):
+                line, column = node.lc.item(key)
+                best = Located(line + 1, column + 1)
+                node = node[key]
+            elif isinstance(node, CommentedMap | CommentedSeq):
+                if hasattr(node, "lc"):
+                    best = Located(node.lc.line + 1, node.lc.col + 1)
+                break
+            else:
+                break
+        return best
+
+    def locate_key(self, keys: list[str | int], key: str) -> Located:
+        """Position of ``key`` itself (not its value) inside the mapping at ``keys``."""
+        node: Any = self.data
+        for part in keys:
+            try:
+                node = node[part]
+            except (KeyError, IndexError, TypeError):
+                return self.locate(keys)
+        if isinstance(node, CommentedMap) and key in node:
+            line, column = node.lc.key(key)
+            return Located(line + 1, column + 1)
+        return self.locate(keys)
+
+
+def load_yaml(path: Path) -> YamlDocument:
+    """Load ``path``; raise YamlSyntaxError with the position of a syntax error."""
+    yaml = YAML(typ="rt")
+    yaml.Constructor = _ExactConstructor
+    try:
+        with path.open(encoding="utf-8") as handle:
+            data = yaml.load(handle)
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else 1
+        column = mark.column + 1 if mark else 1
+        raise YamlSyntaxError(f"YAML syntax error: {exc.problem or exc}", line, column) from exc
+    except UnicodeDecodeError as exc:
+        raise YamlSyntaxError(f"file is not UTF-8 text: {exc}", 1, 1) from exc
+    return YamlDocument(path, data)
+
+
+def plain(value: Any) -> Any:
+    """ruamel's commented containers as plain dicts and lists (for msgspec.convert)."""
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    if (
+        hasattr(value, "isoformat")
+        or isinstance(value, Decimal | int | bool | str)
+        or value is None
+    ):
+        return value
+    return str(value)

@@ -1,0 +1,193 @@
+"""The alert store: SQLite by default, any SQLAlchemy URL (PostgreSQL in production).
+
+Opening a store brings its schema to the latest Alembic revision, so a fresh SQLite
+file and an existing PostgreSQL database are handled the same way. Writes are
+idempotent: :meth:`AlertStore.add_alerts` returns only the alerts that were new.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import msgspec
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, event, func, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+
+from schemas.exceptions import StoreError
+from schemas.models import Alert, Recipient
+from schemas.tables import alerts
+
+__all__ = ["DEFAULT_URL", "AlertStore", "mask_url", "open_engine"]
+
+DEFAULT_URL = "sqlite:///churnwatch.db"
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def mask_url(url: str) -> str:
+    """The URL with its password hidden, for logs and error text."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # an unparsable URL is shown as a placeholder, never raw
+        return "<unparsable database URL>"
+
+
+def open_engine(url: str) -> Engine:
+    """An engine for ``url`` with the per-dialect settings churnwatch relies on."""
+    try:
+        parsed = make_url(url)
+    except Exception as exc:
+        raise StoreError(f"not a database URL: {mask_url(url)}") from exc
+    if parsed.drivername.startswith("postgresql") and parsed.drivername == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    if parsed.drivername.startswith("sqlite") and parsed.database not in (None, "", ":memory:"):
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    try:
+        engine = create_engine(parsed, future=True, pool_pre_ping=True)
+    except Exception as exc:
+        raise StoreError(f"cannot open the alert store at {mask_url(url)}: {exc}") from exc
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.close()
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the database to the latest schema revision."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+
+
+class AlertStore:
+    """Alerts (and, through :attr:`engine`, the delivery outbox) in one database."""
+
+    def __init__(self, url: str = DEFAULT_URL, *, migrate_schema: bool = True) -> None:
+        self.url = url
+        self.engine = open_engine(url)
+        try:
+            if migrate_schema:
+                migrate(self.engine)
+        except SQLAlchemyError as exc:
+            raise StoreError(f"cannot prepare the alert store at {mask_url(url)}: {exc}") from exc
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> AlertStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _insert(self) -> Any:
+        dialect = self.engine.dialect.name
+        if dialect == "postgresql":
+            return postgresql.insert(alerts).on_conflict_do_nothing(index_elements=["alert_id"])
+        if dialect == "sqlite":
+            return sqlite.insert(alerts).on_conflict_do_nothing(index_elements=["alert_id"])
+        return None
+
+    def add_alerts(self, batch: Sequence[Alert]) -> list[Alert]:
+        """Store ``batch`` in one transaction; return the alerts not stored before (in order).
+
+        Alerts are rare next to events (about one per thousand), so one statement per
+        alert with ``ON CONFLICT DO NOTHING RETURNING`` is simple and cheap enough, and
+        tells exactly which alerts are new.
+        """
+        if not batch:
+            return []
+        upsert = self._insert()
+        fresh: list[Alert] = []
+        try:
+            with self.engine.begin() as connection:
+                for alert in batch:
+                    if upsert is not None:
+                        statement = upsert.returning(alerts.c.alert_id)
+                        if connection.execute(statement, _row(alert)).first() is not None:
+                            fresh.append(alert)
+                        continue
+                    try:  # other dialects: a savepoint per row, a duplicate is a no-op
+                        with connection.begin_nested():
+                            connection.execute(insert(alerts), _row(alert))
+                        fresh.append(alert)
+                    except IntegrityError:
+                        continue
+        except SQLAlchemyError as exc:
+            raise StoreError(f"cannot write alerts to {mask_url(self.url)}: {exc}") from exc
+        return fresh
+
+    def count(self) -> int:
+        with self.engine.connect() as connection:
+            return int(connection.scalar(select(func.count()).select_from(alerts)) or 0)
+
+    def alerts(
+        self, *, since: dt.datetime | None = None, rule_id: str | None = None
+    ) -> Iterator[Alert]:
+        """Stored alerts in detection order, optionally since a time or for one rule."""
+        query = select(alerts).order_by(alerts.c.id)
+        if since is not None:
+            query = query.where(alerts.c.detected_at >= since)
+        if rule_id is not None:
+            query = query.where(alerts.c.rule_id == rule_id)
+        with self.engine.connect() as connection:
+            for row in connection.execute(query):
+                yield _alert(row._mapping)
+
+    def alert_ids(self) -> set[str]:
+        with self.engine.connect() as connection:
+            return set(connection.scalars(select(alerts.c.alert_id)))
+
+
+def _row(alert: Alert) -> dict[str, Any]:
+    return {
+        "alert_id": alert.alert_id,
+        "rule_id": alert.rule_id,
+        "rule_version": alert.rule_version,
+        "severity": alert.severity,
+        "customer_id": alert.customer_id,
+        "account_id": alert.account_id,
+        "occurred_at": alert.occurred_at.astimezone(dt.UTC),
+        "detected_at": alert.detected_at.astimezone(dt.UTC),
+        "title": alert.title,
+        "facts": msgspec.to_builtins(alert.facts),
+        "trigger_event_ids": list(alert.trigger_event_ids),
+        "recipients": msgspec.to_builtins(alert.recipients),
+    }
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+def _alert(row: Any) -> Alert:
+    return Alert(
+        alert_id=row["alert_id"],
+        rule_id=row["rule_id"],
+        rule_version=row["rule_version"],
+        severity=row["severity"],
+        customer_id=row["customer_id"],
+        account_id=row["account_id"],
+        occurred_at=_aware(row["occurred_at"]),
+        detected_at=_aware(row["detected_at"]),
+        facts=dict(row["facts"]),
+        trigger_event_ids=list(row["trigger_event_ids"]),
+        recipients=msgspec.convert(row["recipients"], list[Recipient]),
+        title=row["title"],
+    )
