@@ -320,7 +320,7 @@ class BalanceFallBlock:
         if not isinstance(event, TransactionEvent):
             return None
         signed = event.amount if event.direction == "debit" else -event.amount
-        parked = signed if self.parks_money(event, None) else ZERO
+        parked = signed if self.parks_money(event, customer) else ZERO
         observation = Observation(
             at,
             event.account_id,
@@ -332,11 +332,21 @@ class BalanceFallBlock:
         observations = state.observations
         if not observations or at >= observations[-1].at:
             observations.append(observation)
-        else:
+            state.total = _post(observation, state.accounts, state.total)
+            if observation.total_before >= state.peak:
+                state.peak, state.peak_at = observation.total_before, at
+            if observation.total_after >= state.peak:
+                state.peak, state.peak_at = observation.total_after, at
+        else:  # late: place it by event time and recompute the running totals
             bisect.insort(observations, observation, key=lambda item: item.at)
+            _rebuild(state)
+            state.peak, state.peak_at = self._peak(observations)
         if not matched:
             return None
-        peak, peak_at, current = self._peak_and_current(state, at)
+        if state.peak_at < observations[-1].at - self.span:  # the peak left the window
+            state.peak, state.peak_at = self._peak(observations)
+        peak, peak_at = state.peak, state.peak_at
+        current = state.total
         drop = peak - current
         if peak <= 0 or drop < self.drop_at_least or current > peak * self.share:
             return None
@@ -352,39 +362,51 @@ class BalanceFallBlock:
             },
         )
 
-    def _peak_and_current(self, state: BalanceState, now: int) -> tuple[Decimal, int, Decimal]:
-        accounts = {account: balance for account, (_, balance) in state.base_accounts.items()}
-        total = sum(accounts.values(), ZERO) + state.base_parked
-        start = now - self.span
-        peak, peak_at = total, start
-        for obs in state.observations:
-            if obs.at > now:
-                break
-            previous = accounts.get(obs.account_id)
-            if previous is None:
-                total += obs.balance_before
-                previous = obs.balance_before
-                if obs.at >= start and total > peak:
-                    peak, peak_at = total, obs.at
-            total += obs.balance_after - previous + obs.parked_delta
-            accounts[obs.account_id] = obs.balance_after
+    def _peak(self, observations: list[Observation]) -> tuple[Decimal, int]:
+        """Highest balance within ``over`` before the latest posting, and when it stood."""
+        start = observations[-1].at - self.span
+        peak = observations[-1].total_after
+        peak_at = observations[-1].at
+        for obs in reversed(observations):
             if obs.at < start:
-                peak, peak_at = total, start
-            elif total > peak:
-                peak, peak_at = total, obs.at
-        return peak, peak_at, total
+                break
+            if obs.total_before > peak:
+                peak, peak_at = obs.total_before, obs.at
+            if obs.total_after > peak:
+                peak, peak_at = obs.total_after, obs.at
+        return peak, peak_at
 
     def prune(self, state: BlockState, cutoff: int) -> None:
         assert isinstance(state, BalanceState)
         start = cutoff - self.span
-        keep = 0
+        folded = 0
         for obs in state.observations:
             if obs.at >= start:
                 break
-            known = state.base_accounts.get(obs.account_id)
-            if known is None or obs.at >= known[0]:
-                state.base_accounts[obs.account_id] = (obs.at, obs.balance_after)
+            state.base_accounts[obs.account_id] = (obs.at, obs.balance_after)
             state.base_parked += obs.parked_delta
-            keep += 1
-        if keep:
-            del state.observations[:keep]
+            folded += 1
+        if folded:
+            del state.observations[:folded]
+
+
+def _post(obs: Observation, accounts: dict[str, Decimal], total: Decimal) -> Decimal:
+    """Apply one posting to the running balances; return the new total."""
+    previous = accounts.get(obs.account_id)
+    if previous is None:  # first sight of the account: it held its balance before this posting
+        previous = obs.balance_before
+        total += previous
+    obs.total_before = total
+    total += obs.balance_after - previous + obs.parked_delta
+    obs.total_after = total
+    accounts[obs.account_id] = obs.balance_after
+    return total
+
+
+def _rebuild(state: BalanceState) -> None:
+    accounts = {account: balance for account, (_, balance) in state.base_accounts.items()}
+    total = sum(accounts.values(), ZERO) + state.base_parked
+    for obs in state.observations:
+        total = _post(obs, accounts, total)
+    state.accounts = accounts
+    state.total = total

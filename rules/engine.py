@@ -33,7 +33,7 @@ __all__ = ["Engine", "Outcome", "Status", "alert_id_for", "event_micros"]
 
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 MICROS = dt.timedelta(microseconds=1)
-PRUNE_EVERY = 3600 * 1_000_000
+PRUNE_EVERY = 86400 * 1_000_000
 DEFAULT_LATENESS = 2 * 86400
 MAX_SEEN = 50_000
 
@@ -81,10 +81,16 @@ class Engine:
         self.ruleset = ruleset
         self.lateness = lateness * 1_000_000
         self.tiers = tiers
+        self.prune_every = self._prune_interval(ruleset)
+
+    def _prune_interval(self, ruleset: RuleSet) -> int:
+        """Prune at most every half horizon (and at least daily): state stays within 1.5x."""
+        return max(PRUNE_EVERY, ruleset.horizon * 1_000_000 // 2)
 
     def swap(self, ruleset: RuleSet) -> None:
         """Make ``ruleset`` active for every event from now on (atomic: one assignment)."""
         self.ruleset = ruleset
+        self.prune_every = self._prune_interval(ruleset)
 
     def evaluate(self, event: Event, state: CustomerState | None, now: dt.datetime) -> Outcome:
         """Apply the active rules to ``event`` given the customer's ``state``."""
@@ -107,7 +113,7 @@ class Engine:
         alerts: list[Alert] = []
         matched_ids: list[str] = []
         customer = state.customer
-        for rule in ruleset.by_type[event.__struct_config__.tag]:  # type: ignore[index]
+        for rule in ruleset.by_class[type(event)]:
             matched = bool(rule.match(event, customer))
             block = rule.block
             if not matched and not block.sees_unmatched:
@@ -126,7 +132,7 @@ class Engine:
                 continue
             state.last_alert_at[rule.id] = at
             alerts.append(self.alert(rule, event, customer, firing, now))
-        if state.watermark - state.pruned_at >= PRUNE_EVERY:
+        if state.watermark - state.pruned_at >= self.prune_every:
             self.prune(state)
         return Outcome(state, alerts, Status.EVALUATED, tuple(matched_ids))
 

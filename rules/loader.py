@@ -78,6 +78,12 @@ class RuleSet:
     fingerprint: str
     source: str
     by_type: dict[str, tuple[CompiledRule, ...]] = field(default_factory=dict)
+    #: the same, keyed by event class: one dict lookup on the hot path
+    by_class: dict[type, tuple[CompiledRule, ...]] = field(default_factory=dict)
+    #: seconds of history the longest block needs
+    horizon: int = 0
+    #: the longest cooldown in microseconds
+    longest_cooldown: int = 0
 
     def __post_init__(self) -> None:
         by_type: dict[str, tuple[CompiledRule, ...]] = {}
@@ -86,14 +92,17 @@ class RuleSet:
                 r for r in self.rules if r.spec.enabled and type_name in r.types
             )
         object.__setattr__(self, "by_type", by_type)
+        by_class = {cls: by_type[name] for name, cls in EVENT_TYPES.items()}
+        object.__setattr__(self, "by_class", by_class)
+        object.__setattr__(self, "_by_id", {r.id: r for r in self.rules})
+        object.__setattr__(self, "horizon", max((r.block.horizon for r in self.rules), default=0))
+        object.__setattr__(
+            self, "longest_cooldown", max((r.cooldown for r in self.rules), default=0)
+        )
 
     def get(self, rule_id: str) -> CompiledRule | None:
-        return next((r for r in self.rules if r.id == rule_id), None)
-
-    @property
-    def horizon(self) -> int:
-        """Seconds of history the longest block needs."""
-        return max((r.block.horizon for r in self.rules), default=0)
+        by_id: dict[str, CompiledRule] = getattr(self, "_by_id")  # noqa: B009
+        return by_id.get(rule_id)
 
 
 def field_catalog(types: list[str]) -> FieldCatalog:

@@ -84,7 +84,7 @@ class FollowUpState(msgspec.Struct, tag="follow_up", array_like=True):
 
 
 class Observation(msgspec.Struct, array_like=True):
-    """One posting as the balance tracker needs it."""
+    """One posting as the balance tracker needs it, with the running totals around it."""
 
     at: int
     account_id: str
@@ -92,21 +92,26 @@ class Observation(msgspec.Struct, array_like=True):
     balance_after: Decimal
     parked_delta: Decimal
     event_id: str
+    total_before: Decimal = Decimal(0)
+    total_after: Decimal = Decimal(0)
 
 
 class BalanceState(msgspec.Struct, tag="balance", array_like=True):
-    """Balances folded up to the window start, then the postings inside the window.
+    """The customer's balance at the bank, as postings in the window and what came before.
 
     ``base_accounts`` maps account -> (time, balance) of the last posting before the
-    window; ``base_parked`` is money moved into the bank's own products by then.
-    ``above_threshold`` remembers whether the fall condition already held, so a drain
-    alerts when it crosses the line, not on every further debit.
+    window and ``base_parked`` is money moved into the bank's own products by then;
+    together they let a late posting be placed and the totals recomputed. ``accounts``
+    and ``total`` are the balances now, kept up to date as postings arrive in order.
     """
 
     base_accounts: dict[str, tuple[int, Decimal]] = msgspec.field(default_factory=dict)
     base_parked: Decimal = Decimal(0)
     observations: list[Observation] = msgspec.field(default_factory=list)
-    in_fall: bool = False
+    accounts: dict[str, Decimal] = msgspec.field(default_factory=dict)
+    total: Decimal = Decimal(0)
+    peak: Decimal = Decimal(0)
+    peak_at: int = 0
 
 
 BlockState: TypeAlias = WindowState | FollowUpState | BalanceState
