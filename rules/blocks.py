@@ -34,6 +34,7 @@ __all__ = [
     "FollowUpBlock",
     "MatchBlock",
     "ThresholdBlock",
+    "TimedBlock",
     "WindowBlock",
 ]
 
@@ -48,6 +49,14 @@ class Firing:
 
     trigger_event_ids: tuple[str, ...]
     facts: dict[str, FactValue] = field(default_factory=dict)
+    #: who hears of it, when not the rule's audience (a schedule step names its own)
+    audience: tuple[str, ...] | None = None
+    #: the message template, when not the rule's
+    template: str | None = None
+    #: for firings without a triggering event at hand (timers)
+    customer_id: str | None = None
+    account_id: str | None = None
+    occurred_at: int | None = None
 
 
 class Block(Protocol):
@@ -57,6 +66,8 @@ class Block(Protocol):
     horizon: int
     #: whether events that fail ``match`` must still be shown to the block
     sees_unmatched: bool
+    #: whether the block keeps timers (then it also has ``next_due`` and ``on_clock``)
+    timed: bool
 
     def new_state(self) -> BlockState | None: ...
 
@@ -65,6 +76,14 @@ class Block(Protocol):
     ) -> Firing | None: ...
 
     def prune(self, state: BlockState, cutoff: int) -> None: ...
+
+
+class TimedBlock(Block, Protocol):
+    """A block with timers kept in the customer's state."""
+
+    def next_due(self, state: BlockState) -> int | None: ...
+
+    def on_clock(self, state: BlockState, until: int, customer: Any) -> list[Firing]: ...
 
 
 def money(value: Decimal) -> str:
@@ -101,6 +120,7 @@ class MatchBlock:
 
     horizon = 0
     sees_unmatched = False
+    timed = False
 
     def new_state(self) -> None:
         return None
@@ -119,6 +139,7 @@ class ThresholdBlock:
 
     horizon = 0
     sees_unmatched = False
+    timed = False
 
     def __init__(self, field_name: str, at_least: Decimal, read: Callable[[Any], Any]) -> None:
         self.field_name = field_name
@@ -147,6 +168,7 @@ class WindowBlock:
     """sum / count / max of a field over matching events in the last ``over`` seconds."""
 
     sees_unmatched = False
+    timed = False
 
     def __init__(
         self, over: int, kind: str, field_name: str, at_least: Decimal, read: Callable[[Any], Any]
@@ -197,6 +219,7 @@ class FollowUpBlock:
     """
 
     sees_unmatched = True
+    timed = False
 
     def __init__(
         self,
@@ -296,6 +319,7 @@ class BalanceFallBlock:
     """
 
     sees_unmatched = True
+    timed = False
 
     def __init__(
         self,
