@@ -356,7 +356,9 @@ class BalanceFallBlock:
         observations = state.observations
         if not observations or at >= observations[-1].at:
             observations.append(observation)
-            state.total = _post(observation, state.accounts, state.total)
+            state.total, state.parked = _post(
+                observation, state.accounts, state.total, state.parked
+            )
             if observation.total_before >= state.peak:
                 state.peak, state.peak_at = observation.total_before, at
             if observation.total_after >= state.peak:
@@ -408,29 +410,41 @@ class BalanceFallBlock:
             if obs.at >= start:
                 break
             state.base_accounts[obs.account_id] = (obs.at, obs.balance_after)
-            state.base_parked += obs.parked_delta
+            state.base_parked = max(ZERO, state.base_parked + obs.parked_delta)
             folded += 1
         if folded:
             del state.observations[:folded]
 
 
-def _post(obs: Observation, accounts: dict[str, Decimal], total: Decimal) -> Decimal:
-    """Apply one posting to the running balances; return the new total."""
+def _post(
+    obs: Observation, accounts: dict[str, Decimal], total: Decimal, parked: Decimal
+) -> tuple[Decimal, Decimal]:
+    """Apply one posting to the running balances; return the new total and parked money.
+
+    Money parked in the bank's own products never goes below zero: redeeming a product
+    bought before the data began brings money we had not counted, which is new to the
+    balance, not a transfer out of ``parked``.
+    """
     previous = accounts.get(obs.account_id)
     if previous is None:  # first sight of the account: it held its balance before this posting
         previous = obs.balance_before
         total += previous
     obs.total_before = total
-    total += obs.balance_after - previous + obs.parked_delta
+    delta = obs.parked_delta
+    if parked + delta < 0:
+        delta = -parked
+    total += obs.balance_after - previous + delta
     obs.total_after = total
     accounts[obs.account_id] = obs.balance_after
-    return total
+    return total, parked + delta
 
 
 def _rebuild(state: BalanceState) -> None:
     accounts = {account: balance for account, (_, balance) in state.base_accounts.items()}
-    total = sum(accounts.values(), ZERO) + state.base_parked
+    parked = state.base_parked
+    total = sum(accounts.values(), ZERO) + parked
     for obs in state.observations:
-        total = _post(obs, accounts, total)
+        total, parked = _post(obs, accounts, total, parked)
     state.accounts = accounts
     state.total = total
+    state.parked = parked

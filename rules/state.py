@@ -114,6 +114,7 @@ class BalanceState(msgspec.Struct, tag="balance", array_like=True):
     observations: list[Observation] = msgspec.field(default_factory=list)
     accounts: dict[str, Decimal] = msgspec.field(default_factory=dict)
     total: Decimal = Decimal(0)
+    parked: Decimal = Decimal(0)
     peak: Decimal = Decimal(0)
     peak_at: int = 0
 
