@@ -16,7 +16,7 @@ from rules.exceptions import RuleSetError
 from rules.loader import load_rules
 from schemas.exceptions import ChurnwatchError
 from schemas.store import AlertStore
-from streams import cli_demo, cli_rules
+from streams import cli_demo, cli_notify, cli_rules
 from streams.replay import AlertSink, JsonLinesAlertSink, ReplayDriver, ReplaySummary
 from streams.settings import DEFAULT_DB_URL, SHIPPED_RULES
 from streams.summary import print_summary
@@ -29,6 +29,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(cli_rules.app, name="rules")
+app.add_typer(cli_notify.app)
 app.command("generate")(cli_demo.generate)
 app.command("demo")(cli_demo.demo)
 err = Console(stderr=True)
@@ -64,8 +65,19 @@ def run_replay(
     dead_letters_out: Path | None,
     sinks: list[AlertSink],
     show_progress: bool,
+    *,
+    notify: str = "none",
+    sample: int = 0,
+    channels_file: Path | None = None,
 ) -> ReplaySummary:
-    """Replay ``file`` with the rules in ``rules_dir`` into the store at ``db``."""
+    """Replay ``file`` with the rules in ``rules_dir`` into the store at ``db``.
+
+    ``notify`` (none, console, routed) routes new alerts and delivers them through the
+    outbox in the same store; ``sample`` limits the console to that many messages per
+    rule, audience and language.
+    """
+    from streams.notify import notifications_for, print_delivery_summary
+
     ruleset = load_rules(rules_dir)
     with (
         AlertStore(db) as store,
@@ -73,15 +85,31 @@ def run_replay(
         _open_output(dead_letters_out) as dead_handle,
         _open_input(file) as handle,
     ):
+        notifications = notifications_for(
+            notify, store, rules_dir, ruleset, sample=sample, channels_file=channels_file
+        )
         all_sinks = list(sinks)
         if alerts_handle is not None:
             all_sinks.insert(0, JsonLinesAlertSink(alerts_handle))
-        driver = ReplayDriver(Engine(ruleset), store, sinks=all_sinks, dead_letters=dead_handle)
+        if notifications is not None:
+            all_sinks.append(notifications)
+        driver = ReplayDriver(
+            Engine(ruleset),
+            store,
+            sinks=all_sinks,
+            dead_letters=dead_handle,
+            route=notifications.router if notifications is not None else None,
+        )
         if show_progress and file != "-" and sys.stderr.isatty():
             from streams.progress import replay_with_progress
 
-            return replay_with_progress(driver, handle, file)
-        return driver.run(handle, source=file)
+            summary = replay_with_progress(driver, handle, file)
+        else:
+            summary = driver.run(handle, source=file)
+        if notifications is not None:
+            notifications.finish()
+            print_delivery_summary(notifications, Console(stderr=True))
+        return summary
 
 
 @app.command("replay")
@@ -97,21 +125,36 @@ def replay(
         typer.Option("--dead-letters-out", help="Write each dead letter as a JSON line."),
     ] = None,
     notify: Annotated[
-        str, typer.Option("--notify", help="Notifier for new alerts: console or none.")
+        str,
+        typer.Option(
+            "--notify",
+            help="Deliver new alerts: none, console (print every message) or routed "
+            "(the routing file's channels).",
+        ),
     ] = "none",
+    channels_file: Annotated[
+        Path | None,
+        typer.Option("--channels", help="Channel settings file (for --notify routed)."),
+    ] = None,
 ) -> None:
     """Run events from a file through the rules; store and print the alerts."""
-    from streams.notify import sinks_for
-
     try:
         summary = run_replay(
-            file, rules_dir, db, alerts_out, dead_letters_out, sinks_for(notify), True
+            file,
+            rules_dir,
+            db,
+            alerts_out,
+            dead_letters_out,
+            [],
+            True,
+            notify=notify,
+            channels_file=channels_file,
         )
     except RuleSetError as exc:
         for problem in exc.problems:
             err.print(str(problem), markup=False, highlight=False)
         raise typer.Exit(2) from exc
-    except (ChurnwatchError, OSError) as exc:
+    except (ChurnwatchError, OSError, ValueError) as exc:
         err.print(f"[red]error:[/red] {exc}", highlight=False)
         raise typer.Exit(2) from exc
     print_summary(summary, Console(stderr=True))
