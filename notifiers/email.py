@@ -81,7 +81,7 @@ class EmailNotifier:
                     context = ssl.create_default_context(cafile=config.ca_file)
                     smtp.starttls(context=context)
                 if config.username and config.password is not None:
-                    smtp.login(config.username, config.password.reveal())
+                    _login(smtp, config.username, config.password.reveal())
                 refused = smtp.send_message(mail)
         except smtplib.SMTPRecipientsRefused as exc:
             codes = sorted(code for code, _ in exc.recipients.values())
@@ -112,6 +112,23 @@ class EmailNotifier:
 
     def close(self) -> None:
         return None
+
+
+def _login(smtp: smtplib.SMTP, username: str, password: str) -> None:
+    """AUTH PLAIN when offered: one round trip, and a refusal is final (535).
+
+    ``SMTP.login`` falls through to AUTH LOGIN after a refused PLAIN, a second exchange
+    that can only fail the same way; one attempt keeps a wrong password a clean 535.
+    """
+    smtp.ehlo_or_helo_if_needed()
+    offered = smtp.esmtp_features.get("auth", "").upper().split()
+    if "PLAIN" not in offered:
+        smtp.login(username, password)
+        return
+    smtp.user, smtp.password = username, password
+    code, reply = smtp.auth("PLAIN", smtp.auth_plain, initial_response_ok=True)
+    if code not in (235, 503):
+        raise smtplib.SMTPAuthenticationError(code, reply)
 
 
 def _by_code(code: int, text: str) -> DeliveryFailed:

@@ -110,8 +110,14 @@ class Outbox:
         self.engine = engine
         self.dialect = engine.dialect.name
 
-    def _fail(self, action: str, exc: Exception) -> NotifierError:
-        return NotifierError(f"cannot {action} in the outbox at {mask_url(str(self.engine.url))}: {exc}")
+    def _fail(self, action: str, exc: SQLAlchemyError) -> NotifierError:
+        """The driver's own message only: SQLAlchemy's text quotes the row (phone numbers)."""
+        cause = getattr(exc, "orig", None) or exc
+        where = mask_url(self.engine.url.render_as_string(hide_password=False))
+        return NotifierError(
+            f"cannot {action} in the outbox at {where}: {type(cause).__name__}: "
+            f"{str(cause).splitlines()[0] if str(cause) else ''}"
+        )
 
     # -- writing ---------------------------------------------------------------------
 
