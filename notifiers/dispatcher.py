@@ -86,14 +86,16 @@ class Dispatcher:
             if report.sent + report.retried + report.failed + report.lost_lease == 0:
                 return total
 
-    def _send(self, rows: list[DeliveryRow], claimed_at: dt.datetime, report: DispatchReport) -> None:
+    def _send(
+        self, rows: list[DeliveryRow], claimed_at: dt.datetime, report: DispatchReport
+    ) -> None:
         first = rows[0]
         notifier = self.notifiers.get(first.channel)
         if notifier is None:
-            failure = DeliveryFailed.permanent(
+            missing = DeliveryFailed.permanent(
                 Reason.MISCONFIGURED, f"channel {first.channel!r} is not configured here"
             )
-            self._record_failure(rows, failure, report)
+            self._record_failure(rows, missing, report)
             return
         try:
             message = self.compose(rows)
@@ -105,13 +107,15 @@ class Dispatcher:
             return
         try:
             receipt = notifier.send(message)
-        except DeliveryFailed as failure:
-            self._record_failure(rows, failure, report)
+        except DeliveryFailed as failed:
+            self._record_failure(rows, failed, report)
             return
         except Exception as exc:  # a bug in a plugin: retry, but say what kind of error
-            failure = DeliveryFailed.transient(Reason.UNKNOWN, f"notifier raised {type(exc).__name__}")
             log.exception("notifier %s raised an unexpected error", first.channel)
-            self._record_failure(rows, failure, report)
+            unexpected = DeliveryFailed.transient(
+                Reason.UNKNOWN, f"notifier raised {type(exc).__name__}"
+            )
+            self._record_failure(rows, unexpected, report)
             return
         now = self.clock()
         done = self.outbox.mark_sent(rows, now, receipt.provider_message_id)
@@ -132,7 +136,9 @@ class Dispatcher:
         attempts = max(row.attempts for row in rows)
         error = str(failure)
         when = self.retry.next_try(attempts, failure, now)
-        report.reasons[failure.reason.value] = report.reasons.get(failure.reason.value, 0) + len(rows)
+        report.reasons[failure.reason.value] = report.reasons.get(failure.reason.value, 0) + len(
+            rows
+        )
         if when is not None:
             done = self.outbox.mark_retry(rows, now, when, error)
             report.retried += done

@@ -29,7 +29,9 @@ from notifiers.settings import channel_settings
 __all__ = ["CHANNEL", "EmailConfig", "EmailNotifier", "message_id"]
 
 
-class EmailConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, rename={"from_": "from"}):
+class EmailConfig(
+    msgspec.Struct, frozen=True, forbid_unknown_fields=True, rename={"from_": "from"}
+):
     host: str
     from_: str
     to: str = "{recipient_id}"

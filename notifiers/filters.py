@@ -44,7 +44,7 @@ def local_time(value: Any, fmt: str = "%Y-%m-%d %H:%M") -> str:
         try:
             value = dt.datetime.fromisoformat(value)
         except ValueError:
-            return value
+            return str(value)
     if isinstance(value, dt.datetime | dt.date):
         return value.strftime(fmt)
     return str(value)

@@ -7,8 +7,8 @@ request itself is wrong, retrying only repeats it.
 
 from __future__ import annotations
 
-import email.utils
 import datetime as dt
+import email.utils
 
 from notifiers.exceptions import DeliveryFailed, Reason
 
@@ -40,9 +40,7 @@ def classify_status(status: int, detail: str, retry_after: str | None = None) ->
     if status in (408, 425):
         return DeliveryFailed.transient(Reason.TIMEOUT, text, parse_retry_after(retry_after))
     if status >= 500 and status not in _NEVER_BETTER:
-        return DeliveryFailed.transient(
-            Reason.SERVER_ERROR, text, parse_retry_after(retry_after)
-        )
+        return DeliveryFailed.transient(Reason.SERVER_ERROR, text, parse_retry_after(retry_after))
     if status in (401, 403):
         return DeliveryFailed.permanent(Reason.UNAUTHORIZED, text)
     if status in (404, 410) or status in _NEVER_BETTER:

@@ -151,7 +151,9 @@ class Outbox:
             with self.engine.begin() as connection:
                 for row in rows:
                     if self.dialect in ("postgresql", "sqlite"):
-                        dialect_insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
+                        dialect_insert = (
+                            postgresql.insert if self.dialect == "postgresql" else sqlite.insert
+                        )
                         statement = (
                             dialect_insert(deliveries)
                             .on_conflict_do_nothing(index_elements=target)
@@ -251,7 +253,12 @@ class Outbox:
     ) -> int:
         return self._finish(
             rows,
-            {"status": "pending", "due_at": utc(due_at), "updated_at": utc(now), "last_error": error},
+            {
+                "status": "pending",
+                "due_at": utc(due_at),
+                "updated_at": utc(now),
+                "last_error": error,
+            },
         )
 
     def mark_failed(self, rows: Sequence[DeliveryRow], now: dt.datetime, error: str) -> int:

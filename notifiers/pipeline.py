@@ -20,7 +20,7 @@ from typing import Any
 from notifiers.clock import Clock, EventClock, wall_clock
 from notifiers.context import Delivery
 from notifiers.directory import Directory
-from notifiers.dispatcher import DispatchReport, Dispatcher
+from notifiers.dispatcher import Dispatcher, DispatchReport
 from notifiers.exceptions import TemplateError
 from notifiers.filters import local_time
 from notifiers.grouping import GroupWait
@@ -97,7 +97,9 @@ class Notifications:
             self.clock.advance(due)
             report = self.dispatcher.run_until_idle()
             self.dispatch_report.add(report)
-            if self.outbox.next_due() == due and not (report.sent or report.retried or report.failed):
+            if self.outbox.next_due() == due and not (
+                report.sent or report.retried or report.failed
+            ):
                 break  # nothing moved: do not spin
         return self.dispatch_report
 
@@ -108,7 +110,10 @@ class Notifications:
         now = utc(self.clock())
         if any(r.channel is None for r in alert.recipients):
             alert = self.router(alert, directory)  # not routed upstream: route here
-        planned = [self._plan(alert, r.audience, r.staff_id, r.channel or "", directory, now) for r in alert.recipients]
+        planned = [
+            self._plan(alert, r.audience, r.staff_id, r.channel or "", directory, now)
+            for r in alert.recipients
+        ]
         checked = []
         for delivery in planned:
             if delivery.outcome == "pending":
@@ -244,4 +249,3 @@ class Notifications:
             if self.metrics is not None and outcome:
                 label = reason.replace(" ", "_") if outcome != "failed" else reason
                 self.metrics.count(delivery.channel, outcome, label)
-

@@ -107,14 +107,18 @@ class QuietHoursDeferral:
         if not quiet.contains(local.time()):
             return delivery
         until = quiet_end(quiet, local)
-        return delivery.defer(until.astimezone(dt.UTC), f"deferred: quiet hours until {until:%Y-%m-%d %H:%M}")
+        return delivery.defer(
+            until.astimezone(dt.UTC), f"deferred: quiet hours until {until:%Y-%m-%d %H:%M}"
+        )
 
 
 def quiet_end(quiet: QuietHours, local: dt.datetime) -> dt.datetime:
     """The end of the quiet window ``local`` falls in (the same morning or the next)."""
     end = dt.datetime.combine(local.date(), quiet.end, tzinfo=local.tzinfo)
     if end <= local:
-        end = dt.datetime.combine(local.date() + dt.timedelta(days=1), quiet.end, tzinfo=local.tzinfo)
+        end = dt.datetime.combine(
+            local.date() + dt.timedelta(days=1), quiet.end, tzinfo=local.tzinfo
+        )
     return end
 
 

@@ -54,7 +54,9 @@ def channel(name: str) -> Channel:
         return channels()[name]
     except KeyError:
         installed = ", ".join(channels()) or "none"
-        raise ConfigError(f"no notifier channel {name!r} is installed (installed: {installed})")
+        raise ConfigError(
+            f"no notifier channel {name!r} is installed (installed: {installed})"
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -67,7 +69,9 @@ class ChannelStatus:
     problem: str | None
 
 
-def status(sections: Mapping[str, Mapping[str, Any]], env: Mapping[str, str]) -> list[ChannelStatus]:
+def status(
+    sections: Mapping[str, Mapping[str, Any]], env: Mapping[str, str]
+) -> list[ChannelStatus]:
     """Every installed channel and whether its settings (``sections[name]``) are usable."""
     rows = []
     for name, plugin in channels().items():

@@ -158,8 +158,7 @@ def load_routing(path: Path, installed: frozenset[str] | None = None) -> Routing
     try:
         spec = msgspec.convert(plain(document.data), _RoutingSpec)
     except msgspec.ValidationError as exc:
-        keys = _keys_of(str(exc))
-        raise fail(keys, str(exc)) from exc
+        raise fail(_keys_of(str(exc)), str(exc)) from exc
     try:
         timezone = ZoneInfo(spec.timezone)
     except (ZoneInfoNotFoundError, ValueError) as exc:
@@ -179,7 +178,8 @@ def load_routing(path: Path, installed: frozenset[str] | None = None) -> Routing
         if installed is not None and item.channel not in installed:
             raise fail(
                 [*keys, "channel"],
-                f"no channel {item.channel!r} is installed (installed: {', '.join(sorted(installed))})",
+                f"no channel {item.channel!r} is installed "
+                f"(installed: {', '.join(sorted(installed))})",
             )
         try:
             quiet = QuietHours.parse(item.quiet_hours) if item.quiet_hours else None

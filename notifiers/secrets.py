@@ -66,7 +66,9 @@ def read_secret(
             return Secret(env[default_env].strip())
         if required:
             hint = f"set the environment variable {default_env}" if default_env else "set it"
-            raise ConfigError(f"{where} is missing: {hint} (or give {{env: NAME}} / {{file: PATH}})")
+            raise ConfigError(
+                f"{where} is missing: {hint} (or give {{env: NAME}} / {{file: PATH}})"
+            )
         return None
     if not isinstance(ref, Mapping) or len(ref) != 1 or next(iter(ref)) not in ("env", "file"):
         raise ConfigError(

@@ -12,6 +12,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import Engine
+
 from notifiers.clock import Clock, wall_clock
 from notifiers.dispatcher import Dispatcher
 from notifiers.metrics import DeliveryMetrics
@@ -21,7 +23,6 @@ from notifiers.protocol import Notifier
 from notifiers.registry import build_notifiers, channels
 from notifiers.routing_file import Routing, load_routing
 from notifiers.templates import TemplateBook
-from sqlalchemy import Engine
 
 __all__ = ["build_pipeline", "load_templates", "routing_for", "shipped_pack"]
 
@@ -72,7 +73,9 @@ def build_pipeline(
     if channel is not None:
         routing = routing.with_channel(channel)
     if notifiers is None:
-        notifiers = build_notifiers(routing.channels, sections or {}, env if env is not None else os.environ)
+        notifiers = build_notifiers(
+            routing.channels, sections or {}, env if env is not None else os.environ
+        )
     outbox = Outbox(engine)
     dispatcher = Dispatcher(outbox, notifiers, templates=templates, clock=clock, metrics=metrics)
     return Notifications(

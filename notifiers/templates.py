@@ -136,7 +136,9 @@ class TemplateBook:
             for lang in LANGUAGES
             if f"{DEFAULT}/{a}.{lang}.j2" not in self.names
         ]
-        missing += [f"_subject.{lang}.j2" for lang in LANGUAGES if f"_subject.{lang}.j2" not in self.names]
+        missing += [
+            f"_subject.{lang}.j2" for lang in LANGUAGES if f"_subject.{lang}.j2" not in self.names
+        ]
         if missing:
             raise TemplateError(f"{self.directory}: missing template(s): {', '.join(missing)}")
         for name in sorted(self.names):

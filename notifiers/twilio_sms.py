@@ -46,7 +46,9 @@ PERMANENT_CODES: dict[int, Reason] = {
 _TWILIO_ORIGIN = re.compile(r"^https://[a-z0-9.-]*twilio\.com")
 
 
-class TwilioConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, rename={"from_": "from"}):
+class TwilioConfig(
+    msgspec.Struct, frozen=True, forbid_unknown_fields=True, rename={"from_": "from"}
+):
     account_sid: str
     auth_token: Secret
     from_: str | None = None
@@ -60,8 +62,7 @@ class TwilioConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, rena
             raise ValueError("`account_sid` must start with AC - at `$.account_sid`")
         if not (self.from_ or self.messaging_service_sid):
             raise ValueError(
-                "set `from` (TWILIO_FROM) or `messaging_service_sid` "
-                "(TWILIO_MESSAGING_SERVICE_SID)"
+                "set `from` (TWILIO_FROM) or `messaging_service_sid` (TWILIO_MESSAGING_SERVICE_SID)"
             )
         if self.timeout <= 0:
             raise ValueError("`timeout` must be positive - at `$.timeout`")

@@ -139,14 +139,18 @@ class WebhookNotifier:
         try:
             response = self.client.post(url, content=body, headers=headers)
         except httpx.TimeoutException as exc:
-            raise DeliveryFailed.transient(Reason.TIMEOUT, "webhook did not answer in time") from exc
+            raise DeliveryFailed.transient(
+                Reason.TIMEOUT, "webhook did not answer in time"
+            ) from exc
         except httpx.TransportError as exc:
             raise DeliveryFailed.transient(
                 Reason.CONNECTION, f"cannot reach the webhook ({type(exc).__name__})"
             ) from exc
         if not response.is_success:
             raise classify_status(
-                response.status_code, f"{self.config.preset} webhook", response.headers.get("Retry-After")
+                response.status_code,
+                f"{self.config.preset} webhook",
+                response.headers.get("Retry-After"),
             )
         return Receipt(self._accepted(response, message))
 
@@ -184,9 +188,7 @@ def _dingtalk_signed(url: str, secret: str, timestamp_ms: int) -> str:
 
 def _configure(raw: Mapping[str, Any], env: Mapping[str, str]) -> WebhookConfig:
     url = read_secret("webhook", "url", raw, env, "CHURNWATCH_WEBHOOK_URL")
-    secret = read_secret(
-        "webhook", "secret", raw, env, "CHURNWATCH_WEBHOOK_SECRET", required=False
-    )
+    secret = read_secret("webhook", "secret", raw, env, "CHURNWATCH_WEBHOOK_SECRET", required=False)
     config = channel_settings(
         "webhook",
         raw,

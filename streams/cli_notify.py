@@ -19,14 +19,14 @@ from rich.console import Console
 from rich.table import Table
 
 from notifiers.clock import wall_clock
+from notifiers.dispatcher import Dispatcher
 from notifiers.exceptions import NotifierError
 from notifiers.masking import mask_digits
+from notifiers.metrics import default_metrics
 from notifiers.outbox import STATUSES, Outbox
 from notifiers.registry import build_notifiers, status
 from notifiers.settings import load_channels_file
 from notifiers.setup import load_templates, routing_for
-from notifiers.dispatcher import Dispatcher
-from notifiers.metrics import default_metrics
 from schemas.exceptions import ChurnwatchError
 from schemas.store import AlertStore
 from streams.settings import DEFAULT_DB_URL, SHIPPED_RULES
@@ -34,8 +34,12 @@ from streams.settings import DEFAULT_DB_URL, SHIPPED_RULES
 __all__ = ["app"]
 
 app = typer.Typer(no_args_is_help=True)
-notifiers_app = typer.Typer(help="Notifier channels: what is installed and configured.", no_args_is_help=True)
-deliveries_app = typer.Typer(help="The delivery outbox: list, retry, dispatch.", no_args_is_help=True)
+notifiers_app = typer.Typer(
+    help="Notifier channels: what is installed and configured.", no_args_is_help=True
+)
+deliveries_app = typer.Typer(
+    help="The delivery outbox: list, retry, dispatch.", no_args_is_help=True
+)
 app.add_typer(notifiers_app, name="notifiers")
 app.add_typer(deliveries_app, name="deliveries")
 out = Console()
@@ -60,9 +64,7 @@ def list_notifiers(channels_file: ChannelsOption = None) -> None:
     for column in ("channel", "configured", "what", "problem"):
         table.add_column(column)
     for row in rows:
-        table.add_row(
-            row.name, "yes" if row.configured else "no", row.summary, row.problem or ""
-        )
+        table.add_row(row.name, "yes" if row.configured else "no", row.summary, row.problem or "")
     out.print(table)
 
 
@@ -81,7 +83,18 @@ def list_deliveries(
     with AlertStore(db) as store:
         rows = Outbox(store.engine).list(status=status_, limit=limit)
     table = Table(title=f"deliveries ({status_ or 'all'})")
-    for column in ("id", "status", "tries", "channel", "audience", "recipient", "address", "rule", "due / sent (UTC)", "why"):
+    for column in (
+        "id",
+        "status",
+        "tries",
+        "channel",
+        "audience",
+        "recipient",
+        "address",
+        "rule",
+        "due / sent (UTC)",
+        "why",
+    ):
         table.add_column(column)
     for row in rows:
         when = row.sent_at or row.due_at
@@ -114,7 +127,8 @@ def retry_delivery(
             raise typer.Exit(1)
         if not outbox.retry(delivery_id, wall_clock()):
             err.print(
-                f"[red]error:[/red] delivery {delivery_id} is {row.status}; only failed ones are retried"
+                f"[red]error:[/red] delivery {delivery_id} is {row.status}; "
+                "only failed ones are retried"
             )
             raise typer.Exit(1)
     out.print(f"delivery {delivery_id} is pending again; the next dispatch sends it")

@@ -83,7 +83,7 @@ class TestRoutingFile:
         )
         path = tmp_path / "routing.yaml"
         path.write_text(text)
-        line = next(i for i, l in enumerate(text.splitlines(), 1) if "channel: fax" in l)
+        line = next(i for i, row in enumerate(text.splitlines(), 1) if "channel: fax" in row)
         with pytest.raises(RoutingError, match=rf"routing.yaml:{line}:.*'fax'.*installed"):
             load_routing(path, frozenset({"email", "webhook", "twilio_sms", "console"}))
 

@@ -10,8 +10,8 @@ from helpers import Rig, alert, customer
 
 from notifiers.directory import InMemoryDirectory
 from notifiers.exceptions import TemplateError
-from notifiers.templates import TemplateBook
 from notifiers.setup import shipped_pack
+from notifiers.templates import TemplateBook
 
 
 @pytest.fixture
@@ -56,7 +56,7 @@ class TestLoad:
     def test_missing_default_is_refused(self, pack: Path) -> None:
         """Every audience needs a default template in both languages."""
         (pack / "_default" / "branch_head.en.j2").unlink()
-        with pytest.raises(TemplateError, match="branch_head.en.j2"):
+        with pytest.raises(TemplateError, match=r"branch_head\.en\.j2"):
             TemplateBook(pack)
 
 
