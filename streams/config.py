@@ -212,7 +212,9 @@ def _read_file(path: Path) -> dict[str, Any]:
 
             data = YAML(typ="safe").load(io.StringIO(text))
     except Exception as exc:  # any parser error: report where, never the text itself
-        raise ConfigError([f"{path}: not valid {path.suffix.lstrip('.') or 'YAML'}: {exc}"]) from exc
+        raise ConfigError(
+            [f"{path}: not valid {path.suffix.lstrip('.') or 'YAML'}: {exc}"]
+        ) from exc
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -284,7 +286,7 @@ def _check(config: Config) -> list[str]:
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
         problems.append(f"timezone: unknown time zone {config.timezone!r} (e.g. Asia/Shanghai)")
     try:
-        config.lateness_seconds
+        parse_duration(config.lateness)
     except ValueError as exc:
         problems.append(f"lateness: {exc}")
     if config.topics.partitions < 1:

@@ -60,7 +60,8 @@ def topic_specs(config: Config, partitions: int | None = None) -> list[TopicSpec
 
 def partition_for(key: bytes, partitions: int) -> int:
     """The partition the default (murmur2) partitioner picks for ``key``."""
-    return (murmur2(key) & 0x7FFFFFFF) % partitions
+    hashed: int = murmur2(key)
+    return (hashed & 0x7FFFFFFF) % partitions
 
 
 def _ssl_context(config: Config) -> ssl.SSLContext | None:

@@ -28,9 +28,7 @@ DEAD_LETTERS = Counter(
     "churnwatch_dead_letters_total", "Messages sent to the dead-letter topic", ["code"]
 )
 ALERTS = Counter("churnwatch_alerts_total", "New alerts stored", ["rule_id"])
-RULE_RELOADS = Counter(
-    "churnwatch_rule_reloads_total", "Rule directory changes seen", ["outcome"]
-)
+RULE_RELOADS = Counter("churnwatch_rule_reloads_total", "Rule directory changes seen", ["outcome"])
 BATCH_SECONDS = Histogram(
     "churnwatch_batch_seconds",
     "Time to process one fetched batch, decode to alerts stored",

@@ -7,6 +7,7 @@ reported with its partition count, so an operator sees a mismatch instead of a s
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 from kafka.admin import KafkaAdminClient, NewTopic
@@ -69,10 +70,9 @@ def create_topics(
                 )
                 for spec in missing
             ]
-            try:
+            # another worker may create one between our list and create: that is fine
+            with contextlib.suppress(TopicAlreadyExistsError):
                 admin.create_topics(new, timeout_ms=10_000)
-            except TopicAlreadyExistsError:
-                pass  # another worker created it between our list and create
     except KafkaError as exc:
         raise BrokerError(f"cannot create topics on {config.broker.url}: {exc}") from exc
     finally:

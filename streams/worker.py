@@ -163,13 +163,16 @@ class Worker:
                 )
                 await health.start()
             if self.config.rules.reload_interval > 0:
-                watcher = RuleWatcher(self.engine, self.rules_dir, self.config.rules.reload_interval)
+                watcher = RuleWatcher(
+                    self.engine, self.rules_dir, self.config.rules.reload_interval
+                )
                 tasks.append(asyncio.create_task(watcher.run(), name="rule-watcher"))
             self.consumer = self._consumer()
             await self.consumer.start()
             self.consumer.subscribe(self._group_topics(), listener=_Rebalance(self))
             log.info(
-                "worker started: group %s, rules %s", self.config.worker.group_id,
+                "worker started: group %s, rules %s",
+                self.config.worker.group_id,
                 self.engine.ruleset.fingerprint,
             )
             await self._loop()
@@ -349,9 +352,7 @@ class Worker:
                     f"{self.engine.lateness // 3_600_000_000} h; replay it in order or "
                     "raise the lateness"
                 )
-                await self.dead_letter(
-                    record.value, reason, "too_late", record, record.offset
-                )
+                await self.dead_letter(record.value, reason, "too_late", record, record.offset)
         if alerts:
             await self.emit(alerts)
 

@@ -42,8 +42,14 @@ def broker_url() -> Iterator[str]:
     address = f"tcp://127.0.0.1:{port}"
     process = subprocess.Popen(
         [
-            str(binary), "broker", "--listener-url", address,
-            "--advertised-listener-url", address, "--storage-engine", "memory://tansu/",
+            str(binary),
+            "broker",
+            "--listener-url",
+            address,
+            "--advertised-listener-url",
+            address,
+            "--storage-engine",
+            "memory://tansu/",
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -109,7 +115,7 @@ topics:
   alerts: {token}.alerts
   dead_letter: {token}.dead-letter
   partitions: {partitions}
-store: {{url: "sqlite:///{tmp_path / (token + '.db')}"}}
+store: {{url: "sqlite:///{tmp_path / (token + ".db")}"}}
 rules: {{dir: "{rules_dir}", reload_interval: 0.3}}
 worker:
   group_id: g-{token}
@@ -138,8 +144,14 @@ class WorkerProcess:
         self.handle = self.log.open("wb")
         self.process = subprocess.Popen(
             [
-                sys.executable, "-m", "streams.cli", "worker", "--config", str(setup.path),
-                "--alerts-out", str(self.alerts_out),
+                sys.executable,
+                "-m",
+                "streams.cli",
+                "worker",
+                "--config",
+                str(setup.path),
+                "--alerts-out",
+                str(self.alerts_out),
             ],
             stdout=self.handle,
             stderr=subprocess.STDOUT,

@@ -109,8 +109,14 @@ def events(
             amount = Decimal(rng.randrange(15_000, 40_000))
             balance += amount
             line = transfer_line(
-                f"{prefix}t{n}", customer_id, at, amount, balance,
-                direction="credit", kind="payroll", same_bank=True,
+                f"{prefix}t{n}",
+                customer_id,
+                at,
+                amount,
+                balance,
+                direction="credit",
+                kind="payroll",
+                same_bank=True,
             )
         elif roll < 0.05 + large_share and balance > 60_000:
             amount = Decimal(rng.randrange(50_000, int(min(balance, 120_000))))
@@ -121,8 +127,13 @@ def events(
             direction = "debit" if rng.random() < 0.7 else "credit"
             balance += -amount if direction == "debit" else amount
             line = transfer_line(
-                f"{prefix}t{n}", customer_id, at, amount, balance,
-                direction=direction, kind="card",
+                f"{prefix}t{n}",
+                customer_id,
+                at,
+                amount,
+                balance,
+                direction=direction,
+                kind="card",
             )
         balances[customer_id] = balance
         yield line

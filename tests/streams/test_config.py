@@ -61,7 +61,9 @@ class TestLoadConfig:
         """Each leaf setting maps to CHURNWATCH_<PATH>, plus the CHURNWATCH_DB_URL alias."""
         names = env_names()
         assert names["CHURNWATCH_BROKER_SECURITY_SASL_PASSWORD"] == (
-            "broker", "security", "sasl_password",
+            "broker",
+            "security",
+            "sasl_password",
         )
         assert names["CHURNWATCH_DB_URL"] == ("store", "url")
         assert "CHURNWATCH_TOPICS_PARTITIONS" in names

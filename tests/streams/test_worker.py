@@ -70,7 +70,9 @@ def read_topic(broker: str, topic: str, expected: int, timeout: float = 15) -> l
     return asyncio.run(read())
 
 
-def test_end_to_end_equals_replay(make_setup: Callable[..., Setup], start_worker: StartWorker) -> None:
+def test_end_to_end_equals_replay(
+    make_setup: Callable[..., Setup], start_worker: StartWorker
+) -> None:
     """A generated file produced with ``churnwatch produce`` and run by one worker stores
     exactly the alerts replay gives for the same file, with the same ids."""
     setup = make_setup()
@@ -178,7 +180,10 @@ def test_poison_messages_go_to_the_dead_letter_topic(
     bad = (len(good) - 1) // 97 + 1
     worker = start_worker(setup, "poison")
     wait_until(lambda: setup.alert_ids() == expected, what="the good messages' alerts")
-    letters = [json.loads(v) for v in read_topic(setup.config.broker.url, setup.config.topics.dead_letter, bad)]
+    letters = [
+        json.loads(v)
+        for v in read_topic(setup.config.broker.url, setup.config.topics.dead_letter, bad)
+    ]
     assert worker.terminate() == 0
     assert len(letters) == bad
     for letter in letters:
@@ -195,8 +200,9 @@ def _phase(prefix: str, at: dt.datetime, amounts: list[int]) -> list[bytes]:
     for n, amount in enumerate(amounts):
         balance -= amount
         lines.append(
-            transfer_line(f"{prefix}-{n}", customer, at + dt.timedelta(minutes=n),
-                          Decimal(amount), balance)
+            transfer_line(
+                f"{prefix}-{n}", customer, at + dt.timedelta(minutes=n), Decimal(amount), balance
+            )
         )
     return lines
 
