@@ -34,6 +34,7 @@ __all__ = [
     "FollowUpBlock",
     "MatchBlock",
     "ThresholdBlock",
+    "TimedBlock",
     "WindowBlock",
 ]
 
@@ -48,6 +49,14 @@ class Firing:
 
     trigger_event_ids: tuple[str, ...]
     facts: dict[str, FactValue] = field(default_factory=dict)
+    #: who hears of it, when not the rule's audience (a schedule step names its own)
+    audience: tuple[str, ...] | None = None
+    #: the message template, when not the rule's
+    template: str | None = None
+    #: for firings without a triggering event at hand (timers)
+    customer_id: str | None = None
+    account_id: str | None = None
+    occurred_at: int | None = None
 
 
 class Block(Protocol):
@@ -57,6 +66,8 @@ class Block(Protocol):
     horizon: int
     #: whether events that fail ``match`` must still be shown to the block
     sees_unmatched: bool
+    #: whether the block keeps timers (then it also has ``next_due`` and ``on_clock``)
+    timed: bool
 
     def new_state(self) -> BlockState | None: ...
 
@@ -65,6 +76,14 @@ class Block(Protocol):
     ) -> Firing | None: ...
 
     def prune(self, state: BlockState, cutoff: int) -> None: ...
+
+
+class TimedBlock(Block, Protocol):
+    """A block with timers kept in the customer's state."""
+
+    def next_due(self, state: BlockState) -> int | None: ...
+
+    def on_clock(self, state: BlockState, until: int, customer: Any) -> list[Firing]: ...
 
 
 def money(value: Decimal) -> str:
@@ -101,6 +120,7 @@ class MatchBlock:
 
     horizon = 0
     sees_unmatched = False
+    timed = False
 
     def new_state(self) -> None:
         return None
@@ -119,6 +139,7 @@ class ThresholdBlock:
 
     horizon = 0
     sees_unmatched = False
+    timed = False
 
     def __init__(self, field_name: str, at_least: Decimal, read: Callable[[Any], Any]) -> None:
         self.field_name = field_name
@@ -147,6 +168,7 @@ class WindowBlock:
     """sum / count / max of a field over matching events in the last ``over`` seconds."""
 
     sees_unmatched = False
+    timed = False
 
     def __init__(
         self, over: int, kind: str, field_name: str, at_least: Decimal, read: Callable[[Any], Any]
@@ -197,6 +219,7 @@ class FollowUpBlock:
     """
 
     sees_unmatched = True
+    timed = False
 
     def __init__(
         self,
@@ -296,6 +319,7 @@ class BalanceFallBlock:
     """
 
     sees_unmatched = True
+    timed = False
 
     def __init__(
         self,
@@ -332,7 +356,9 @@ class BalanceFallBlock:
         observations = state.observations
         if not observations or at >= observations[-1].at:
             observations.append(observation)
-            state.total = _post(observation, state.accounts, state.total)
+            state.total, state.parked = _post(
+                observation, state.accounts, state.total, state.parked
+            )
             if observation.total_before >= state.peak:
                 state.peak, state.peak_at = observation.total_before, at
             if observation.total_after >= state.peak:
@@ -384,29 +410,41 @@ class BalanceFallBlock:
             if obs.at >= start:
                 break
             state.base_accounts[obs.account_id] = (obs.at, obs.balance_after)
-            state.base_parked += obs.parked_delta
+            state.base_parked = max(ZERO, state.base_parked + obs.parked_delta)
             folded += 1
         if folded:
             del state.observations[:folded]
 
 
-def _post(obs: Observation, accounts: dict[str, Decimal], total: Decimal) -> Decimal:
-    """Apply one posting to the running balances; return the new total."""
+def _post(
+    obs: Observation, accounts: dict[str, Decimal], total: Decimal, parked: Decimal
+) -> tuple[Decimal, Decimal]:
+    """Apply one posting to the running balances; return the new total and parked money.
+
+    Money parked in the bank's own products never goes below zero: redeeming a product
+    bought before the data began brings money we had not counted, which is new to the
+    balance, not a transfer out of ``parked``.
+    """
     previous = accounts.get(obs.account_id)
     if previous is None:  # first sight of the account: it held its balance before this posting
         previous = obs.balance_before
         total += previous
     obs.total_before = total
-    total += obs.balance_after - previous + obs.parked_delta
+    delta = obs.parked_delta
+    if parked + delta < 0:
+        delta = -parked
+    total += obs.balance_after - previous + delta
     obs.total_after = total
     accounts[obs.account_id] = obs.balance_after
-    return total
+    return total, parked + delta
 
 
 def _rebuild(state: BalanceState) -> None:
     accounts = {account: balance for account, (_, balance) in state.base_accounts.items()}
-    total = sum(accounts.values(), ZERO) + state.base_parked
+    parked = state.base_parked
+    total = sum(accounts.values(), ZERO) + parked
     for obs in state.observations:
-        total = _post(obs, accounts, total)
+        total, parked = _post(obs, accounts, total, parked)
     state.accounts = accounts
     state.total = total
+    state.parked = parked

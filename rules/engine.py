@@ -21,9 +21,9 @@ import datetime as dt
 import hashlib
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any
+from typing import Any, cast
 
-from rules.blocks import Firing
+from rules.blocks import Firing, TimedBlock
 from rules.loader import CompiledRule, RuleSet
 from rules.state import CustomerProfile, CustomerState
 from rules.tiers import DEFAULT_TIERS, TierScale
@@ -36,6 +36,7 @@ MICROS = dt.timedelta(microseconds=1)
 PRUNE_EVERY = 86400 * 1_000_000
 DEFAULT_LATENESS = 2 * 86400
 MAX_SEEN = 50_000
+NONE_TYPE = type(None)
 
 
 class Status(Enum):
@@ -55,6 +56,8 @@ class Outcome:
     #: ids of the rules whose condition held (fired or held back by cooldown)
     matched: tuple[str, ...] = ()
     late_by: dt.timedelta | None = None
+    #: the customer's earliest timer after this step (µs since the epoch), if any
+    next_due: int | None = None
 
 
 def event_micros(when: dt.datetime) -> int:
@@ -92,13 +95,25 @@ class Engine:
         self.ruleset = ruleset
         self.prune_every = self._prune_interval(ruleset)
 
-    def evaluate(self, event: Event, state: CustomerState | None, now: dt.datetime) -> Outcome:
-        """Apply the active rules to ``event`` given the customer's ``state``."""
+    def evaluate(
+        self,
+        event: Event,
+        state: CustomerState | None,
+        now: dt.datetime,
+        at: int | None = None,
+    ) -> Outcome:
+        """Apply the active rules to ``event`` given the customer's ``state``.
+
+        ``at`` is ``event.occurred_at`` in µs when the caller has it already.
+        ``Outcome.next_due`` is set when a timer block saw the event (the customer's
+        earliest timer may have moved); None means no change to report.
+        """
         if isinstance(event, StaffEvent):
             return Outcome(state, [], Status.DIRECTORY)
         if state is None:
             state = CustomerState()
-        at = event_micros(event.occurred_at)
+        if at is None:
+            at = event_micros(event.occurred_at)
         if event.event_id in state.seen:
             return Outcome(state, [], Status.DUPLICATE)
         if at < state.watermark - self.lateness:
@@ -107,34 +122,90 @@ class Engine:
         state.seen[event.event_id] = at
         if at > state.watermark:
             state.watermark = at
-        if isinstance(event, CustomerEvent):
-            state.customer = CustomerProfile.from_event(event, self.tiers.tier_of(event.aum))
         ruleset = self.ruleset
+        if isinstance(event, CustomerEvent):
+            if at < state.customer_at:  # an older upsert: the newer record stands
+                return Outcome(state, [], Status.EVALUATED, next_due=self.next_due(state))
+            state.customer = CustomerProfile.from_event(event, self.tiers.tier_of(event.aum))
+            state.customer_at = at
         alerts: list[Alert] = []
         matched_ids: list[str] = []
         customer = state.customer
-        for rule in ruleset.by_class[type(event)]:
-            matched = bool(rule.match(event, customer))
-            block = rule.block
-            if not matched and not block.sees_unmatched:
+        blocks = state.blocks
+        timers_touched = False
+        for rule, match, block, sees_unmatched, rule_id, state_type, timed in ruleset.plans[
+            type(event)
+        ]:
+            matched = bool(match(event, customer))
+            if not matched and not sees_unmatched:
                 continue
-            block_state = state.blocks.get(rule.id)
-            if type(block_state) is not rule.state_type:
-                block_state = block.new_state()
-                if block_state is not None:
-                    state.blocks[rule.id] = block_state
-            firing = block.on_event(event, customer, at, matched, block_state)
+            if state_type is NONE_TYPE:
+                block_state = None
+            else:
+                block_state = blocks.get(rule_id)
+                if type(block_state) is not state_type:
+                    block_state = block.new_state()
+                    blocks[rule_id] = block_state  # type: ignore[assignment]
+            if timed:
+                timed_block = cast(TimedBlock, block)
+                due_before = timed_block.next_due(block_state)  # type: ignore[arg-type]
+                firing = block.on_event(event, customer, at, matched, block_state)
+                if timed_block.next_due(block_state) != due_before:  # type: ignore[arg-type]
+                    timers_touched = True
+            else:
+                firing = block.on_event(event, customer, at, matched, block_state)
             if firing is None:
                 continue
-            matched_ids.append(rule.id)
-            last = state.last_alert_at.get(rule.id)
+            matched_ids.append(rule_id)
+            last = state.last_alert_at.get(rule_id)
             if last is not None and rule.cooldown and abs(at - last) < rule.cooldown:
                 continue
-            state.last_alert_at[rule.id] = at
+            state.last_alert_at[rule_id] = at
             alerts.append(self.alert(rule, event, customer, firing, now))
         if state.watermark - state.pruned_at >= self.prune_every:
             self.prune(state)
-        return Outcome(state, alerts, Status.EVALUATED, tuple(matched_ids))
+        next_due = self.next_due(state) if timers_touched else None
+        return Outcome(state, alerts, Status.EVALUATED, tuple(matched_ids), next_due=next_due)
+
+    def next_due(self, state: CustomerState) -> int | None:
+        """The earliest timer of this customer (µs since the epoch), if any."""
+        earliest: int | None = None
+        for rule in self.ruleset.timed_rules:
+            block_state = state.blocks.get(rule.id)
+            if type(block_state) is not rule.state_type or block_state is None:
+                continue
+            due = cast(TimedBlock, rule.block).next_due(block_state)
+            if due is not None and (earliest is None or due < earliest):
+                earliest = due
+        return earliest
+
+    def advance(
+        self, customer_id: str, state: CustomerState, until: int, now: dt.datetime
+    ) -> Outcome:
+        """Fire this customer's timers due at or before ``until`` (µs); ``now`` stamps alerts.
+
+        The caller's clock decides ``until``: event time in the replay driver, event
+        time or the wall clock in the worker. Calling it again with the same
+        ``until`` fires nothing more: fired timers leave the state.
+        """
+        alerts: list[Alert] = []
+        matched_ids: list[str] = []
+        customer = state.customer
+        for rule in self.ruleset.timed_rules:
+            block_state = state.blocks.get(rule.id)
+            if type(block_state) is not rule.state_type or block_state is None:
+                continue
+            for firing in cast(TimedBlock, rule.block).on_clock(block_state, until, customer):
+                matched_ids.append(rule.id)
+                at = firing.occurred_at if firing.occurred_at is not None else until
+                last = state.last_alert_at.get(rule.id)
+                if last is not None and rule.cooldown and abs(at - last) < rule.cooldown:
+                    continue
+                state.last_alert_at[rule.id] = at
+                alerts.append(self.alert(rule, None, customer, firing, now, customer_id))
+        return Outcome(
+            state, alerts, Status.EVALUATED, tuple(matched_ids), next_due=self.next_due(state)
+        )
 
     def alert(
         self,
@@ -143,26 +214,35 @@ class Engine:
         customer: CustomerProfile | None,
         firing: Firing,
         now: dt.datetime,
+        customer_id: str | None = None,
     ) -> Alert:
         spec = rule.spec
         facts = dict(firing.facts)
         if customer is not None:
             facts.setdefault("tier", customer.tier)
+        who = firing.customer_id or customer_id or event.customer_id
+        if firing.occurred_at is not None:
+            occurred_at = EPOCH + dt.timedelta(microseconds=firing.occurred_at)
+        else:
+            occurred_at = event.occurred_at
+        account_id = firing.account_id
+        if account_id is None and event is not None:
+            account_id = getattr(event, "account_id", None)
+        audience = firing.audience or tuple(spec.audience)
         return Alert(
-            alert_id=alert_id_for(
-                spec.id, spec.version, event.customer_id, firing.trigger_event_ids
-            ),
+            alert_id=alert_id_for(spec.id, spec.version, who, firing.trigger_event_ids),
             rule_id=spec.id,
             rule_version=spec.version,
             severity=spec.severity,
-            customer_id=event.customer_id,
-            account_id=getattr(event, "account_id", None),
-            occurred_at=event.occurred_at,
+            customer_id=who,
+            account_id=account_id,
+            occurred_at=occurred_at,
             detected_at=now,
             facts=facts,
             trigger_event_ids=list(firing.trigger_event_ids),
-            recipients=[Recipient(audience=audience) for audience in spec.audience],
+            recipients=[Recipient(audience=a) for a in audience],
             title=spec.title,
+            template=firing.template or spec.template,
         )
 
     def prune(self, state: CustomerState) -> None:

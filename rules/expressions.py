@@ -58,8 +58,12 @@ _LITERAL_NAMES = {
 class FieldCatalog:
     """Which dotted names a condition may read, e.g. ``event.amount``, ``customer.tier``."""
 
-    def __init__(self, fields: Mapping[str, set[str]]) -> None:
+    def __init__(
+        self, fields: Mapping[str, set[str]], partial: Mapping[str, set[str]] | None = None
+    ) -> None:
         self.fields = {root: frozenset(names) for root, names in fields.items()}
+        #: fields only some of the rule's event types have: read as None on the others
+        self.partial = {root: frozenset(names) for root, names in (partial or {}).items()}
 
     def check(self, root: str, path: tuple[str, ...], offset: int) -> None:
         allowed = self.fields.get(root)
@@ -215,12 +219,13 @@ class _Translator:
         if any(part.startswith("_") for part in path):
             raise ExpressionError("names starting with '_' are not allowed", node.col_offset)
         self.catalog.check(root, tuple(path), node.col_offset)
-        local = "e" if root == "event" else "c"
-        return (
-            f"_get({local}, {self.constant(tuple(path))})"
-            if root == "customer"
-            else (local + "".join(f".{p}" for p in path))
-        )
+        if root == "event":
+            if path == ["type"]:
+                return "_type(e)"
+            if ".".join(path) in self.catalog.partial.get("event", ()) or len(path) > 2:
+                return f"_get(e, {self.constant(tuple(path))})"
+            return "e" + "".join(f".{p}" for p in path)
+        return f"_get(c, {self.constant(tuple(path))})"
 
 
 def _literal_value(node: ast.Constant) -> object:
@@ -233,6 +238,10 @@ def _literal_value(node: ast.Constant) -> object:
         source = ast.unparse(node)
         return Decimal(source)
     raise ExpressionError(f"literal {value!r} is not allowed", node.col_offset)
+
+
+def _type(event: Any) -> str:
+    return str(event.__struct_config__.tag)
 
 
 def _get(root: Any, path: tuple[str, ...]) -> Any:
@@ -252,6 +261,6 @@ def compile_condition(
     constants: list[object] = []
     source = _Translator(catalog, predicates or {}, constants).visit(tree)
     code = compile(f"lambda e, c: {source}", "<condition>", "eval")
-    namespace = {"_k": tuple(constants), "_get": _get, "__builtins__": {}}
+    namespace = {"_k": tuple(constants), "_get": _get, "_type": _type, "__builtins__": {}}
     function: CompiledCondition = eval(code, namespace)  # the source was built from a whitelist
     return function

@@ -8,6 +8,7 @@ all-or-nothing by construction.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import operator
 import re
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
 
@@ -31,11 +33,14 @@ from rules.durations import MICROS_PER_SECOND, parse_duration
 from rules.exceptions import ExpressionError, Problem, RuleSetError
 from rules.expressions import CompiledCondition, FieldCatalog, compile_condition
 from rules.model import BLOCK_NAMES, RuleFileSpec, RuleSpec
+from rules.tiers import DEFAULT_TIERS, TierScale
+from rules.timed_blocks import AbsenceBlock, ChangeBlock, ScheduleBlock, Step
 from rules.yamlfile import YamlDocument, YamlSyntaxError, load_yaml, plain
 from schemas.models import EVENT_TYPES, Counterparty
 
 __all__ = ["CompiledRule", "RuleSet", "field_catalog", "load_rules", "rule_files"]
 
+DEFAULT_TIMEZONE = "Asia/Shanghai"
 RESERVED_FILES = {"routing.yaml", "routing.yml", "settings.yaml", "settings.yml"}
 CUSTOMER_FIELDS = {
     "aum",
@@ -63,10 +68,14 @@ class CompiledRule:
     cooldown: int
     types: frozenset[str]
     state_type: type
+    timed: bool = False
 
     @property
     def id(self) -> str:
         return self.spec.id
+
+
+RulePlan = tuple[CompiledRule, CompiledCondition, Block, bool, str, type, bool]
 
 
 @dataclass(frozen=True)
@@ -84,6 +93,10 @@ class RuleSet:
     horizon: int = 0
     #: the longest cooldown in microseconds
     longest_cooldown: int = 0
+    #: enabled rules whose blocks keep timers
+    timed_rules: tuple[CompiledRule, ...] = ()
+    #: per event class, each rule's hot-path parts unpacked once (see Engine.evaluate)
+    plans: dict[type, tuple[RulePlan, ...]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         by_type: dict[str, tuple[CompiledRule, ...]] = {}
@@ -95,6 +108,17 @@ class RuleSet:
         by_class = {cls: by_type[name] for name, cls in EVENT_TYPES.items()}
         object.__setattr__(self, "by_class", by_class)
         object.__setattr__(self, "_by_id", {r.id: r for r in self.rules})
+        plans = {
+            cls: tuple(
+                (r, r.match, r.block, r.block.sees_unmatched, r.id, r.state_type, r.timed)
+                for r in rules
+            )
+            for cls, rules in by_class.items()
+        }
+        object.__setattr__(self, "plans", plans)
+        object.__setattr__(
+            self, "timed_rules", tuple(r for r in self.rules if r.timed and r.spec.enabled)
+        )
         object.__setattr__(self, "horizon", max((r.block.horizon for r in self.rules), default=0))
         object.__setattr__(
             self, "longest_cooldown", max((r.cooldown for r in self.rules), default=0)
@@ -105,16 +129,28 @@ class RuleSet:
         return by_id.get(rule_id)
 
 
+def event_fields(type_name: str) -> set[str]:
+    """Dotted field names of one event type, as conditions write them."""
+    names = set(EVENT_TYPES[type_name].__struct_fields__) | {"type"}
+    if type_name == "transaction":
+        names.discard("counterparty")
+        names |= {f"counterparty.{n}" for n in Counterparty.__struct_fields__}
+    return names
+
+
 def field_catalog(types: list[str]) -> FieldCatalog:
-    """The event and customer fields a rule on ``types`` may read."""
-    common: set[str] | None = None
-    for type_name in types:
-        names = set(EVENT_TYPES[type_name].__struct_fields__)
-        if type_name == "transaction":
-            names.discard("counterparty")
-            names |= {f"counterparty.{n}" for n in Counterparty.__struct_fields__}
-        common = names if common is None else common & names
-    return FieldCatalog({"event": common or set(), "customer": CUSTOMER_FIELDS})
+    """The event and customer fields a rule on ``types`` may read.
+
+    A rule on several event types may read any of their fields; a field the event at
+    hand does not have reads as unknown (None), so ``event.action == "matured"`` is
+    simply false for a transaction.
+    """
+    per_type = [event_fields(t) for t in types]
+    union = set().union(*per_type) if per_type else set()
+    common = set.intersection(*per_type) if per_type else set()
+    return FieldCatalog(
+        {"event": union, "customer": CUSTOMER_FIELDS}, partial={"event": union - common}
+    )
 
 
 def rule_files(directory: Path) -> list[Path]:
@@ -128,18 +164,32 @@ def rule_files(directory: Path) -> list[Path]:
     )
 
 
-def load_rules(directory: Path | str) -> RuleSet:
-    """Load and compile every rule file in ``directory``; raise RuleSetError on any problem."""
+def load_rules(
+    directory: Path | str,
+    *,
+    timezone: str = DEFAULT_TIMEZONE,
+    tiers: TierScale = DEFAULT_TIERS,
+) -> RuleSet:
+    """Load and compile every rule file in ``directory``; raise RuleSetError on any problem.
+
+    ``timezone`` places schedule steps and daily checks in the bank's local time.
+    """
     root = Path(directory)
     if not root.is_dir():
         raise RuleSetError([Problem(str(root), 1, 1, "rule directory does not exist")])
-    loader = _Loader(root)
+    try:
+        zone = ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise RuleSetError([Problem(str(root), 1, 1, f"unknown timezone {timezone!r}")]) from exc
+    loader = _Loader(root, zone, tiers)
     return loader.load()
 
 
 class _Loader:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, zone: ZoneInfo, tiers: TierScale) -> None:
         self.root = root
+        self.zone = zone
+        self.tiers = tiers
         self.problems: list[Problem] = []
         self.digest = hashlib.sha256()
         self.positions: dict[int, int] = {}
@@ -358,6 +408,7 @@ class _Loader:
             cooldown * MICROS_PER_SECOND,
             frozenset(rule.on),
             type(block.new_state()),
+            bool(getattr(block, "timed", False)),
         )
 
     def condition(
@@ -403,6 +454,8 @@ class _Loader:
                 name,
             )
             return None
+        if field_name in catalog.partial.get("event", ()):
+            return lambda event: getattr(event, field_name, None)
         return operator.attrgetter(field_name)
 
     def share(
@@ -440,6 +493,8 @@ class _Loader:
             if over is None or read is None:
                 return None
             return WindowBlock(over, spec_w.aggregate, spec_w.field, spec_w.at_least, read)
+        if kind in ("schedule", "absence", "change"):
+            return self.timed_block(doc, keys, where, rule, kind, catalog, predicates)
         if kind == "balance_fall":
             spec_b = rule.balance_fall
             assert spec_b is not None
@@ -501,3 +556,138 @@ class _Loader:
             read,
             read_trigger,
         )
+
+    def timed_block(
+        self,
+        doc: YamlDocument,
+        keys: list[str | int],
+        where: list[str | int],
+        rule: RuleSpec,
+        kind: str,
+        catalog: FieldCatalog,
+        predicates: dict[str, str],
+    ) -> Block | None:
+        if kind == "schedule":
+            spec_s = rule.schedule
+            assert spec_s is not None
+            if spec_s.date_field not in catalog.fields["event"]:
+                self.problem(
+                    doc,
+                    [*where, "date_field"],
+                    f"event field {spec_s.date_field!r} "
+                    f"does not exist on {' / '.join(rule.on)} events",
+                    rule.id,
+                    "schedule.date_field",
+                )
+            if spec_s.key not in catalog.fields["event"]:
+                self.problem(
+                    doc,
+                    [*where, "key"],
+                    f"event field {spec_s.key!r} does not exist on {' / '.join(rule.on)} events",
+                    rule.id,
+                    "schedule.key",
+                )
+            cancel = self.condition(
+                doc,
+                [*where, "cancel_when"],
+                rule,
+                "schedule.cancel_when",
+                spec_s.cancel_when,
+                catalog,
+                predicates,
+            )
+            if not spec_s.steps:
+                self.problem(
+                    doc, where, "a schedule needs at least one step", rule.id, "schedule.steps"
+                )
+            steps = []
+            names: set[str] = set()
+            for index, step in enumerate(spec_s.steps):
+                step_keys: list[str | int] = [*where, "steps", index]
+                before = self.duration(
+                    doc,
+                    [*step_keys, "before"],
+                    rule,
+                    f"schedule.steps[{index}].before",
+                    step.before,
+                )
+                if step.name in names:
+                    self.problem(
+                        doc,
+                        [*step_keys, "name"],
+                        f"step name {step.name!r} is used twice",
+                        rule.id,
+                        f"schedule.steps[{index}].name",
+                    )
+                names.add(step.name)
+                if before is not None:
+                    hour, minute = (int(x) for x in step.at.split(":"))
+                    steps.append(
+                        Step(
+                            step.name,
+                            before,
+                            dt.time(hour, minute),
+                            tuple(step.audience),
+                            step.template,
+                        )
+                    )
+            if cancel is None or len(steps) != len(spec_s.steps):
+                return None
+            return ScheduleBlock(spec_s.date_field, steps, spec_s.key, cancel, self.zone)
+        if kind == "absence":
+            spec_a = rule.absence
+            assert spec_a is not None
+            recent = self.duration(doc, [*where, "recent"], rule, "absence.recent", spec_a.recent)
+            baseline = self.duration(
+                doc, [*where, "baseline"], rule, "absence.baseline", spec_a.baseline
+            )
+            if not Decimal(0) <= spec_a.at_most_share < Decimal(1):
+                self.problem(
+                    doc,
+                    [*where, "at_most_share"],
+                    f"at_most_share is a share below 1, e.g. 0.3 (30%); got {spec_a.at_most_share}",
+                    rule.id,
+                    "absence.at_most_share",
+                )
+            for name, value in (("recent", recent), ("baseline", baseline)):
+                if value is not None and value % 86400:
+                    self.problem(
+                        doc,
+                        [*where, name],
+                        "use whole days, e.g. '30d'",
+                        rule.id,
+                        f"absence.{name}",
+                    )
+            if recent is None or baseline is None:
+                return None
+            hour, minute = (int(x) for x in spec_a.check_at.split(":"))
+            return AbsenceBlock(
+                recent,
+                baseline,
+                spec_a.usual_at_least,
+                spec_a.at_most_share,
+                dt.time(hour, minute),
+                self.zone,
+            )
+        spec_c = rule.change
+        assert spec_c is not None
+        if list(rule.on) != ["customer"]:
+            self.problem(
+                doc,
+                [*keys, "on"],
+                "change works on customer events only (on: [customer])",
+                rule.id,
+                "on",
+            )
+            return None
+        if spec_c.field not in CUSTOMER_FIELDS:
+            self.problem(
+                doc,
+                [*where, "field"],
+                f"customer field {spec_c.field!r} does not "
+                f"exist; use one of {', '.join(sorted(CUSTOMER_FIELDS))}",
+                rule.id,
+                "change.field",
+            )
+            return None
+        return ChangeBlock(spec_c.field, spec_c.direction, spec_c.by_at_least, self.tiers)

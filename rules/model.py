@@ -11,6 +11,9 @@ condition alone fires it):
 ``window``        sum / count / max of matching events in the last W reaches a value
 ``balance_fall``  the customer's balance at the bank falls from its peak within W
 ``follow_up``     after a trigger event, matching events within W reach a share of it
+``schedule``      steps at offsets before a date field (e.g. 7, 3 and 1 day before maturity)
+``absence``       a customer who used to be active has gone quiet (fires without any event)
+``change``        a customer field changed (e.g. the tier fell by a level)
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ __all__ = [
 AUDIENCES = ("customer", "relationship_manager", "branch_head", "executive")
 Audience = Literal["customer", "relationship_manager", "branch_head", "executive"]
 EventTypeName = Literal["transaction", "product", "customer"]
+__all__ += ["AbsenceSpec", "ChangeSpec", "ScheduleSpec", "StepSpec"]
 Aggregate = Literal["sum", "count", "max"]
 RuleId = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$")]
 Duration = str | int
@@ -79,6 +83,61 @@ class FollowUpSpec(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     trigger_field: str = "amount"
 
 
+TimeOfDay = Annotated[str, msgspec.Meta(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
+
+
+class StepSpec(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """One step of a schedule: ``before`` the date, at ``at`` local time, tell ``audience``."""
+
+    name: Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9-]{0,30}$")]
+    before: Duration
+    audience: list[Audience]
+    at: TimeOfDay = "09:00"
+    template: str | None = None
+
+
+class ScheduleSpec(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """Steps relative to a date field of the matching event (e.g. a maturity date).
+
+    A step already past when the event arrives is skipped, not sent late. An event
+    for the same ``key`` matching ``cancel_when`` cancels the steps still pending; a
+    new matching event for the same key replaces them.
+    """
+
+    date_field: str
+    steps: list[StepSpec]
+    key: str = "product_id"
+    cancel_when: str = "false"
+
+
+class AbsenceSpec(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """Matching events in the ``recent`` period fell far below the customer's usual.
+
+    "Usual" is the count in the ``baseline`` period before ``recent``, scaled to the
+    length of ``recent``. The check runs daily at ``check_at`` local time, so it fires
+    even when the customer sends no event at all. ``at_most_share: 0`` means "no
+    matching event at all in ``recent``".
+    """
+
+    recent: Duration
+    baseline: Duration
+    usual_at_least: Annotated[int, msgspec.Meta(ge=1)]
+    at_most_share: Decimal
+    check_at: TimeOfDay = "09:00"
+
+
+class ChangeSpec(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """A customer field changed: ``direction`` down / up / any, by at least ``by_at_least``.
+
+    For ``tier`` the steps are tier levels (mass < C < B < A < private); for numeric
+    fields such as ``aum`` they are amounts.
+    """
+
+    field: str
+    direction: Literal["down", "up", "any"] = "any"
+    by_at_least: Decimal = Decimal(1)
+
+
 class RuleSpec(msgspec.Struct, forbid_unknown_fields=True, frozen=True, rename={"on": "on"}):
     """One rule as written in the file."""
 
@@ -98,6 +157,9 @@ class RuleSpec(msgspec.Struct, forbid_unknown_fields=True, frozen=True, rename={
     window: WindowSpec | None = None
     balance_fall: BalanceFallSpec | None = None
     follow_up: FollowUpSpec | None = None
+    schedule: ScheduleSpec | None = None
+    absence: AbsenceSpec | None = None
+    change: ChangeSpec | None = None
     suggested_actions: list[str] = msgspec.field(default_factory=list)
 
     @property
@@ -105,7 +167,15 @@ class RuleSpec(msgspec.Struct, forbid_unknown_fields=True, frozen=True, rename={
         return self.template or self.id
 
 
-BLOCK_NAMES = ("threshold", "window", "balance_fall", "follow_up")
+BLOCK_NAMES = (
+    "threshold",
+    "window",
+    "balance_fall",
+    "follow_up",
+    "schedule",
+    "absence",
+    "change",
+)
 
 
 class RuleFileSpec(msgspec.Struct, forbid_unknown_fields=True, frozen=True):

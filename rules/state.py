@@ -17,12 +17,16 @@ import msgspec
 from schemas.models import CustomerEvent
 
 __all__ = [
+    "ActivityState",
     "BalanceState",
     "BlockState",
+    "ChangeState",
     "CustomerProfile",
     "CustomerState",
     "Entry",
     "FollowUpState",
+    "PendingStep",
+    "ScheduleState",
     "Trigger",
     "WindowState",
     "decode_state",
@@ -110,17 +114,57 @@ class BalanceState(msgspec.Struct, tag="balance", array_like=True):
     observations: list[Observation] = msgspec.field(default_factory=list)
     accounts: dict[str, Decimal] = msgspec.field(default_factory=dict)
     total: Decimal = Decimal(0)
+    parked: Decimal = Decimal(0)
     peak: Decimal = Decimal(0)
     peak_at: int = 0
 
 
-BlockState: TypeAlias = WindowState | FollowUpState | BalanceState
+class PendingStep(msgspec.Struct, array_like=True):
+    """A scheduled step not yet sent."""
+
+    due: int
+    step: str
+    key: str
+    trigger_event_id: str
+    trigger_at: int
+    account_id: str | None
+    facts: dict[str, str | int | bool | None]
+
+
+class ScheduleState(msgspec.Struct, tag="schedule", array_like=True):
+    pending: list[PendingStep] = msgspec.field(default_factory=list)
+
+
+class ActivityState(msgspec.Struct, tag="activity", array_like=True):
+    """Matching events per local day and running counts, so a daily check costs O(1).
+
+    ``through`` is the last local day (ordinal) the counts ``recent`` and ``baseline``
+    cover; events on later days wait in ``days`` until the checks reach them.
+    """
+
+    days: dict[int, int] = msgspec.field(default_factory=dict)
+    next_check: int | None = None
+    through: int = 0
+    recent: int = 0
+    baseline: int = 0
+
+
+class ChangeState(msgspec.Struct, tag="change", array_like=True):
+    value: str | None = None
+    at: int = 0
+
+
+BlockState: TypeAlias = (
+    WindowState | FollowUpState | BalanceState | ScheduleState | ActivityState | ChangeState
+)
 
 
 class CustomerState(msgspec.Struct):
     """Everything the engine remembers about one customer."""
 
     customer: CustomerProfile | None = None
+    #: event time of the customer record in ``customer`` (an older upsert never wins)
+    customer_at: int = 0
     watermark: int = 0
     seen: dict[str, int] = msgspec.field(default_factory=dict)
     blocks: dict[str, BlockState] = msgspec.field(default_factory=dict)

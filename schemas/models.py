@@ -210,6 +210,8 @@ class Alert(msgspec.Struct, frozen=True, tag_field="type", tag="alert", omit_def
     trigger_event_ids: list[str]
     recipients: list[Recipient] = msgspec.field(default_factory=list)
     title: str = ""
+    #: the message template to render, when not the rule's own (e.g. a schedule step's)
+    template: str | None = None
 
 
 def event_type_name(event: Event) -> str:

@@ -56,3 +56,61 @@ def test(directory: RulesDir = SHIPPED_RULES) -> None:
     print(format_results(results))
     if not all(r.passed for r in results):
         raise typer.Exit(1)
+
+
+@app.command("backtest")
+def backtest(
+    events: Annotated[
+        str, typer.Argument(help="Past events as contract-v1 JSON lines, or - for stdin.")
+    ],
+    rules_dir: Annotated[Path, typer.Option("--rules", help="The new (changed) rule directory.")],
+    baseline: Annotated[
+        Path,
+        typer.Option("--baseline", help="The rules in force today; defaults to the shipped pack."),
+    ] = SHIPPED_RULES,
+    html: Annotated[
+        Path | None, typer.Option("--html", help="Also write a self-contained HTML report.")
+    ] = None,
+    examples: Annotated[
+        int, typer.Option("--examples", min=0, help="Added and removed examples per rule.")
+    ] = 3,
+) -> None:
+    """Run the new and the baseline rules over the same events; report what changes.
+
+    Exit 0 when the backtest ran (whatever it found), 2 when either rule set is invalid
+    or the events cannot be read.
+    """
+    from rules.backtest import backtest as run_backtest
+    from rules.backtest_report import render_html, render_text
+
+    rule_sets = []
+    failed = False
+    for label, directory in (("new rules", rules_dir), ("baseline", baseline)):
+        try:
+            rule_sets.append(load_rules(directory))
+        except RuleSetError as exc:
+            failed = True
+            for problem in exc.problems:
+                print(problem, file=sys.stderr)
+            err.print(
+                f"[red]{label} {directory}: {len(exc.problems)} problem(s); "
+                "nothing was backtested[/red]",
+                highlight=False,
+            )
+    if failed:
+        raise typer.Exit(2)
+    new, old = rule_sets
+    source: Path | list[bytes] = Path(events)
+    try:
+        if events == "-":
+            source = sys.stdin.buffer.readlines()  # read twice, so held in memory
+        elif not Path(events).is_file():
+            raise FileNotFoundError(f"no such events file: {events}")
+        result = run_backtest(source, new, old, examples=examples, label=events)
+        print(render_text(result))
+        if html is not None:
+            html.write_text(render_html(result), encoding="utf-8")
+            err.print(f"HTML report written to {html}", highlight=False)
+    except OSError as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(2) from exc

@@ -32,3 +32,25 @@ def sinks_for(name: str) -> list[AlertSink]:
     if name == "console":
         return [_ConsoleAlerts()]
     raise ValueError(f"unknown notifier {name!r}: use console or none")
+
+
+class _SampledConsoleAlerts(_ConsoleAlerts):
+    """Prints at most ``per_rule`` alerts of each rule; counts the rest."""
+
+    def __init__(self, per_rule: int) -> None:
+        super().__init__()
+        self.per_rule = per_rule
+        self.shown: dict[str, int] = {}
+
+    def __call__(self, alerts: Sequence[Alert], directory: InMemoryDirectory) -> None:
+        chosen = []
+        for alert in alerts:
+            if self.shown.get(alert.rule_id, 0) < self.per_rule:
+                self.shown[alert.rule_id] = self.shown.get(alert.rule_id, 0) + 1
+                chosen.append(alert)
+        super().__call__(chosen, directory)
+
+
+def demo_sinks(per_rule: int) -> list[AlertSink]:
+    """The demo's console output: a few alerts of each rule."""
+    return [_SampledConsoleAlerts(per_rule)]

@@ -11,6 +11,7 @@ came from and a reason, and the summary counts them by reason.
 from __future__ import annotations
 
 import datetime as dt
+import heapq
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
@@ -20,7 +21,7 @@ from typing import IO, Protocol
 import msgspec
 
 from notifiers.directory import InMemoryDirectory
-from rules.engine import Engine, Status
+from rules.engine import Engine, Status, event_micros
 from rules.state import CustomerState
 from schemas.decode import DeadLetter, Source, decode
 from schemas.models import Alert, CustomerEvent, StaffEvent
@@ -87,6 +88,11 @@ class ReplayDriver:
         self.directory = InMemoryDirectory()
         self.pending: list[Alert] = []
         self.stored: list[Alert] = []
+        #: event-time clock (µs): the latest occurred_at seen; timers fire as it passes them
+        self.clock_at = 0
+        self.timers: list[tuple[int, str]] = []
+        self.timer_of: dict[str, int] = {}
+        self.timers_fired = 0
 
     def run(
         self,
@@ -116,9 +122,19 @@ class ReplayDriver:
                 self.directory.put_staff(event)
                 continue
             customer_id = event.customer_id
-            outcome = evaluate(event, states.get(customer_id), clock())
+            at = event_micros(event.occurred_at)
+            if at > self.clock_at:
+                self.clock_at = at
+                if self.timers and self.timers[0][0] <= at:
+                    self.fire_timers(at, summary)
+            outcome = evaluate(event, states.get(customer_id), clock(), at)
             status = outcome.status
             if status is Status.EVALUATED:
+                if outcome.next_due is not None and outcome.next_due != self.timer_of.get(
+                    customer_id
+                ):
+                    self.timer_of[customer_id] = outcome.next_due
+                    heapq.heappush(self.timers, (outcome.next_due, customer_id))
                 if outcome.state is not None:
                     states[customer_id] = outcome.state
                     if isinstance(event, CustomerEvent) and outcome.state.customer is not None:
@@ -142,6 +158,39 @@ class ReplayDriver:
         self.flush(summary)
         summary.lines = number
         summary.seconds = time.perf_counter() - started
+        return summary
+
+    def fire_timers(self, until: int, summary: ReplaySummary) -> None:
+        """Fire every customer timer due at or before ``until`` (event time, µs), in due order."""
+        timers = self.timers
+        while timers and timers[0][0] <= until:
+            due, customer_id = heapq.heappop(timers)
+            if self.timer_of.get(customer_id) != due:
+                continue  # superseded by a later push for the same customer
+            del self.timer_of[customer_id]
+            state = self.states.get(customer_id)
+            if state is None:
+                continue
+            outcome = self.engine.advance(customer_id, state, due, self.clock())
+            if outcome.alerts:
+                self.timers_fired += len(outcome.alerts)
+                self.pending.extend(outcome.alerts)
+            if outcome.next_due is not None:
+                self.timer_of[customer_id] = outcome.next_due
+                heapq.heappush(timers, (outcome.next_due, customer_id))
+        self.flush(summary)
+
+    def advance_to(self, until: dt.datetime) -> ReplaySummary:
+        """Move the event-time clock to ``until`` with no new event, firing what falls due.
+
+        A replay ends at its last event; this lets a backtest or a test ask "and what
+        would have happened by the end of the quarter?".
+        """
+        summary = ReplaySummary()
+        target = event_micros(until)
+        if target > self.clock_at:
+            self.clock_at = target
+            self.fire_timers(target, summary)
         return summary
 
     def dead_letter(

@@ -1,0 +1,67 @@
+"""Replay throughput on a generated bank data set: decode, validate, evaluate, store.
+
+Not a test: it prints figures. Run with ``make bench`` or::
+
+    .venv/bin/python bench/replay_bench.py [--customers 3000] [--weeks 6] [--repeat 3]
+
+It generates the data set once (the same synthetic bank as ``make demo``), then
+replays it ``--repeat`` times through the full replay path — the shipped rule pack
+and a fresh SQLite alert store each time — and reports the best run. Events per CPU
+second (``time.process_time``) is the figure to compare across machines and with
+other work running; events per wall second is printed beside it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from rules.engine import Engine
+from rules.loader import load_rules
+from schemas.store import AlertStore
+from streams.datagen import DatasetSpec, write_dataset
+from streams.replay import ReplayDriver
+from streams.settings import SHIPPED_RULES
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--customers", type=int, default=3000)
+    parser.add_argument("--weeks", type=int, default=6)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        data = Path(tmp) / "events.jsonl"
+        started = time.perf_counter()
+        count = write_dataset(DatasetSpec(customers=args.customers, weeks=args.weeks), data)
+        print(f"generated {count:,} events in {time.perf_counter() - started:.1f} s")
+        lines = data.read_bytes().splitlines(keepends=True)
+        ruleset = load_rules(SHIPPED_RULES)
+        wall_rates, cpu_rates = [], []
+        for run in range(1, args.repeat + 1):
+            with AlertStore(f"sqlite:///{Path(tmp) / f'run{run}.db'}") as store:
+                driver = ReplayDriver(Engine(ruleset), store)
+                wall0, cpu0 = time.perf_counter(), time.process_time()
+                summary = driver.run(lines)
+                wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+            wall_rates.append(count / wall)
+            cpu_rates.append(count / cpu)
+            print(
+                f"run {run}: {wall:.2f} s wall, {cpu:.2f} s CPU, "
+                f"{count / wall:,.0f} events/s wall, {count / cpu:,.0f} events/CPU-s, "
+                f"{summary.alerts} alerts, {sum(summary.dead_letters.values())} dead letters"
+            )
+        print(
+            f"best: {max(cpu_rates):,.0f} events per CPU second "
+            f"({max(wall_rates):,.0f} per wall second); "
+            f"median {statistics.median(cpu_rates):,.0f} per CPU second; one core, "
+            f"{len(ruleset.rules)} rules, SQLite store"
+        )
+
+
+if __name__ == "__main__":
+    main()
