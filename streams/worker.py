@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import heapq
 import logging
 import signal
 import time
@@ -42,7 +43,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListen
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 
 from notifiers.directory import InMemoryDirectory
-from rules.engine import Engine, Status
+from rules.engine import Engine, Status, event_micros
 from rules.loader import load_rules
 from schemas.decode import DeadLetter, Source, decode
 from schemas.models import Alert, CustomerEvent, StaffEvent
@@ -89,10 +90,7 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
             state = self.worker.state
             state.drop(state.owned() - partitions)
             await state.restore(partitions)
-            for states in state.partitions.values():
-                for customer_state in states.values():
-                    if customer_state.customer is not None:
-                        self.worker.directory.put_customer(customer_state.customer)
+            self.worker.rebuild_timers()
         log.info("assigned partitions %s", sorted(partitions))
 
 
@@ -122,6 +120,10 @@ class Worker:
         self.pending: list[asyncio.Future[Any]] = []
         self.partitions = 0
         self.partition_cache: dict[str, int] = {}
+        #: event-time clock (µs): the latest occurred_at seen; timers fire as it passes them
+        self.clock_at = 0
+        self.timers: list[tuple[int, str]] = []
+        self.timer_of: dict[str, int] = {}
         self.store: AlertStore | None = None
         self.consumer: AIOKafkaConsumer | None = None
         self.producer: AIOKafkaProducer | None = None
@@ -326,14 +328,24 @@ class Worker:
         dirty_of = self.state.dirty
         now = self.clock()
         alerts: list[Alert] = []
+        timers, timer_of = self.timers, self.timer_of
         for event, partition, record in work:
             states = states_of.get(partition)
             if states is None:  # a partition revoked while this batch was in hand
                 continue
             customer_id = event.customer_id
-            outcome = evaluate(event, states.get(customer_id), now)
+            at = event_micros(event.occurred_at)
+            if at > self.clock_at:
+                self.clock_at = at
+                if timers and timers[0][0] <= at:
+                    self.fire_timers(at, now, alerts)
+            outcome = evaluate(event, states.get(customer_id), now, at)
             status = outcome.status
             if status is Status.EVALUATED:
+                due = outcome.next_due
+                if due is not None and due != timer_of.get(customer_id):
+                    timer_of[customer_id] = due
+                    heapq.heappush(timers, (due, customer_id))
                 state = outcome.state
                 if state is not None:
                     states[customer_id] = state
@@ -355,6 +367,44 @@ class Worker:
                 await self.dead_letter(record.value, reason, "too_late", record, record.offset)
         if alerts:
             await self.emit(alerts)
+
+    def fire_timers(self, until: int, now: dt.datetime, alerts: list[Alert]) -> None:
+        """Fire every owned customer's timer due at or before ``until``, as replay does.
+
+        The clock is the worker's event time (the latest ``occurred_at`` it has seen), so
+        one worker given the same input fires the same timers as the replay driver.
+        """
+        timers = self.timers
+        while timers and timers[0][0] <= until:
+            due, customer_id = heapq.heappop(timers)
+            if self.timer_of.get(customer_id) != due:
+                continue  # superseded by a later push for the same customer
+            del self.timer_of[customer_id]
+            partition = self.partition_cache.get(customer_id)
+            states = self.state.partitions.get(partition) if partition is not None else None
+            state = states.get(customer_id) if states is not None else None
+            if state is None or partition is None:
+                continue  # the customer's partition moved to another worker
+            outcome = self.engine.advance(customer_id, state, due, now)
+            self.state.dirty[partition].add(customer_id)
+            alerts.extend(outcome.alerts)
+            if outcome.next_due is not None:
+                self.timer_of[customer_id] = outcome.next_due
+                heapq.heappush(timers, (outcome.next_due, customer_id))
+
+    def rebuild_timers(self) -> None:
+        """After a (re)assignment: timers and directory entries of the owned customers."""
+        self.timers, self.timer_of = [], {}
+        for partition, states in self.state.partitions.items():
+            for customer_id, state in states.items():
+                self.partition_cache[customer_id] = partition
+                if state.customer is not None:
+                    self.directory.put_customer(state.customer)
+                due = self.engine.next_due(state)
+                if due is not None:
+                    self.timer_of[customer_id] = due
+                    self.timers.append((due, customer_id))
+        heapq.heapify(self.timers)
 
     async def emit(self, alerts: list[Alert]) -> None:
         """Store first (idempotent), then notify the sinks of new ones, then the topic."""

@@ -20,6 +20,7 @@ from rules.engine import Engine
 from rules.loader import load_rules
 from schemas.store import AlertStore
 from streams.cli import app
+from streams.datagen import DatasetSpec, generate
 from streams.produce import produce_lines
 from streams.replay import ReplayDriver
 from streams.settings import SHIPPED_RULES
@@ -70,13 +71,25 @@ def read_topic(broker: str, topic: str, expected: int, timeout: float = 15) -> l
     return asyncio.run(read())
 
 
+def _bank_lines() -> list[bytes]:
+    return list(generate(DatasetSpec(customers=100, weeks=3)))
+
+
+@pytest.mark.parametrize(
+    "make_lines",
+    [lambda: list(events(customers=50, per_customer=40)), _bank_lines],
+    ids=["transfers", "synthetic-bank"],
+)
 def test_end_to_end_equals_replay(
-    make_setup: Callable[..., Setup], start_worker: StartWorker
+    make_setup: Callable[..., Setup],
+    start_worker: StartWorker,
+    make_lines: Callable[[], list[bytes]],
 ) -> None:
     """A generated file produced with ``churnwatch produce`` and run by one worker stores
-    exactly the alerts replay gives for the same file, with the same ids."""
+    exactly the alerts replay gives for the same file, with the same ids (timers,
+    products and directory updates included in the synthetic bank)."""
     setup = make_setup()
-    lines = list(events(customers=50, per_customer=40))
+    lines = make_lines()
     expected = replay_ids(lines)
     assert len(expected) > 20
     data = setup.tmp / "events.jsonl"
