@@ -19,7 +19,7 @@ from pathlib import Path
 from rules.engine import Engine
 from rules.exceptions import RuleSetError
 from rules.loader import load_rules
-from streams import metrics
+from streams import worker_metrics as metrics
 
 __all__ = ["RuleWatcher", "directory_digest"]
 

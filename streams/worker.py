@@ -48,7 +48,7 @@ from rules.loader import load_rules
 from schemas.decode import DeadLetter, Source, decode
 from schemas.models import Alert, CustomerEvent, StaffEvent
 from schemas.store import AlertStore
-from streams import metrics
+from streams import worker_metrics as metrics
 from streams.changelog import ChangelogState
 from streams.config import Config
 from streams.exceptions import WorkerError
