@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: demo test lint typecheck bench clean postgres
+.PHONY: demo test lint typecheck bench clean postgres promtool
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,7 +22,11 @@ demo: $(STAMP)
 postgres:
 	@scripts/ensure-postgres.sh
 
-test: $(STAMP) postgres
+## Installs Debian's prometheus package (for promtool) when missing and we are root.
+promtool:
+	@scripts/ensure-promtool.sh
+
+test: $(STAMP) postgres promtool
 	$(BIN)/python -m pytest -q; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 1; fi; exit $$rc
 
 lint: $(STAMP)

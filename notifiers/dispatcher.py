@@ -105,6 +105,8 @@ class Dispatcher:
         if self.clock() >= claimed_at + self.lease:
             report.lost_lease += len(rows)  # too late to send safely: another claim may own it
             return
+        if self.metrics is not None:
+            self.metrics.delivery_attempt(first.channel)
         try:
             receipt = notifier.send(message)
         except DeliveryFailed as failed:
@@ -122,12 +124,12 @@ class Dispatcher:
         report.sent += done
         report.lost_lease += len(rows) - done
         if self.metrics is not None:
-            self.metrics.count(first.channel, "sent", n=done)
-            for row in rows:
-                occurred = row.payload.get("occurred_at")
-                if occurred:
-                    seconds = (now - dt.datetime.fromisoformat(occurred)).total_seconds()
-                    self.metrics.latency.labels(first.channel).observe(max(0.0, seconds))
+            for row in rows[:done]:
+                detected = row.payload.get("detected_at")
+                latency = None
+                if detected:
+                    latency = (now - dt.datetime.fromisoformat(detected)).total_seconds()
+                self.metrics.delivery(first.channel, "sent", latency)
 
     def _record_failure(
         self, rows: list[DeliveryRow], failure: DeliveryFailed, report: DispatchReport
@@ -151,7 +153,9 @@ class Dispatcher:
             outcome = "failed"
         report.lost_lease += len(rows) - done
         if self.metrics is not None:
-            self.metrics.count(rows[0].channel, outcome, failure.reason.value, n=done)
+            self.metrics.delivery_failure(rows[0].channel, failure.reason.value)
+            for _ in range(done):
+                self.metrics.delivery(rows[0].channel, outcome)
         log.warning(
             "delivery %s via %s: %s (%s)",
             ",".join(str(r.id) for r in rows),

@@ -1,58 +1,22 @@
-"""Delivery metrics. Label values come from the channel registry and the Reason enum.
+"""What the delivery stages report to metrics, as a protocol.
 
-``churnwatch_deliveries_total{channel, outcome, reason}`` counts every decision (sent,
-retry, failed, suppressed, deferred); ``churnwatch_alert_dispatch_seconds{channel}``
-measures from the alert's ``occurred_at`` to the send, with a bucket at the one-minute
-objective for manager alerts. Series for every installed channel exist from the start,
-so a dashboard shows a zero rather than a gap.
+churnwatch keeps every metric in one registry (``streams.metrics.Metrics``), which
+satisfies this protocol; the notifiers package only says what happened. Outcomes are
+``sent``, ``retry``, ``failed``, ``deferred`` and ``suppressed``; a failure's
+:class:`~notifiers.exceptions.Reason` value is the ``reason`` label, so the label set is
+bounded by the enum. Channel names come from the entry point registry.
 """
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Iterable
+from typing import Protocol
 
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram
-
-__all__ = ["OUTCOMES", "DeliveryMetrics", "default_metrics"]
-
-OUTCOMES = ("sent", "retry", "failed", "suppressed", "deferred")
-LATENCY_BUCKETS = (1, 5, 15, 30, 60, 120, 300, 900, 3600, 6 * 3600, 24 * 3600)
+__all__ = ["DeliveryMetrics"]
 
 
-class DeliveryMetrics:
-    __slots__ = ("deliveries", "latency")
+class DeliveryMetrics(Protocol):
+    def delivery_attempt(self, channel: str) -> None: ...
 
-    def __init__(self, registry: CollectorRegistry = REGISTRY) -> None:
-        self.deliveries = Counter(
-            "churnwatch_deliveries",
-            "Delivery decisions by channel, outcome and reason.",
-            ["channel", "outcome", "reason"],
-            registry=registry,
-        )
-        self.latency = Histogram(
-            "churnwatch_alert_dispatch_seconds",
-            "Seconds from the alert's occurred_at to its message being sent.",
-            ["channel"],
-            buckets=LATENCY_BUCKETS,
-            registry=registry,
-        )
+    def delivery(self, channel: str, outcome: str, latency_s: float | None = None) -> None: ...
 
-    def preset(self, channels: Iterable[str]) -> None:
-        for channel in channels:
-            self.latency.labels(channel)
-            for outcome in ("sent", "retry", "failed"):
-                self.deliveries.labels(channel, outcome, "none" if outcome == "sent" else "unknown")
-
-    def count(self, channel: str, outcome: str, reason: str = "none", n: int = 1) -> None:
-        self.deliveries.labels(channel, outcome, reason).inc(n)
-
-
-@functools.cache
-def default_metrics() -> DeliveryMetrics:
-    """The process-wide metrics on prometheus-client's default registry."""
-    from notifiers.registry import channels
-
-    metrics = DeliveryMetrics()
-    metrics.preset(channels())
-    return metrics
+    def delivery_failure(self, channel: str, reason: str) -> None: ...

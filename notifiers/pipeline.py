@@ -159,6 +159,7 @@ class Notifications:
             "rule_id": alert.rule_id,
             "customer_id": alert.customer_id,
             "occurred_at": utc(alert.occurred_at).isoformat(),
+            "detected_at": utc(alert.detected_at).isoformat(),
             "group": delivery.grouped,
         }
         if delivery.note:
@@ -247,5 +248,4 @@ class Notifications:
                 report.deferred += deferred
                 reason, outcome = ("quiet_hours", "deferred") if deferred else ("", "")
             if self.metrics is not None and outcome:
-                label = reason.replace(" ", "_") if outcome != "failed" else reason
-                self.metrics.count(delivery.channel, outcome, label)
+                self.metrics.delivery(delivery.channel, outcome)

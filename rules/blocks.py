@@ -223,7 +223,7 @@ class FollowUpBlock:
 
     def __init__(
         self,
-        trigger: Callable[[Any, Any], Any],
+        trigger: dict[type, Callable[[Any, Any], Any]],
         within: int,
         share: Decimal,
         kind: str,
@@ -231,6 +231,7 @@ class FollowUpBlock:
         read: Callable[[Any], Any],
         read_trigger: Callable[[Any], Any],
     ) -> None:
+        #: the trigger condition compiled per event class (see loader.compile_per_type)
         self.trigger = trigger
         self.horizon = within
         self.span = within * MICROS_PER_SECOND
@@ -248,7 +249,7 @@ class FollowUpBlock:
     ) -> Firing | None:
         assert isinstance(state, FollowUpState)
         checked: list[Trigger]
-        if self.trigger(event, customer):
+        if self.trigger[type(event)](event, customer):
             amount = self.read_trigger(event)
             if amount is None or amount <= 0:
                 return None

@@ -87,8 +87,12 @@ class Engine:
         self.prune_every = self._prune_interval(ruleset)
 
     def _prune_interval(self, ruleset: RuleSet) -> int:
-        """Prune at most every half horizon (and at least daily): state stays within 1.5x."""
-        return max(PRUNE_EVERY, ruleset.horizon * 1_000_000 // 2)
+        """Prune every twice ``lateness`` of event time (at least daily).
+
+        Remembered event ids then never span more than three times the lateness, and
+        windowed entries their window plus that; pruning more often only costs time.
+        """
+        return max(PRUNE_EVERY, 2 * self.lateness)
 
     def swap(self, ruleset: RuleSet) -> None:
         """Make ``ruleset`` active for every event from now on (atomic: one assignment)."""

@@ -10,14 +10,18 @@ predicates), and compiled once into a Python function. Nothing else is reachable
 calls, no subscripts, no attribute of anything but those fields. A compiled condition
 evaluates in well under a microsecond, which the hot path needs.
 
-Number literals are exact decimals (``50000.00`` is ``Decimal("50000.00")``). Ordering
-comparisons with an unknown value (``None``) are false rather than an error.
+Number literals are exact decimals, read from the source text (``50000.00`` is
+``Decimal("50000.00")``). A condition never raises on the hot path: ordering
+comparisons and ``in`` with an unknown value (``None``) are false, and arithmetic with
+an unknown value, a division by zero or mismatched types gives unknown (``None``).
+Text cannot be ordered or used in arithmetic; that is refused when the rule loads.
 """
 
 from __future__ import annotations
 
 import ast
 import difflib
+import operator
 from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
@@ -40,10 +44,10 @@ _COMPARE_OPS: dict[type[ast.cmpop], str] = {
 }
 _ORDERING = {"<", "<=", ">", ">="}
 _BIN_OPS: dict[type[ast.operator], str] = {
-    ast.Add: "+",
-    ast.Sub: "-",
-    ast.Mult: "*",
-    ast.Div: "/",
+    ast.Add: "_add",
+    ast.Sub: "_sub",
+    ast.Mult: "_mul",
+    ast.Div: "_div",
 }
 _LITERAL_NAMES = {
     "true": True,
@@ -59,11 +63,19 @@ class FieldCatalog:
     """Which dotted names a condition may read, e.g. ``event.amount``, ``customer.tier``."""
 
     def __init__(
-        self, fields: Mapping[str, set[str]], partial: Mapping[str, set[str]] | None = None
+        self,
+        fields: Mapping[str, set[str]],
+        partial: Mapping[str, set[str]] | None = None,
+        *,
+        event_type: str | None = None,
+        absent: set[str] | frozenset[str] = frozenset(),
     ) -> None:
         self.fields = {root: frozenset(names) for root, names in fields.items()}
         #: fields only some of the rule's event types have: read as None on the others
         self.partial = {root: frozenset(names) for root, names in (partial or {}).items()}
+        #: when compiling for one event type: its name, and the event fields it lacks
+        self.event_type = event_type
+        self.absent = frozenset(absent)
 
     def check(self, root: str, path: tuple[str, ...], offset: int) -> None:
         allowed = self.fields.get(root)
@@ -95,11 +107,14 @@ class _Translator:
         predicates: Mapping[str, str],
         constants: list[object],
         expanding: tuple[str, ...] = (),
+        source: str = "",
     ) -> None:
         self.catalog = catalog
         self.predicates = predicates
         self.constants = constants
         self.expanding = expanding
+        #: the (stripped) text the AST was parsed from, so number literals keep their digits
+        self.source = source
 
     def constant(self, value: object) -> str:
         self.constants.append(value)
@@ -116,7 +131,7 @@ class _Translator:
             if isinstance(node.op, ast.USub):
                 if isinstance(node.operand, ast.Constant):
                     return self.literal(node.operand, negate=True)
-                return f"(-{self.visit(node.operand)})"
+                return f"_neg({self.visit(node.operand)})"
             raise ExpressionError("only 'not' and '-' may stand before a value", offset)
         if isinstance(node, ast.Compare):
             return self.compare(node)
@@ -124,16 +139,22 @@ class _Translator:
             arithmetic = _BIN_OPS.get(type(node.op))
             if arithmetic is None:
                 raise ExpressionError("only + - * / are allowed in arithmetic", offset)
-            return f"({self.visit(node.left)} {arithmetic} {self.visit(node.right)})"
+            for side in (node.left, node.right):
+                _refuse_text(side, "arithmetic works on numbers, not text")
+            return f"{arithmetic}({self.visit(node.left)}, {self.visit(node.right)})"
         if isinstance(node, ast.Constant):
             return self.literal(node)
         if isinstance(node, ast.List | ast.Tuple | ast.Set):
             items = []
             for element in node.elts:
                 if isinstance(element, ast.Constant):
-                    items.append(_literal_value(element))
-                elif isinstance(element, ast.UnaryOp) and isinstance(element.operand, ast.Constant):
-                    items.append(-_literal_value(element.operand))  # type: ignore[operator]
+                    items.append(self.value(element))
+                elif (
+                    isinstance(element, ast.UnaryOp)
+                    and isinstance(element.op, ast.USub)
+                    and isinstance(element.operand, ast.Constant)
+                ):
+                    items.append(self.value(element.operand, negate=True))
                 else:
                     raise ExpressionError("a list may hold only literal values", element.col_offset)
             return self.constant(frozenset(items))
@@ -147,16 +168,28 @@ class _Translator:
             raise ExpressionError("indexing with [] is not allowed", offset)
         raise ExpressionError(f"{type(node).__name__} is not allowed in a condition", offset)
 
-    def literal(self, node: ast.Constant, negate: bool = False) -> str:
+    def value(self, node: ast.Constant, negate: bool = False) -> object:
+        """The literal's value; a number is an exact Decimal of its digits as written."""
         value = _literal_value(node)
+        if isinstance(value, Decimal):
+            written = ast.get_source_segment(self.source, node) if self.source else None
+            if written is not None:
+                value = Decimal(written.replace("_", ""))
         if negate:
-            value = -value  # type: ignore[operator]
+            if not isinstance(value, int | Decimal) or isinstance(value, bool):
+                raise ExpressionError("'-' goes only before a number", node.col_offset)
+            value = -value
+        return value
+
+    def literal(self, node: ast.Constant, negate: bool = False) -> str:
+        value = self.value(node, negate)
         if isinstance(value, str | Decimal | int) and not isinstance(value, bool):
             return self.constant(value)
         return repr(value)
 
     def compare(self, node: ast.Compare) -> str:
         left = self.visit(node.left)
+        left_node = node.left
         parts = []
         for op_node, right_node in zip(node.ops, node.comparators, strict=True):
             op = _COMPARE_OPS.get(type(op_node))
@@ -164,14 +197,20 @@ class _Translator:
                 raise ExpressionError("'is' is not allowed; use == or !=", node.col_offset)
             right = self.visit(right_node)
             if op in _ORDERING:
+                for side in (left_node, right_node):
+                    _refuse_text(side, f"'{op}' compares numbers; use == or 'in' for text")
                 parts.append(
                     f"({left} is not None and {right} is not None and {left} {op} {right})"
                 )
             elif op in ("in", "not in"):
-                parts.append(f"({left} {op} {right})")
+                if isinstance(right_node, ast.List | ast.Tuple | ast.Set):
+                    parts.append(f"({left} {op} {right})")
+                else:  # a field: None or a non-container reads as "unknown", i.e. false
+                    negate = "True" if op == "not in" else "False"
+                    parts.append(f"_contains({left}, {right}, {negate})")
             else:
                 parts.append(f"({left} {op} {right})")
-            left = right
+            left, left_node = right, right_node
         return "(" + " and ".join(parts) + ")"
 
     def name(self, node: ast.Name) -> str:
@@ -182,9 +221,14 @@ class _Translator:
                 chain = " -> ".join((*self.expanding, node.id))
                 raise ExpressionError(f"predicate refers to itself: {chain}", node.col_offset)
             try:
-                inner = parse_condition(self.predicates[node.id])
+                text = self.predicates[node.id]
+                inner = parse_condition(text)
                 nested = _Translator(
-                    self.catalog, self.predicates, self.constants, (*self.expanding, node.id)
+                    self.catalog,
+                    self.predicates,
+                    self.constants,
+                    (*self.expanding, node.id),
+                    text.strip(),
                 )
                 return nested.visit(inner)
             except ExpressionError as exc:
@@ -221,7 +265,9 @@ class _Translator:
         self.catalog.check(root, tuple(path), node.col_offset)
         if root == "event":
             if path == ["type"]:
-                return "_type(e)"
+                return repr(self.catalog.event_type) if self.catalog.event_type else "_type(e)"
+            if ".".join(path) in self.catalog.absent:
+                return "None"
             if ".".join(path) in self.catalog.partial.get("event", ()) or len(path) > 2:
                 return f"_get(e, {self.constant(tuple(path))})"
             return "e" + "".join(f".{p}" for p in path)
@@ -238,6 +284,45 @@ def _literal_value(node: ast.Constant) -> object:
         source = ast.unparse(node)
         return Decimal(source)
     raise ExpressionError(f"literal {value!r} is not allowed", node.col_offset)
+
+
+def _refuse_text(node: ast.expr, message: str) -> None:
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        raise ExpressionError(message, node.col_offset)
+
+
+def _unknown_on_error(function: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+    """``function`` made total: None in, a division by zero or a type clash gives None."""
+
+    def apply(left: Any, right: Any) -> Any:
+        if left is None or right is None:
+            return None
+        try:
+            return function(left, right)
+        except (TypeError, ArithmeticError):
+            return None
+
+    return apply
+
+
+def _neg(value: Any) -> Any:
+    if value is None:
+        return None
+    try:
+        return -value
+    except TypeError:
+        return None
+
+
+def _contains(item: Any, container: Any, negate: bool) -> bool:
+    """``item in container`` (or ``not in``), false when the container is unknown or not one."""
+    if container is None:
+        return False
+    try:
+        found = item in container
+    except TypeError:
+        return False
+    return not found if negate else found
 
 
 def _type(event: Any) -> str:
@@ -259,8 +344,20 @@ def compile_condition(
     """Compile ``text`` into ``f(event, customer) -> truthy``; raise ExpressionError if unsafe."""
     tree = parse_condition(text)
     constants: list[object] = []
-    source = _Translator(catalog, predicates or {}, constants).visit(tree)
+    translator = _Translator(catalog, predicates or {}, constants, source=text.strip())
+    source = translator.visit(tree)
     code = compile(f"lambda e, c: {source}", "<condition>", "eval")
-    namespace = {"_k": tuple(constants), "_get": _get, "_type": _type, "__builtins__": {}}
+    namespace = {
+        "_k": tuple(constants),
+        "_get": _get,
+        "_type": _type,
+        "_neg": _neg,
+        "_contains": _contains,
+        "_add": _unknown_on_error(operator.add),
+        "_sub": _unknown_on_error(operator.sub),
+        "_mul": _unknown_on_error(operator.mul),
+        "_div": _unknown_on_error(operator.truediv),
+        "__builtins__": {},
+    }
     function: CompiledCondition = eval(code, namespace)  # the source was built from a whitelist
     return function

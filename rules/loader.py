@@ -9,10 +9,11 @@ all-or-nothing by construction.
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import hashlib
 import operator
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -32,7 +33,18 @@ from rules.blocks import (
 from rules.durations import MICROS_PER_SECOND, parse_duration
 from rules.exceptions import ExpressionError, Problem, RuleSetError
 from rules.expressions import CompiledCondition, FieldCatalog, compile_condition
-from rules.model import BLOCK_NAMES, RuleFileSpec, RuleSpec
+from rules.model import (
+    BLOCK_NAMES,
+    AbsenceSpec,
+    BalanceFallSpec,
+    ChangeSpec,
+    FollowUpSpec,
+    RuleFileSpec,
+    RuleSpec,
+    ScheduleSpec,
+    ThresholdSpec,
+    WindowSpec,
+)
 from rules.tiers import DEFAULT_TIERS, TierScale
 from rules.timed_blocks import AbsenceBlock, ChangeBlock, ScheduleBlock, Step
 from rules.yamlfile import YamlDocument, YamlSyntaxError, load_yaml, plain
@@ -55,6 +67,24 @@ CUSTOMER_FIELDS = {
 _PATH_PART = re.compile(r"\.([A-Za-z_][A-Za-z0-9_]*)|\[(\d+)\]")
 _UNKNOWN_FIELD = re.compile(r"Object contains unknown field `([^`]+)`")
 _MISSING_FIELD = re.compile(r"Object missing required field `([^`]+)`")
+_RULE_KEYS = frozenset(RuleSpec.__struct_fields__)
+_BLOCK_KEYS: dict[str, frozenset[str]] = {
+    name: frozenset(getattr(spec, "__struct_fields__", ()))
+    for name, spec in (
+        ("threshold", ThresholdSpec),
+        ("window", WindowSpec),
+        ("balance_fall", BalanceFallSpec),
+        ("follow_up", FollowUpSpec),
+        ("schedule", ScheduleSpec),
+        ("absence", AbsenceSpec),
+        ("change", ChangeSpec),
+    )
+}
+
+
+def _did_you_mean(name: str, candidates: Iterable[str]) -> str:
+    close = difflib.get_close_matches(name, sorted(candidates), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +99,8 @@ class CompiledRule:
     types: frozenset[str]
     state_type: type
     timed: bool = False
+    #: ``match`` compiled for each event type the rule is on
+    match_by_type: dict[str, CompiledCondition] = field(default_factory=dict)
 
     @property
     def id(self) -> str:
@@ -110,10 +142,18 @@ class RuleSet:
         object.__setattr__(self, "_by_id", {r.id: r for r in self.rules})
         plans = {
             cls: tuple(
-                (r, r.match, r.block, r.block.sees_unmatched, r.id, r.state_type, r.timed)
-                for r in rules
+                (
+                    r,
+                    r.match_by_type.get(name, r.match),
+                    r.block,
+                    r.block.sees_unmatched,
+                    r.id,
+                    r.state_type,
+                    r.timed,
+                )
+                for r in by_type[name]
             )
-            for cls, rules in by_class.items()
+            for name, cls in EVENT_TYPES.items()
         }
         object.__setattr__(self, "plans", plans)
         object.__setattr__(
@@ -151,6 +191,26 @@ def field_catalog(types: list[str]) -> FieldCatalog:
     return FieldCatalog(
         {"event": union, "customer": CUSTOMER_FIELDS}, partial={"event": union - common}
     )
+
+
+def compile_per_type(
+    text: str, types: list[str], predicates: dict[str, str]
+) -> dict[str, CompiledCondition]:
+    """One compiled condition per event type, with the fields a type lacks folded to None.
+
+    A rule on transactions and products then pays nothing on the hot path for reading
+    a field only one of them has.
+    """
+    union = field_catalog(types).fields["event"]
+    compiled = {}
+    for type_name in types:
+        catalog = FieldCatalog(
+            {"event": set(union), "customer": CUSTOMER_FIELDS},
+            event_type=type_name,
+            absent=union - event_fields(type_name),
+        )
+        compiled[type_name] = compile_condition(text, catalog, predicates)
+    return compiled
 
 
 def rule_files(directory: Path) -> list[Path]:
@@ -252,7 +312,7 @@ class _Loader:
                 if result is not None:
                     compiled.append(result)
         if self.problems:
-            raise RuleSetError(self.problems)
+            raise RuleSetError(sorted(self.problems, key=lambda p: (p.file, p.line, p.column)))
         return RuleSet(tuple(compiled), predicates, self.digest.hexdigest()[:12], str(self.root))
 
     def parse(self, path: Path) -> tuple[YamlDocument, RuleFileSpec] | None:
@@ -287,6 +347,7 @@ class _Loader:
             return None
         good: list[RuleSpec] = []
         for index, item in enumerate(rules_data):
+            item = self.drop_unknown_keys(doc, index, item)
             try:
                 rule = msgspec.convert(item, RuleSpec, strict=True)
                 self.positions[id(rule)] = index
@@ -298,6 +359,27 @@ class _Loader:
                     default_keys=["rules", index],
                 )
         return doc, msgspec.structs.replace(spec, rules=good)
+
+    def drop_unknown_keys(self, doc: YamlDocument, index: int, item: Any) -> Any:
+        """Report every unknown key of a rule at once (msgspec stops at the first problem).
+
+        The rule without those keys is still checked, so a typo in one key does not hide
+        a broken condition or a bad value elsewhere in the same rule.
+        """
+        if not isinstance(item, dict):
+            return item
+        unknown = [key for key in item if key not in _RULE_KEYS]
+        rule_id = str(item["id"]) if "id" in item else None
+        for key in unknown:
+            self.problem(
+                doc,
+                ["rules", index],
+                f"unknown key {key!r}{_did_you_mean(key, _RULE_KEYS)}",
+                rule_id,
+                key,
+                key=key,
+            )
+        return {k: v for k, v in item.items() if k not in unknown}
 
     def schema_problem(
         self, doc: YamlDocument, message: str, default_keys: list[str | int] | None = None
@@ -314,10 +396,12 @@ class _Loader:
                 rule_id = None
         unknown = _UNKNOWN_FIELD.search(text)
         if unknown:
+            allowed = _BLOCK_KEYS.get(str(keys[-1])) if keys else None
+            hint = _did_you_mean(unknown.group(1), allowed) if allowed else ""
             self.problem(
                 doc,
                 keys,
-                f"unknown key {unknown.group(1)!r}",
+                f"unknown key {unknown.group(1)!r}{hint}",
                 rule_id,
                 unknown.group(1),
                 key=unknown.group(1),
@@ -409,6 +493,7 @@ class _Loader:
             frozenset(rule.on),
             type(block.new_state()),
             bool(getattr(block, "timed", False)),
+            compile_per_type(rule.match, list(rule.on), predicates),
         )
 
     def condition(
@@ -547,8 +632,9 @@ class _Loader:
         )
         if within is None or trigger is None or read is None or read_trigger is None:
             return None
+        per_type = compile_per_type(spec_f.trigger, list(rule.on), predicates)
         return FollowUpBlock(
-            trigger,
+            {EVENT_TYPES[name]: condition for name, condition in per_type.items()},
             within,
             spec_f.at_least_share,
             spec_f.aggregate,

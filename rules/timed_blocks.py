@@ -171,6 +171,7 @@ class AbsenceBlock:
         self.zone = zone
         self._days: dict[int, int] = {}
         self._next_check: dict[int, int] = {}
+        self._check_on: dict[int, int] = {}
 
     def new_state(self) -> ActivityState:
         return ActivityState()
@@ -233,14 +234,44 @@ class AbsenceBlock:
         firings = []
         while state.next_check is not None and state.next_check <= until:
             check = state.next_check
-            self.roll_to(state, self.day_of(check))
+            today = self.day_of(check)
+            self.roll_to(state, today)
             firing = self.check(state, check)
             if firing is not None:
                 firings.append(firing)
-            quiet = state.recent == 0 and state.baseline == 0
-            ahead = any(day > state.through for day in state.days) if quiet else True
-            state.next_check = self.check_after(check) if ahead else None
+            if not state.days:
+                state.next_check = None  # nothing left to count: the customer left our view
+            else:
+                state.next_check = self.check_on(today + self.days_until_possible(state, today))
         return firings
+
+    def days_until_possible(self, state: ActivityState, today: int) -> int:
+        """Days until the condition could first hold if no new event arrived (1..recent).
+
+        New events cannot bring that day closer within the simulated span: an event
+        after ``today`` stays in "recent" for the whole span, where it only raises the
+        recent count. So checking on the day found, not every day, misses nothing.
+        """
+        recent_days, baseline_days = self.recent_days, self.baseline_days
+        days = state.days
+        recent, baseline = state.recent, state.baseline
+        for ahead in range(1, recent_days + 1):
+            day = today + ahead
+            leaving = days.get(day - recent_days, 0)
+            recent += days.get(day, 0) - leaving
+            baseline += leaving - days.get(day - recent_days - baseline_days, 0)
+            usual = Decimal(baseline * recent_days) / Decimal(baseline_days)
+            if usual >= self.usual_at_least and Decimal(recent) <= usual * self.share:
+                return ahead
+        return recent_days
+
+    def check_on(self, day: int) -> int:
+        """The check time on local day ``day`` (an ordinal)."""
+        cached = self._check_on.get(day)
+        if cached is None:
+            moment = dt.datetime.combine(dt.date.fromordinal(day), self.check_at, self.zone)
+            cached = self._check_on[day] = to_micros(moment)
+        return cached
 
     def roll_to(self, state: ActivityState, today: int) -> None:
         """Move the running counts forward a day at a time to cover ``today``."""

@@ -16,7 +16,7 @@ from rules.exceptions import RuleSetError
 from rules.loader import load_rules
 from schemas.exceptions import ChurnwatchError
 from schemas.store import AlertStore
-from streams import cli_demo, cli_notify, cli_rules
+from streams import cli_demo, cli_kafka, cli_notify, cli_ops, cli_rules
 from streams.replay import AlertSink, JsonLinesAlertSink, ReplayDriver, ReplaySummary
 from streams.settings import DEFAULT_DB_URL, SHIPPED_RULES
 from streams.summary import print_summary
@@ -32,6 +32,8 @@ app.add_typer(cli_rules.app, name="rules")
 app.add_typer(cli_notify.app)
 app.command("generate")(cli_demo.generate)
 app.command("demo")(cli_demo.demo)
+cli_kafka.register(app)
+cli_ops.register(app)
 err = Console(stderr=True)
 
 RulesOption = Annotated[Path, typer.Option("--rules", help="Rule directory.")]

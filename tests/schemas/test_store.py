@@ -1,0 +1,150 @@
+"""The alert store on SQLite and PostgreSQL: migrations, idempotent writes, exact times."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+
+import pytest
+import sqlalchemy as sa
+
+from schemas.exceptions import StoreError
+from schemas.models import Alert, Recipient
+from schemas.store import AlertStore, mask_url
+
+SHANGHAI = dt.timezone(dt.timedelta(hours=8))
+
+
+def make_alert(alert_id: str, **overrides: object) -> Alert:
+    fields: dict[str, object] = {
+        "alert_id": alert_id,
+        "rule_id": "large-transfer-out",
+        "rule_version": 1,
+        "severity": "high",
+        "customer_id": "C1",
+        "account_id": "AC1",
+        "occurred_at": dt.datetime(2026, 3, 2, 10, 0, 0, 123456, tzinfo=SHANGHAI),
+        "detected_at": dt.datetime(2026, 3, 2, 2, 0, 5, tzinfo=dt.UTC),
+        "facts": {"amount": "60000.00", "threshold": "50000.00", "events": 1, "tier": "A"},
+        "trigger_event_ids": ["tx-1"],
+        "recipients": [Recipient(audience="relationship_manager", staff_id="S1")],
+        "title": "Large transfer out of the bank",
+    }
+    fields.update(overrides)
+    return Alert(**fields)  # type: ignore[arg-type]
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest) -> str:
+    fixture = "sqlite_url" if request.param == "sqlite" else "postgres_url"
+    url: str = request.getfixturevalue(fixture)
+    return url
+
+
+@pytest.fixture
+def store(store_url: str) -> Iterator[AlertStore]:
+    with AlertStore(store_url) as opened:
+        yield opened
+
+
+class TestMigrations:
+    def test_create_the_schema_on_an_empty_database(self, store_url: str) -> None:
+        """Opening a store on an empty database creates both tables at the latest revision."""
+        with AlertStore(store_url) as store:
+            inspector = sa.inspect(store.engine)
+            assert {"alerts", "deliveries", "alembic_version"} <= set(inspector.get_table_names())
+            with store.engine.connect() as connection:
+                revision = connection.scalar(sa.text("SELECT version_num FROM alembic_version"))
+            assert revision == "0001"
+
+    def test_alert_id_is_unique_in_the_schema(self, store: AlertStore) -> None:
+        """The migration puts a unique constraint on ``alert_id``."""
+        inspector = sa.inspect(store.engine)
+        unique = [c["column_names"] for c in inspector.get_unique_constraints("alerts")]
+        assert ["alert_id"] in unique
+
+    def test_opening_again_is_harmless(self, store_url: str) -> None:
+        """Opening an already migrated store keeps its alerts."""
+        with AlertStore(store_url) as first:
+            first.add_alerts([make_alert("al-1")])
+        with AlertStore(store_url) as second:
+            assert second.alert_ids() == {"al-1"}
+
+
+class TestAddAlerts:
+    def test_returns_the_new_alerts_in_order(self, store: AlertStore) -> None:
+        """A batch of new alerts is stored and returned as given."""
+        batch = [make_alert("al-1"), make_alert("al-2"), make_alert("al-3")]
+        assert store.add_alerts(batch) == batch
+        assert store.count() == 3
+
+    def test_a_repeat_is_a_no_op(self, store: AlertStore) -> None:
+        """Adding the same alerts again stores nothing and returns nothing."""
+        batch = [make_alert("al-1"), make_alert("al-2")]
+        store.add_alerts(batch)
+        assert store.add_alerts(batch) == []
+        assert store.count() == 2
+
+    def test_returns_only_the_new_ones_of_a_mixed_batch(self, store: AlertStore) -> None:
+        """In a batch of old and new alerts, only the new ones come back."""
+        store.add_alerts([make_alert("al-1")])
+        fresh = store.add_alerts([make_alert("al-1"), make_alert("al-2")])
+        assert [a.alert_id for a in fresh] == ["al-2"]
+
+    def test_a_repeat_within_one_batch_is_stored_once(self, store: AlertStore) -> None:
+        """The same alert twice in one batch is new once."""
+        fresh = store.add_alerts([make_alert("al-1"), make_alert("al-1")])
+        assert len(fresh) == 1
+        assert store.count() == 1
+
+    def test_empty_batch(self, store: AlertStore) -> None:
+        """An empty batch stores nothing."""
+        assert store.add_alerts([]) == []
+        assert store.count() == 0
+
+
+class TestReadBack:
+    def test_an_alert_reads_back_equal(self, store: AlertStore) -> None:
+        """Every field survives the database, facts and recipients included."""
+        alert = make_alert("al-1")
+        store.add_alerts([alert])
+        (stored,) = store.alerts()
+        assert stored == alert
+
+    def test_datetimes_come_back_timezone_aware_and_equal(self, store: AlertStore) -> None:
+        """Times read back carry a timezone and denote the same instant, to the microsecond."""
+        alert = make_alert("al-1")
+        store.add_alerts([alert])
+        (stored,) = store.alerts()
+        assert stored.occurred_at.tzinfo is not None
+        assert stored.detected_at.tzinfo is not None
+        assert stored.occurred_at == alert.occurred_at
+        assert stored.occurred_at.microsecond == 123456
+
+    def test_filters_by_rule_and_time(self, store: AlertStore) -> None:
+        """``alerts(rule_id=…, since=…)`` returns only the matching alerts."""
+        early = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
+        late = dt.datetime(2026, 3, 5, tzinfo=dt.UTC)
+        store.add_alerts(
+            [
+                make_alert("al-1", detected_at=early),
+                make_alert("al-2", detected_at=late),
+                make_alert("al-3", detected_at=late, rule_id="payroll-moved-out"),
+            ]
+        )
+        since = dt.datetime(2026, 3, 3, tzinfo=dt.UTC)
+        assert [a.alert_id for a in store.alerts(since=since)] == ["al-2", "al-3"]
+        assert [a.alert_id for a in store.alerts(rule_id="payroll-moved-out")] == ["al-3"]
+
+
+class TestErrors:
+    def test_a_bad_url_is_a_store_error(self) -> None:
+        """An unparsable URL raises StoreError, not a driver exception."""
+        with pytest.raises(StoreError):
+            AlertStore("not a url at all")
+
+    def test_mask_url_hides_the_password(self) -> None:
+        """A URL shown in logs or errors never contains the password."""
+        masked = mask_url("postgresql://churn:s3cret@db.example:5432/alerts")
+        assert "s3cret" not in masked
+        assert "churn" in masked

