@@ -13,7 +13,7 @@ from typing import Any
 
 from notifiers.masking import mask_digits
 
-__all__ = ["FILTERS", "local_time", "money", "share"]
+__all__ = ["FILTERS", "local_time", "money", "product", "share"]
 
 
 def money(value: Any, places: int = 2) -> str:
@@ -50,4 +50,34 @@ def local_time(value: Any, fmt: str = "%Y-%m-%d %H:%M") -> str:
     return str(value)
 
 
-FILTERS = {"money": money, "mask": mask_digits, "share": share, "local_time": local_time}
+PRODUCT_NAMES = {
+    "zh-CN": {
+        "time_deposit": "定期存款",
+        "wealth": "理财产品",
+        "fund_plan": "基金定投",
+        "insurance": "保险",
+        "auto_debit": "自动扣款",
+    },
+    "en": {
+        "time_deposit": "time deposit",
+        "wealth": "wealth product",
+        "fund_plan": "fund plan",
+        "insurance": "insurance policy",
+        "auto_debit": "automatic debit",
+    },
+}
+
+
+def product(kind: Any, language: str = "zh-CN") -> str:
+    """A product kind in words a customer or manager reads (``fund_plan`` -> 基金定投)."""
+    names = PRODUCT_NAMES.get(language, PRODUCT_NAMES["en"])
+    return names.get(str(kind), str(kind).replace("_", " "))
+
+
+FILTERS = {
+    "money": money,
+    "mask": mask_digits,
+    "share": share,
+    "local_time": local_time,
+    "product": product,
+}
