@@ -37,7 +37,7 @@ from sqlalchemy import and_, select, update
 
 from followup.businesstime import BusinessHours
 from followup.exceptions import FollowUpError
-from followup.store import FollowUpStore, StaffRecord
+from followup.store import FollowUpStore, StaffRecord, utc
 from rules.durations import parse_duration
 from rules.state import CustomerProfile
 from rules.yamlfile import YamlSyntaxError, load_yaml, plain
@@ -172,7 +172,7 @@ class Escalator:
 
     def run_due(self) -> int:
         """Claim every due escalation, then notify; returns how many levels were claimed."""
-        now = self.clock()
+        now = utc(self.clock())
         with self.store.engine.connect() as conn:
             due = conn.execute(
                 select(
@@ -193,7 +193,7 @@ class Escalator:
         step = self.policy.steps[level]
         following = level + 1
         next_at = (
-            self.policy.hours.add(now, self.policy.steps[following].after)
+            utc(self.policy.hours.add(now, self.policy.steps[following].after))
             if following < len(self.policy.steps)
             else None
         )
@@ -246,7 +246,7 @@ class Escalator:
                             followup_assignees.c.staff_id == row.staff_id,
                         )
                     )
-                    .values(notified_at=self.clock())
+                    .values(notified_at=utc(self.clock()))
                 )
             sent += 1
         return sent

@@ -161,7 +161,10 @@ def load_cases(engine: Engine, since: dt.datetime, until: dt.datetime) -> list[C
             followups.c.retained_amount,
         )
         .select_from(alerts.join(followups, followups.c.alert_id == alerts.c.alert_id))
-        .where(alerts.c.detected_at >= since, alerts.c.detected_at < until)
+        .where(
+            alerts.c.detected_at >= since.astimezone(dt.UTC),
+            alerts.c.detected_at < until.astimezone(dt.UTC),
+        )
         .order_by(alerts.c.detected_at, alerts.c.id)
     )
     with engine.connect() as conn:

@@ -36,12 +36,18 @@ __all__ = [
     "FollowUpStore",
     "HistoryItem",
     "StaffRecord",
+    "utc",
 ]
 
 Action = Literal["acknowledge", "contacted", "outcome", "note", "escalated", "opened"]
 ACTIONS: Final[tuple[str, ...]] = ("acknowledge", "contacted", "outcome", "note")
 OUTCOMES: Final[tuple[str, ...]] = ("retained", "partly_retained", "left", "false_alarm")
 _NOTE_LIMIT = 2000
+
+
+def utc(value: dt.datetime) -> dt.datetime:
+    """Every time goes into the store in UTC: SQLite keeps only the wall-clock digits."""
+    return value.astimezone(dt.UTC)
 
 
 def _aware(value: dt.datetime | None) -> dt.datetime | None:
@@ -143,6 +149,7 @@ class FollowUpStore:
     # --- staff directory -------------------------------------------------------------
     def put_staff(self, staff: StaffEvent, now: dt.datetime) -> None:
         """Insert or replace a staff record (the staff topic is an upsert)."""
+        now = utc(now)
         values = {
             "name": staff.name,
             "phone": staff.phone,
@@ -202,6 +209,9 @@ class FollowUpStore:
 
         Returns False when it was already open. The alert must be in the store.
         """
+        now = utc(now)
+        if next_escalation_at is not None:
+            next_escalation_at = utc(next_escalation_at)
         with self.engine.begin() as conn:
             exists = conn.scalar(
                 select(followups.c.alert_id).where(followups.c.alert_id == alert.alert_id)
@@ -239,6 +249,8 @@ class FollowUpStore:
         now: dt.datetime,
         notified_at: dt.datetime | None,
     ) -> bool:
+        now = utc(now)
+        notified_at = utc(notified_at) if notified_at is not None else None
         key = and_(
             followup_assignees.c.alert_id == alert_id, followup_assignees.c.staff_id == staff_id
         )
@@ -267,6 +279,7 @@ class FollowUpStore:
         outcome: str | None = None,
         note: str | None = None,
     ) -> None:
+        now = utc(now)
         conn.execute(
             insert(followup_events).values(
                 alert_id=alert_id,
@@ -372,6 +385,7 @@ class FollowUpStore:
         retained_amount: Decimal | None = None,
     ) -> FollowUp:
         """Apply one action and log it. Acting in any way also acknowledges the alert."""
+        now = utc(now)
         if action not in ACTIONS:
             raise FollowUpError(f"unknown action {action!r}")
         if action == "outcome" and outcome not in OUTCOMES:

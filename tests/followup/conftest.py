@@ -81,7 +81,17 @@ def make_alert(
 
 @pytest.fixture
 def store(sqlite_url: str) -> Iterator[FollowUpStore]:
-    with AlertStore(sqlite_url) as alert_store:
+    yield from _store(sqlite_url)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def both_stores(request: pytest.FixtureRequest) -> Iterator[FollowUpStore]:
+    """The same store on SQLite and on PostgreSQL (skipped when it is not reachable)."""
+    yield from _store(request.getfixturevalue(f"{request.param}_url"))
+
+
+def _store(url: str) -> Iterator[FollowUpStore]:
+    with AlertStore(url) as alert_store:
         followups = FollowUpStore(alert_store.engine)
         for row in STAFF:
             followups.put_staff(staff_event(*row), MONDAY_10)

@@ -5,12 +5,21 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+import pytest
+
 from followup.businesstime import BusinessHours
 from followup.escalation import EscalationPolicy, Escalator, load_policy
 from followup.store import FollowUpStore
 from followup.testing import FixedClock, RecordingNotify, Sent
 
 from .conftest import MONDAY_10, SHANGHAI, add, customer, make_alert
+
+
+@pytest.fixture
+def store(both_stores: FollowUpStore) -> FollowUpStore:
+    """These tests run on SQLite and on PostgreSQL."""
+    return both_stores
+
 
 HOUR = dt.timedelta(hours=1)
 
@@ -122,9 +131,7 @@ class TestEscalation:
         assert [s.staff_id for s in second_notify.sent] == ["S-BH1"]
         assert first_notify.sent == []
 
-    def test_claimed_but_not_notified_is_notified_after_a_crash(
-        self, store: FollowUpStore
-    ) -> None:
+    def test_claimed_but_not_notified_is_notified_after_a_crash(self, store: FollowUpStore) -> None:
         """A crash between claiming and notifying is finished by the next run, once."""
         clock, notify = FixedClock(MONDAY_10), RecordingNotify()
         alert = make_alert(7)
@@ -136,10 +143,8 @@ class TestEscalation:
         esc = Escalator(store, EscalationPolicy(), crash, clock)
         esc.open(alert, customer(), [("S-RM1", "relationship_manager")])
         clock.advance(4 * HOUR)
-        try:
+        with pytest.raises(RuntimeError):
             esc.run_due()
-        except RuntimeError:
-            pass
         restarted = escalator(FollowUpStore(store.engine), clock, notify)
         restarted.run_due()
         restarted.run_due()

@@ -69,9 +69,7 @@ class TestControlGroup:
     def test_deterministic_and_close_to_the_share(self) -> None:
         """The same customer always gets the same answer; about 10% of customers are held back."""
         picks = [is_control("payroll-moved-out", f"C{i:05d}", Decimal("0.1")) for i in range(5000)]
-        assert picks == [
-            is_control("payroll-moved-out", f"C{i:05d}", 0.1) for i in range(5000)
-        ]
+        assert picks == [is_control("payroll-moved-out", f"C{i:05d}", 0.1) for i in range(5000)]
         assert 400 < sum(picks) < 600
 
     def test_zero_share_holds_back_nobody(self) -> None:

@@ -72,7 +72,9 @@ def site(store: FollowUpStore) -> Iterator[Site]:
         )
     )
     with serve(app) as base:
-        message = f"[churnwatch] 李娜 大额转出 80,000.00 → {link.replace('http://placeholder', base)}"
+        message = (
+            f"[churnwatch] 李娜 大额转出 80,000.00 → {link.replace('http://placeholder', base)}"
+        )
         yield Site(base, store, metrics, [message])
 
 
@@ -220,4 +222,3 @@ class TestInboundSms:
         assert unsigned.status_code == 403
         assert site.store.get(make_alert(11).alert_id).outcome is None  # type: ignore[union-attr]
         assert _refused(site.metrics, "signature") == 2
-

@@ -45,9 +45,7 @@ def upgrade() -> None:
             ["alert_id"], ["alerts.alert_id"], name="fk_followups_alert_id_alerts"
         ),
     )
-    op.create_index(
-        "ix_followups_status_escalation", "followups", ["status", "next_escalation_at"]
-    )
+    op.create_index("ix_followups_status_escalation", "followups", ["status", "next_escalation_at"])
     op.create_index("ix_followups_branch", "followups", ["branch_id"])
     op.create_table(
         "followup_events",
@@ -93,9 +91,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("staff_id", name="pk_directory_staff"),
     )
     op.create_index("ix_directory_staff_phone", "directory_staff", ["phone"])
-    op.create_index(
-        "ix_directory_staff_branch_role", "directory_staff", ["branch_id", "role"]
-    )
+    op.create_index("ix_directory_staff_branch_role", "directory_staff", ["branch_id", "role"])
 
 
 def downgrade() -> None:
