@@ -94,6 +94,22 @@ def money(value: Decimal) -> str:
     return str(value)
 
 
+_FACT_FIELDS = ("product_id", "product_kind", "action", "kind", "direction", "channel")
+
+
+def event_facts(event: Any) -> dict[str, FactValue]:
+    """What a rule with no block tells about its event: the product or posting, and money."""
+    facts: dict[str, FactValue] = {}
+    for name in _FACT_FIELDS:
+        value = getattr(event, name, None)
+        if isinstance(value, str):
+            facts[name] = value
+    amount = getattr(event, "amount", None)
+    if isinstance(amount, Decimal):
+        facts["amount"] = money(amount)
+    return facts
+
+
 def _insert(entries: list[Entry], entry: Entry) -> None:
     if not entries or entry[0] >= entries[-1][0]:
         entries.append(entry)
@@ -128,7 +144,7 @@ class MatchBlock:
     def on_event(
         self, event: Any, customer: Any, at: int, matched: bool, state: BlockState | None
     ) -> Firing:
-        return Firing((event.event_id,), {})
+        return Firing((event.event_id,), event_facts(event))
 
     def prune(self, state: BlockState, cutoff: int) -> None:
         return None

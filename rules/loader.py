@@ -127,6 +127,8 @@ class RuleSet:
     longest_cooldown: int = 0
     #: enabled rules whose blocks keep timers
     timed_rules: tuple[CompiledRule, ...] = ()
+    #: customer tiers, from the ``tiers`` section of routing.yaml beside the rules
+    tiers: TierScale = DEFAULT_TIERS
     #: per event class, each rule's hot-path parts unpacked once (see Engine.evaluate)
     plans: dict[type, tuple[RulePlan, ...]] = field(default_factory=dict)
 
@@ -311,9 +313,43 @@ class _Loader:
                 result = self.compile_rule(doc, keys, rule, predicates)
                 if result is not None:
                     compiled.append(result)
+        tiers = self.routing_tiers()
         if self.problems:
             raise RuleSetError(sorted(self.problems, key=lambda p: (p.file, p.line, p.column)))
-        return RuleSet(tuple(compiled), predicates, self.digest.hexdigest()[:12], str(self.root))
+        return RuleSet(
+            tuple(compiled),
+            predicates,
+            self.digest.hexdigest()[:12],
+            str(self.root),
+            tiers=tiers,
+        )
+
+    def routing_tiers(self) -> TierScale:
+        """The tier scale routing.yaml declares, so routing and rules agree on tiers."""
+        for name in ("routing.yaml", "routing.yml"):
+            path = self.root / name
+            if not path.exists():
+                continue
+            try:
+                doc = load_yaml(path)
+            except YamlSyntaxError as exc:
+                self.problems.append(Problem(self.name(path), exc.line, exc.column, exc.message))
+                return self.tiers
+            section = doc.data.get("tiers") if isinstance(doc.data, dict) else None
+            if section is None:
+                return self.tiers
+            try:
+                names = [str(n) for n in section["names"]]
+                bounds = [Decimal(str(b)) for b in section["bounds"]]
+                return TierScale(tuple(names), tuple(bounds))
+            except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
+                self.problem(
+                    doc,
+                    ["tiers"],
+                    f"tiers need 'names' and increasing 'bounds', one fewer than names ({exc})",
+                    field_name="tiers",
+                )
+        return self.tiers
 
     def parse(self, path: Path) -> tuple[YamlDocument, RuleFileSpec] | None:
         try:

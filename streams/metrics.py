@@ -185,6 +185,12 @@ class Metrics:
             ["channel"],
             registry=r,
         )
+        self.delivery_failures = Counter(
+            "churnwatch_delivery_failures_total",
+            "Failed sends by channel and reason (notifiers.exceptions.Reason), retried or not.",
+            ["channel", "reason"],
+            registry=r,
+        )
         self.alert_to_delivery = Histogram(
             "churnwatch_alert_to_delivery_latency_seconds",
             "Wall time from an alert's detection to its successful delivery, by channel.",
@@ -308,6 +314,14 @@ class Metrics:
         self.deliveries.labels(channel=channel, outcome=_bounded(outcome, DELIVERY_OUTCOMES)).inc()
         if latency_s is not None:
             self.alert_to_delivery.labels(channel=channel).observe(max(latency_s, 0.0))
+
+    def delivery_failure(self, channel: str, reason: str) -> None:
+        """Count one failed send by its reason (a notifiers.exceptions.Reason value)."""
+        from notifiers.exceptions import Reason
+
+        self.delivery_failures.labels(
+            channel=channel, reason=_bounded(reason, {r.value for r in Reason})
+        ).inc()
 
     def outbox(self, pending: int, oldest_due_age_s: float) -> None:
         """Set the outbox gauges from one backlog query."""
