@@ -175,3 +175,12 @@ class TestPolicyFile:
         assert [(s.audience, s.after) for s in policy.steps] == [("branch_head", 2 * HOUR)]
         assert policy.hours.start == dt.time(8, 30) and 5 in policy.hours.weekdays
         assert dt.date(2026, 10, 1) in policy.hours.holidays
+
+
+def test_shipped_routing_file_is_read_by_both_loaders() -> None:
+    """The shipped routing.yaml carries the escalation section, and routing still loads it."""
+    from notifiers.routing_file import load_routing
+    from streams.settings import SHIPPED_RULES
+
+    load_routing(SHIPPED_RULES / "routing.yaml")
+    assert load_policy(SHIPPED_RULES / "routing.yaml") == EscalationPolicy()
