@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
@@ -62,6 +62,8 @@ class _RoutingSpec(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     escalate: list[_EscalationSpec] = msgspec.field(default_factory=list)
     manager_fallback: Literal["branch_head"] = "branch_head"
     sms: _SmsSpec = msgspec.field(default_factory=_SmsSpec)
+    #: when unacknowledged alerts escalate; checked by followup.escalation.load_policy
+    escalation: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from typing import IO, Annotated, BinaryIO
 import typer
 from rich.console import Console
 
+from followup import cli as followup_cli
 from rules.engine import Engine
 from rules.exceptions import RuleSetError
 from rules.loader import DEFAULT_TIMEZONE, RuleSet, load_rules
@@ -35,6 +36,7 @@ app.command("generate")(cli_demo.generate)
 app.command("demo")(cli_demo.demo)
 cli_kafka.register(app)
 cli_ops.register(app)
+followup_cli.register(app)
 err = Console(stderr=True)
 
 RulesOption = Annotated[Path, typer.Option("--rules", help="Rule directory.")]
