@@ -13,7 +13,7 @@ grouped message has gone out.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,8 +60,14 @@ class Notifications:
         actions: Mapping[str, Sequence[str]] | None = None,
         policy: Sequence[PolicyStage] | None = None,
         metrics: DeliveryMetrics | None = None,
+        links: Callable[[str, str], Mapping[str, str]] | None = None,
+        control: Callable[[Alert], bool] | None = None,
     ) -> None:
         self.routing = routing
+        #: (alert id, staff id) -> {"link": …, "ref": …} for staff messages, when on
+        self.links = links
+        #: alerts of a control group are recorded but nobody is told (retention uplift)
+        self.control = control
         self.templates = templates
         self.outbox = outbox
         self.dispatcher = dispatcher
@@ -107,6 +113,10 @@ class Notifications:
 
     def submit(self, alert: Alert, directory: Directory) -> list[Delivery]:
         """Plan, check and write the deliveries of one stored alert."""
+        if self.control is not None and self.control(alert):
+            suppressed = self.plan_report.suppressed
+            suppressed["control group"] = suppressed.get("control group", 0) + 1
+            return []
         now = utc(self.clock())
         if any(r.channel is None for r in alert.recipients):
             alert = self.router(alert, directory)  # not routed upstream: route here
@@ -226,6 +236,11 @@ class Notifications:
             recipient={
                 "id": delivery.recipient_id,
                 "name": delivery.staff.name if delivery.staff else "",
+                **(
+                    self.links(alert.alert_id, delivery.recipient_id)
+                    if self.links is not None and delivery.audience != "customer"
+                    else {}
+                ),
             },
             account=mask_digits(alert.account_id),
             actions=tuple(self.actions.get(alert.rule_id, ())),

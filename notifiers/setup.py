@@ -8,7 +8,7 @@ every audience's channel (``--notify console`` in the replay and the demo).
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from notifiers.protocol import Notifier
 from notifiers.registry import build_notifiers, channels
 from notifiers.routing_file import Routing, load_routing
 from notifiers.templates import TemplateBook
+from schemas.models import Alert
 
 __all__ = ["build_pipeline", "load_templates", "routing_for", "shipped_pack"]
 
@@ -66,6 +67,8 @@ def build_pipeline(
     actions: Mapping[str, Sequence[str]] | None = None,
     notifiers: Mapping[str, Notifier] | None = None,
     metrics: DeliveryMetrics | None = None,
+    links: Callable[[str, str], Mapping[str, str]] | None = None,
+    control: Callable[[Alert], bool] | None = None,
 ) -> Notifications:
     """A ready :class:`Notifications` sink over ``engine``'s outbox."""
     routing = routing_for(rules_dir)
@@ -79,5 +82,13 @@ def build_pipeline(
     outbox = Outbox(engine)
     dispatcher = Dispatcher(outbox, notifiers, templates=templates, clock=clock, metrics=metrics)
     return Notifications(
-        routing, templates, outbox, dispatcher, clock=clock, actions=actions, metrics=metrics
+        routing,
+        templates,
+        outbox,
+        dispatcher,
+        clock=clock,
+        actions=actions,
+        metrics=metrics,
+        links=links,
+        control=control,
     )

@@ -6,6 +6,8 @@ Layout under the rule pack (compliance owns it)::
     templates/_default/<audience>.<language>.j2     any rule without its own
     templates/_group/<audience>.<language>.j2       several alerts to one person at once
     templates/_subject.<language>.j2                subject line (email, robots, console)
+    templates/_followup.<language>.j2               staff messages: the follow-up link and
+                                                    SMS reply codes, when links are on
 
 A language is looked up in order: the audience's configured language, the customer's,
 then zh-CN; a rule's own template in any of them wins over ``_default``. Loading checks
@@ -40,6 +42,8 @@ LANGUAGES = ("zh-CN", "en")
 AUDIENCES = ("customer", "relationship_manager", "branch_head", "executive")
 DEFAULT = "_default"
 GROUP = "_group"
+#: appended to staff messages that carry a follow-up link (``churnwatch web``)
+FOLLOW_UP = "_followup"
 _STAFF_ABOVE_MANAGER = ("branch_head", "executive")
 _LONG_DIGITS = re.compile(r"\d{8,}")
 
@@ -209,6 +213,13 @@ class TemplateBook:
         subject = self._render(
             self._template(f"_subject.{language}.j2"), variables, f"_subject.{language}.j2"
         )
+        footer = f"{FOLLOW_UP}.{language}.j2"
+        if (
+            context.audience != "customer"
+            and context.recipient.get("link")
+            and (footer in self.names)
+        ):
+            body = body.rstrip() + "\n" + self._render(self._template(footer), variables, footer)
         if context.audience == "customer":
             _refuse_full_numbers(body, context.sensitive, name)
         segments = count_segments(body).segments if context.audience in self.sms_audiences else 0
@@ -264,7 +275,12 @@ def _sample(folder: str, audience: str, language: str, name: str) -> RenderConte
             "branch_id": "BR-0001",
             "id": "C-000000001",
         },
-        recipient={"name": name, "id": "S-0001"},
+        recipient={
+            "name": name,
+            "id": "S-0001",
+            "link": "https://churnwatch.bank.example/a/" + "x" * 64,
+            "ref": "3f9a2c",
+        },
         account=mask_digits("6222020000001234"),
         actions=["Call the customer today and ask what the money is for."] * 2,
     )

@@ -77,6 +77,7 @@ def run_replay(
     until: dt.datetime | None = None,
     timezone: str = DEFAULT_TIMEZONE,
     metrics_out: Path | None = None,
+    public_url: str | None = None,
 ) -> ReplaySummary:
     """Replay ``file`` with the rules in ``rules_dir`` into the store at ``db``.
 
@@ -84,8 +85,11 @@ def run_replay(
     outbox in the same store; ``sample`` limits the console to that many messages per
     rule, audience and language. ``until`` moves the event-time clock on after the last
     event, so reminders and inactivity checks due by then fire. ``metrics_out`` writes
-    the run's Prometheus metrics once, as a textfile, at the end.
+    the run's Prometheus metrics once, as a textfile, at the end. With notifications on,
+    each routed alert opens its follow-up, and staff messages carry a signed link to
+    ``churnwatch web`` at ``public_url`` when a link secret is configured.
     """
+    from followup.wiring import OutboxNotify, follow_up_parts, follow_up_sink
     from streams.notify import notifications_for, print_delivery_summary
 
     ruleset = load_rules(rules_dir, timezone=timezone)
@@ -95,14 +99,24 @@ def run_replay(
         _open_output(dead_letters_out) as dead_handle,
         _open_input(file) as handle,
     ):
+        follow_up = follow_up_parts(store.engine, ruleset, rules_dir, public_url=public_url)
         notifications = notifications_for(
-            notify, store, rules_dir, ruleset, sample=sample, channels_file=channels_file
+            notify,
+            store,
+            rules_dir,
+            ruleset,
+            sample=sample,
+            channels_file=channels_file,
+            links=follow_up.links,
+            control=follow_up.control,
         )
         all_sinks = list(sinks)
         if alerts_handle is not None:
             all_sinks.insert(0, JsonLinesAlertSink(alerts_handle))
         if notifications is not None:
             all_sinks.append(notifications)
+            notify_staff = OutboxNotify(follow_up.store, notifications)
+            all_sinks.append(follow_up_sink(follow_up, notify_staff, notifications.clock))
         driver = ReplayDriver(
             Engine(ruleset),
             store,
@@ -181,6 +195,14 @@ def replay(
         Path | None,
         typer.Option("--metrics-out", help="Write the run's Prometheus metrics to this file."),
     ] = None,
+    public_url: Annotated[
+        str | None,
+        typer.Option(
+            "--public-url",
+            envvar="CHURNWATCH_WEB_PUBLIC_URL",
+            help="Public address of churnwatch web, for the follow-up links in staff messages.",
+        ),
+    ] = None,
 ) -> None:
     """Run events from a file through the rules; store and print the alerts."""
     try:
@@ -197,6 +219,7 @@ def replay(
             until=until,
             timezone=timezone,
             metrics_out=metrics_out,
+            public_url=public_url,
         )
     except RuleSetError as exc:
         for problem in exc.problems:

@@ -8,6 +8,8 @@ messages with the console notifier and ends with the replay summary.
 from __future__ import annotations
 
 import datetime as dt
+import os
+import secrets
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -15,8 +17,11 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from followup.tokens import SECRET_ENV, SECRET_FILE_ENV
 from streams.datagen import DatasetSpec, planted_cases, write_dataset
 from streams.settings import DEMO_DIR, SHIPPED_RULES
+
+DEMO_WEB_PORT = 8080
 
 __all__ = ["demo", "generate"]
 
@@ -90,10 +95,31 @@ def demo(
         show_progress=sys.stderr.isatty(),
         notify="console",
         sample=messages,
+        public_url=_demo_links(directory),
     )
     print_summary(summary, Console())
+    secret_file = os.environ.get(SECRET_FILE_ENV, "")
     Console().print(
         f"alerts: {directory / 'alerts.jsonl'}   dead letters: {directory / 'dead-letters.jsonl'}"
         f"   store: sqlite:///{database}",
         highlight=False,
     )
+    if secret_file:
+        Console().print(
+            "the links in the managers' messages open with:\n"
+            f"  {SECRET_FILE_ENV}={secret_file} churnwatch web --db sqlite:///{database} "
+            f"--port {DEMO_WEB_PORT}",
+            highlight=False,
+        )
+
+
+def _demo_links(directory: Path) -> str | None:
+    """Turn on follow-up links for the demo, with a secret kept beside its data."""
+    if os.environ.get(SECRET_ENV) or os.environ.get(SECRET_FILE_ENV):
+        return f"http://127.0.0.1:{DEMO_WEB_PORT}"
+    secret_file = directory / "web-secret"
+    if not secret_file.exists():
+        secret_file.write_text(secrets.token_urlsafe(32))
+        secret_file.chmod(0o600)
+    os.environ[SECRET_FILE_ENV] = str(secret_file)
+    return f"http://127.0.0.1:{DEMO_WEB_PORT}"

@@ -9,6 +9,7 @@ in the alert store, so ``churnwatch deliveries list`` shows them afterwards.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from rich.console import Console
@@ -19,6 +20,7 @@ from notifiers.pipeline import Notifications
 from notifiers.settings import load_channels_file
 from notifiers.setup import build_pipeline
 from rules.loader import RuleSet
+from schemas.models import Alert
 from schemas.store import AlertStore
 
 __all__ = ["MODES", "notifications_for", "print_delivery_summary"]
@@ -34,6 +36,8 @@ def notifications_for(
     *,
     sample: int = 0,
     channels_file: Path | None = None,
+    links: Callable[[str, str], Mapping[str, str]] | None = None,
+    control: Callable[[Alert], bool] | None = None,
 ) -> Notifications | None:
     """The notifications sink for ``mode``; ``None`` for ``none``."""
     if mode not in MODES:
@@ -49,6 +53,8 @@ def notifications_for(
             sections={"console": {"sample": sample}},
             clock=EventClock(),
             actions=actions,
+            links=links,
+            control=control,
         )
     return build_pipeline(
         store.engine,
@@ -56,6 +62,8 @@ def notifications_for(
         sections=load_channels_file(channels_file),
         clock=wall_clock,
         actions=actions,
+        links=links,
+        control=control,
     )
 
 
