@@ -25,7 +25,7 @@ from followup.store import OUTCOMES, FollowUpStore, parse_amount
 from followup.tokens import load_secret, manager_link
 from rules.durations import parse_duration
 from schemas.exceptions import ChurnwatchError
-from schemas.models import Alert, StaffEvent
+from schemas.models import StaffEvent
 from schemas.store import AlertStore
 from streams.settings import DEFAULT_DB_URL, SHIPPED_RULES
 
@@ -105,27 +105,52 @@ def report(
         out.write_text(text, encoding="utf-8")
 
 
-class _ConsoleNotify:
-    """Until the dispatcher is wired in: print what would be sent."""
-
-    def __call__(self, alert: Alert, audience: str, staff_id: str, reason: str) -> None:
-        Console().print(f"escalate {alert.alert_id} to {audience} {staff_id}: {reason}")
-
-
 @escalations_app.command("run")
 def escalations_run(
     db: Db = DEFAULT_DB_URL,
     rules_dir: Rules = SHIPPED_RULES,
     once: Annotated[bool, typer.Option("--once", help="One pass, then exit.")] = False,
     interval: Annotated[int, typer.Option("--interval", help="Seconds between passes.")] = 60,
+    channels_file: Annotated[
+        Path | None,
+        typer.Option("--channels", help="Channel settings file (as for --notify routed)."),
+    ] = None,
+    channel: Annotated[
+        str | None,
+        typer.Option("--channel", help="Send every escalation by this channel (e.g. console)."),
+    ] = None,
+    public_url: Annotated[
+        str | None,
+        typer.Option(
+            "--public-url",
+            envvar="CHURNWATCH_WEB_PUBLIC_URL",
+            help="Public address of churnwatch web, for the link in escalation messages.",
+        ),
+    ] = None,
 ) -> None:
-    """Escalate due, unacknowledged alerts (state in the store: safe to restart)."""
+    """Escalate due, unacknowledged alerts through the outbox (state in the store)."""
+    from followup.wiring import OutboxNotify, follow_up_parts
+    from notifiers.settings import load_channels_file
+    from notifiers.setup import build_pipeline
+    from rules.loader import load_rules
+
     try:
         policy = load_policy(rules_dir / "routing.yaml")
         store = AlertStore(db)
-    except ChurnwatchError as exc:
+        ruleset = load_rules(rules_dir)
+        parts = follow_up_parts(store.engine, ruleset, rules_dir, public_url=public_url)
+        notifications = build_pipeline(
+            store.engine,
+            rules_dir,
+            channel=channel,
+            sections=load_channels_file(channels_file),
+            actions={rule.id: list(rule.spec.suggested_actions) for rule in ruleset.rules},
+            links=parts.links,
+        )
+    except (ChurnwatchError, OSError) as exc:
         raise _fail(exc) from exc
-    escalator = Escalator(FollowUpStore(store.engine), policy, _ConsoleNotify(), _now)
+    notify = OutboxNotify(parts.store, notifications)
+    escalator = Escalator(FollowUpStore(store.engine), policy, notify, _now)
     while True:
         claimed = escalator.run_due()
         if claimed:
