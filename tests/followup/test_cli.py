@@ -39,8 +39,10 @@ def test_report_escalate_link_outcome_and_staff_load(
         add(store, alert)
         store.open(alert, customer(), [("S-RM1", "relationship_manager")], MONDAY_10,
                    next_escalation_at=MONDAY_10)  # fmt: skip
-    ran = runner.invoke(app, ["escalations", "run", "--once", "--db", url])
-    assert ran.exit_code == 0 and "S-BH1" in ran.stdout
+    ran = runner.invoke(app, ["escalations", "run", "--once", "--channel", "console", "--db", url])
+    assert ran.exit_code == 0, ran.output
+    listed = runner.invoke(app, ["deliveries", "list", "--db", url])
+    assert "S-BH1" in listed.stdout  # the escalation is a delivery in the outbox
     recorded = runner.invoke(
         app, ["followup", "outcome", alert.alert_id, "left", "--by", "S-EX1", "--db", url]
     )
