@@ -78,7 +78,8 @@ topics: {{transactions: {name}.tx, products: {name}.pr, customers: {name}.cu, st
           alerts: {name}.alerts, dead_letter: {name}.dlq, partitions: {partitions}}}
 store: {{url: "sqlite:///{tmp / (name + ".db")}"}}
 rules: {{reload_interval: 0}}
-worker: {{group_id: g-{name}, session_timeout_ms: 3000, heartbeat_interval_ms: 500}}
+worker: {{group_id: g-{name}, session_timeout_ms: 3000, heartbeat_interval_ms: 500,
+          timer_clock: event}}
 metrics: {{port: 0}}
 """
     )

@@ -123,6 +123,7 @@ worker:
   max_poll_records: {max_poll_records}
   session_timeout_ms: 3000
   heartbeat_interval_ms: 500
+  timer_clock: event
 metrics: {{port: 0}}
 """
         )
