@@ -114,7 +114,7 @@ class WorkerConfig(_Section):
     group_id: str = "churnwatch-worker"
     max_poll_records: int = 5000
     fetch_max_wait_ms: int = 50
-    commit_interval: float = 1.0
+    commit_interval: float = 5.0
     session_timeout_ms: int = 10_000
     heartbeat_interval_ms: int = 3_000
     state_store: Literal["memory://"] = "memory://"

@@ -34,17 +34,11 @@ import logging
 import signal
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import msgspec
-from aiokafka import (
-    AIOKafkaConsumer,
-    AIOKafkaProducer,
-    ConsumerRebalanceListener,
-    TopicPartition,
-)
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 
 from notifiers.directory import InMemoryDirectory
@@ -59,6 +53,7 @@ from streams.kafka import aiokafka_options, partition_for
 from streams.reload import RuleWatcher
 from streams.replay import AlertSink, wall_clock
 from streams.staff import StaffReader
+from streams.worker_checkpoint import Checkpointer
 from streams.worker_health import BatchCounts, WorkerObservability
 from streams.worker_timers import TimerIndex, wall_micros
 from streams.worker_topics import input_topics, prepare_topics
@@ -66,11 +61,6 @@ from streams.worker_topics import input_topics, prepare_topics
 __all__ = ["Worker", "WorkerStats"]
 
 log = logging.getLogger("churnwatch.worker")
-
-
-#: Customers encoded per loop turn while a checkpoint is in progress: ~10-40 ms of work,
-#: so a checkpoint of thousands of customers never stalls a batch for long.
-CHECKPOINT_SLICE = 400
 
 
 class WorkerStats(msgspec.Struct):
@@ -85,24 +75,6 @@ class WorkerStats(msgspec.Struct):
     batches: int = 0
     timers_fired: int = 0
     checkpoints: int = 0
-
-
-@dataclass(slots=True)
-class _Checkpoint:
-    """One checkpoint in progress: what to write, the sends to await, the offsets to commit.
-
-    ``offsets`` are the positions after the last batch processed when the checkpoint was
-    taken; every state changed by those batches is in ``customers``. Batches processed
-    while the slices are written may make a state newer than the offsets: harmless, since
-    a replayed event already in a state is a duplicate to the engine and its alert is
-    already stored.
-    """
-
-    offsets: dict[TopicPartition, int]
-    customers: list[tuple[int, str]]
-    pending: list[asyncio.Future[Any]]
-    written: int = 0
-    started: float = field(default_factory=time.perf_counter)
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -125,7 +97,7 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
             state = worker.state
             state.drop(state.owned() - partitions)
             await state.restore(partitions)
-            worker.offsets = {tp: n for tp, n in worker.offsets.items() if tp in assigned}
+            worker.checkpoints.keep_only(set(assigned))
             worker.rebuild_timers()
         worker.observe.assigned(len(assigned))
         log.info("assigned partitions %s", sorted(partitions))
@@ -156,10 +128,7 @@ class Worker:
         self.lock = asyncio.Lock()
         self.stopping = asyncio.Event()
         self.stats = WorkerStats()
-        self.pending: list[asyncio.Future[Any]] = []
-        #: the next offset to commit per partition: after the last record processed
-        self.offsets: dict[TopicPartition, int] = {}
-        self.checkpointing: _Checkpoint | None = None
+        self.checkpoints = Checkpointer(self.state, self.observe.metrics)
         self.partitions = 0
         self.partition_cache: dict[str, int] = {}
         #: event-time clock (µs): the latest occurred_at seen; timers fire as it passes them
@@ -260,6 +229,8 @@ class Worker:
         interval = self.config.worker.commit_interval
         max_records = self.config.worker.max_poll_records
         beat = self.observe.liveness.beat
+        checkpoints = self.checkpoints
+        assert self.producer is not None
         next_checkpoint = time.monotonic() + interval
         while not self.stopping.is_set():
             batch = await consumer.getmany(timeout_ms=100, max_records=max_records)
@@ -269,12 +240,10 @@ class Worker:
                     await self.process(batch)
                 if self.wall_timers:
                     await self.fire_wall_timers()
-                if self.checkpointing is None and time.monotonic() >= next_checkpoint:
-                    self.checkpointing = self._begin_checkpoint()
-                if self.checkpointing is not None and await self._checkpoint_step(
-                    self.checkpointing, CHECKPOINT_SLICE
-                ):
-                    self.checkpointing = None
+                if not checkpoints.in_progress and time.monotonic() >= next_checkpoint:
+                    checkpoints.begin()
+                if checkpoints.in_progress and await checkpoints.step(self.producer, consumer):
+                    self.stats.checkpoints = checkpoints.completed
                     next_checkpoint = time.monotonic() + interval
 
     async def process(self, batch: dict[Any, list[Any]]) -> None:
@@ -286,7 +255,8 @@ class Worker:
         partitions = self.partitions
         cache = self.partition_cache
         repartition = self.config.repartition_topic
-        offsets = self.offsets
+        offsets = self.checkpoints.offsets
+        pending = self.checkpoints.pending
         counts = BatchCounts()
         types = counts.types
         work: list[tuple[Any, int, Any]] = []
@@ -314,9 +284,7 @@ class Worker:
                     cache[customer_id] = owner
                 if owner != partition:
                     stats.repartitioned += 1
-                    self.pending.append(
-                        await producer.send(repartition, raw, key=customer_id.encode())
-                    )
+                    pending.append(await producer.send(repartition, raw, key=customer_id.encode()))
                     continue
                 work.append((event, partition, record))
         # event-time order within the batch, as the replay driver sees a time-ordered file
@@ -440,7 +408,7 @@ class Worker:
             sink(fresh, self.directory)
         topic = self.config.topics.alerts
         for alert in batch:  # at-least-once: readers dedupe by alert_id
-            self.pending.append(
+            self.checkpoints.pending.append(
                 await producer.send(
                     topic, msgspec.json.encode(alert), key=alert.customer_id.encode()
                 )
@@ -456,62 +424,15 @@ class Worker:
         )
         self.stats.dead_letters += 1
         self.observe.metrics.dead_letter(code)
-        self.pending.append(await producer.send(self.config.topics.dead_letter, letter.to_json()))
-
-    # -- checkpoints -------------------------------------------------------------------
-
-    def _begin_checkpoint(self) -> _Checkpoint:
-        pending, self.pending = self.pending, []
-        return _Checkpoint(dict(self.offsets), self.state.take_dirty(), pending)
-
-    async def _checkpoint_step(self, checkpoint: _Checkpoint, limit: int) -> bool:
-        """Write up to ``limit`` states; when all are written, await the sends and commit.
-
-        Returns True when the checkpoint is complete.
-        """
-        producer, consumer = self.producer, self.consumer
-        assert producer is not None and consumer is not None
-        customers = checkpoint.customers
-        if checkpoint.written < len(customers):
-            end = checkpoint.written + limit
-            checkpoint.pending.extend(
-                await self.state.write(producer, customers[checkpoint.written : end])
-            )
-            checkpoint.written = min(end, len(customers))
-            if checkpoint.written < len(customers):
-                return False
-        if checkpoint.pending:
-            await asyncio.gather(*checkpoint.pending)
-        assignment = consumer.assignment()
-        offsets = {tp: n for tp, n in checkpoint.offsets.items() if tp in assignment}
-        if offsets:
-            await consumer.commit(offsets)
-        self.stats.checkpoints += 1
-        self._record_lag(consumer, offsets)
-        return True
+        self.checkpoints.pending.append(
+            await producer.send(self.config.topics.dead_letter, letter.to_json())
+        )
 
     async def checkpoint(self) -> None:
-        """Complete a checkpoint now, covering everything processed (rebalance, stop).
-
-        A checkpoint in progress is folded in: its unwritten customers and sends join
-        the ones since, and the offsets are the latest.
-        """
-        if self.producer is None or self.consumer is None:
-            return
-        latest = self._begin_checkpoint()
-        earlier, self.checkpointing = self.checkpointing, None
-        if earlier is not None:
-            latest.customers[:0] = earlier.customers[earlier.written :]
-            latest.pending[:0] = earlier.pending
-        await self._checkpoint_step(latest, len(latest.customers))
-
-    def _record_lag(self, consumer: AIOKafkaConsumer, offsets: dict[TopicPartition, int]) -> None:
-        """Lag from the high watermarks the last fetches brought (no extra request)."""
-        metrics = self.observe.metrics
-        for tp, offset in offsets.items():
-            highwater = consumer.highwater(tp)
-            if highwater is not None:
-                metrics.lag(tp.topic, tp.partition, max(highwater - offset, 0))
+        """Complete a checkpoint now, covering everything processed (rebalance, stop)."""
+        if self.producer is not None and self.consumer is not None:
+            await self.checkpoints.complete(self.producer, self.consumer)
+            self.stats.checkpoints = self.checkpoints.completed
 
 
 def _occurred_at(item: tuple[Any, int, Any]) -> dt.datetime:
