@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: demo test lint typecheck bench clean postgres promtool
+.PHONY: demo test lint typecheck bench clean postgres promtool chromium
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,7 +26,11 @@ postgres:
 promtool:
 	@scripts/ensure-promtool.sh
 
-test: $(STAMP) postgres promtool
+## Installs Debian's chromium (for the browser tests) when missing and we are root.
+chromium:
+	@scripts/ensure-chromium.sh
+
+test: $(STAMP) postgres promtool chromium
 	$(BIN)/python -m pytest -q; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 1; fi; exit $$rc
 
 lint: $(STAMP)

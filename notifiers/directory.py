@@ -22,6 +22,10 @@ class Directory(Protocol):
 
     def branch_staff(self, branch_id: str, role: str) -> list[StaffEvent]: ...
 
+    def staff_by_role(self, role: str) -> list[StaffEvent]:
+        """Active staff of ``role`` bank-wide (executives), ordered by staff id."""
+        ...
+
 
 class InMemoryDirectory:
     """A dictionary-backed directory, fed event by event."""
@@ -43,6 +47,12 @@ class InMemoryDirectory:
                 for s in self.staff_by_id.values()
                 if s.branch_id == branch_id and s.role == role and s.active
             ),
+            key=lambda s: s.staff_id,
+        )
+
+    def staff_by_role(self, role: str) -> list[StaffEvent]:
+        return sorted(
+            (s for s in self.staff_by_id.values() if s.role == role and s.active),
             key=lambda s: s.staff_id,
         )
 

@@ -26,7 +26,7 @@ from typing import Any, cast
 from rules.blocks import Firing, TimedBlock
 from rules.loader import CompiledRule, RuleSet
 from rules.state import CustomerProfile, CustomerState
-from rules.tiers import DEFAULT_TIERS, TierScale
+from rules.tiers import TierScale
 from schemas.models import Alert, CustomerEvent, Event, Recipient, StaffEvent
 
 __all__ = ["Engine", "Outcome", "Status", "alert_id_for", "event_micros"]
@@ -79,11 +79,13 @@ class Engine:
         ruleset: RuleSet,
         *,
         lateness: int = DEFAULT_LATENESS,
-        tiers: TierScale = DEFAULT_TIERS,
+        tiers: TierScale | None = None,
     ) -> None:
         self.ruleset = ruleset
         self.lateness = lateness * 1_000_000
-        self.tiers = tiers
+        #: tiers given here win; otherwise the rule set's (from routing.yaml beside the rules)
+        self.fixed_tiers = tiers
+        self.tiers = tiers or ruleset.tiers
         self.prune_every = self._prune_interval(ruleset)
 
     def _prune_interval(self, ruleset: RuleSet) -> int:
@@ -97,6 +99,7 @@ class Engine:
     def swap(self, ruleset: RuleSet) -> None:
         """Make ``ruleset`` active for every event from now on (atomic: one assignment)."""
         self.ruleset = ruleset
+        self.tiers = self.fixed_tiers or ruleset.tiers
         self.prune_every = self._prune_interval(ruleset)
 
     def evaluate(

@@ -8,13 +8,10 @@ all-or-nothing by construction.
 
 from __future__ import annotations
 
-import datetime as dt
 import difflib
 import hashlib
-import operator
 import re
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -22,17 +19,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
 
-from rules.blocks import (
-    BalanceFallBlock,
-    Block,
-    FollowUpBlock,
-    MatchBlock,
-    ThresholdBlock,
-    WindowBlock,
-)
-from rules.durations import MICROS_PER_SECOND, parse_duration
+from rules.building import BlockBuilding
+from rules.durations import MICROS_PER_SECOND
 from rules.exceptions import ExpressionError, Problem, RuleSetError
-from rules.expressions import CompiledCondition, FieldCatalog, compile_condition
+from rules.expressions import compile_condition
+from rules.fields import compile_per_type, event_fields, field_catalog
 from rules.model import (
     BLOCK_NAMES,
     AbsenceSpec,
@@ -45,25 +36,24 @@ from rules.model import (
     ThresholdSpec,
     WindowSpec,
 )
+from rules.ruleset import CompiledRule, RuleSet
 from rules.tiers import DEFAULT_TIERS, TierScale
-from rules.timed_blocks import AbsenceBlock, ChangeBlock, ScheduleBlock, Step
 from rules.yamlfile import YamlDocument, YamlSyntaxError, load_yaml, plain
-from schemas.models import EVENT_TYPES, Counterparty
+from schemas.models import EVENT_TYPES
 
-__all__ = ["CompiledRule", "RuleSet", "field_catalog", "load_rules", "rule_files"]
+__all__ = [
+    "DEFAULT_TIMEZONE",
+    "CompiledRule",
+    "RuleSet",
+    "compile_per_type",
+    "event_fields",
+    "field_catalog",
+    "load_rules",
+    "rule_files",
+]
 
 DEFAULT_TIMEZONE = "Asia/Shanghai"
 RESERVED_FILES = {"routing.yaml", "routing.yml", "settings.yaml", "settings.yml"}
-CUSTOMER_FIELDS = {
-    "aum",
-    "tier",
-    "branch_id",
-    "manager_id",
-    "language",
-    "sms_opt_in",
-    "birthday",
-    "known",
-}
 _PATH_PART = re.compile(r"\.([A-Za-z_][A-Za-z0-9_]*)|\[(\d+)\]")
 _UNKNOWN_FIELD = re.compile(r"Object contains unknown field `([^`]+)`")
 _MISSING_FIELD = re.compile(r"Object missing required field `([^`]+)`")
@@ -85,132 +75,6 @@ _BLOCK_KEYS: dict[str, frozenset[str]] = {
 def _did_you_mean(name: str, candidates: Iterable[str]) -> str:
     close = difflib.get_close_matches(name, sorted(candidates), n=1)
     return f" (did you mean {close[0]!r}?)" if close else ""
-
-
-@dataclass(frozen=True, slots=True)
-class CompiledRule:
-    """A rule ready for the hot path: conditions compiled, durations in microseconds."""
-
-    spec: RuleSpec
-    file: str
-    match: CompiledCondition
-    block: Block
-    cooldown: int
-    types: frozenset[str]
-    state_type: type
-    timed: bool = False
-    #: ``match`` compiled for each event type the rule is on
-    match_by_type: dict[str, CompiledCondition] = field(default_factory=dict)
-
-    @property
-    def id(self) -> str:
-        return self.spec.id
-
-
-RulePlan = tuple[CompiledRule, CompiledCondition, Block, bool, str, type, bool]
-
-
-@dataclass(frozen=True)
-class RuleSet:
-    """An immutable, validated set of rules; swapped whole on reload."""
-
-    rules: tuple[CompiledRule, ...]
-    predicates: dict[str, str]
-    fingerprint: str
-    source: str
-    by_type: dict[str, tuple[CompiledRule, ...]] = field(default_factory=dict)
-    #: the same, keyed by event class: one dict lookup on the hot path
-    by_class: dict[type, tuple[CompiledRule, ...]] = field(default_factory=dict)
-    #: seconds of history the longest block needs
-    horizon: int = 0
-    #: the longest cooldown in microseconds
-    longest_cooldown: int = 0
-    #: enabled rules whose blocks keep timers
-    timed_rules: tuple[CompiledRule, ...] = ()
-    #: per event class, each rule's hot-path parts unpacked once (see Engine.evaluate)
-    plans: dict[type, tuple[RulePlan, ...]] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        by_type: dict[str, tuple[CompiledRule, ...]] = {}
-        for type_name in EVENT_TYPES:
-            by_type[type_name] = tuple(
-                r for r in self.rules if r.spec.enabled and type_name in r.types
-            )
-        object.__setattr__(self, "by_type", by_type)
-        by_class = {cls: by_type[name] for name, cls in EVENT_TYPES.items()}
-        object.__setattr__(self, "by_class", by_class)
-        object.__setattr__(self, "_by_id", {r.id: r for r in self.rules})
-        plans = {
-            cls: tuple(
-                (
-                    r,
-                    r.match_by_type.get(name, r.match),
-                    r.block,
-                    r.block.sees_unmatched,
-                    r.id,
-                    r.state_type,
-                    r.timed,
-                )
-                for r in by_type[name]
-            )
-            for name, cls in EVENT_TYPES.items()
-        }
-        object.__setattr__(self, "plans", plans)
-        object.__setattr__(
-            self, "timed_rules", tuple(r for r in self.rules if r.timed and r.spec.enabled)
-        )
-        object.__setattr__(self, "horizon", max((r.block.horizon for r in self.rules), default=0))
-        object.__setattr__(
-            self, "longest_cooldown", max((r.cooldown for r in self.rules), default=0)
-        )
-
-    def get(self, rule_id: str) -> CompiledRule | None:
-        by_id: dict[str, CompiledRule] = getattr(self, "_by_id")  # noqa: B009
-        return by_id.get(rule_id)
-
-
-def event_fields(type_name: str) -> set[str]:
-    """Dotted field names of one event type, as conditions write them."""
-    names = set(EVENT_TYPES[type_name].__struct_fields__) | {"type"}
-    if type_name == "transaction":
-        names.discard("counterparty")
-        names |= {f"counterparty.{n}" for n in Counterparty.__struct_fields__}
-    return names
-
-
-def field_catalog(types: list[str]) -> FieldCatalog:
-    """The event and customer fields a rule on ``types`` may read.
-
-    A rule on several event types may read any of their fields; a field the event at
-    hand does not have reads as unknown (None), so ``event.action == "matured"`` is
-    simply false for a transaction.
-    """
-    per_type = [event_fields(t) for t in types]
-    union = set().union(*per_type) if per_type else set()
-    common = set.intersection(*per_type) if per_type else set()
-    return FieldCatalog(
-        {"event": union, "customer": CUSTOMER_FIELDS}, partial={"event": union - common}
-    )
-
-
-def compile_per_type(
-    text: str, types: list[str], predicates: dict[str, str]
-) -> dict[str, CompiledCondition]:
-    """One compiled condition per event type, with the fields a type lacks folded to None.
-
-    A rule on transactions and products then pays nothing on the hot path for reading
-    a field only one of them has.
-    """
-    union = field_catalog(types).fields["event"]
-    compiled = {}
-    for type_name in types:
-        catalog = FieldCatalog(
-            {"event": set(union), "customer": CUSTOMER_FIELDS},
-            event_type=type_name,
-            absent=union - event_fields(type_name),
-        )
-        compiled[type_name] = compile_condition(text, catalog, predicates)
-    return compiled
 
 
 def rule_files(directory: Path) -> list[Path]:
@@ -245,7 +109,7 @@ def load_rules(
     return loader.load()
 
 
-class _Loader:
+class _Loader(BlockBuilding):
     def __init__(self, root: Path, zone: ZoneInfo, tiers: TierScale) -> None:
         self.root = root
         self.zone = zone
@@ -311,9 +175,43 @@ class _Loader:
                 result = self.compile_rule(doc, keys, rule, predicates)
                 if result is not None:
                     compiled.append(result)
+        tiers = self.routing_tiers()
         if self.problems:
             raise RuleSetError(sorted(self.problems, key=lambda p: (p.file, p.line, p.column)))
-        return RuleSet(tuple(compiled), predicates, self.digest.hexdigest()[:12], str(self.root))
+        return RuleSet(
+            tuple(compiled),
+            predicates,
+            self.digest.hexdigest()[:12],
+            str(self.root),
+            tiers=tiers,
+        )
+
+    def routing_tiers(self) -> TierScale:
+        """The tier scale routing.yaml declares, so routing and rules agree on tiers."""
+        for name in ("routing.yaml", "routing.yml"):
+            path = self.root / name
+            if not path.exists():
+                continue
+            try:
+                doc = load_yaml(path)
+            except YamlSyntaxError as exc:
+                self.problems.append(Problem(self.name(path), exc.line, exc.column, exc.message))
+                return self.tiers
+            section = doc.data.get("tiers") if isinstance(doc.data, dict) else None
+            if section is None:
+                return self.tiers
+            try:
+                names = [str(n) for n in section["names"]]
+                bounds = [Decimal(str(b)) for b in section["bounds"]]
+                return TierScale(tuple(names), tuple(bounds))
+            except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
+                self.problem(
+                    doc,
+                    ["tiers"],
+                    f"tiers need 'names' and increasing 'bounds', one fewer than names ({exc})",
+                    field_name="tiers",
+                )
+        return self.tiers
 
     def parse(self, path: Path) -> tuple[YamlDocument, RuleFileSpec] | None:
         try:
@@ -495,285 +393,3 @@ class _Loader:
             bool(getattr(block, "timed", False)),
             compile_per_type(rule.match, list(rule.on), predicates),
         )
-
-    def condition(
-        self,
-        doc: YamlDocument,
-        keys: list[str | int],
-        rule: RuleSpec,
-        name: str,
-        text: str,
-        catalog: FieldCatalog,
-        predicates: dict[str, str],
-    ) -> CompiledCondition | None:
-        try:
-            return compile_condition(text, catalog, predicates)
-        except ExpressionError as exc:
-            self.problem(doc, keys, exc.message, rule.id, name, column_offset=exc.offset)
-            return None
-
-    def duration(
-        self, doc: YamlDocument, keys: list[str | int], rule: RuleSpec, name: str, value: str | int
-    ) -> int | None:
-        try:
-            return parse_duration(value)
-        except ValueError as exc:
-            self.problem(doc, keys, str(exc), rule.id, name)
-            return None
-
-    def reader(
-        self,
-        doc: YamlDocument,
-        keys: list[str | int],
-        rule: RuleSpec,
-        name: str,
-        field_name: str,
-        catalog: FieldCatalog,
-    ) -> Callable[[Any], Any] | None:
-        if field_name not in catalog.fields["event"]:
-            self.problem(
-                doc,
-                keys,
-                f"event field {field_name!r} does not exist on {' / '.join(rule.on)} events",
-                rule.id,
-                name,
-            )
-            return None
-        if field_name in catalog.partial.get("event", ()):
-            return lambda event: getattr(event, field_name, None)
-        return operator.attrgetter(field_name)
-
-    def share(
-        self, doc: YamlDocument, keys: list[str | int], rule: RuleSpec, name: str, value: Decimal
-    ) -> None:
-        if not Decimal(0) < value <= Decimal(10):
-            self.problem(
-                doc, keys, f"a share is a number such as 0.7 (70%); got {value}", rule.id, name
-            )
-
-    def block(
-        self,
-        doc: YamlDocument,
-        keys: list[str | int],
-        rule: RuleSpec,
-        kind: str | None,
-        catalog: FieldCatalog,
-        predicates: dict[str, str],
-    ) -> Block | None:
-        where: list[str | int] = [*keys, kind] if kind else keys
-        if kind is None:
-            return MatchBlock()
-        if kind == "threshold":
-            spec_t = rule.threshold
-            assert spec_t is not None
-            read = self.reader(
-                doc, [*where, "field"], rule, "threshold.field", spec_t.field, catalog
-            )
-            return ThresholdBlock(spec_t.field, spec_t.at_least, read) if read else None
-        if kind == "window":
-            spec_w = rule.window
-            assert spec_w is not None
-            over = self.duration(doc, [*where, "over"], rule, "window.over", spec_w.over)
-            read = self.reader(doc, [*where, "field"], rule, "window.field", spec_w.field, catalog)
-            if over is None or read is None:
-                return None
-            return WindowBlock(over, spec_w.aggregate, spec_w.field, spec_w.at_least, read)
-        if kind in ("schedule", "absence", "change"):
-            return self.timed_block(doc, keys, where, rule, kind, catalog, predicates)
-        if kind == "balance_fall":
-            spec_b = rule.balance_fall
-            assert spec_b is not None
-            if list(rule.on) != ["transaction"]:
-                self.problem(
-                    doc,
-                    [*keys, "on"],
-                    "balance_fall works on transaction events only",
-                    rule.id,
-                    "on",
-                )
-                return None
-            over = self.duration(doc, [*where, "over"], rule, "balance_fall.over", spec_b.over)
-            self.share(
-                doc,
-                [*where, "at_most_share_of_peak"],
-                rule,
-                "balance_fall.at_most_share_of_peak",
-                spec_b.at_most_share_of_peak,
-            )
-            parks = self.condition(
-                doc,
-                [*where, "parked_when"],
-                rule,
-                "balance_fall.parked_when",
-                spec_b.parked_when,
-                catalog,
-                predicates,
-            )
-            if over is None or parks is None:
-                return None
-            return BalanceFallBlock(over, spec_b.at_most_share_of_peak, spec_b.drop_at_least, parks)
-        spec_f = rule.follow_up
-        assert spec_f is not None
-        within = self.duration(doc, [*where, "within"], rule, "follow_up.within", spec_f.within)
-        trigger = self.condition(
-            doc, [*where, "trigger"], rule, "follow_up.trigger", spec_f.trigger, catalog, predicates
-        )
-        read = self.reader(doc, [*where, "field"], rule, "follow_up.field", spec_f.field, catalog)
-        read_trigger = self.reader(
-            doc,
-            [*where, "trigger_field"],
-            rule,
-            "follow_up.trigger_field",
-            spec_f.trigger_field,
-            catalog,
-        )
-        self.share(
-            doc, [*where, "at_least_share"], rule, "follow_up.at_least_share", spec_f.at_least_share
-        )
-        if within is None or trigger is None or read is None or read_trigger is None:
-            return None
-        per_type = compile_per_type(spec_f.trigger, list(rule.on), predicates)
-        return FollowUpBlock(
-            {EVENT_TYPES[name]: condition for name, condition in per_type.items()},
-            within,
-            spec_f.at_least_share,
-            spec_f.aggregate,
-            spec_f.field,
-            read,
-            read_trigger,
-        )
-
-    def timed_block(
-        self,
-        doc: YamlDocument,
-        keys: list[str | int],
-        where: list[str | int],
-        rule: RuleSpec,
-        kind: str,
-        catalog: FieldCatalog,
-        predicates: dict[str, str],
-    ) -> Block | None:
-        if kind == "schedule":
-            spec_s = rule.schedule
-            assert spec_s is not None
-            if spec_s.date_field not in catalog.fields["event"]:
-                self.problem(
-                    doc,
-                    [*where, "date_field"],
-                    f"event field {spec_s.date_field!r} "
-                    f"does not exist on {' / '.join(rule.on)} events",
-                    rule.id,
-                    "schedule.date_field",
-                )
-            if spec_s.key not in catalog.fields["event"]:
-                self.problem(
-                    doc,
-                    [*where, "key"],
-                    f"event field {spec_s.key!r} does not exist on {' / '.join(rule.on)} events",
-                    rule.id,
-                    "schedule.key",
-                )
-            cancel = self.condition(
-                doc,
-                [*where, "cancel_when"],
-                rule,
-                "schedule.cancel_when",
-                spec_s.cancel_when,
-                catalog,
-                predicates,
-            )
-            if not spec_s.steps:
-                self.problem(
-                    doc, where, "a schedule needs at least one step", rule.id, "schedule.steps"
-                )
-            steps = []
-            names: set[str] = set()
-            for index, step in enumerate(spec_s.steps):
-                step_keys: list[str | int] = [*where, "steps", index]
-                before = self.duration(
-                    doc,
-                    [*step_keys, "before"],
-                    rule,
-                    f"schedule.steps[{index}].before",
-                    step.before,
-                )
-                if step.name in names:
-                    self.problem(
-                        doc,
-                        [*step_keys, "name"],
-                        f"step name {step.name!r} is used twice",
-                        rule.id,
-                        f"schedule.steps[{index}].name",
-                    )
-                names.add(step.name)
-                if before is not None:
-                    hour, minute = (int(x) for x in step.at.split(":"))
-                    steps.append(
-                        Step(
-                            step.name,
-                            before,
-                            dt.time(hour, minute),
-                            tuple(step.audience),
-                            step.template,
-                        )
-                    )
-            if cancel is None or len(steps) != len(spec_s.steps):
-                return None
-            return ScheduleBlock(spec_s.date_field, steps, spec_s.key, cancel, self.zone)
-        if kind == "absence":
-            spec_a = rule.absence
-            assert spec_a is not None
-            recent = self.duration(doc, [*where, "recent"], rule, "absence.recent", spec_a.recent)
-            baseline = self.duration(
-                doc, [*where, "baseline"], rule, "absence.baseline", spec_a.baseline
-            )
-            if not Decimal(0) <= spec_a.at_most_share < Decimal(1):
-                self.problem(
-                    doc,
-                    [*where, "at_most_share"],
-                    f"at_most_share is a share below 1, e.g. 0.3 (30%); got {spec_a.at_most_share}",
-                    rule.id,
-                    "absence.at_most_share",
-                )
-            for name, value in (("recent", recent), ("baseline", baseline)):
-                if value is not None and value % 86400:
-                    self.problem(
-                        doc,
-                        [*where, name],
-                        "use whole days, e.g. '30d'",
-                        rule.id,
-                        f"absence.{name}",
-                    )
-            if recent is None or baseline is None:
-                return None
-            hour, minute = (int(x) for x in spec_a.check_at.split(":"))
-            return AbsenceBlock(
-                recent,
-                baseline,
-                spec_a.usual_at_least,
-                spec_a.at_most_share,
-                dt.time(hour, minute),
-                self.zone,
-            )
-        spec_c = rule.change
-        assert spec_c is not None
-        if list(rule.on) != ["customer"]:
-            self.problem(
-                doc,
-                [*keys, "on"],
-                "change works on customer events only (on: [customer])",
-                rule.id,
-                "on",
-            )
-            return None
-        if spec_c.field not in CUSTOMER_FIELDS:
-            self.problem(
-                doc,
-                [*where, "field"],
-                f"customer field {spec_c.field!r} does not "
-                f"exist; use one of {', '.join(sorted(CUSTOMER_FIELDS))}",
-                rule.id,
-                "change.field",
-            )
-            return None
-        return ChangeBlock(spec_c.field, spec_c.direction, spec_c.by_at_least, self.tiers)

@@ -161,6 +161,15 @@ class RuleSpec(msgspec.Struct, forbid_unknown_fields=True, frozen=True, rename={
     absence: AbsenceSpec | None = None
     change: ChangeSpec | None = None
     suggested_actions: list[str] = msgspec.field(default_factory=list)
+    #: share of triggered customers held back as a control group: alert recorded, no message
+    control_share: Decimal = Decimal(0)
+
+    def __post_init__(self) -> None:
+        if not (0 <= self.control_share < 1):
+            raise ValueError(
+                f"`control_share` must be at least 0 and below 1, got {self.control_share}"
+                " - at `$.control_share`"
+            )
 
     @property
     def template_name(self) -> str:

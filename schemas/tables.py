@@ -11,6 +11,7 @@ from __future__ import annotations
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     ForeignKey,
@@ -24,7 +25,15 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
-__all__ = ["alerts", "deliveries", "metadata"]
+__all__ = [
+    "alerts",
+    "deliveries",
+    "directory_staff",
+    "followup_assignees",
+    "followup_events",
+    "followups",
+    "metadata",
+]
 
 metadata = MetaData(
     naming_convention={
@@ -79,4 +88,79 @@ deliveries = Table(
         "alert_id", "audience", "recipient_id", "channel", name="uq_deliveries_target"
     ),
     Index("ix_deliveries_status_due", "status", "due_at"),
+)
+
+# --- managers' follow-up (issue 7; see followup/) -----------------------------------------
+# ``followups`` is the current state of one alert's follow-up, with the customer snapshot
+# the page needs (there is no persistent customer directory; the dispatcher knows the
+# profile when it opens the follow-up). ``followup_events`` is the append-only record of
+# who did what, when. ``followup_assignees`` is who the alert was routed to (first routing
+# and escalations), so a staff member sees only their alerts. ``directory_staff`` holds the
+# staff directory, so an inbound SMS can be matched to a person and escalation can find the
+# branch head after a restart.
+
+followups = Table(
+    "followups",
+    metadata,
+    Column("alert_id", String(64), ForeignKey("alerts.alert_id"), primary_key=True),
+    Column("status", String(16), nullable=False),
+    Column("outcome", String(24)),
+    Column("retained_amount", String(32)),
+    Column("is_control", Boolean, nullable=False, default=False),
+    Column("customer_name", Text, nullable=False, default=""),
+    Column("customer_tier", String(16), nullable=False, default=""),
+    Column("branch_id", String(64), nullable=False, default=""),
+    Column("manager_id", String(64), nullable=False, default=""),
+    Column("language", String(8), nullable=False, default="zh-CN"),
+    Column("opened_at", DateTime(timezone=True), nullable=False),
+    Column("acknowledged_at", DateTime(timezone=True)),
+    Column("acknowledged_by", String(64)),
+    Column("contacted_at", DateTime(timezone=True)),
+    Column("outcome_at", DateTime(timezone=True)),
+    Column("outcome_by", String(64)),
+    Column("escalation_level", Integer, nullable=False, default=0),
+    Column("next_escalation_at", DateTime(timezone=True)),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Index("ix_followups_status_escalation", "status", "next_escalation_at"),
+    Index("ix_followups_branch", "branch_id"),
+)
+
+followup_events = Table(
+    "followup_events",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("alert_id", String(64), ForeignKey("alerts.alert_id"), nullable=False),
+    Column("kind", String(24), nullable=False),
+    Column("actor", String(64), nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("outcome", String(24)),
+    Column("note", Text),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Index("ix_followup_events_alert", "alert_id", "id"),
+)
+
+followup_assignees = Table(
+    "followup_assignees",
+    metadata,
+    Column("alert_id", String(64), ForeignKey("alerts.alert_id"), primary_key=True),
+    Column("staff_id", String(64), primary_key=True),
+    Column("audience", String(32), nullable=False),
+    Column("reason", String(24), nullable=False),
+    Column("assigned_at", DateTime(timezone=True), nullable=False),
+    Column("notified_at", DateTime(timezone=True)),
+    Index("ix_followup_assignees_staff", "staff_id", "assigned_at"),
+)
+
+directory_staff = Table(
+    "directory_staff",
+    metadata,
+    Column("staff_id", String(64), primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("phone", String(32), nullable=False),
+    Column("role", String(32), nullable=False),
+    Column("branch_id", String(64), nullable=False),
+    Column("active", Boolean, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Index("ix_directory_staff_phone", "phone"),
+    Index("ix_directory_staff_branch_role", "branch_id", "role"),
 )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,12 +12,13 @@ from typing import IO, Annotated, BinaryIO
 import typer
 from rich.console import Console
 
+from followup import cli as followup_cli
 from rules.engine import Engine
 from rules.exceptions import RuleSetError
-from rules.loader import load_rules
+from rules.loader import DEFAULT_TIMEZONE, RuleSet, load_rules
 from schemas.exceptions import ChurnwatchError
 from schemas.store import AlertStore
-from streams import cli_demo, cli_kafka, cli_ops, cli_rules
+from streams import cli_demo, cli_kafka, cli_notify, cli_ops, cli_rules
 from streams.replay import AlertSink, JsonLinesAlertSink, ReplayDriver, ReplaySummary
 from streams.settings import DEFAULT_DB_URL, SHIPPED_RULES
 from streams.summary import print_summary
@@ -29,10 +31,12 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(cli_rules.app, name="rules")
+app.add_typer(cli_notify.app)
 app.command("generate")(cli_demo.generate)
 app.command("demo")(cli_demo.demo)
 cli_kafka.register(app)
 cli_ops.register(app)
+followup_cli.register(app)
 err = Console(stderr=True)
 
 RulesOption = Annotated[Path, typer.Option("--rules", help="Rule directory.")]
@@ -66,24 +70,75 @@ def run_replay(
     dead_letters_out: Path | None,
     sinks: list[AlertSink],
     show_progress: bool,
+    *,
+    notify: str = "none",
+    sample: int = 0,
+    channels_file: Path | None = None,
+    until: dt.datetime | None = None,
+    timezone: str = DEFAULT_TIMEZONE,
+    metrics_out: Path | None = None,
 ) -> ReplaySummary:
-    """Replay ``file`` with the rules in ``rules_dir`` into the store at ``db``."""
-    ruleset = load_rules(rules_dir)
+    """Replay ``file`` with the rules in ``rules_dir`` into the store at ``db``.
+
+    ``notify`` (none, console, routed) routes new alerts and delivers them through the
+    outbox in the same store; ``sample`` limits the console to that many messages per
+    rule, audience and language. ``until`` moves the event-time clock on after the last
+    event, so reminders and inactivity checks due by then fire. ``metrics_out`` writes
+    the run's Prometheus metrics once, as a textfile, at the end.
+    """
+    from streams.notify import notifications_for, print_delivery_summary
+
+    ruleset = load_rules(rules_dir, timezone=timezone)
     with (
         AlertStore(db) as store,
         _open_output(alerts_out) as alerts_handle,
         _open_output(dead_letters_out) as dead_handle,
         _open_input(file) as handle,
     ):
+        notifications = notifications_for(
+            notify, store, rules_dir, ruleset, sample=sample, channels_file=channels_file
+        )
         all_sinks = list(sinks)
         if alerts_handle is not None:
             all_sinks.insert(0, JsonLinesAlertSink(alerts_handle))
-        driver = ReplayDriver(Engine(ruleset), store, sinks=all_sinks, dead_letters=dead_handle)
+        if notifications is not None:
+            all_sinks.append(notifications)
+        driver = ReplayDriver(
+            Engine(ruleset),
+            store,
+            sinks=all_sinks,
+            dead_letters=dead_handle,
+            route=notifications.router if notifications is not None else None,
+        )
         if show_progress and file != "-" and sys.stderr.isatty():
             from streams.progress import replay_with_progress
 
-            return replay_with_progress(driver, handle, file)
-        return driver.run(handle, source=file)
+            summary = replay_with_progress(driver, handle, file)
+        else:
+            summary = driver.run(handle, source=file)
+        if until is not None:
+            tail = driver.advance_to(until)
+            summary.alerts_by_rule.update(tail.alerts_by_rule)
+            summary.new_alerts += tail.new_alerts
+        if notifications is not None:
+            notifications.finish()
+            print_delivery_summary(notifications, Console(stderr=True))
+        if metrics_out is not None:
+            write_replay_metrics(summary, ruleset, metrics_out)
+        return summary
+
+
+def write_replay_metrics(summary: ReplaySummary, ruleset: RuleSet, path: Path) -> None:
+    """The replay's counters as a Prometheus textfile (for node_exporter's collector)."""
+    from streams.metrics import Metrics
+
+    metrics = Metrics()
+    metrics.record_replay_summary(
+        summary, severities={rule.id: rule.spec.severity for rule in ruleset.rules}
+    )
+    metrics.rule_set_loaded(ruleset.fingerprint, len(ruleset.rules))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    metrics.write_textfile(str(path))
 
 
 @app.command("replay")
@@ -99,21 +154,55 @@ def replay(
         typer.Option("--dead-letters-out", help="Write each dead letter as a JSON line."),
     ] = None,
     notify: Annotated[
-        str, typer.Option("--notify", help="Notifier for new alerts: console or none.")
+        str,
+        typer.Option(
+            "--notify",
+            help="Deliver new alerts: none, console (print every message) or routed "
+            "(the routing file's channels).",
+        ),
     ] = "none",
+    channels_file: Annotated[
+        Path | None,
+        typer.Option("--channels", help="Channel settings file (for --notify routed)."),
+    ] = None,
+    until: Annotated[
+        dt.datetime | None,
+        typer.Option(
+            "--until",
+            help="After the last event, move the clock to this time (ISO 8601 with offset) "
+            "so reminders and checks due by then fire.",
+            formats=["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M%z"],
+        ),
+    ] = None,
+    timezone: Annotated[
+        str, typer.Option("--timezone", help="The bank's timezone for schedules and days.")
+    ] = DEFAULT_TIMEZONE,
+    metrics_out: Annotated[
+        Path | None,
+        typer.Option("--metrics-out", help="Write the run's Prometheus metrics to this file."),
+    ] = None,
 ) -> None:
     """Run events from a file through the rules; store and print the alerts."""
-    from streams.notify import sinks_for
-
     try:
         summary = run_replay(
-            file, rules_dir, db, alerts_out, dead_letters_out, sinks_for(notify), True
+            file,
+            rules_dir,
+            db,
+            alerts_out,
+            dead_letters_out,
+            [],
+            True,
+            notify=notify,
+            channels_file=channels_file,
+            until=until,
+            timezone=timezone,
+            metrics_out=metrics_out,
         )
     except RuleSetError as exc:
         for problem in exc.problems:
             err.print(str(problem), markup=False, highlight=False)
         raise typer.Exit(2) from exc
-    except (ChurnwatchError, OSError) as exc:
+    except (ChurnwatchError, OSError, ValueError) as exc:
         err.print(f"[red]error:[/red] {exc}", highlight=False)
         raise typer.Exit(2) from exc
     print_summary(summary, Console(stderr=True))

@@ -67,7 +67,6 @@ def demo(
 ) -> None:
     """Generate a synthetic bank, replay it through the shipped rules, print the messages."""
     from streams.cli import run_replay
-    from streams.notify import demo_sinks
     from streams.summary import print_summary
 
     directory.mkdir(parents=True, exist_ok=True)
@@ -81,15 +80,16 @@ def demo(
     database = directory / "churnwatch.db"
     for leftover in directory.glob("churnwatch.db*"):
         leftover.unlink()  # a fresh store, so every alert is new and shown
-    sinks = demo_sinks(messages)
     summary = run_replay(
         str(events),
         SHIPPED_RULES,
         f"sqlite:///{database}",
         directory / "alerts.jsonl",
         directory / "dead-letters.jsonl",
-        sinks,
+        [],
         show_progress=sys.stderr.isatty(),
+        notify="console",
+        sample=messages,
     )
     print_summary(summary, Console())
     Console().print(

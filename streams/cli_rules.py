@@ -80,8 +80,8 @@ def backtest(
     Exit 0 when the backtest ran (whatever it found), 2 when either rule set is invalid
     or the events cannot be read.
     """
-    from rules.backtest import backtest as run_backtest
-    from rules.backtest_report import render_html, render_text
+    from streams.backtest import backtest as run_backtest
+    from streams.backtest_report import render_html, render_text
 
     rule_sets = []
     failed = False

@@ -20,6 +20,7 @@ from streams.config import Config
 __all__ = [
     "TopicSpec",
     "aiokafka_options",
+    "client_options",
     "kafka_python_options",
     "partition_for",
     "topic_specs",
@@ -77,8 +78,12 @@ def _ssl_context(config: Config) -> ssl.SSLContext | None:
     return context
 
 
-def kafka_python_options(config: Config) -> dict[str, Any]:
-    """Connection settings for kafka-python clients (admin, producer)."""
+def client_options(config: Config) -> dict[str, Any]:
+    """Connection settings every Kafka client here takes under the same names.
+
+    kafka-python (admin, producer) and aiokafka (the worker) agree on these keyword
+    names, so one function serves both and the two can never drift apart.
+    """
     security = config.broker.security
     options: dict[str, Any] = {
         "bootstrap_servers": config.bootstrap_servers,
@@ -95,19 +100,5 @@ def kafka_python_options(config: Config) -> dict[str, Any]:
     return options
 
 
-def aiokafka_options(config: Config) -> dict[str, Any]:
-    """Connection settings for aiokafka clients (the worker's consumer and producer)."""
-    security = config.broker.security
-    options: dict[str, Any] = {
-        "bootstrap_servers": config.bootstrap_servers,
-        "client_id": config.broker.client_id,
-        "security_protocol": security.protocol,
-    }
-    context = _ssl_context(config)
-    if context is not None:
-        options["ssl_context"] = context
-    if security.protocol.startswith("SASL"):
-        options["sasl_mechanism"] = security.sasl_mechanism
-        options["sasl_plain_username"] = security.sasl_username
-        options["sasl_plain_password"] = config.secret("sasl_password")
-    return options
+kafka_python_options = client_options
+aiokafka_options = client_options

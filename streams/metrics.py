@@ -38,6 +38,8 @@ __all__ = [
     "EVENT_TO_ALERT_BUCKETS_S",
     "EVENT_TO_ALERT_OBJECTIVE_S",
     "EVENT_TYPES",
+    "FOLLOWUP_ACTIONS",
+    "FOLLOWUP_REFUSALS",
     "OTHER",
     "SEVERITIES",
     "Metrics",
@@ -55,6 +57,11 @@ DELIVERY_OUTCOMES: Final[tuple[str, ...]] = (
     "deferred",  # quiet hours: held until morning, not dropped
     "suppressed",  # opt-out, caps or cooldown: deliberately not sent
 )
+
+FOLLOWUP_REFUSALS: Final[tuple[str, ...]] = (
+    *("malformed", "forged", "expired", "not_routed", "csrf", "signature"),
+)
+FOLLOWUP_ACTIONS: Final[tuple[str, ...]] = ("acknowledge", "contacted", "outcome", "note")
 
 #: Managers must hear "within seconds"; the worker's p99 target is 500 ms (issue 3).
 EVENT_TO_ALERT_OBJECTIVE_S: Final = 0.5
@@ -178,6 +185,12 @@ class Metrics:
             ["channel"],
             registry=r,
         )
+        self.delivery_failures = Counter(
+            "churnwatch_delivery_failures_total",
+            "Failed sends by channel and reason (notifiers.exceptions.Reason), retried or not.",
+            ["channel", "reason"],
+            registry=r,
+        )
         self.alert_to_delivery = Histogram(
             "churnwatch_alert_to_delivery_latency_seconds",
             "Wall time from an alert's detection to its successful delivery, by channel.",
@@ -207,6 +220,21 @@ class Metrics:
             "Unix time the last replay finished.",
             registry=r,
         )
+        # managers' follow-up (churnwatch web, inbound SMS)
+        self.followup_refused = Counter(
+            "churnwatch_followup_refused_total",
+            "Follow-up links, forms and inbound SMS refused, by reason (forged, expired, ...).",
+            ["reason"],
+            registry=r,
+        )
+        self.followup_actions = Counter(
+            "churnwatch_followup_actions_total",
+            "Follow-up actions recorded, by action and channel (web, sms).",
+            ["action", "channel"],
+            registry=r,
+        )
+        for reason in FOLLOWUP_REFUSALS:
+            self.followup_refused.labels(reason=reason)
         for reason in (*DEAD_LETTER_REASONS, OTHER):
             self.dead_letters.labels(reason=reason)  # so rate() sees the first dead letter
         for outcome in ("success", "failure"):
@@ -304,10 +332,29 @@ class Metrics:
         if latency_s is not None:
             self.alert_to_delivery.labels(channel=channel).observe(max(latency_s, 0.0))
 
+    def delivery_failure(self, channel: str, reason: str) -> None:
+        """Count one failed send by its reason (a notifiers.exceptions.Reason value)."""
+        from notifiers.exceptions import Reason
+
+        self.delivery_failures.labels(
+            channel=channel, reason=_bounded(reason, {r.value for r in Reason})
+        ).inc()
+
     def outbox(self, pending: int, oldest_due_age_s: float) -> None:
         """Set the outbox gauges from one backlog query."""
         self.outbox_pending.set(pending)
         self.outbox_oldest_due_age.set(max(oldest_due_age_s, 0.0))
+
+    # --- follow-up ---------------------------------------------------------------------
+    def followup_refused_one(self, reason: str) -> None:
+        """Count one refused link, form or inbound SMS (a forgery shows up here)."""
+        self.followup_refused.labels(reason=_bounded(reason, FOLLOWUP_REFUSALS)).inc()
+
+    def followup_action(self, action: str, channel: str) -> None:
+        """Count one follow-up action a person recorded."""
+        self.followup_actions.labels(
+            action=_bounded(action, FOLLOWUP_ACTIONS), channel=_bounded(channel, ("web", "sms"))
+        ).inc()
 
     # --- replay ------------------------------------------------------------------------
     def record_replay_summary(

@@ -1,56 +1,74 @@
-"""Choosing what happens to new alerts in the replay driver (``--notify``)."""
+"""What happens to new alerts in the replay driver (``--notify none|console|routed``).
+
+``console`` sends every audience's message to the console channel, in event time, so a
+replay or the demo prints what customers and managers would have received and when;
+``routed`` uses the routing file's channels with the channels file's settings (real
+SMS, webhooks, email) on the wall clock. Either way deliveries go through the outbox
+in the alert store, so ``churnwatch deliveries list`` shows them afterwards.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from pathlib import Path
 
 from rich.console import Console
+from rich.table import Table
 
-from notifiers.directory import InMemoryDirectory
-from schemas.models import Alert
-from streams.replay import AlertSink
+from notifiers.clock import EventClock, wall_clock
+from notifiers.pipeline import Notifications
+from notifiers.settings import load_channels_file
+from notifiers.setup import build_pipeline
+from rules.loader import RuleSet
+from schemas.store import AlertStore
 
-__all__ = ["sinks_for"]
+__all__ = ["MODES", "notifications_for", "print_delivery_summary"]
 
-
-class _ConsoleAlerts:
-    def __init__(self) -> None:
-        self.console = Console()
-
-    def __call__(self, alerts: Sequence[Alert], directory: InMemoryDirectory) -> None:
-        for alert in alerts:
-            self.console.print(
-                f"[bold]{alert.severity.upper()}[/bold] {alert.rule_id} "
-                f"customer {alert.customer_id}: {alert.facts}",
-                highlight=False,
-            )
+MODES = ("none", "console", "routed")
 
 
-def sinks_for(name: str) -> list[AlertSink]:
-    if name == "none":
-        return []
-    if name == "console":
-        return [_ConsoleAlerts()]
-    raise ValueError(f"unknown notifier {name!r}: use console or none")
+def notifications_for(
+    mode: str,
+    store: AlertStore,
+    rules_dir: Path,
+    ruleset: RuleSet,
+    *,
+    sample: int = 0,
+    channels_file: Path | None = None,
+) -> Notifications | None:
+    """The notifications sink for ``mode``; ``None`` for ``none``."""
+    if mode not in MODES:
+        raise ValueError(f"unknown --notify {mode!r}: use {', '.join(MODES)}")
+    if mode == "none":
+        return None
+    actions = {rule.id: list(rule.spec.suggested_actions) for rule in ruleset.rules}
+    if mode == "console":
+        return build_pipeline(
+            store.engine,
+            rules_dir,
+            channel="console",
+            sections={"console": {"sample": sample}},
+            clock=EventClock(),
+            actions=actions,
+        )
+    return build_pipeline(
+        store.engine,
+        rules_dir,
+        sections=load_channels_file(channels_file),
+        clock=wall_clock,
+        actions=actions,
+    )
 
 
-class _SampledConsoleAlerts(_ConsoleAlerts):
-    """Prints at most ``per_rule`` alerts of each rule; counts the rest."""
-
-    def __init__(self, per_rule: int) -> None:
-        super().__init__()
-        self.per_rule = per_rule
-        self.shown: dict[str, int] = {}
-
-    def __call__(self, alerts: Sequence[Alert], directory: InMemoryDirectory) -> None:
-        chosen = []
-        for alert in alerts:
-            if self.shown.get(alert.rule_id, 0) < self.per_rule:
-                self.shown[alert.rule_id] = self.shown.get(alert.rule_id, 0) + 1
-                chosen.append(alert)
-        super().__call__(chosen, directory)
-
-
-def demo_sinks(per_rule: int) -> list[AlertSink]:
-    """The demo's console output: a few alerts of each rule."""
-    return [_SampledConsoleAlerts(per_rule)]
+def print_delivery_summary(notifications: Notifications, console: Console) -> None:
+    plan, sent = notifications.plan_report, notifications.dispatch_report
+    table = Table(title="deliveries", show_header=False, title_justify="left")
+    table.add_column("what")
+    table.add_column("count", justify="right")
+    table.add_row("sent", f"{sent.sent:,}")
+    table.add_row("  deferred by quiet hours, then sent", f"{plan.deferred:,}")
+    for reason, count in sorted(plan.suppressed.items()):
+        table.add_row(f"suppressed: {reason}", f"{count:,}")
+    table.add_row("failed", f"{plan.failed + sent.failed:,}")
+    for reason, count in sorted(sent.reasons.items()):
+        table.add_row(f"  {reason}", f"{count:,}")
+    console.print(table)

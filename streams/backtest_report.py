@@ -1,4 +1,4 @@
-"""Render a :class:`~rules.backtest.BacktestResult`: plain text for the terminal, one HTML file.
+"""Render a :class:`~streams.backtest.BacktestResult`: plain text for the terminal, one HTML file.
 
 The HTML report is self-contained: styles inline, charts as inline SVG, no script, no
 font or stylesheet fetched from anywhere, so it can be mailed to compliance or opened
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import jinja2
 from markupsafe import Markup
 
-from rules.backtest import AlertExample, BacktestResult, Reach, RuleDiff
+from streams.backtest import AlertExample, BacktestResult, Reach, RuleDiff
 
 __all__ = ["DayChart", "day_chart", "render_html", "render_text"]
 

@@ -144,7 +144,7 @@ class RuleSetChanges:
 
 @dataclass(frozen=True)
 class BacktestResult:
-    """Everything a report needs; rendering lives in :mod:`rules.backtest_report`."""
+    """Everything a report needs; rendering lives in :mod:`streams.backtest_report`."""
 
     events_source: str
     new_source: str

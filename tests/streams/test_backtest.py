@@ -13,11 +13,11 @@ import msgspec
 import pytest
 
 from notifiers.directory import InMemoryDirectory
-from rules.backtest import BacktestResult, RuleDiff, alert_key, backtest, reach_of
-from rules.backtest_report import render_html, render_text
 from rules.loader import RuleSet, load_rules
 from rules.state import CustomerProfile
 from schemas.models import Alert, Recipient, StaffEvent
+from streams.backtest import BacktestResult, RuleDiff, alert_key, backtest, reach_of
+from streams.backtest_report import render_html, render_text
 from streams.settings import SHIPPED_RULES
 
 SHANGHAI = dt.timezone(dt.timedelta(hours=8))

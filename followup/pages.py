@@ -1,0 +1,40 @@
+"""The jinja2 environment of the follow-up pages (autoescaped, strict undefined)."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+from followup.i18n import text
+
+__all__ = ["TEMPLATES", "environment", "mask_account", "render_page"]
+
+TEMPLATES = Path(__file__).parent / "templates"
+
+
+def mask_account(number: str | None) -> str:
+    """Only the last four digits of an account number ever reach a page."""
+    if not number:
+        return "-"
+    return "•••• " + number[-4:]
+
+
+@functools.cache
+def environment() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        autoescape=select_autoescape(["html", "j2"]),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["mask"] = mask_account
+    env.globals["style"] = (TEMPLATES / "style.css").read_text(encoding="utf-8")
+    return env
+
+
+def render_page(name: str, language: str, **context: Any) -> str:
+    return environment().get_template(name).render(lang=language, t=text(language), **context)

@@ -1,0 +1,244 @@
+"""What retention work achieved: per rule, per branch and per manager, from the store.
+
+Definitions (the report and its tests use exactly these):
+
+- *alerts*: alerts detected in the period that were opened for follow-up and told
+  someone; control-group alerts are counted apart (nobody was told, so nobody could act).
+- *acknowledged*: share of alerts with an acknowledgement (any action acknowledges).
+- *median time to acknowledge*: from detection to the first action, over acknowledged alerts.
+- *precision*: alerts with an outcome other than false alarm / alerts with an outcome.
+- *retention rate*: (retained + partly retained) / (retained + partly retained + left).
+- *uplift*: retention rate of acted-on alerts minus that of the control group, for rules
+  with a ``control_share``; control outcomes are recorded by the back office after the
+  observation period (``churnwatch followup outcome``).
+- *maturing funds retained* (``maturity-reminder``): per product (its reminders are one
+  case), the amount retained (all of it for *retained*, the recorded amount for *partly
+  retained*, none for *left*) over the maturing amount of products with such an outcome.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import statistics
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Engine, select
+
+from followup.store import OUTCOMES
+from schemas.tables import alerts, followups
+
+__all__ = ["Case", "GroupStats", "MaturityStats", "Report", "build_report", "load_cases"]
+
+MATURITY_RULE = "maturity-reminder"
+KEPT = ("retained", "partly_retained")
+
+
+def _aware(value: dt.datetime | None) -> dt.datetime | None:
+    if value is None:
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Case:
+    """One alert and how its follow-up went."""
+
+    alert_id: str
+    rule_id: str
+    detected_at: dt.datetime
+    branch_id: str
+    manager_id: str
+    is_control: bool
+    acknowledged_at: dt.datetime | None
+    outcome: str | None
+    retained_amount: Decimal | None
+    facts: dict[str, object]
+
+
+@dataclass
+class GroupStats:
+    key: str
+    alerts: int = 0
+    acknowledged: int = 0
+    ack_seconds: list[float] = field(default_factory=list)
+    outcomes: Counter[str] = field(default_factory=Counter)
+    control_alerts: int = 0
+    control_outcomes: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def ack_share(self) -> float | None:
+        return self.acknowledged / self.alerts if self.alerts else None
+
+    @property
+    def median_ack(self) -> dt.timedelta | None:
+        if not self.ack_seconds:
+            return None
+        return dt.timedelta(seconds=statistics.median(self.ack_seconds))
+
+    @property
+    def with_outcome(self) -> int:
+        return sum(self.outcomes.values())
+
+    @property
+    def precision(self) -> float | None:
+        total = self.with_outcome
+        return (total - self.outcomes["false_alarm"]) / total if total else None
+
+    @staticmethod
+    def _retention(outcomes: Counter[str]) -> float | None:
+        kept = sum(outcomes[o] for o in KEPT)
+        decided = kept + outcomes["left"]
+        return kept / decided if decided else None
+
+    @property
+    def retention(self) -> float | None:
+        return self._retention(self.outcomes)
+
+    @property
+    def control_retention(self) -> float | None:
+        return self._retention(self.control_outcomes)
+
+    @property
+    def uplift(self) -> float | None:
+        acted, control = self.retention, self.control_retention
+        return acted - control if acted is not None and control is not None else None
+
+    def add(self, case: Case) -> None:
+        if case.is_control:
+            self.control_alerts += 1
+            if case.outcome:
+                self.control_outcomes[case.outcome] += 1
+            return
+        self.alerts += 1
+        if case.acknowledged_at is not None:
+            self.acknowledged += 1
+            self.ack_seconds.append((case.acknowledged_at - case.detected_at).total_seconds())
+        if case.outcome:
+            self.outcomes[case.outcome] += 1
+
+
+@dataclass(frozen=True, slots=True)
+class MaturityStats:
+    products: int
+    products_with_outcome: int
+    maturing_amount: Decimal
+    retained_amount: Decimal
+
+    @property
+    def share(self) -> float | None:
+        return float(self.retained_amount / self.maturing_amount) if self.maturing_amount else None
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    since: dt.datetime
+    until: dt.datetime
+    timezone: str
+    by_rule: list[GroupStats]
+    by_branch: list[GroupStats]
+    by_manager: list[GroupStats]
+    maturity: MaturityStats
+    #: local day -> rule -> (alerts, acknowledged), acted-on alerts only
+    per_day: dict[dt.date, dict[str, tuple[int, int]]]
+
+
+def load_cases(engine: Engine, since: dt.datetime, until: dt.datetime) -> list[Case]:
+    query = (
+        select(
+            alerts.c.alert_id,
+            alerts.c.rule_id,
+            alerts.c.detected_at,
+            alerts.c.facts,
+            followups.c.branch_id,
+            followups.c.manager_id,
+            followups.c.is_control,
+            followups.c.acknowledged_at,
+            followups.c.outcome,
+            followups.c.retained_amount,
+        )
+        .select_from(alerts.join(followups, followups.c.alert_id == alerts.c.alert_id))
+        .where(
+            alerts.c.detected_at >= since.astimezone(dt.UTC),
+            alerts.c.detected_at < until.astimezone(dt.UTC),
+        )
+        .order_by(alerts.c.detected_at, alerts.c.id)
+    )
+    with engine.connect() as conn:
+        rows = conn.execute(query).all()
+    return [
+        Case(
+            alert_id=r.alert_id,
+            rule_id=r.rule_id,
+            detected_at=_aware(r.detected_at),  # type: ignore[arg-type]
+            branch_id=r.branch_id or "-",
+            manager_id=r.manager_id or "-",
+            is_control=bool(r.is_control),
+            acknowledged_at=_aware(r.acknowledged_at),
+            outcome=r.outcome if r.outcome in OUTCOMES else None,
+            retained_amount=Decimal(r.retained_amount) if r.retained_amount else None,
+            facts=dict(r.facts),
+        )
+        for r in rows
+    ]
+
+
+def _group(cases: Iterable[Case], key: str) -> list[GroupStats]:
+    groups: dict[str, GroupStats] = {}
+    for case in cases:
+        name = str(getattr(case, key))
+        groups.setdefault(name, GroupStats(name)).add(case)
+    return [groups[k] for k in sorted(groups)]
+
+
+def _maturity(cases: Iterable[Case]) -> MaturityStats:
+    """One case per product: the latest decided outcome among its reminders wins."""
+    amounts: dict[str, Decimal] = {}
+    decided: dict[str, Case] = {}
+    for case in cases:
+        if case.rule_id != MATURITY_RULE or case.is_control:
+            continue
+        product = str(case.facts.get("product_id") or case.alert_id)
+        amount = case.facts.get("amount")
+        if amount is not None:
+            amounts[product] = Decimal(str(amount))
+        if case.outcome in (*KEPT, "left"):
+            decided[product] = case
+    maturing = retained = Decimal(0)
+    for product, case in decided.items():
+        amount = amounts.get(product)
+        if amount is None:
+            continue
+        maturing += amount
+        if case.outcome == "retained":
+            retained += amount
+        elif case.outcome == "partly_retained":
+            retained += min(case.retained_amount or Decimal(0), amount)
+    return MaturityStats(len(amounts), len(decided), maturing, retained)
+
+
+def build_report(
+    engine: Engine, since: dt.datetime, until: dt.datetime, timezone: str = "Asia/Shanghai"
+) -> Report:
+    cases = load_cases(engine, since, until)
+    zone = ZoneInfo(timezone)
+    per_day: dict[dt.date, dict[str, tuple[int, int]]] = defaultdict(dict)
+    for case in cases:
+        if case.is_control:
+            continue
+        day = case.detected_at.astimezone(zone).date()
+        count, acked = per_day[day].get(case.rule_id, (0, 0))
+        per_day[day][case.rule_id] = (count + 1, acked + (case.acknowledged_at is not None))
+    return Report(
+        since=since,
+        until=until,
+        timezone=timezone,
+        by_rule=_group(cases, "rule_id"),
+        by_branch=_group(cases, "branch_id"),
+        by_manager=_group(cases, "manager_id"),
+        maturity=_maturity(cases),
+        per_day=dict(sorted(per_day.items())),
+    )

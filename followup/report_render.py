@@ -1,0 +1,170 @@
+"""The report as text (terminal), CSV (spreadsheets) and self-contained HTML with charts.
+
+The HTML has no external file, script or font: it is mailed around and opened offline,
+so its per-day charts are inline SVG drawn here.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+from collections.abc import Iterable
+
+from markupsafe import Markup, escape
+
+from followup.report import GroupStats, Report
+from followup.store import OUTCOMES
+
+__all__ = ["day_chart", "fmt_duration", "fmt_share", "render_csv", "render_html", "render_text"]
+
+_COLUMNS = (
+    "alerts",
+    "acknowledged",
+    "median_ack",
+    *OUTCOMES,
+    "precision",
+    "retention",
+    "control_alerts",
+    "control_retention",
+    "uplift",
+)
+
+
+def fmt_share(value: float | None) -> str:
+    return "-" if value is None else f"{value * 100:.1f}%"
+
+
+def fmt_points(value: float | None) -> str:
+    return "-" if value is None else f"{value * 100:+.1f} pp"
+
+
+def fmt_duration(value: dt.timedelta | None) -> str:
+    if value is None:
+        return "-"
+    minutes = int(value.total_seconds() // 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m"
+
+
+def _cells(g: GroupStats) -> list[str]:
+    return [
+        str(g.alerts),
+        fmt_share(g.ack_share),
+        fmt_duration(g.median_ack),
+        *(str(g.outcomes[o]) for o in OUTCOMES),
+        fmt_share(g.precision),
+        fmt_share(g.retention),
+        str(g.control_alerts),
+        fmt_share(g.control_retention),
+        fmt_points(g.uplift),
+    ]
+
+
+def _sections(report: Report) -> Iterable[tuple[str, list[GroupStats]]]:
+    yield "rule", report.by_rule
+    yield "branch", report.by_branch
+    yield "manager", report.by_manager
+
+
+def render_text(report: Report) -> str:
+    lines = [
+        f"churnwatch follow-up report, {report.since:%Y-%m-%d} to {report.until:%Y-%m-%d}"
+        f" ({report.timezone})",
+    ]
+    header = ["", *_COLUMNS]
+    for name, groups in _sections(report):
+        rows = [[f"by {name}", *header[1:]]] + [[g.key, *_cells(g)] for g in groups]
+        widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
+        lines.append("")
+        lines.extend("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows)
+    m = report.maturity
+    lines += [
+        "",
+        f"maturing funds retained: {fmt_share(m.share)}"
+        f" ({m.retained_amount} of {m.maturing_amount};"
+        f" {m.products_with_outcome} of {m.products} products with an outcome)",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def render_csv(report: Report) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["section", "key", *_COLUMNS])
+    for name, groups in _sections(report):
+        for g in groups:
+            writer.writerow(
+                [
+                    name,
+                    g.key,
+                    g.alerts,
+                    "" if g.ack_share is None else f"{g.ack_share:.4f}",
+                    "" if g.median_ack is None else int(g.median_ack.total_seconds()),
+                    *(g.outcomes[o] for o in OUTCOMES),
+                    "" if g.precision is None else f"{g.precision:.4f}",
+                    "" if g.retention is None else f"{g.retention:.4f}",
+                    g.control_alerts,
+                    "" if g.control_retention is None else f"{g.control_retention:.4f}",
+                    "" if g.uplift is None else f"{g.uplift:.4f}",
+                ]
+            )
+    m = report.maturity
+    writer.writerow(["maturity", "maturing_amount", str(m.maturing_amount)])
+    writer.writerow(["maturity", "retained_amount", str(m.retained_amount)])
+    writer.writerow(["maturity", "share", "" if m.share is None else f"{m.share:.4f}"])
+    return out.getvalue()
+
+
+def day_chart(report: Report, rule_id: str | None = None, width: int = 640) -> Markup:
+    """Bars per day: alerts (light) with the acknowledged part (dark), as inline SVG."""
+    days = list(report.per_day)
+    if not days:
+        return Markup("")
+    first, last = days[0], days[-1]
+    span = [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
+    values = []
+    for day in span:
+        by_rule = report.per_day.get(day, {})
+        pairs = [by_rule.get(rule_id, (0, 0))] if rule_id else list(by_rule.values())
+        values.append((sum(p[0] for p in pairs), sum(p[1] for p in pairs)))
+    top = max(v[0] for v in values) or 1
+    height, pad = 120, 18
+    bar = max(2.0, (width - 2 * pad) / len(span))
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height + 2 * pad}"'
+        f' role="img" class="chart"><title>{escape(rule_id or "all rules")}: alerts per day'
+        "</title>",
+        f'<text x="{pad}" y="12" font-size="11">max {top}/day</text>',
+    ]
+    for i, (day, (count, acked)) in enumerate(zip(span, values, strict=True)):
+        x = pad + i * bar
+        h_all, h_ack = height * count / top, height * acked / top
+        tip = f"{day:%Y-%m-%d}: {count} alerts, {acked} acknowledged"
+        parts.append(
+            f'<g><title>{tip}</title><rect x="{x:.1f}" y="{pad + height - h_all:.1f}"'
+            f' width="{bar * 0.8:.1f}" height="{h_all:.1f}" fill="#9ecae1"/>'
+            f'<rect x="{x:.1f}" y="{pad + height - h_ack:.1f}" width="{bar * 0.8:.1f}"'
+            f' height="{h_ack:.1f}" fill="#3182bd"/></g>'
+        )
+    parts.append(
+        f'<text x="{pad}" y="{height + 2 * pad - 2}" font-size="11">{first:%m-%d}</text>'
+        f'<text x="{width - pad}" y="{height + 2 * pad - 2}" font-size="11"'
+        f' text-anchor="end">{last:%m-%d}</text></svg>'
+    )
+    return Markup("".join(parts))
+
+
+def render_html(report: Report, language: str = "en") -> str:
+    from followup.pages import render_page  # the page environment owns the templates
+
+    return render_page(
+        "report.html.j2",
+        language,
+        report=report,
+        sections=list(_sections(report)),
+        columns=_COLUMNS,
+        cells=_cells,
+        chart=day_chart,
+        fmt_share=fmt_share,
+    )

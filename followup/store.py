@@ -1,0 +1,418 @@
+"""The follow-up record: current status per alert, and an append-only log of who did what.
+
+Every action (acknowledge, contacted, an outcome, a note, an escalation) appends one row to
+``followup_events`` and updates the alert's row in ``followups`` in the same transaction,
+so the log and the status never disagree. The log is never updated or deleted: it is
+what an auditor reads. Times are stored in UTC.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any, Final, Literal
+
+from sqlalchemy import Connection, Engine, and_, insert, or_, select, update
+
+from followup.exceptions import FollowUpError
+from rules.state import CustomerProfile
+from schemas.models import Alert, StaffEvent
+from schemas.store import _alert
+from schemas.tables import (
+    alerts,
+    directory_staff,
+    followup_assignees,
+    followup_events,
+    followups,
+)
+
+__all__ = [
+    "ACTIONS",
+    "OUTCOMES",
+    "Action",
+    "FollowUp",
+    "FollowUpStore",
+    "HistoryItem",
+    "StaffRecord",
+    "utc",
+]
+
+Action = Literal["acknowledge", "contacted", "outcome", "note", "escalated", "opened"]
+ACTIONS: Final[tuple[str, ...]] = ("acknowledge", "contacted", "outcome", "note")
+OUTCOMES: Final[tuple[str, ...]] = ("retained", "partly_retained", "left", "false_alarm")
+_NOTE_LIMIT = 2000
+
+
+def utc(value: dt.datetime) -> dt.datetime:
+    """Every time goes into the store in UTC: SQLite keeps only the wall-clock digits."""
+    return value.astimezone(dt.UTC)
+
+
+def _aware(value: dt.datetime | None) -> dt.datetime | None:
+    if value is None:
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class StaffRecord:
+    staff_id: str
+    name: str
+    phone: str
+    role: str
+    branch_id: str
+    active: bool
+
+
+@dataclass(frozen=True, slots=True)
+class FollowUp:
+    """One alert's follow-up as it stands, with the customer snapshot taken when it opened."""
+
+    alert_id: str
+    status: str
+    outcome: str | None
+    retained_amount: Decimal | None
+    is_control: bool
+    customer_name: str
+    customer_tier: str
+    branch_id: str
+    manager_id: str
+    language: str
+    opened_at: dt.datetime
+    acknowledged_at: dt.datetime | None
+    acknowledged_by: str | None
+    contacted_at: dt.datetime | None
+    outcome_at: dt.datetime | None
+    outcome_by: str | None
+    escalation_level: int
+    next_escalation_at: dt.datetime | None
+
+    @classmethod
+    def from_row(cls, row: Any) -> FollowUp:
+        amount = row["retained_amount"]
+        return cls(
+            alert_id=row["alert_id"],
+            status=row["status"],
+            outcome=row["outcome"],
+            retained_amount=Decimal(amount) if amount is not None else None,
+            is_control=bool(row["is_control"]),
+            customer_name=row["customer_name"],
+            customer_tier=row["customer_tier"],
+            branch_id=row["branch_id"],
+            manager_id=row["manager_id"],
+            language=row["language"],
+            opened_at=_aware(row["opened_at"]),  # type: ignore[arg-type]
+            acknowledged_at=_aware(row["acknowledged_at"]),
+            acknowledged_by=row["acknowledged_by"],
+            contacted_at=_aware(row["contacted_at"]),
+            outcome_at=_aware(row["outcome_at"]),
+            outcome_by=row["outcome_by"],
+            escalation_level=row["escalation_level"],
+            next_escalation_at=_aware(row["next_escalation_at"]),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryItem:
+    alert: Alert
+    status: str | None
+    outcome: str | None
+
+
+def _staff(row: Any) -> StaffRecord:
+    return StaffRecord(
+        row["staff_id"], row["name"], row["phone"], row["role"], row["branch_id"], row["active"]
+    )
+
+
+def parse_amount(text: str | None) -> Decimal | None:
+    """A retained amount typed by a person (``50,000.00``); None when blank."""
+    if text is None or not text.strip():
+        return None
+    try:
+        value = Decimal(text.strip().replace(",", ""))
+    except InvalidOperation as exc:
+        raise FollowUpError("the retained amount is not a number") from exc
+    if not value.is_finite() or value < 0:
+        raise FollowUpError("the retained amount must be zero or more")
+    return value
+
+
+class FollowUpStore:
+    """Follow-up state and the staff directory, in the alert store's database."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    # --- staff directory -------------------------------------------------------------
+    def put_staff(self, staff: StaffEvent, now: dt.datetime) -> None:
+        """Insert or replace a staff record (the staff topic is an upsert)."""
+        now = utc(now)
+        values = {
+            "name": staff.name,
+            "phone": staff.phone,
+            "role": staff.role,
+            "branch_id": staff.branch_id,
+            "active": staff.active,
+            "updated_at": now,
+        }
+        with self.engine.begin() as conn:
+            changed = conn.execute(
+                update(directory_staff)
+                .where(directory_staff.c.staff_id == staff.staff_id)
+                .values(**values)
+            ).rowcount
+            if not changed:
+                conn.execute(insert(directory_staff).values(staff_id=staff.staff_id, **values))
+
+    def staff(self, staff_id: str) -> StaffRecord | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(directory_staff).where(directory_staff.c.staff_id == staff_id)
+            ).first()
+        return _staff(row._mapping) if row else None
+
+    def staff_by_phone(self, phone: str) -> StaffRecord | None:
+        """The active staff member with this phone number (E.164), if exactly one."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(directory_staff).where(
+                    directory_staff.c.phone == phone, directory_staff.c.active.is_(True)
+                )
+            ).all()
+        return _staff(rows[0]._mapping) if len(rows) == 1 else None
+
+    def staff_with_role(self, role: str, branch_id: str | None = None) -> list[StaffRecord]:
+        query = select(directory_staff).where(
+            directory_staff.c.role == role, directory_staff.c.active.is_(True)
+        )
+        if branch_id is not None:
+            query = query.where(directory_staff.c.branch_id == branch_id)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query.order_by(directory_staff.c.staff_id)).all()
+        return [_staff(r._mapping) for r in rows]
+
+    # --- opening ---------------------------------------------------------------------
+    def open(
+        self,
+        alert: Alert,
+        customer: CustomerProfile | None,
+        assignees: Sequence[tuple[str, str]],
+        now: dt.datetime,
+        *,
+        control: bool = False,
+        next_escalation_at: dt.datetime | None = None,
+    ) -> bool:
+        """Start following ``alert`` up (idempotent); ``assignees`` are (staff_id, audience).
+
+        Returns False when it was already open. The alert must be in the store.
+        """
+        now = utc(now)
+        if next_escalation_at is not None:
+            next_escalation_at = utc(next_escalation_at)
+        with self.engine.begin() as conn:
+            exists = conn.scalar(
+                select(followups.c.alert_id).where(followups.c.alert_id == alert.alert_id)
+            )
+            if exists:
+                return False
+            conn.execute(
+                insert(followups).values(
+                    alert_id=alert.alert_id,
+                    status="open",
+                    is_control=control,
+                    customer_name=customer.name if customer else "",
+                    customer_tier=customer.tier if customer else str(alert.facts.get("tier", "")),
+                    branch_id=customer.branch_id if customer else "",
+                    manager_id=customer.manager_id if customer else "",
+                    language=customer.language if customer else "zh-CN",
+                    opened_at=now,
+                    escalation_level=0,
+                    next_escalation_at=None if control else next_escalation_at,
+                    updated_at=now,
+                )
+            )
+            for staff_id, audience in dict(assignees).items():
+                self.assign_in(conn, alert.alert_id, staff_id, audience, "routed", now, now)
+            self.log_in(conn, alert.alert_id, "opened", "system", "system", now)
+        return True
+
+    @staticmethod
+    def assign_in(
+        conn: Connection,
+        alert_id: str,
+        staff_id: str,
+        audience: str,
+        reason: str,
+        now: dt.datetime,
+        notified_at: dt.datetime | None,
+    ) -> bool:
+        now = utc(now)
+        notified_at = utc(notified_at) if notified_at is not None else None
+        key = and_(
+            followup_assignees.c.alert_id == alert_id, followup_assignees.c.staff_id == staff_id
+        )
+        if conn.scalar(select(followup_assignees.c.staff_id).where(key)):
+            return False
+        conn.execute(
+            insert(followup_assignees).values(
+                alert_id=alert_id,
+                staff_id=staff_id,
+                audience=audience,
+                reason=reason,
+                assigned_at=now,
+                notified_at=notified_at,
+            )
+        )
+        return True
+
+    @staticmethod
+    def log_in(
+        conn: Connection,
+        alert_id: str,
+        kind: str,
+        actor: str,
+        channel: str,
+        now: dt.datetime,
+        outcome: str | None = None,
+        note: str | None = None,
+    ) -> None:
+        now = utc(now)
+        conn.execute(
+            insert(followup_events).values(
+                alert_id=alert_id,
+                kind=kind,
+                actor=actor,
+                channel=channel,
+                outcome=outcome,
+                note=note,
+                at=now,
+            )
+        )
+
+    # --- reading ---------------------------------------------------------------------
+    def get(self, alert_id: str) -> FollowUp | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(followups).where(followups.c.alert_id == alert_id)).first()
+        return FollowUp.from_row(row._mapping) if row else None
+
+    def alert(self, alert_id: str) -> Alert | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(alerts).where(alerts.c.alert_id == alert_id)).first()
+        return _alert(row._mapping) if row else None
+
+    def assignees(self, alert_id: str) -> dict[str, str]:
+        """staff_id -> audience of everyone the alert was routed or escalated to."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(followup_assignees.c.staff_id, followup_assignees.c.audience).where(
+                    followup_assignees.c.alert_id == alert_id
+                )
+            ).all()
+        return {r.staff_id: r.audience for r in rows}
+
+    def can_see(self, staff_id: str, followup: FollowUp) -> bool:
+        """Routed to them, or they head the customer's branch (and are active)."""
+        staff = self.staff(staff_id)
+        if staff is not None and not staff.active:
+            return False
+        if staff_id in self.assignees(followup.alert_id):
+            return True
+        return (
+            staff is not None
+            and staff.role == "branch_head"
+            and bool(followup.branch_id)
+            and staff.branch_id == followup.branch_id
+        )
+
+    def events(self, alert_id: str) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(followup_events)
+                .where(followup_events.c.alert_id == alert_id)
+                .order_by(followup_events.c.id)
+            ).all()
+        return [{**r._mapping, "at": _aware(r.at)} for r in rows]
+
+    def history(self, customer_id: str, before_alert: str, limit: int = 10) -> list[HistoryItem]:
+        """The customer's other alerts, newest first, with their follow-up status."""
+        query = (
+            select(alerts, followups.c.status, followups.c.outcome)
+            .select_from(alerts.outerjoin(followups, followups.c.alert_id == alerts.c.alert_id))
+            .where(alerts.c.customer_id == customer_id, alerts.c.alert_id != before_alert)
+            .order_by(alerts.c.occurred_at.desc())
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        return [HistoryItem(_alert(r._mapping), r.status, r.outcome) for r in rows]
+
+    def open_for_staff(self, staff: StaffRecord) -> list[str]:
+        """Alert ids not yet closed that this person may act on, most recently routed first."""
+        visible = followup_assignees.c.staff_id == staff.staff_id
+        if staff.role == "branch_head":
+            visible = or_(visible, followups.c.branch_id == staff.branch_id)
+        query = (
+            select(followups.c.alert_id, alerts.c.detected_at)
+            .select_from(
+                followups.join(alerts, alerts.c.alert_id == followups.c.alert_id).outerjoin(
+                    followup_assignees,
+                    and_(
+                        followup_assignees.c.alert_id == followups.c.alert_id,
+                        followup_assignees.c.staff_id == staff.staff_id,
+                    ),
+                )
+            )
+            .where(visible, followups.c.status != "closed", followups.c.is_control.is_(False))
+            .order_by(alerts.c.detected_at.desc(), alerts.c.id.desc())
+        )
+        with self.engine.connect() as conn:
+            return list(dict.fromkeys(r.alert_id for r in conn.execute(query)))
+
+    # --- acting ----------------------------------------------------------------------
+    def record(
+        self,
+        alert_id: str,
+        action: str,
+        actor: str,
+        channel: str,
+        now: dt.datetime,
+        *,
+        outcome: str | None = None,
+        note: str | None = None,
+        retained_amount: Decimal | None = None,
+    ) -> FollowUp:
+        """Apply one action and log it. Acting in any way also acknowledges the alert."""
+        now = utc(now)
+        if action not in ACTIONS:
+            raise FollowUpError(f"unknown action {action!r}")
+        if action == "outcome" and outcome not in OUTCOMES:
+            raise FollowUpError(f"unknown outcome {outcome!r}")
+        note = (note or "").strip()[:_NOTE_LIMIT] or None
+        with self.engine.begin() as conn:
+            row = conn.execute(select(followups).where(followups.c.alert_id == alert_id)).first()
+            if row is None:
+                raise FollowUpError("no follow-up is open for this alert")
+            current = FollowUp.from_row(row._mapping)
+            values: dict[str, Any] = {"updated_at": now, "next_escalation_at": None}
+            if current.acknowledged_at is None:
+                values.update(acknowledged_at=now, acknowledged_by=actor)
+            status = current.status
+            if action == "contacted":
+                values["contacted_at"] = now
+                status = "closed" if status == "closed" else "contacted"
+            elif action == "outcome":
+                values.update(outcome=outcome, outcome_at=now, outcome_by=actor)
+                values["retained_amount"] = (
+                    str(retained_amount) if retained_amount is not None else None
+                )
+                status = "closed"
+            elif status == "open":
+                status = "acknowledged"
+            values["status"] = status
+            conn.execute(update(followups).where(followups.c.alert_id == alert_id).values(values))
+            self.log_in(conn, alert_id, action, actor, channel, now, outcome, note)
+            fresh = conn.execute(select(followups).where(followups.c.alert_id == alert_id)).one()
+        return FollowUp.from_row(fresh._mapping)

@@ -1,0 +1,243 @@
+"""``churnwatch web``: the managers' alert page, the inbound SMS webhook and the report page.
+
+Routes:
+
+``GET/POST /a/{token}``     one alert for one staff member (the link in their message)
+``POST /sms/inbound``       Twilio's webhook for replies; the request signature is checked
+``GET /report/{token}``     the follow-up report, for an executive's report link
+``GET /metrics``            Prometheus text format; ``GET /healthz``
+
+A refused link, form or webhook answers 403 and is counted by reason. The page's forms
+carry a CSRF token bound to the link and to a random cookie of the browser (signed
+double submit), so a page elsewhere cannot post on a manager's behalf.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.routing import Route
+from twilio.request_validator import RequestValidator
+from twilio.twiml.messaging_response import MessagingResponse
+
+from followup.exceptions import AccessDenied, FollowUpError, LinkRefused
+from followup.i18n import choose_language, describe
+from followup.pages import render_page
+from followup.report import build_report
+from followup.report_render import render_html
+from followup.sms import handle_reply
+from followup.store import OUTCOMES, FollowUp, FollowUpStore, parse_amount
+from followup.tokens import LinkClaims, LinkSigner, short_ref
+from rules.loader import RuleSet
+from streams.metrics import Metrics
+
+__all__ = ["REPORT_SCOPE", "WebSettings", "create_app"]
+
+log = logging.getLogger("churnwatch.web")
+SESSION_COOKIE = "cw_session"
+#: the "alert id" a report link is signed for
+REPORT_SCOPE = "report"
+
+
+@dataclass(frozen=True)
+class WebSettings:
+    store: FollowUpStore
+    signer: LinkSigner
+    ruleset: RuleSet | None = None
+    twilio_auth_token: str | None = None
+    #: the public base URL Twilio calls (behind a proxy the request URL differs)
+    public_url: str | None = None
+    timezone: str = "Asia/Shanghai"
+    clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)
+    metrics: Metrics | None = None
+
+
+def create_app(settings: WebSettings) -> Starlette:
+    metrics = settings.metrics or Metrics()
+    store, signer = settings.store, settings.signer
+    zone = ZoneInfo(settings.timezone)
+
+    def local(value: dt.datetime | None) -> str:
+        return value.astimezone(zone).strftime("%Y-%m-%d %H:%M") if value else "-"
+
+    def refuse(request: Request, exc: LinkRefused) -> HTMLResponse:
+        metrics.followup_refused_one(exc.reason)
+        log.info("refused %s %s: %s", request.method, request.url.path.split("/")[1], exc.reason)
+        lang = choose_language(
+            request.query_params.get("lang"), request.headers.get("accept-language")
+        )
+        return HTMLResponse(render_page("forbidden.html.j2", lang), status_code=403)
+
+    def authorise(token: str) -> tuple[LinkClaims, FollowUp]:
+        claims = signer.verify(token, settings.clock())
+        followup = store.get(claims.alert_id)
+        if followup is None or not store.can_see(claims.staff_id, followup):
+            raise AccessDenied()
+        return claims, followup
+
+    def session_of(request: Request) -> tuple[str, bool]:
+        existing = request.cookies.get(SESSION_COOKIE, "")
+        return (existing, False) if len(existing) >= 16 else (secrets.token_urlsafe(18), True)
+
+    def page(request: Request, token: str, claims: LinkClaims, followup: FollowUp) -> Response:
+        alert = store.alert(claims.alert_id)
+        if alert is None:
+            raise AccessDenied()
+        lang = choose_language(
+            request.query_params.get("lang"),
+            request.headers.get("accept-language"),
+            followup.language,
+        )
+        rule = settings.ruleset.get(alert.rule_id) if settings.ruleset else None
+        session, fresh = session_of(request)
+        events = [
+            {
+                **e,
+                "at_local": local(e["at"]),
+                "label": "note_kind"
+                if e["kind"] == "note"
+                else ("contacted_status" if e["kind"] == "contacted" else e["kind"]),
+            }
+            for e in store.events(alert.alert_id)
+        ]
+        html = render_page(
+            "alert.html.j2",
+            lang,
+            alert=alert,
+            followup=followup,
+            ref=short_ref(alert.alert_id),
+            detected=local(alert.detected_at),
+            status_key="contacted_status" if followup.status == "contacted" else followup.status,
+            rule_title=rule.spec.title if rule else (alert.title or alert.rule_id),
+            rule_description=rule.spec.description if rule else "",
+            actions=list(rule.spec.suggested_actions) if rule else [],
+            what=describe(alert.rule_id, alert.facts, lang),
+            history=store.history(alert.customer_id, alert.alert_id),
+            events=events,
+            outcomes=OUTCOMES,
+            csrf=signer.csrf_token(token, session),
+            flash=_flash(request, lang),
+        )
+        response = HTMLResponse(html, headers=_NO_STORE)
+        if fresh:
+            response.set_cookie(
+                SESSION_COOKIE,
+                session,
+                httponly=True,
+                samesite="lax",
+                secure=request.url.scheme == "https",
+            )
+        return response
+
+    async def alert_page(request: Request) -> Response:
+        token = request.path_params["token"]
+        try:
+            claims, followup = authorise(token)
+            if request.method == "GET":
+                return page(request, token, claims, followup)
+            form = await request.form()
+            signer.check_csrf(token, request.cookies.get(SESSION_COOKIE, ""), _field(form, "csrf"))
+        except LinkRefused as exc:
+            return refuse(request, exc)
+        action = _field(form, "action")
+        try:
+            store.record(
+                claims.alert_id,
+                action,
+                claims.staff_id,
+                "web",
+                settings.clock(),
+                outcome=_field(form, "outcome") or None,
+                note=_field(form, "note"),
+                retained_amount=parse_amount(_field(form, "retained_amount")),
+            )
+        except FollowUpError as exc:
+            return PlainTextResponse(str(exc), status_code=400)
+        metrics.followup_action(action, "web")
+        lang = request.query_params.get("lang", "")
+        target = f"{request.url.path}?saved=1" + (f"&lang={lang}" if lang else "")
+        return RedirectResponse(target, status_code=303)
+
+    async def sms_inbound(request: Request) -> Response:
+        form = await request.form()
+        params = {k: str(v) for k, v in form.items()}
+        url = (
+            settings.public_url.rstrip("/") + request.url.path
+            if settings.public_url
+            else str(request.url)
+        )
+        signature = request.headers.get("x-twilio-signature", "")
+        token = settings.twilio_auth_token
+        if not token or not RequestValidator(token).validate(url, params, signature):
+            metrics.followup_refused_one("signature")
+            return PlainTextResponse("forbidden", status_code=403)
+        result = handle_reply(
+            store, params.get("From", ""), params.get("Body", ""), settings.clock()
+        )
+        if result.action:
+            metrics.followup_action(result.action, "sms")
+        reply = MessagingResponse()
+        reply.message(result.answer)
+        return Response(str(reply), media_type="application/xml")
+
+    async def report_page(request: Request) -> Response:
+        try:
+            claims = signer.verify(request.path_params["token"], settings.clock())
+            staff = store.staff(claims.staff_id)
+            if claims.alert_id != REPORT_SCOPE or staff is None or staff.role != "executive":
+                raise AccessDenied()
+        except LinkRefused as exc:
+            return refuse(request, exc)
+        days = int(request.query_params.get("days", "30") or 30)
+        until = settings.clock()
+        report = build_report(
+            store.engine, until - dt.timedelta(days=days), until, settings.timezone
+        )
+        lang = choose_language(
+            request.query_params.get("lang"), request.headers.get("accept-language")
+        )
+        return HTMLResponse(render_html(report, lang), headers=_NO_STORE)
+
+    async def metrics_page(_: Request) -> Response:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    async def healthz(_: Request) -> Response:
+        return PlainTextResponse("ok")
+
+    return Starlette(
+        routes=[
+            Route("/a/{token}", alert_page, methods=["GET", "POST"]),
+            Route("/sms/inbound", sms_inbound, methods=["POST"]),
+            Route("/report/{token}", report_page, methods=["GET"]),
+            Route("/metrics", metrics_page, methods=["GET"]),
+            Route("/healthz", healthz, methods=["GET"]),
+        ]
+    )
+
+
+_NO_STORE = {"Cache-Control": "no-store", "X-Frame-Options": "DENY"}
+
+
+def _field(form: Any, name: str) -> str:
+    value = form.get(name)
+    return value if isinstance(value, str) else ""
+
+
+def _language(request: Request) -> str:
+    return choose_language(request.query_params.get("lang"), request.headers.get("accept-language"))
+
+
+def _flash(request: Request, lang: str) -> str:
+    from followup.i18n import text
+
+    return text(lang)["saved"] if request.query_params.get("saved") else ""

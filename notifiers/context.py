@@ -1,0 +1,62 @@
+"""The typed, frozen context one delivery carries through the stages.
+
+Stages never pass loose dicts: each takes a :class:`Delivery` and returns a new one
+(``dataclasses.replace``) with a later ``due_at``, or a ``suppressed`` outcome and the
+reason, so what every stage decided is visible in one place and in the outbox row.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, replace
+from typing import Literal
+
+from rules.state import CustomerProfile
+from schemas.models import Alert, StaffEvent
+
+__all__ = ["Delivery", "Outcome", "delivery_key"]
+
+Outcome = Literal["pending", "suppressed", "failed"]
+
+
+def delivery_key(alert_id: str, audience: str, recipient_id: str, channel: str) -> str:
+    """The identity of one delivery; the outbox's unique key, and the idempotency key."""
+    return f"{alert_id}:{audience}:{recipient_id}:{channel}"
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One (alert, audience, recipient, channel) on its way to the outbox."""
+
+    alert: Alert
+    audience: str
+    recipient_id: str
+    channel: str
+    customer: CustomerProfile | None
+    staff: StaffEvent | None
+    tier: str | None
+    now: dt.datetime
+    due_at: dt.datetime
+    outcome: Outcome = "pending"
+    note: str | None = None
+    grouped: bool = False
+
+    @property
+    def key(self) -> str:
+        return delivery_key(self.alert.alert_id, self.audience, self.recipient_id, self.channel)
+
+    @property
+    def address(self) -> str | None:
+        """The phone number the channel needs: the customer's, or the staff member's."""
+        if self.audience == "customer":
+            return self.customer.phone if self.customer else None
+        return self.staff.phone if self.staff else None
+
+    def suppress(self, note: str) -> Delivery:
+        return replace(self, outcome="suppressed", note=note)
+
+    def fail(self, note: str) -> Delivery:
+        return replace(self, outcome="failed", note=note)
+
+    def defer(self, until: dt.datetime, note: str) -> Delivery:
+        return replace(self, due_at=until, note=note) if until > self.due_at else self

@@ -1,0 +1,251 @@
+"""The delivery pipeline for new alerts: route → policy → group → render → outbox → send.
+
+:class:`Notifications` is an alert sink (``sink(new_alerts, directory)``): for each alert
+it expands the routed recipients into :class:`~notifiers.context.Delivery` contexts,
+runs the policy and group stages, renders the texts (so a row holds exactly what will be
+sent, and the dispatcher needs no directory), writes all rows of the alert in one
+transaction, then lets the dispatcher send what is due. With an
+:class:`~notifiers.clock.EventClock` the whole chain runs in event time (replays,
+backtests); :meth:`Notifications.finish` then plays time forward until every deferred or
+grouped message has gone out.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from notifiers.clock import Clock, EventClock, wall_clock
+from notifiers.context import Delivery
+from notifiers.directory import Directory
+from notifiers.dispatcher import Dispatcher, DispatchReport
+from notifiers.exceptions import TemplateError
+from notifiers.filters import local_time
+from notifiers.grouping import GroupWait
+from notifiers.masking import mask_digits
+from notifiers.metrics import DeliveryMetrics
+from notifiers.outbox import NewDelivery, Outbox, utc
+from notifiers.policy import PolicyStage, apply_policy, default_policy
+from notifiers.routing import Router, customer_tier
+from notifiers.routing_file import Routing
+from notifiers.templates import RenderContext, TemplateBook
+from schemas.models import Alert
+
+__all__ = ["Notifications", "PlanReport"]
+
+UNROUTED = "-"
+
+
+@dataclass
+class PlanReport:
+    pending: int = 0
+    deferred: int = 0
+    suppressed: dict[str, int] = field(default_factory=dict)
+    failed: int = 0
+
+
+class Notifications:
+    """The alert sink that turns new alerts into delivered messages."""
+
+    def __init__(
+        self,
+        routing: Routing,
+        templates: TemplateBook,
+        outbox: Outbox,
+        dispatcher: Dispatcher | None,
+        *,
+        clock: Clock = wall_clock,
+        actions: Mapping[str, Sequence[str]] | None = None,
+        policy: Sequence[PolicyStage] | None = None,
+        metrics: DeliveryMetrics | None = None,
+    ) -> None:
+        self.routing = routing
+        self.templates = templates
+        self.outbox = outbox
+        self.dispatcher = dispatcher
+        self.clock = clock
+        self.actions = actions or {}
+        self.policy = list(policy) if policy is not None else default_policy(routing)
+        self.group = GroupWait(routing)
+        self.router = Router(routing)
+        self.metrics = metrics
+        self.plan_report = PlanReport()
+        self.dispatch_report = DispatchReport()
+
+    def __call__(self, alerts: Sequence[Alert], directory: Directory) -> None:
+        for alert in alerts:
+            if isinstance(self.clock, EventClock):
+                self.clock.advance(utc(alert.occurred_at))
+                self._dispatch()  # what fell due before this alert goes first, in time order
+            self.submit(alert, directory)
+        self._dispatch()
+
+    def _dispatch(self) -> None:
+        if self.dispatcher is not None:
+            self.dispatch_report.add(self.dispatcher.run_until_idle())
+
+    def finish(self) -> DispatchReport:
+        """Event time only: move the clock to each remaining due time and send, until done."""
+        if self.dispatcher is None:
+            return self.dispatch_report
+        while isinstance(self.clock, EventClock):
+            due = self.outbox.next_due()
+            if due is None:
+                break
+            self.clock.advance(due)
+            report = self.dispatcher.run_until_idle()
+            self.dispatch_report.add(report)
+            if self.outbox.next_due() == due and not (
+                report.sent or report.retried or report.failed
+            ):
+                break  # nothing moved: do not spin
+        return self.dispatch_report
+
+    # -- planning ---------------------------------------------------------------------
+
+    def submit(self, alert: Alert, directory: Directory) -> list[Delivery]:
+        """Plan, check and write the deliveries of one stored alert."""
+        now = utc(self.clock())
+        if any(r.channel is None for r in alert.recipients):
+            alert = self.router(alert, directory)  # not routed upstream: route here
+        planned = [
+            self._plan(alert, r.audience, r.staff_id, r.channel or "", directory, now)
+            for r in alert.recipients
+        ]
+        checked = []
+        for delivery in planned:
+            if delivery.outcome == "pending":
+                delivery = apply_policy(delivery, self.policy, self.outbox)
+            if delivery.outcome == "pending":
+                delivery = self.group(delivery, self.outbox)
+            checked.append(delivery)
+        rows = [self._row(d) for d in checked]
+        self.outbox.write(rows, now)
+        self._count(checked, rows)
+        return checked
+
+    def _plan(
+        self,
+        alert: Alert,
+        audience: str,
+        staff_id: str | None,
+        channel: str,
+        directory: Directory,
+        now: dt.datetime,
+    ) -> Delivery:
+        customer = directory.customer(alert.customer_id)
+        staff = directory.staff(staff_id) if staff_id else None
+        recipient = alert.customer_id if audience == "customer" else (staff_id or UNROUTED)
+        delivery = Delivery(
+            alert=alert,
+            audience=audience,
+            recipient_id=recipient,
+            channel=channel,
+            customer=customer,
+            staff=staff,
+            tier=customer_tier(customer, self.routing) if customer else None,
+            now=now,
+            due_at=now,
+        )
+        if audience != "customer" and staff_id is None:
+            return delivery.fail(f"nobody to tell: no active {audience} found for this customer")
+        return delivery
+
+    def _row(self, delivery: Delivery) -> NewDelivery:
+        alert = delivery.alert
+        payload: dict[str, Any] = {
+            "rule_id": alert.rule_id,
+            "customer_id": alert.customer_id,
+            "occurred_at": utc(alert.occurred_at).isoformat(),
+            "detected_at": utc(alert.detected_at).isoformat(),
+            "group": delivery.grouped,
+        }
+        if delivery.note:
+            payload["note"] = delivery.note
+        status: str = delivery.outcome
+        error = delivery.note if delivery.outcome != "pending" else None
+        if delivery.outcome == "pending":
+            try:
+                rendered = self.templates.render(self._context(delivery))
+            except TemplateError as exc:
+                status, error = "failed", f"template: {exc}"
+            else:
+                payload.update(
+                    address=delivery.address,
+                    language=rendered.language,
+                    subject=rendered.subject,
+                    body=rendered.body,
+                    segments=rendered.segments,
+                    template=rendered.template,
+                    recipient_name=delivery.staff.name if delivery.staff else None,
+                )
+        return NewDelivery(
+            alert_id=alert.alert_id,
+            audience=delivery.audience,
+            recipient_id=delivery.recipient_id,
+            channel=delivery.channel,
+            status=status,
+            due_at=delivery.due_at,
+            payload=payload,
+            last_error=error,
+        )
+
+    def _context(self, delivery: Delivery) -> RenderContext:
+        alert = delivery.alert
+        customer = delivery.customer
+        zone = self.routing.timezone
+        route = self.routing.route_for(delivery.audience)
+        languages = tuple(
+            lang for lang in (route.language, customer.language if customer else None) if lang
+        )
+        occurred = alert.occurred_at.astimezone(zone)
+        return RenderContext(
+            template=alert.template or alert.rule_id,
+            rule_id=alert.rule_id,
+            audience=delivery.audience,
+            languages=languages,
+            alert={
+                "rule_id": alert.rule_id,
+                "title": alert.title,
+                "severity": alert.severity,
+                "occurred_at": occurred,
+                "detected_at": alert.detected_at.astimezone(zone),
+                "when": local_time(occurred),
+            },
+            facts=dict(alert.facts),
+            customer={
+                "id": alert.customer_id,
+                "name": customer.name if customer else alert.customer_id,
+                "tier": delivery.tier or "?",
+                "language": customer.language if customer else "zh-CN",
+                "phone": mask_digits(customer.phone) if customer else "—",
+                "branch_id": customer.branch_id if customer else "?",
+            },
+            recipient={
+                "id": delivery.recipient_id,
+                "name": delivery.staff.name if delivery.staff else "",
+            },
+            account=mask_digits(alert.account_id),
+            actions=tuple(self.actions.get(alert.rule_id, ())),
+            sensitive=tuple(v for v in (alert.account_id,) if v),
+        )
+
+    def _count(self, deliveries: Sequence[Delivery], rows: Sequence[NewDelivery]) -> None:
+        report = self.plan_report
+        for delivery, row in zip(deliveries, rows, strict=True):
+            if row.status == "suppressed":
+                reason = (delivery.note or "suppressed").split(":", 1)[0]
+                report.suppressed[reason] = report.suppressed.get(reason, 0) + 1
+                outcome = "suppressed"
+            elif row.status == "failed":
+                report.failed += 1
+                reason, outcome = "undeliverable", "failed"
+            else:
+                report.pending += 1
+                deferred = delivery.note is not None and delivery.note.startswith("deferred")
+                report.deferred += deferred
+                reason, outcome = ("quiet_hours", "deferred") if deferred else ("", "")
+            if self.metrics is not None and outcome:
+                self.metrics.delivery(delivery.channel, outcome)

@@ -1,0 +1,236 @@
+"""The routing file (``rules/pack/routing.yaml``): who hears of an alert, how, and when.
+
+Compliance edits it beside the rules. It is checked whole at load: every audience needs
+an installed channel, durations and quiet hours must parse, tiers must increase; an
+error names the file, line and setting. See the shipped file for every setting.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import msgspec
+
+from notifiers.exceptions import RoutingError
+from rules.durations import parse_duration
+from rules.tiers import TierScale
+
+__all__ = ["AudienceRoute", "Escalation", "QuietHours", "Routing", "load_routing"]
+
+Audience = Literal["customer", "relationship_manager", "branch_head", "executive"]
+Severity = Literal["low", "medium", "high", "critical"]
+AUDIENCES: tuple[Audience, ...] = ("customer", "relationship_manager", "branch_head", "executive")
+_CLOCK = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)$")
+
+
+class _AudienceSpec(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    channel: str
+    language: Literal["zh-CN", "en"] | None = None
+    quiet_hours: str | None = None
+    max_per_day: int | None = None
+    max_per_week: int | None = None
+    cooldown: str | int = 0
+    group_wait: str | int = 0
+
+
+class _EscalationSpec(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    audience: Audience
+    tiers: list[str] = msgspec.field(default_factory=list)
+    severities: list[Severity] = msgspec.field(default_factory=list)
+
+
+class _TiersSpec(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    names: list[str]
+    bounds: list[Decimal]
+
+
+class _SmsSpec(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    max_segments: int = 3
+
+
+class _RoutingSpec(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    audiences: dict[Audience, _AudienceSpec]
+    timezone: str = "Asia/Shanghai"
+    tiers: _TiersSpec | None = None
+    escalate: list[_EscalationSpec] = msgspec.field(default_factory=list)
+    manager_fallback: Literal["branch_head"] = "branch_head"
+    sms: _SmsSpec = msgspec.field(default_factory=_SmsSpec)
+    #: when unacknowledged alerts escalate; checked by followup.escalation.load_policy
+    escalation: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class QuietHours:
+    """A daily window in the bank's time zone; ``start > end`` wraps past midnight."""
+
+    start: dt.time
+    end: dt.time
+
+    def contains(self, local: dt.time) -> bool:
+        if self.start <= self.end:
+            return self.start <= local < self.end
+        return local >= self.start or local < self.end
+
+    @classmethod
+    def parse(cls, text: str) -> QuietHours:
+        match = _CLOCK.match(text.replace(" ", ""))
+        if not match:
+            raise ValueError(f"{text!r} is not a time window: write e.g. '21:00-08:00'")
+        h1, m1, h2, m2 = (int(g) for g in match.groups())
+        return cls(dt.time(h1, m1), dt.time(h2, m2))
+
+
+@dataclass(frozen=True)
+class AudienceRoute:
+    """How one audience is reached, and the contact policy that applies to it."""
+
+    channel: str
+    language: str | None = None
+    quiet_hours: QuietHours | None = None
+    max_per_day: int | None = None
+    max_per_week: int | None = None
+    cooldown: dt.timedelta = dt.timedelta(0)
+    group_wait: dt.timedelta = dt.timedelta(0)
+
+
+@dataclass(frozen=True)
+class Escalation:
+    """Also tell ``audience`` when the customer's tier and the alert's severity match."""
+
+    audience: str
+    tiers: frozenset[str]
+    severities: frozenset[str]
+
+    def applies(self, tier: str | None, severity: str) -> bool:
+        tier_ok = not self.tiers or (tier is not None and tier in self.tiers)
+        return tier_ok and (not self.severities or severity in self.severities)
+
+
+@dataclass(frozen=True)
+class Routing:
+    """The routing file, checked and compiled."""
+
+    audiences: Mapping[str, AudienceRoute]
+    timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo("Asia/Shanghai"))
+    tiers: TierScale = field(default_factory=TierScale)
+    escalate: tuple[Escalation, ...] = ()
+    max_segments: int = 3
+    source: str = "<defaults>"
+
+    def route_for(self, audience: str) -> AudienceRoute:
+        try:
+            return self.audiences[audience]
+        except KeyError:
+            raise RoutingError(f"{self.source}: no route for the audience {audience!r}") from None
+
+    def with_channel(self, channel: str) -> Routing:
+        """The same policy with every audience sent to ``channel`` (``--notify console``)."""
+        return replace(
+            self,
+            audiences={a: replace(r, channel=channel) for a, r in self.audiences.items()},
+        )
+
+    @property
+    def channels(self) -> frozenset[str]:
+        return frozenset(r.channel for r in self.audiences.values())
+
+
+def load_routing(path: Path, installed: frozenset[str] | None = None) -> Routing:
+    """Load and check ``path``; ``installed`` channel names are checked when given."""
+    from rules.yamlfile import YamlSyntaxError, load_yaml, plain
+
+    try:
+        document = load_yaml(path)
+    except YamlSyntaxError as exc:
+        raise RoutingError(f"{path}:{exc.line}:{exc.column}: {exc.message}") from exc
+    except OSError as exc:
+        raise RoutingError(f"cannot read the routing file {path}: {exc.strerror}") from exc
+
+    def fail(keys: list[str | int], message: str) -> RoutingError:
+        where = document.locate(keys)
+        return RoutingError(f"{path}:{where.line}:{where.column}: {message}")
+
+    try:
+        spec = msgspec.convert(plain(document.data), _RoutingSpec)
+    except msgspec.ValidationError as exc:
+        raise fail(_keys_of(str(exc)), str(exc)) from exc
+    try:
+        timezone = ZoneInfo(spec.timezone)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise fail(["timezone"], f"unknown time zone {spec.timezone!r}") from exc
+    tiers = TierScale()
+    if spec.tiers is not None:
+        try:
+            tiers = TierScale(tuple(spec.tiers.names), tuple(spec.tiers.bounds))
+        except ValueError as exc:
+            raise fail(["tiers"], str(exc)) from exc
+    missing = [a for a in AUDIENCES if a not in spec.audiences]
+    if missing:
+        raise fail(["audiences"], f"give a route for every audience; missing: {', '.join(missing)}")
+    audiences: dict[str, AudienceRoute] = {}
+    for name, item in spec.audiences.items():
+        keys: list[str | int] = ["audiences", name]
+        if installed is not None and item.channel not in installed:
+            raise fail(
+                [*keys, "channel"],
+                f"no channel {item.channel!r} is installed "
+                f"(installed: {', '.join(sorted(installed))})",
+            )
+        try:
+            quiet = QuietHours.parse(item.quiet_hours) if item.quiet_hours else None
+        except ValueError as exc:
+            raise fail([*keys, "quiet_hours"], str(exc)) from exc
+        durations = {}
+        for setting in ("cooldown", "group_wait"):
+            try:
+                durations[setting] = dt.timedelta(seconds=parse_duration(getattr(item, setting)))
+            except ValueError as exc:
+                raise fail([*keys, setting], str(exc)) from exc
+        for setting in ("max_per_day", "max_per_week"):
+            value = getattr(item, setting)
+            if value is not None and value < 0:
+                raise fail([*keys, setting], f"{setting} cannot be negative")
+        audiences[name] = AudienceRoute(
+            channel=item.channel,
+            language=item.language,
+            quiet_hours=quiet,
+            max_per_day=item.max_per_day,
+            max_per_week=item.max_per_week,
+            cooldown=durations["cooldown"],
+            group_wait=durations["group_wait"],
+        )
+    for index, escalation in enumerate(spec.escalate):
+        unknown = [t for t in escalation.tiers if tiers.rank(t) < 0]
+        if unknown:
+            raise fail(["escalate", index, "tiers"], f"unknown tier(s): {', '.join(unknown)}")
+    if spec.sms.max_segments < 1:
+        raise fail(["sms", "max_segments"], "max_segments must be at least 1")
+    return Routing(
+        audiences=audiences,
+        timezone=timezone,
+        tiers=tiers,
+        escalate=tuple(
+            Escalation(e.audience, frozenset(e.tiers), frozenset(e.severities))
+            for e in spec.escalate
+        ),
+        max_segments=spec.sms.max_segments,
+        source=str(path),
+    )
+
+
+def _keys_of(message: str) -> list[str | int]:
+    """``... - at `$.audiences.customer[0]` `` → ``["audiences", "customer", 0]``."""
+    match = re.search(r"at `\$((?:\.[^.`\[]+|\[\d+\])*)`", message)
+    if not match:
+        return []
+    keys: list[str | int] = []
+    for name, index in re.findall(r"\.([^.`\[]+)|\[(\d+)\]", match.group(1)):
+        keys.append(int(index) if index else name)
+    return keys

@@ -1,0 +1,83 @@
+"""Putting the pipeline together for a driver: routing file, templates, channels, outbox.
+
+The routing file and templates are read from the rule directory (compliance keeps them
+beside the rules) and, when it has none, from the shipped pack. ``channel`` overrides
+every audience's channel (``--notify console`` in the replay and the demo).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine
+
+from notifiers.clock import Clock, wall_clock
+from notifiers.dispatcher import Dispatcher
+from notifiers.metrics import DeliveryMetrics
+from notifiers.outbox import Outbox
+from notifiers.pipeline import Notifications
+from notifiers.protocol import Notifier
+from notifiers.registry import build_notifiers, channels
+from notifiers.routing_file import Routing, load_routing
+from notifiers.templates import TemplateBook
+
+__all__ = ["build_pipeline", "load_templates", "routing_for", "shipped_pack"]
+
+
+def shipped_pack() -> Path:
+    import rules
+
+    return Path(rules.__file__).parent / "pack"
+
+
+def routing_for(rules_dir: Path) -> Routing:
+    """The routing file beside the rules, else the shipped one; channels checked as installed."""
+    path = rules_dir / "routing.yaml"
+    if not path.is_file():
+        path = shipped_pack() / "routing.yaml"
+    return load_routing(path, frozenset(channels()))
+
+
+def load_templates(rules_dir: Path, routing: Routing) -> TemplateBook:
+    """Templates beside the rules, else the shipped ones; SMS audiences from the routing."""
+    directory = rules_dir / "templates"
+    if not directory.is_dir():
+        directory = shipped_pack() / "templates"
+    installed = channels()
+    sms = frozenset(
+        audience
+        for audience, route in routing.audiences.items()
+        if route.channel in installed and installed[route.channel].sms
+    )
+    return TemplateBook(directory, sms_audiences=sms, max_segments=routing.max_segments)
+
+
+def build_pipeline(
+    engine: Engine,
+    rules_dir: Path,
+    *,
+    channel: str | None = None,
+    sections: Mapping[str, Mapping[str, Any]] | None = None,
+    env: Mapping[str, str] | None = None,
+    clock: Clock = wall_clock,
+    actions: Mapping[str, Sequence[str]] | None = None,
+    notifiers: Mapping[str, Notifier] | None = None,
+    metrics: DeliveryMetrics | None = None,
+) -> Notifications:
+    """A ready :class:`Notifications` sink over ``engine``'s outbox."""
+    routing = routing_for(rules_dir)
+    templates = load_templates(rules_dir, routing)
+    if channel is not None:
+        routing = routing.with_channel(channel)
+    if notifiers is None:
+        notifiers = build_notifiers(
+            routing.channels, sections or {}, env if env is not None else os.environ
+        )
+    outbox = Outbox(engine)
+    dispatcher = Dispatcher(outbox, notifiers, templates=templates, clock=clock, metrics=metrics)
+    return Notifications(
+        routing, templates, outbox, dispatcher, clock=clock, actions=actions, metrics=metrics
+    )

@@ -1,0 +1,68 @@
+"""Which fields a condition may read, per event type, and compiling per type.
+
+Conditions are checked against the union of the fields of the event types a rule is on,
+then compiled once per type with the fields that type lacks folded to None, so a rule on
+transactions and products pays nothing at run time for the difference.
+"""
+
+from __future__ import annotations
+
+from rules.expressions import CompiledCondition, FieldCatalog, compile_condition
+from schemas.models import EVENT_TYPES, Counterparty
+
+__all__ = ["CUSTOMER_FIELDS", "compile_per_type", "event_fields", "field_catalog"]
+
+CUSTOMER_FIELDS = {
+    "aum",
+    "tier",
+    "branch_id",
+    "manager_id",
+    "language",
+    "sms_opt_in",
+    "birthday",
+    "known",
+}
+
+
+def event_fields(type_name: str) -> set[str]:
+    """Dotted field names of one event type, as conditions write them."""
+    names = set(EVENT_TYPES[type_name].__struct_fields__) | {"type"}
+    if type_name == "transaction":
+        names.discard("counterparty")
+        names |= {f"counterparty.{n}" for n in Counterparty.__struct_fields__}
+    return names
+
+
+def field_catalog(types: list[str]) -> FieldCatalog:
+    """The event and customer fields a rule on ``types`` may read.
+
+    A rule on several event types may read any of their fields; a field the event at
+    hand does not have reads as unknown (None), so ``event.action == "matured"`` is
+    simply false for a transaction.
+    """
+    per_type = [event_fields(t) for t in types]
+    union = set().union(*per_type) if per_type else set()
+    common = set.intersection(*per_type) if per_type else set()
+    return FieldCatalog(
+        {"event": union, "customer": CUSTOMER_FIELDS}, partial={"event": union - common}
+    )
+
+
+def compile_per_type(
+    text: str, types: list[str], predicates: dict[str, str]
+) -> dict[str, CompiledCondition]:
+    """One compiled condition per event type, with the fields a type lacks folded to None.
+
+    A rule on transactions and products then pays nothing on the hot path for reading
+    a field only one of them has.
+    """
+    union = field_catalog(types).fields["event"]
+    compiled = {}
+    for type_name in types:
+        catalog = FieldCatalog(
+            {"event": set(union), "customer": CUSTOMER_FIELDS},
+            event_type=type_name,
+            absent=union - event_fields(type_name),
+        )
+        compiled[type_name] = compile_condition(text, catalog, predicates)
+    return compiled

@@ -1,0 +1,100 @@
+"""A compiled rule set: immutable, validated, and laid out for the hot path.
+
+The loader builds it; the engine reads it; a reload swaps a whole new one in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from rules.blocks import Block
+from rules.expressions import CompiledCondition
+from rules.model import RuleSpec
+from rules.tiers import DEFAULT_TIERS, TierScale
+from schemas.models import EVENT_TYPES
+
+__all__ = ["CompiledRule", "RulePlan", "RuleSet"]
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledRule:
+    """A rule ready for the hot path: conditions compiled, durations in microseconds."""
+
+    spec: RuleSpec
+    file: str
+    match: CompiledCondition
+    block: Block
+    cooldown: int
+    types: frozenset[str]
+    state_type: type
+    timed: bool = False
+    #: ``match`` compiled for each event type the rule is on
+    match_by_type: dict[str, CompiledCondition] = field(default_factory=dict)
+
+    @property
+    def id(self) -> str:
+        return self.spec.id
+
+
+RulePlan = tuple[CompiledRule, CompiledCondition, Block, bool, str, type, bool]
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    """An immutable, validated set of rules; swapped whole on reload."""
+
+    rules: tuple[CompiledRule, ...]
+    predicates: dict[str, str]
+    fingerprint: str
+    source: str
+    by_type: dict[str, tuple[CompiledRule, ...]] = field(default_factory=dict)
+    #: the same, keyed by event class: one dict lookup on the hot path
+    by_class: dict[type, tuple[CompiledRule, ...]] = field(default_factory=dict)
+    #: seconds of history the longest block needs
+    horizon: int = 0
+    #: the longest cooldown in microseconds
+    longest_cooldown: int = 0
+    #: enabled rules whose blocks keep timers
+    timed_rules: tuple[CompiledRule, ...] = ()
+    #: customer tiers, from the ``tiers`` section of routing.yaml beside the rules
+    tiers: TierScale = DEFAULT_TIERS
+    #: per event class, each rule's hot-path parts unpacked once (see Engine.evaluate)
+    plans: dict[type, tuple[RulePlan, ...]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        by_type: dict[str, tuple[CompiledRule, ...]] = {}
+        for type_name in EVENT_TYPES:
+            by_type[type_name] = tuple(
+                r for r in self.rules if r.spec.enabled and type_name in r.types
+            )
+        object.__setattr__(self, "by_type", by_type)
+        by_class = {cls: by_type[name] for name, cls in EVENT_TYPES.items()}
+        object.__setattr__(self, "by_class", by_class)
+        object.__setattr__(self, "_by_id", {r.id: r for r in self.rules})
+        plans = {
+            cls: tuple(
+                (
+                    r,
+                    r.match_by_type.get(name, r.match),
+                    r.block,
+                    r.block.sees_unmatched,
+                    r.id,
+                    r.state_type,
+                    r.timed,
+                )
+                for r in by_type[name]
+            )
+            for name, cls in EVENT_TYPES.items()
+        }
+        object.__setattr__(self, "plans", plans)
+        object.__setattr__(
+            self, "timed_rules", tuple(r for r in self.rules if r.timed and r.spec.enabled)
+        )
+        object.__setattr__(self, "horizon", max((r.block.horizon for r in self.rules), default=0))
+        object.__setattr__(
+            self, "longest_cooldown", max((r.cooldown for r in self.rules), default=0)
+        )
+
+    def get(self, rule_id: str) -> CompiledRule | None:
+        by_id: dict[str, CompiledRule] = getattr(self, "_by_id")  # noqa: B009
+        return by_id.get(rule_id)

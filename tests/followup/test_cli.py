@@ -1,0 +1,54 @@
+"""The follow-up commands, through the real ``churnwatch`` typer app."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from followup.store import FollowUpStore
+from followup.tokens import SECRET_ENV, LinkSigner
+from schemas.store import AlertStore
+from streams.cli import app
+
+from .conftest import MONDAY_10, add, customer, make_alert
+
+
+def test_report_escalate_link_outcome_and_staff_load(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Staff load, a back-office outcome, an escalation pass, a link and a CSV report."""
+    url = f"sqlite:///{tmp_path / 'cw.db'}"
+    staff = tmp_path / "staff.jsonl"
+    staff.write_text(
+        json.dumps(
+            {"type": "staff", "event_id": "st-1", "occurred_at": "2026-11-23T09:00:00+08:00",
+             "staff_id": "S-BH1", "name": "黄芳", "phone": "+8613800000011",
+             "role": "branch_head", "branch_id": "BR01", "active": True}
+        ) + "\n",
+        encoding="utf-8",
+    )  # fmt: skip
+    runner = CliRunner()
+    assert runner.invoke(app, ["followup", "staff-load", str(staff), "--db", url]).exit_code == 0
+    with AlertStore(url) as alert_store:
+        store = FollowUpStore(alert_store.engine)
+        assert store.staff("S-BH1") is not None
+        alert = make_alert(1, at=MONDAY_10)
+        add(store, alert)
+        store.open(alert, customer(), [("S-RM1", "relationship_manager")], MONDAY_10,
+                   next_escalation_at=MONDAY_10)  # fmt: skip
+    ran = runner.invoke(app, ["escalations", "run", "--once", "--db", url])
+    assert ran.exit_code == 0 and "S-BH1" in ran.stdout
+    recorded = runner.invoke(
+        app, ["followup", "outcome", alert.alert_id, "left", "--by", "S-EX1", "--db", url]
+    )
+    assert recorded.exit_code == 0, recorded.output
+    monkeypatch.setenv(SECRET_ENV, "cli-secret-0123456789")
+    linked = runner.invoke(app, ["followup", "link", alert.alert_id, "S-RM1"])
+    token = linked.stdout.strip().rsplit("/", 1)[1]
+    assert LinkSigner(b"cli-secret-0123456789").verify(token, MONDAY_10).staff_id == "S-RM1"
+    reported = runner.invoke(app, ["report", "--since", "100000d", "--format", "csv", "--db", url])
+    assert reported.exit_code == 0
+    assert "rule,large-transfer-out,1," in reported.stdout

@@ -1,0 +1,60 @@
+"""The operator commands and the demo's console output."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from helpers import Rig, alert
+from typer.testing import CliRunner
+
+from notifiers.directory import InMemoryDirectory
+from notifiers.exceptions import DeliveryFailed, Reason
+from streams.cli import app
+
+runner = CliRunner()
+
+
+def test_notifiers_list_shows_installed_and_configured() -> None:
+    """Every built-in channel is listed; console is configured, twilio_sms is not."""
+    result = runner.invoke(app, ["notifiers", "list"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    for name in ("console", "email", "file", "twilio_sms", "webhook"):
+        assert name in result.output
+    assert re.search(r"console\s+│\s+yes", result.output)
+    assert re.search(r"twilio_sms\s+│\s+no", result.output)
+
+
+def test_deliveries_list_and_retry(sqlite_url: str, directory: InMemoryDirectory) -> None:
+    """A failed delivery is listed with its reason and made pending again by retry."""
+    rig = Rig(sqlite_url)
+    rig.recorders["twilio_sms"].fail_next(
+        DeliveryFailed.permanent(Reason.OPTED_OUT, "Twilio error 21610")
+    )
+    rig.deliver([alert(rule_id="payroll-moved-out", audience=("customer",), facts={})], directory)
+    rig.close()
+    listed = runner.invoke(
+        app,
+        ["deliveries", "list", "--status", "failed", "--db", sqlite_url],
+        env={"COLUMNS": "250"},
+    )
+    assert listed.exit_code == 0 and "21610" in listed.output and "****1234" in listed.output
+    assert "+8613800001234" not in listed.output
+    again = runner.invoke(app, ["deliveries", "retry", "1", "--db", sqlite_url])
+    assert again.exit_code == 0 and "pending again" in again.output
+    twice = runner.invoke(app, ["deliveries", "retry", "1", "--db", sqlite_url])
+    assert twice.exit_code == 1
+
+
+def test_demo_prints_every_audience_in_both_languages(tmp_path: Path) -> None:
+    """The demo prints customer, manager, branch head and executive texts, zh-CN and en."""
+    result = runner.invoke(
+        app, ["demo", "--dir", str(tmp_path), "--customers", "600", "--weeks", "4"]
+    )
+    assert result.exit_code == 0, result.output
+    headers = re.findall(r"── to (\w+) \S+ .*?· (zh-CN|en) ·", result.output)
+    audiences = {a for a, _ in headers}
+    assert audiences == {"customer", "relationship_manager", "branch_head", "executive"}
+    assert {lang for _, lang in headers} == {"zh-CN", "en"}
+    assert ("customer", "en") in headers and ("relationship_manager", "en") in headers
+    assert not re.search(r"\+86\d{11}", result.output)  # phone numbers are masked
