@@ -19,10 +19,26 @@ Order of work (crash safety, at-least-once — never Kafka transactions, see DES
    queued for the dead-letter topic with topic, partition, offset and reason;
 2. the batch's alerts are written to the store (idempotent by ``alert_id``) and the new
    ones are passed to the sinks (the notifier hook), then sent to the alerts topic;
-3. every ``commit_interval`` seconds, on rebalance and on stop: the dirty states are
-   written to the changelog, every send is awaited, and only then offsets are committed.
+3. every ``commit_interval`` seconds (default 5): the offsets are noted and the dirty
+   states taken, written to the changelog in slices between batches, every send is
+   awaited, and only then the noted offsets are committed (``worker_checkpoint.py`` says
+   why that is safe); on rebalance and on stop the same, all at once.
 A crash anywhere replays events since the last commit against the state of the last
 checkpoint: the same alerts with the same ids, which the store refuses a second time.
+Rule timers fire on ``worker.timer_clock`` (``worker_timers.py``); metrics and probes are
+counted per batch (``worker_health.py``).
+
+Measured (``.venv/bin/python bench/worker_bench.py``, 202,000 events, 2,000 customers,
+8-rule pack, 4 partitions, the shared 2-core box with other sessions running; wall
+figures move ±30% with their load, the per-CPU-second figure much less):
+before this work 19,100-22,800 events/s, produce-to-alert p99 287-546 ms at 2,000/s;
+with checkpoints in slices and a 5 s commit interval (2026-11-23, two runs) 36,270 and
+32,953 events/s (42,906 and 39,686 per CPU-second), p50 37-39 ms, p99 257-386 ms.
+A py-spy profile of the throughput run (``py-spy record -f raw``): of the worker's CPU,
+the engine ~35% (``Engine.evaluate`` and the blocks), aiokafka record unpacking ~11%,
+``decode`` ~6%, and ``encode_state`` 12% — almost all of it ``balance-sharp-fall``'s
+observation list (4.4 KB of Decimals per busy customer, 25 of its 39 µs per encode).
+Fetching overlapped with processing (yielding after ``getmany``) gained nothing.
 """
 
 from __future__ import annotations
