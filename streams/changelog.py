@@ -3,18 +3,21 @@
 This is the changelog-backed table of Kafka Streams and Faust, cut to what the worker
 needs. State lives in one dict per owned partition (the partition a customer's events
 arrive on), so evaluating an event is a dict lookup, not a store round trip. A customer
-touched in a batch is marked dirty; at each checkpoint the worker writes one changelog
-record per dirty customer (not one per event), keyed by ``customer_id`` and sent to the
-same partition number, then commits offsets. On assignment, a partition's states are
-restored by reading its changelog partition from the start; compaction keeps that
-proportional to the number of customers, not to history.
+touched in a batch is marked dirty; at each checkpoint the worker takes the dirty set
+(:meth:`ChangelogState.take_dirty`) and writes one changelog record per customer in it (not
+one per event), keyed by ``customer_id`` and sent to the same partition number, in slices
+between batches (:meth:`ChangelogState.write`), then commits the offsets it noted when it
+took the set. Encoding a state is the costly part (tens of µs for a busy customer), so a
+customer is encoded once per checkpoint however many of its events the interval held.
+On assignment, a partition's states are restored by reading its changelog partition
+from the start; compaction keeps that proportional to the number of customers, not to history.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -81,24 +84,41 @@ class ChangelogState:
         log.info("restored %d state records for partitions %s", read, wanted)
         return read
 
+    def take_dirty(self) -> list[tuple[int, str]]:
+        """The customers changed since the last take, as (partition, customer); reset to none.
+
+        Customers changed after this call land in fresh sets, for the next checkpoint.
+        """
+        taken: list[tuple[int, str]] = []
+        for partition, customers in self.dirty.items():
+            if customers:
+                taken.extend((partition, customer_id) for customer_id in customers)
+                self.dirty[partition] = set()
+        return taken
+
+    async def write(
+        self, producer: AIOKafkaProducer, customers: Sequence[tuple[int, str]]
+    ) -> list[asyncio.Future[Any]]:
+        """Send the current state of each (partition, customer); return the delivery futures.
+
+        A partition revoked since the customers were taken is skipped: the revoke's own
+        checkpoint wrote it.
+        """
+        futures: list[asyncio.Future[Any]] = []
+        send = producer.send
+        topic = self.topic
+        for partition, customer_id in customers:
+            states = self.partitions.get(partition)
+            state = states.get(customer_id) if states is not None else None
+            if state is None:
+                continue
+            futures.append(
+                await send(
+                    topic, encode_state(state), key=customer_id.encode(), partition=partition
+                )
+            )
+        return futures
+
     async def flush(self, producer: AIOKafkaProducer) -> list[asyncio.Future[Any]]:
         """Send one changelog record per dirty customer; return the delivery futures."""
-        futures: list[asyncio.Future[Any]] = []
-        for partition, customers in self.dirty.items():
-            if not customers:
-                continue
-            states = self.partitions[partition]
-            for customer_id in customers:
-                state = states.get(customer_id)
-                if state is None:
-                    continue
-                futures.append(
-                    await producer.send(
-                        self.topic,
-                        encode_state(state),
-                        key=customer_id.encode(),
-                        partition=partition,
-                    )
-                )
-            customers.clear()
-        return futures
+        return await self.write(producer, self.take_dirty())

@@ -114,15 +114,19 @@ class WorkerConfig(_Section):
     group_id: str = "churnwatch-worker"
     max_poll_records: int = 5000
     fetch_max_wait_ms: int = 50
-    commit_interval: float = 1.0
+    commit_interval: float = 5.0
     session_timeout_ms: int = 10_000
     heartbeat_interval_ms: int = 3_000
     state_store: Literal["memory://"] = "memory://"
     shutdown_timeout: float = 30.0
+    #: ``wall``: timers fire when max(wall clock, event-time watermark) passes them (a
+    #: reminder goes out on its day with no event arriving); ``event``: on the watermark
+    #: only, exactly like the replay driver (tests, backfills compared with replay)
+    timer_clock: Literal["wall", "event"] = "wall"
 
 
 class MetricsConfig(_Section):
-    """Where ``/metrics`` (Prometheus) and ``/health`` are served; port 0 turns them off."""
+    """Where ``/metrics`` (Prometheus), ``/healthz`` and ``/readyz`` are served; 0 is off."""
 
     host: str = "127.0.0.1"
     port: int = 6066

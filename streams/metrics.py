@@ -251,9 +251,14 @@ class Metrics:
         """Count one dead letter by reason code (decode's ``REASON_CODES``, or too_late)."""
         self.dead_letters.labels(reason=_bounded(code, DEAD_LETTER_REASONS)).inc()
 
-    def duplicate(self) -> None:
-        """Count one event ignored as already seen."""
-        self.duplicates.inc()
+    def events_in(self, counts: Mapping[str, int]) -> None:
+        """Count a batch of decoded events by type (one call per batch, not per event)."""
+        for event_type, count in counts.items():
+            self.events.labels(type=_bounded(event_type, EVENT_TYPES)).inc(count)
+
+    def duplicate(self, count: int = 1) -> None:
+        """Count events ignored as already seen (``count`` of them, for a batch)."""
+        self.duplicates.inc(count)
 
     def lag(self, topic: str, partition: int, messages: int) -> None:
         """Set the consumer lag of one assigned partition."""
@@ -270,6 +275,11 @@ class Metrics:
         self.evaluations.labels(rule=rule).inc()
         if matched:
             self.matches.labels(rule=rule).inc()
+
+    def rules_matched(self, counts: Mapping[str, int]) -> None:
+        """Count a batch's matches by rule (the engine's ``Outcome.matched``), once per batch."""
+        for rule, count in counts.items():
+            self.matches.labels(rule=rule).inc(count)
 
     def rule_set_loaded(self, version: str, rules: int) -> None:
         """Record a rule set put in force (at start or by a successful reload)."""
@@ -303,6 +313,13 @@ class Metrics:
     def alert_stored(self, new: bool) -> None:
         """Count one alert written to the store; ``new=False`` when its id was already there."""
         self.alerts_stored.labels(outcome="new" if new else "duplicate").inc()
+
+    def alerts_stored_batch(self, new: int, duplicate: int) -> None:
+        """Count a batch written to the store: ``new`` rows, ``duplicate`` ids already there."""
+        if new:
+            self.alerts_stored.labels(outcome="new").inc(new)
+        if duplicate:
+            self.alerts_stored.labels(outcome="duplicate").inc(duplicate)
 
     # --- deliveries --------------------------------------------------------------------
     def delivery_attempt(self, channel: str) -> None:

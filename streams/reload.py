@@ -15,11 +15,14 @@ import asyncio
 import hashlib
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rules.engine import Engine
 from rules.exceptions import RuleSetError
 from rules.loader import load_rules
-from streams import worker_metrics as metrics
+
+if TYPE_CHECKING:
+    from streams.worker_health import WorkerObservability
 
 __all__ = ["RuleWatcher", "directory_digest"]
 
@@ -42,8 +45,15 @@ def directory_digest(directory: Path) -> str:
 class RuleWatcher:
     """Polls ``directory`` and swaps valid changes into ``engine``."""
 
-    def __init__(self, engine: Engine, directory: Path, interval: float) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        directory: Path,
+        interval: float,
+        observe: WorkerObservability | None = None,
+    ) -> None:
         self.engine = engine
+        self.observe = observe
         self.directory = directory
         self.interval = interval
         self.digest = directory_digest(directory)
@@ -62,7 +72,8 @@ class RuleWatcher:
         try:
             ruleset = await asyncio.to_thread(load_rules, self.directory)
         except RuleSetError as exc:
-            metrics.RULE_RELOADS.labels(outcome="refused").inc()
+            if self.observe is not None:
+                self.observe.reload_refused()
             log.error(
                 "rule change refused, the active rule set %s stays: %d problem(s)",
                 self.engine.ruleset.fingerprint,
@@ -74,7 +85,8 @@ class RuleWatcher:
         if ruleset.fingerprint == self.engine.ruleset.fingerprint:
             return False
         self.engine.swap(ruleset)
-        metrics.RULE_RELOADS.labels(outcome="applied").inc()
+        if self.observe is not None:
+            self.observe.rules_loaded(self.engine, reloaded=True)
         log.info(
             "rules reloaded: %d rules, fingerprint %s",
             len(ruleset.rules),

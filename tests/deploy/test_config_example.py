@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import re
+from pathlib import Path
 from typing import Any
 
 from deploy_files import DEPLOY, load_yaml
@@ -10,7 +12,7 @@ from deploy_files import DEPLOY, load_yaml
 EXAMPLE = DEPLOY / "config.example.yaml"
 KEY = re.compile(r"^(?P<indent> *)(?P<key>[A-Za-z_][\w-]*):")
 
-#: the keys agreed with streams/config.py (issue 3); the lead reconciles any rename
+#: keys the example must show; ``test_config_files_pass_config_check`` holds them to config.py
 AGREED = (
     "broker.url",
     "broker.security.protocol",
@@ -24,13 +26,16 @@ AGREED = (
     "topics.staff",
     "topics.alerts",
     "topics.dead_letter",
-    "partitions",
+    "topics.partitions",
+    "topics.replication_factor",
     "store.url",
     "rules.dir",
     "timezone",
     "lateness",
-    "faust.store",
-    "faust.data_dir",
+    "worker.group_id",
+    "worker.commit_interval",
+    "worker.state_store",
+    "worker.timer_clock",
     "metrics.port",
     "notifiers",
 )
@@ -84,3 +89,36 @@ def test_ports_agree_across_deploy() -> None:
     assert f"'{port}'" in dockerfile  # the HEALTHCHECK's default port
     statefulset = (DEPLOY / "kubernetes" / "statefulset.yaml").read_text(encoding="utf-8")
     assert f"containerPort: {port}" in statefulset
+
+
+def test_config_files_pass_config_check(tmp_path: Path) -> None:
+    """The example, the compose config and the Kubernetes ConfigMap's config all load with
+    streams/config.py (what ``churnwatch config check`` runs): no unknown or misspelt key."""
+    from test_kubernetes import load_yaml_all_config
+
+    from streams.config import load_config
+
+    configmap = tmp_path / "configmap-config.json"
+    configmap.write_text(json.dumps(load_yaml_all_config()), encoding="utf-8")
+    for path in (EXAMPLE, DEPLOY / "compose.config.yaml", configmap):
+        load_config(path, environ={})
+
+
+def test_deploy_uses_only_environment_variables_config_reads() -> None:
+    """Every ``CHURNWATCH_*`` variable the deploy files set or mention is one config.py reads
+    (or a notifier credential the example names by ``*_env``)."""
+    from streams.config import env_names
+
+    known = set(env_names()) | {"CHURNWATCH_CONFIG"}
+    named = {v for v in _walk(load_yaml(EXAMPLE)) if str(v).startswith("CHURNWATCH_")}
+    found: set[str] = set()
+    for path in DEPLOY.rglob("*"):
+        if path.is_file() and path.suffix in ("", ".yaml", ".yml", ".md"):
+            found |= set(re.findall(r"CHURNWATCH_[A-Z0-9_]+", path.read_text(encoding="utf-8")))
+    assert found - known - named == set()
+
+
+def _walk(node: Any) -> list[Any]:
+    if isinstance(node, dict):
+        return [v for value in node.values() for v in _walk(value)]
+    return [node]

@@ -107,13 +107,14 @@ def test_metrics_service_selects_the_workers() -> None:
     assert [p["targetPort"] for p in service["spec"]["ports"]] == ["metrics"]
 
 
-def test_rocksdb_state_is_a_volume_claim_at_the_faust_data_dir() -> None:
-    """Each worker gets its own claimed volume mounted where Faust keeps RocksDB."""
+def test_state_is_a_volume_claim_at_the_state_dir() -> None:
+    """Each worker gets its own claimed volume at /var/lib/churnwatch/state, kept for the
+    RocksDB state store (``worker.state_store`` is memory:// until that store lands)."""
     sts = one("StatefulSet")
     claims = {c["metadata"]["name"] for c in sts["spec"]["volumeClaimTemplates"]}
     mounts = {m["name"]: m for m in worker()["volumeMounts"]}
     assert "state" in claims
-    assert mounts["state"]["mountPath"] == load_yaml_all_config()["faust"]["data_dir"]
+    assert mounts["state"]["mountPath"] == "/var/lib/churnwatch/state"
 
 
 def test_rules_are_a_directory_mount_so_changes_reach_the_worker() -> None:
@@ -138,7 +139,7 @@ def test_secrets_hold_placeholders_only() -> None:
 def test_secrets_reach_the_worker_by_reference() -> None:
     """Credentials come from Secret references, and no env var carries a literal secret."""
     env = {e["name"]: e for e in worker()["env"]}
-    for name in ("CHURNWATCH_STORE__URL", "TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN"):
+    for name in ("CHURNWATCH_STORE_URL", "TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN"):
         assert "secretKeyRef" in env[name]["valueFrom"], name
     assert all("value" not in e for e in env.values())
 

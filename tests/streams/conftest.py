@@ -101,6 +101,8 @@ def make_setup(broker_url: str, tmp_path: Path) -> Callable[..., Setup]:
         name: str = "",
         max_poll_records: int = 5000,
         commit_interval: float = 0.3,
+        timer_clock: str = "event",
+        metrics_port: int = 0,
     ) -> Setup:
         token = name or uuid.uuid4().hex[:8]
         path = tmp_path / f"churnwatch-{token}.yaml"
@@ -123,12 +125,18 @@ worker:
   max_poll_records: {max_poll_records}
   session_timeout_ms: 3000
   heartbeat_interval_ms: 500
-metrics: {{port: 0}}
+  timer_clock: {timer_clock}
+metrics: {{port: {metrics_port}}}
 """
         )
         return Setup(path, load_config(path, environ={}), tmp_path)
 
     return make
+
+
+def free_port() -> int:
+    """A loopback TCP port free right now (for a worker's metrics server)."""
+    return _free_port()
 
 
 def clean_env() -> dict[str, str]:
