@@ -28,6 +28,7 @@ from streams.replay import AlertSink, JsonLinesAlertSink
 __all__ = ["register", "topics_app"]
 
 topics_app = typer.Typer(help="Manage churnwatch's Kafka topics.", no_args_is_help=True)
+log = logging.getLogger("churnwatch.worker")
 err = Console(stderr=True)
 out = Console()
 
@@ -118,6 +119,8 @@ def worker(
 ) -> None:
     """Run a streaming worker; several in one group share the partitions. Stops on SIGTERM."""
     from streams.worker import Worker
+    from streams.worker_health import WorkerObservability
+    from streams.worker_notify import worker_notifications
 
     settings = effective_config(config, broker, db, rules)
     logging.basicConfig(
@@ -133,7 +136,17 @@ def worker(
             alerts_out.parent.mkdir(parents=True, exist_ok=True)
             sinks.append(JsonLinesAlertSink(stack.enter_context(alerts_out.open("ab"))))
         try:
-            asyncio.run(Worker(settings, sinks=sinks).run())
+            observe = WorkerObservability()
+            delivery = worker_notifications(settings, observe.metrics)
+            route = None
+            if delivery is not None:
+                sinks.extend(delivery.sinks)
+                route = delivery.route
+                delivery.loop.start()
+                stack.callback(delivery.loop.stop)
+            else:
+                log.warning("notifications are off: no notifiers configured (config: notifiers)")
+            asyncio.run(Worker(settings, sinks=sinks, route=route, observe=observe).run())
         except RuleSetError as exc:
             for problem in exc.problems:
                 err.print(str(problem), markup=False, highlight=False)

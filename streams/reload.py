@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from rules.engine import Engine
 from rules.exceptions import RuleSetError
-from rules.loader import load_rules
+from rules.loader import DEFAULT_TIMEZONE, load_rules
 
 if TYPE_CHECKING:
     from streams.worker_health import WorkerObservability
@@ -51,8 +51,10 @@ class RuleWatcher:
         directory: Path,
         interval: float,
         observe: WorkerObservability | None = None,
+        timezone: str = DEFAULT_TIMEZONE,
     ) -> None:
         self.engine = engine
+        self.timezone = timezone
         self.observe = observe
         self.directory = directory
         self.interval = interval
@@ -70,7 +72,7 @@ class RuleWatcher:
             return False
         self.digest = digest
         try:
-            ruleset = await asyncio.to_thread(load_rules, self.directory)
+            ruleset = await asyncio.to_thread(load_rules, self.directory, timezone=self.timezone)
         except RuleSetError as exc:
             if self.observe is not None:
                 self.observe.reload_refused()

@@ -136,7 +136,10 @@ class Worker:
         self.route = route
         self.clock = clock
         self.rules_dir = Path(config.rules.dir)
-        self.engine = Engine(load_rules(self.rules_dir), lateness=config.lateness_seconds)
+        self.engine = Engine(
+            load_rules(self.rules_dir, timezone=config.timezone),
+            lateness=config.lateness_seconds,
+        )
         self.directory = InMemoryDirectory()
         self.options = aiokafka_options(config)
         self.state = ChangelogState(config.changelog_topic, self.options)
@@ -185,7 +188,11 @@ class Worker:
             await staff.start()
             if self.config.rules.reload_interval > 0:
                 watcher = RuleWatcher(
-                    self.engine, self.rules_dir, self.config.rules.reload_interval, observe
+                    self.engine,
+                    self.rules_dir,
+                    self.config.rules.reload_interval,
+                    observe,
+                    timezone=self.config.timezone,
                 )
                 tasks.append(asyncio.create_task(watcher.run(), name="rule-watcher"))
             self.consumer = self._consumer()
