@@ -31,6 +31,14 @@ class ConfigError(NotifierError):
     """A channel or routing setting is missing or wrong; names the setting, never its value."""
 
 
+class SecretUnavailable(ConfigError):
+    """A secret the settings refer to is not there (unset variable, unreadable file).
+
+    ``churnwatch config check`` reports it as a warning: the machine that checks a config
+    often is not the one that holds the secrets.
+    """
+
+
 class RoutingError(NotifierError):
     """The routing file is invalid (file, field and what to write instead)."""
 

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from notifiers.exceptions import ConfigError
+from notifiers.exceptions import ConfigError, SecretUnavailable
 
 __all__ = ["Secret", "read_secret"]
 
@@ -66,7 +66,7 @@ def read_secret(
             return Secret(env[default_env].strip())
         if required:
             hint = f"set the environment variable {default_env}" if default_env else "set it"
-            raise ConfigError(
+            raise SecretUnavailable(
                 f"{where} is missing: {hint} (or give {{env: NAME}} / {{file: PATH}})"
             )
         return None
@@ -79,12 +79,14 @@ def read_secret(
     if kind == "env":
         value = env.get(str(name))
         if not value:
-            raise ConfigError(f"{where}: the environment variable {name} is not set")
+            raise SecretUnavailable(f"{where}: the environment variable {name} is not set")
         return Secret(value.strip())
     try:
         value = Path(str(name)).read_text(encoding="utf-8").strip()
     except OSError as exc:
-        raise ConfigError(f"{where}: cannot read the secret file {name} ({exc.strerror})") from exc
+        raise SecretUnavailable(
+            f"{where}: cannot read the secret file {name} ({exc.strerror})"
+        ) from exc
     if not value:
         raise ConfigError(f"{where}: the secret file {name} is empty")
     return Secret(value)

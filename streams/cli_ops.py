@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import sys
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 import typer
@@ -116,4 +117,36 @@ def config_check(
         sys.stdout.write("\n# environment variables\n")
         for name, path in env_names().items():
             sys.stdout.write(f"# {name} -> {'.'.join(path)}\n")
+    if not check_notifiers(settings.notifiers):
+        raise typer.Exit(1)
     err.print("config OK", style="green")
+
+
+def check_notifiers(sections: dict[str, Any]) -> bool:
+    """Each notifier section through its channel's own validation; False on a real error.
+
+    A secret that is not available here (unset variable, unreadable file) is a warning:
+    the secrets live on the machines that run churnwatch, not where configs are checked.
+    """
+    from notifiers.exceptions import ConfigError, SecretUnavailable
+    from notifiers.registry import channels
+
+    installed = channels()
+    ok = True
+    for name, section in sorted(sections.items()):
+        plugin = installed.get(name)
+        if plugin is None:
+            err.print(
+                f"notifiers.{name}: no such channel; installed: {', '.join(sorted(installed))}",
+                highlight=False,
+            )
+            ok = False
+            continue
+        try:
+            plugin.configure(section or {}, os.environ)
+        except SecretUnavailable as exc:
+            err.print(f"[yellow]warning:[/yellow] {exc}", highlight=False)
+        except ConfigError as exc:
+            err.print(f"[red]notifiers.{name}:[/red] {exc}", highlight=False)
+            ok = False
+    return ok

@@ -27,7 +27,7 @@ broker:
 store: {url: "postgresql://churn:db-pa55word@db.bank:5432/alerts"}
 worker: {max_poll_records: 1000}
 notifiers:
-  wecom: {kind: webhook, url: "https://hooks.example/x", token: hook-t0ken}
+  webhook: {preset: wecom, url: {env: CW_TEST_HOOK_URL}}
 """
     )
     return path
@@ -108,6 +108,7 @@ class TestMasking:
         env = clean_env() | {
             "CHURNWATCH_BROKER_SECURITY_SASL_PASSWORD": "s3cr3t-sasl",
             "CHURNWATCH_BROKER_SECURITY_SSL_PASSWORD": "ssl-keypass",
+            "CW_TEST_HOOK_URL": "https://hooks.example/x?key=hook-t0ken",
         }
         result = CliRunner().invoke(
             app, ["config", "check", "--config", str(config_file), "--env"], env=env
