@@ -16,6 +16,7 @@ carried as-is: the notifier registry validates it; here it is only masked.
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import os
 import re
@@ -117,7 +118,12 @@ class WorkerConfig(_Section):
     commit_interval: float = 5.0
     session_timeout_ms: int = 10_000
     heartbeat_interval_ms: int = 3_000
-    state_store: Literal["memory://"] = "memory://"
+    #: ``memory://`` (restored from the changelog's start on every assignment) or
+    #: ``rocksdb:///path`` (a RocksDB database per partition under the path, restored
+    #: from it plus the changelog's tail; needs the ``rocksdb`` extra)
+    state_store: str = "memory://"
+    #: RocksDB memory of the whole process (block cache, memtables charged to it), MiB
+    rocksdb_block_cache_mb: int = 64
     shutdown_timeout: float = 30.0
     #: ``wall``: timers fire when max(wall clock, event-time watermark) passes them (a
     #: reminder goes out on its day with no event arriving); ``event``: on the watermark
@@ -154,6 +160,11 @@ class Config(_Section):
         return bootstrap_servers(self.broker.url)
 
     @property
+    def state_dir(self) -> Path | None:
+        """Where ``rocksdb://`` keeps its databases; None for ``memory://``."""
+        return state_store_dir(self.worker.state_store)
+
+    @property
     def changelog_topic(self) -> str:
         """Per-customer engine state, compacted; partitioned like the input topics."""
         return f"{self.worker.group_id}-state-changelog"
@@ -174,6 +185,19 @@ class Config(_Section):
             except OSError as exc:
                 raise ConfigError([f"broker.security.{name}_file: cannot read {path}"]) from exc
         return value
+
+
+def state_store_dir(url: str) -> Path | None:
+    """``rocksdb:///var/lib/x`` as its directory; None for ``memory://``; ValueError else."""
+    text = url.strip()
+    if text == "memory://":
+        return None
+    if text.startswith("rocksdb://") and text[len("rocksdb://") :].strip():
+        return Path(text[len("rocksdb://") :])
+    raise ValueError(
+        f"unknown state store {url!r}: use memory:// or rocksdb:///path/to/dir "
+        "(e.g. rocksdb:///var/lib/churnwatch/state)"
+    )
 
 
 def bootstrap_servers(url: str) -> list[str]:
@@ -301,6 +325,7 @@ def _check(config: Config) -> list[str]:
         problems.append("worker.max_poll_records: must be at least 1")
     if config.worker.commit_interval <= 0:
         problems.append("worker.commit_interval: must be more than 0 seconds")
+    problems.extend(_check_state_store(config.worker))
     if not 0 <= config.metrics.port <= 65535:
         problems.append("metrics.port: must be 0 (off) or a TCP port")
     security = config.broker.security
@@ -317,6 +342,27 @@ def _check(config: Config) -> list[str]:
             "broker.security: SASL needs a password: set CHURNWATCH_BROKER_SECURITY_SASL_PASSWORD "
             "or sasl_password_file"
         )
+    return problems
+
+
+def _check_state_store(worker: WorkerConfig) -> list[str]:
+    try:
+        directory = state_store_dir(worker.state_store)
+    except ValueError as exc:
+        return [f"worker.state_store: {exc}"]
+    problems: list[str] = []
+    if directory is not None:
+        if importlib.util.find_spec("rocksdict") is None:
+            problems.append(
+                "worker.state_store: rocksdb:// needs rocksdict: pip install 'churnwatch[rocksdb]'"
+            )
+        if not directory.is_absolute():
+            problems.append(
+                f"worker.state_store: {worker.state_store!r} is relative; use an absolute "
+                "path, rocksdb:///var/lib/churnwatch/state"
+            )
+    if worker.rocksdb_block_cache_mb < 1:
+        problems.append("worker.rocksdb_block_cache_mb: must be at least 1")
     return problems
 
 

@@ -25,8 +25,10 @@ Order of work (crash safety, at-least-once — never Kafka transactions, see DES
    why that is safe); on rebalance and on stop the same, all at once.
 A crash anywhere replays events since the last commit against the state of the last
 checkpoint: the same alerts with the same ids, which the store refuses a second time.
-Rule timers fire on ``worker.timer_clock`` (``worker_timers.py``); metrics and probes are
-counted per batch (``worker_health.py``).
+With ``worker.state_store: rocksdb:///dir`` the states also go to a RocksDB database per
+partition at each checkpoint, and assignment reads only the changelog's tail
+(``streams/state_store.py``). Rule timers fire on ``worker.timer_clock``
+(``worker_timers.py``); metrics and probes are counted per batch (``worker_health.py``).
 
 Measured (``.venv/bin/python bench/worker_bench.py``, 202,000 events, 2,000 customers,
 8-rule pack, 4 partitions, the shared 2-core box with other sessions running; wall
@@ -69,6 +71,7 @@ from streams.kafka import aiokafka_options, partition_for
 from streams.reload import RuleWatcher
 from streams.replay import AlertSink, wall_clock
 from streams.staff import StaffReader
+from streams.state_store import LocalStates
 from streams.worker_checkpoint import Checkpointer
 from streams.worker_health import BatchCounts, WorkerObservability
 from streams.worker_timers import TimerIndex, wall_micros
@@ -142,7 +145,7 @@ class Worker:
         )
         self.directory = InMemoryDirectory()
         self.options = aiokafka_options(config)
-        self.state = ChangelogState(config.changelog_topic, self.options)
+        self.state = ChangelogState(config.changelog_topic, self.options, LocalStates.of(config))
         self.observe = observe if observe is not None else WorkerObservability()
         self.lock = asyncio.Lock()
         self.stopping = asyncio.Event()
@@ -239,6 +242,7 @@ class Worker:
                 if self.producer is not None:
                     await self.producer.stop()
         finally:
+            self.state.close()
             self.observe.close()
             if self.store is not None:
                 self.store.close()

@@ -15,7 +15,8 @@ committed offsets are read again against states at least that new: an event alre
 state is a duplicate to the engine (``seen``), and every alert it gave was stored before
 the state could be written (a batch's alerts are stored inside the batch). Rebalance and
 stop call :meth:`Checkpointer.complete`, which folds in a checkpoint in progress and
-writes everything at once.
+writes everything at once. With a local state store, the states written go to its
+databases once acknowledged, before the offsets are committed (``streams/changelog.py``).
 """
 
 from __future__ import annotations
@@ -97,6 +98,8 @@ class Checkpointer:
                 return False
         if checkpoint.pending:
             await asyncio.gather(*checkpoint.pending)
+        # local state (rocksdb://) only: the acknowledged states and their changelog offset
+        await self.state.persist()
         assignment = consumer.assignment()
         offsets = {tp: n for tp, n in checkpoint.offsets.items() if tp in assignment}
         if offsets:

@@ -103,6 +103,7 @@ def make_setup(broker_url: str, tmp_path: Path) -> Callable[..., Setup]:
         commit_interval: float = 0.3,
         timer_clock: str = "event",
         metrics_port: int = 0,
+        state_store: str = "memory://",
     ) -> Setup:
         token = name or uuid.uuid4().hex[:8]
         path = tmp_path / f"churnwatch-{token}.yaml"
@@ -126,6 +127,8 @@ worker:
   session_timeout_ms: 3000
   heartbeat_interval_ms: 500
   timer_clock: {timer_clock}
+  state_store: "{state_store}"
+  rocksdb_block_cache_mb: 8
 metrics: {{port: {metrics_port}}}
 """
         )
