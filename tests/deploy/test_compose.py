@@ -48,6 +48,12 @@ def test_workers_share_one_image_and_keep_their_own_state() -> None:
     assert set(states) <= set(compose()["volumes"])
 
 
+def test_workers_keep_rocksdb_state_on_their_volume() -> None:
+    """The compose config puts the RocksDB state store on the workers' state volume."""
+    config = load_yaml(DEPLOY / "compose.config.yaml")
+    assert config["worker"]["state_store"] == "rocksdb:///var/lib/churnwatch/state"
+
+
 def test_no_password_is_written_into_the_file() -> None:
     """Passwords come from the environment (${VAR:?...}), never a literal in compose.yaml."""
     postgres = services()["postgres"]["environment"]["POSTGRES_PASSWORD"]

@@ -35,6 +35,7 @@ AGREED = (
     "worker.group_id",
     "worker.commit_interval",
     "worker.state_store",
+    "worker.rocksdb_block_cache_mb",
     "worker.timer_clock",
     "metrics.port",
     "notifiers",

@@ -108,13 +108,15 @@ def test_metrics_service_selects_the_workers() -> None:
 
 
 def test_state_is_a_volume_claim_at_the_state_dir() -> None:
-    """Each worker gets its own claimed volume at /var/lib/churnwatch/state, kept for the
-    RocksDB state store (``worker.state_store`` is memory:// until that store lands)."""
+    """Each worker gets its own claimed volume at /var/lib/churnwatch/state, and the config
+    keeps its RocksDB state store there, so a restarted pod reads only the changelog's tail."""
     sts = one("StatefulSet")
     claims = {c["metadata"]["name"] for c in sts["spec"]["volumeClaimTemplates"]}
     mounts = {m["name"]: m for m in worker()["volumeMounts"]}
     assert "state" in claims
     assert mounts["state"]["mountPath"] == "/var/lib/churnwatch/state"
+    state_store = load_yaml_all_config()["worker"]["state_store"]
+    assert state_store == "rocksdb://" + mounts["state"]["mountPath"]
 
 
 def test_rules_are_a_directory_mount_so_changes_reach_the_worker() -> None:
