@@ -48,12 +48,19 @@ def _fail(exc: Exception) -> typer.Exit:
 
 
 def web(
-    db: Db = DEFAULT_DB_URL,
+    db: Annotated[
+        str, typer.Option("--db", envvar="CHURNWATCH_STORE_URL", help="Alert store URL.")
+    ] = DEFAULT_DB_URL,
     rules_dir: Rules = SHIPPED_RULES,
-    host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port")] = 8080,
+    host: Annotated[str, typer.Option("--host", envvar="CHURNWATCH_WEB_HOST")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", envvar="CHURNWATCH_WEB_PORT")] = 8080,
     public_url: Annotated[
-        str | None, typer.Option("--public-url", help="Public base URL (for Twilio signatures).")
+        str | None,
+        typer.Option(
+            "--public-url",
+            envvar="CHURNWATCH_WEB_PUBLIC_URL",
+            help="Public base URL (for Twilio signatures).",
+        ),
     ] = None,
 ) -> None:
     """Serve the managers' alert pages, the inbound SMS webhook and the report page."""
