@@ -151,6 +151,13 @@ def write_replay_metrics(summary: ReplaySummary, ruleset: RuleSet, path: Path) -
         summary, severities={rule.id: rule.spec.severity for rule in ruleset.rules}
     )
     metrics.rule_set_loaded(ruleset.fingerprint, len(ruleset.rules))
+    metrics.rules_evaluated(
+        {
+            rule.id: sum(summary.events_by_type.get(name, 0) for name in rule.types)
+            for rule in ruleset.rules
+            if rule.spec.enabled
+        }
+    )
     path.parent.mkdir(parents=True, exist_ok=True)
     metrics.write_textfile(str(path))
 
