@@ -170,7 +170,8 @@ def create_app(settings: WebSettings) -> Starlette:
         target = f"{request.url.path}?saved=1" + (f"&lang={lang}" if lang else "")
         return RedirectResponse(target, status_code=303)
 
-    async def sms_inbound(request: Request) -> Response:
+    async def signed_by_twilio(request: Request) -> dict[str, str] | None:
+        """The form fields when Twilio's signature over them is right; None (counted) if not."""
         form = await request.form()
         params = {k: str(v) for k, v in form.items()}
         url = (
@@ -182,6 +183,12 @@ def create_app(settings: WebSettings) -> Starlette:
         token = settings.twilio_auth_token
         if not token or not RequestValidator(token).validate(url, params, signature):
             metrics.followup_refused_one("signature")
+            return None
+        return params
+
+    async def sms_inbound(request: Request) -> Response:
+        params = await signed_by_twilio(request)
+        if params is None:
             return PlainTextResponse("forbidden", status_code=403)
         result = handle_reply(
             store, params.get("From", ""), params.get("Body", ""), settings.clock()
@@ -194,17 +201,8 @@ def create_app(settings: WebSettings) -> Starlette:
 
     async def sms_status(request: Request) -> Response:
         """Twilio's delivery status callback for messages we sent (signature checked)."""
-        form = await request.form()
-        params = {k: str(v) for k, v in form.items()}
-        url = (
-            settings.public_url.rstrip("/") + request.url.path
-            if settings.public_url
-            else str(request.url)
-        )
-        signature = request.headers.get("x-twilio-signature", "")
-        token = settings.twilio_auth_token
-        if not token or not RequestValidator(token).validate(url, params, signature):
-            metrics.followup_refused_one("signature")
+        params = await signed_by_twilio(request)
+        if params is None:
             return PlainTextResponse("forbidden", status_code=403)
         update = apply_status(
             store.engine,
