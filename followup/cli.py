@@ -27,6 +27,7 @@ from rules.durations import parse_duration
 from schemas.exceptions import ChurnwatchError
 from schemas.models import StaffEvent
 from schemas.store import AlertStore
+from streams.cli_options import ChannelsFileOption, PublicUrlOption
 from streams.settings import DEFAULT_DB_URL, SHIPPED_RULES
 
 __all__ = ["register"]
@@ -48,13 +49,13 @@ def _fail(exc: Exception) -> typer.Exit:
 
 
 def web(
-    db: Db = DEFAULT_DB_URL,
+    db: Annotated[
+        str, typer.Option("--db", envvar="CHURNWATCH_STORE_URL", help="Alert store URL.")
+    ] = DEFAULT_DB_URL,
     rules_dir: Rules = SHIPPED_RULES,
-    host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port")] = 8080,
-    public_url: Annotated[
-        str | None, typer.Option("--public-url", help="Public base URL (for Twilio signatures).")
-    ] = None,
+    host: Annotated[str, typer.Option("--host", envvar="CHURNWATCH_WEB_HOST")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", envvar="CHURNWATCH_WEB_PORT")] = 8080,
+    public_url: PublicUrlOption = None,
 ) -> None:
     """Serve the managers' alert pages, the inbound SMS webhook and the report page."""
     import uvicorn
@@ -111,22 +112,12 @@ def escalations_run(
     rules_dir: Rules = SHIPPED_RULES,
     once: Annotated[bool, typer.Option("--once", help="One pass, then exit.")] = False,
     interval: Annotated[int, typer.Option("--interval", help="Seconds between passes.")] = 60,
-    channels_file: Annotated[
-        Path | None,
-        typer.Option("--channels", help="Channel settings file (as for --notify routed)."),
-    ] = None,
+    channels_file: ChannelsFileOption = None,
     channel: Annotated[
         str | None,
         typer.Option("--channel", help="Send every escalation by this channel (e.g. console)."),
     ] = None,
-    public_url: Annotated[
-        str | None,
-        typer.Option(
-            "--public-url",
-            envvar="CHURNWATCH_WEB_PUBLIC_URL",
-            help="Public address of churnwatch web, for the link in escalation messages.",
-        ),
-    ] = None,
+    public_url: PublicUrlOption = None,
 ) -> None:
     """Escalate due, unacknowledged alerts through the outbox (state in the store)."""
     from followup.wiring import OutboxNotify, follow_up_parts

@@ -4,6 +4,7 @@ Routes:
 
 ``GET/POST /a/{token}``     one alert for one staff member (the link in their message)
 ``POST /sms/inbound``       Twilio's webhook for replies; the request signature is checked
+``POST /sms/status``        Twilio's delivery status callbacks (30003 retried, 30005-7 failed)
 ``GET /report/{token}``     the follow-up report, for an executive's report link
 ``GET /metrics``            Prometheus text format; ``GET /healthz``
 
@@ -38,6 +39,7 @@ from followup.report_render import render_html
 from followup.sms import handle_reply
 from followup.store import OUTCOMES, FollowUp, FollowUpStore, parse_amount
 from followup.tokens import LinkClaims, LinkSigner, short_ref
+from notifiers.status_callbacks import apply_status
 from rules.loader import RuleSet
 from streams.metrics import Metrics
 
@@ -168,7 +170,8 @@ def create_app(settings: WebSettings) -> Starlette:
         target = f"{request.url.path}?saved=1" + (f"&lang={lang}" if lang else "")
         return RedirectResponse(target, status_code=303)
 
-    async def sms_inbound(request: Request) -> Response:
+    async def signed_by_twilio(request: Request) -> dict[str, str] | None:
+        """The form fields when Twilio's signature over them is right; None (counted) if not."""
         form = await request.form()
         params = {k: str(v) for k, v in form.items()}
         url = (
@@ -180,6 +183,12 @@ def create_app(settings: WebSettings) -> Starlette:
         token = settings.twilio_auth_token
         if not token or not RequestValidator(token).validate(url, params, signature):
             metrics.followup_refused_one("signature")
+            return None
+        return params
+
+    async def sms_inbound(request: Request) -> Response:
+        params = await signed_by_twilio(request)
+        if params is None:
             return PlainTextResponse("forbidden", status_code=403)
         result = handle_reply(
             store, params.get("From", ""), params.get("Body", ""), settings.clock()
@@ -189,6 +198,22 @@ def create_app(settings: WebSettings) -> Starlette:
         reply = MessagingResponse()
         reply.message(result.answer)
         return Response(str(reply), media_type="application/xml")
+
+    async def sms_status(request: Request) -> Response:
+        """Twilio's delivery status callback for messages we sent (signature checked)."""
+        params = await signed_by_twilio(request)
+        if params is None:
+            return PlainTextResponse("forbidden", status_code=403)
+        update = apply_status(
+            store.engine,
+            params.get("MessageSid", ""),
+            params.get("MessageStatus", ""),
+            params.get("ErrorCode"),
+            settings.clock(),
+        )
+        if update.outcome in ("retry", "failed"):
+            metrics.delivery("twilio_sms", update.outcome)
+        return PlainTextResponse(update.outcome)
 
     async def report_page(request: Request) -> Response:
         try:
@@ -218,6 +243,7 @@ def create_app(settings: WebSettings) -> Starlette:
         routes=[
             Route("/a/{token}", alert_page, methods=["GET", "POST"]),
             Route("/sms/inbound", sms_inbound, methods=["POST"]),
+            Route("/sms/status", sms_status, methods=["POST"]),
             Route("/report/{token}", report_page, methods=["GET"]),
             Route("/metrics", metrics_page, methods=["GET"]),
             Route("/healthz", healthz, methods=["GET"]),

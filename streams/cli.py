@@ -19,6 +19,7 @@ from rules.loader import DEFAULT_TIMEZONE, RuleSet, load_rules
 from schemas.exceptions import ChurnwatchError
 from schemas.store import AlertStore
 from streams import cli_demo, cli_kafka, cli_notify, cli_ops, cli_rules
+from streams.cli_options import ChannelsFileOption, PublicUrlOption
 from streams.replay import AlertSink, JsonLinesAlertSink, ReplayDriver, ReplaySummary
 from streams.settings import DEFAULT_DB_URL, SHIPPED_RULES
 from streams.summary import print_summary
@@ -151,6 +152,13 @@ def write_replay_metrics(summary: ReplaySummary, ruleset: RuleSet, path: Path) -
         summary, severities={rule.id: rule.spec.severity for rule in ruleset.rules}
     )
     metrics.rule_set_loaded(ruleset.fingerprint, len(ruleset.rules))
+    metrics.rules_evaluated(
+        {
+            rule.id: sum(summary.events_by_type.get(name, 0) for name in rule.types)
+            for rule in ruleset.rules
+            if rule.spec.enabled
+        }
+    )
     path.parent.mkdir(parents=True, exist_ok=True)
     metrics.write_textfile(str(path))
 
@@ -175,10 +183,7 @@ def replay(
             "(the routing file's channels).",
         ),
     ] = "none",
-    channels_file: Annotated[
-        Path | None,
-        typer.Option("--channels", help="Channel settings file (for --notify routed)."),
-    ] = None,
+    channels_file: ChannelsFileOption = None,
     until: Annotated[
         dt.datetime | None,
         typer.Option(
@@ -195,14 +200,7 @@ def replay(
         Path | None,
         typer.Option("--metrics-out", help="Write the run's Prometheus metrics to this file."),
     ] = None,
-    public_url: Annotated[
-        str | None,
-        typer.Option(
-            "--public-url",
-            envvar="CHURNWATCH_WEB_PUBLIC_URL",
-            help="Public address of churnwatch web, for the follow-up links in staff messages.",
-        ),
-    ] = None,
+    public_url: PublicUrlOption = None,
 ) -> None:
     """Run events from a file through the rules; store and print the alerts."""
     try:

@@ -28,6 +28,7 @@ from notifiers.settings import load_channels_file
 from notifiers.setup import load_templates, routing_for
 from schemas.exceptions import ChurnwatchError
 from schemas.store import AlertStore
+from streams.cli_options import ChannelsFileOption
 from streams.metrics import Metrics
 from streams.settings import DEFAULT_DB_URL, SHIPPED_RULES
 
@@ -46,13 +47,10 @@ out = Console()
 err = Console(stderr=True)
 
 DbOption = Annotated[str, typer.Option("--db", help="Alert store URL (SQLAlchemy).")]
-ChannelsOption = Annotated[
-    Path | None, typer.Option("--channels", help="Channel settings file (YAML).")
-]
 
 
 @notifiers_app.command("list")
-def list_notifiers(channels_file: ChannelsOption = None) -> None:
+def list_notifiers(channels_file: ChannelsFileOption = None) -> None:
     """Installed channels, and whether each is configured (from the file and environment)."""
     try:
         sections = load_channels_file(channels_file)
@@ -137,7 +135,7 @@ def retry_delivery(
 @deliveries_app.command("dispatch")
 def dispatch(
     db: DbOption = DEFAULT_DB_URL,
-    channels_file: ChannelsOption = None,
+    channels_file: ChannelsFileOption = None,
     rules_dir: Annotated[Path, typer.Option("--rules", help="Rule directory.")] = SHIPPED_RULES,
     loop: Annotated[bool, typer.Option(help="Keep dispatching every --interval seconds.")] = False,
     interval: Annotated[float, typer.Option(help="Seconds between passes.")] = 2.0,

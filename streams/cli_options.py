@@ -11,7 +11,15 @@ from rich.console import Console
 from streams.config import Config, load_config
 from streams.exceptions import ConfigError
 
-__all__ = ["BrokerOption", "ConfigOption", "DbOption", "RulesOption", "effective_config"]
+__all__ = [
+    "BrokerOption",
+    "ChannelsFileOption",
+    "ConfigOption",
+    "DbOption",
+    "PublicUrlOption",
+    "RulesOption",
+    "effective_config",
+]
 
 err = Console(stderr=True)
 
@@ -24,6 +32,18 @@ BrokerOption = Annotated[
 ]
 DbOption = Annotated[str | None, typer.Option("--db", help="Alert store URL (SQLAlchemy).")]
 RulesOption = Annotated[Path | None, typer.Option("--rules", help="Rule directory.")]
+PublicUrlOption = Annotated[
+    str | None,
+    typer.Option(
+        "--public-url",
+        envvar="CHURNWATCH_WEB_PUBLIC_URL",
+        help="Public address of churnwatch web, for the follow-up links in staff messages.",
+    ),
+]
+ChannelsFileOption = Annotated[
+    Path | None,
+    typer.Option("--channels", help="Channel settings file (as for --notify routed)."),
+]
 
 
 def effective_config(

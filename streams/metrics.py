@@ -276,6 +276,11 @@ class Metrics:
         if matched:
             self.matches.labels(rule=rule).inc()
 
+    def rules_evaluated(self, counts: Mapping[str, int]) -> None:
+        """Count a batch's rule evaluations by rule, once per batch."""
+        for rule, count in counts.items():
+            self.evaluations.labels(rule=rule).inc(count)
+
     def rules_matched(self, counts: Mapping[str, int]) -> None:
         """Count a batch's matches by rule (the engine's ``Outcome.matched``), once per batch."""
         for rule, count in counts.items():

@@ -317,7 +317,7 @@ class Worker:
         # event-time order within the batch, as the replay driver sees a time-ordered file
         work.sort(key=_occurred_at)
         await self._evaluate(work, counts)
-        counts.publish(self.observe.metrics)
+        counts.publish(self.observe.metrics, self.engine.ruleset)
 
     async def _evaluate(self, work: list[tuple[Any, int, Any]], counts: BatchCounts) -> None:
         evaluate = self.engine.evaluate

@@ -16,10 +16,12 @@ wedged.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from sqlalchemy import text
 
+from rules.ruleset import RuleSet
 from streams.health import Liveness, ObservabilityServer, Readiness
 from streams.metrics import Metrics
 
@@ -50,15 +52,26 @@ class BatchCounts:
         self.matches: dict[str, int] = {}
         self.duplicates = 0
 
-    def publish(self, metrics: Metrics) -> None:
+    def publish(self, metrics: Metrics, ruleset: RuleSet | None = None) -> None:
         if self.types:
             metrics.events_in(
                 {_TYPE_OF_CLASS.get(kind.__name__, "other"): n for kind, n in self.types.items()}
             )
+            if ruleset is not None:
+                metrics.rules_evaluated(evaluations(ruleset, self.types))
         if self.matches:
             metrics.rules_matched(self.matches)
         if self.duplicates:
             metrics.duplicate(self.duplicates)
+
+
+def evaluations(ruleset: RuleSet, events: Mapping[type, int]) -> dict[str, int]:
+    """Rule evaluations in a batch: each enabled rule once per event of its types."""
+    counts: dict[str, int] = {}
+    for kind, n in events.items():
+        for rule in ruleset.by_class.get(kind, ()):
+            counts[rule.id] = counts.get(rule.id, 0) + n
+    return counts
 
 
 class WorkerObservability:

@@ -115,7 +115,15 @@ def test_deploy_uses_only_environment_variables_config_reads() -> None:
     (or a notifier credential the example names by ``*_env``)."""
     from streams.config import env_names
 
-    known = set(env_names()) | {"CHURNWATCH_CONFIG"}
+    # plus the variables of churnwatch web (followup/), which has no config file
+    known = set(env_names()) | {
+        "CHURNWATCH_CONFIG",
+        "CHURNWATCH_WEB_SECRET",
+        "CHURNWATCH_WEB_SECRET_FILE",
+        "CHURNWATCH_WEB_PUBLIC_URL",
+        "CHURNWATCH_WEB_HOST",
+        "CHURNWATCH_WEB_PORT",
+    }
     named = {v for v in _walk(load_yaml(EXAMPLE)) if str(v).startswith("CHURNWATCH_")}
     found: set[str] = set()
     for path in DEPLOY.rglob("*"):

@@ -99,7 +99,7 @@ def load_yaml_all_config() -> dict[str, Any]:
 
 def test_metrics_service_selects_the_workers() -> None:
     """The metrics Service selects the workers, keeps unready ones, and is their serviceName."""
-    service, sts = one("Service"), one("StatefulSet")
+    service, sts = one("Service", "churnwatch"), one("StatefulSet")
     pod_labels = sts["spec"]["template"]["metadata"]["labels"]
     assert service["spec"]["selector"].items() <= pod_labels.items()
     assert service["spec"]["publishNotReadyAddresses"] is True
@@ -181,3 +181,20 @@ def test_the_rules_configmap_loads_as_kubelet_mounts_it(tmp_path: Path) -> None:
         (tmp_path / name).symlink_to(Path("..data") / name)
     ruleset = load_rules(tmp_path)
     assert len(ruleset.rules) == len(load_rules(REPO / "rules" / "pack").rules) > 0
+
+
+def test_web_serves_the_follow_up_pages_with_the_shared_link_secret() -> None:
+    """churnwatch web runs as a Deployment probed on /healthz, and it and the workers read
+    the same link secret, so a link a worker puts in a message opens on the web."""
+    web = one("Deployment", "churnwatch-web")
+    container = web["spec"]["template"]["spec"]["containers"][0]
+    assert container["args"][0] == "web"
+    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    worker_env = {e["name"]: e.get("valueFrom") for e in worker()["env"]}
+    web_env = {e["name"]: e.get("valueFrom") for e in container["env"]}
+    assert worker_env["CHURNWATCH_WEB_SECRET"] == web_env["CHURNWATCH_WEB_SECRET"]
+    assert worker_env["CHURNWATCH_WEB_PUBLIC_URL"] == web_env["CHURNWATCH_WEB_PUBLIC_URL"]
+    service = one("Service", "churnwatch-web")
+    assert (
+        service["spec"]["selector"].items() <= web["spec"]["template"]["metadata"]["labels"].items()
+    )

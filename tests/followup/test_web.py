@@ -7,9 +7,11 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy as sa
 from twilio.request_validator import RequestValidator
 
 from followup.escalation import EscalationPolicy, Escalator
@@ -18,6 +20,7 @@ from followup.testing import FixedClock, RecordingNotify
 from followup.tokens import LinkSigner, manager_link, short_ref
 from followup.web import WebSettings, create_app
 from rules.loader import load_rules
+from schemas.tables import deliveries
 from streams.metrics import Metrics
 from streams.settings import SHIPPED_RULES
 
@@ -222,3 +225,74 @@ class TestInboundSms:
         assert unsigned.status_code == 403
         assert site.store.get(make_alert(11).alert_id).outcome is None  # type: ignore[union-attr]
         assert _refused(site.metrics, "signature") == 2
+
+
+def _status(site: Site, sid: str, status: str, code: str | None) -> httpx.Response:
+    url = site.base + "/sms/status"
+    params = {"MessageSid": sid, "MessageStatus": status, "To": "+8613800000002"}
+    if code is not None:
+        params["ErrorCode"] = code
+    signature = RequestValidator(TWILIO_TOKEN).compute_signature(url, params)
+    return httpx.post(url, data=params, headers={"X-Twilio-Signature": signature})
+
+
+def _sent_delivery(site: Site, sid: str) -> int:
+    """A delivery row of alert 11 already sent to Twilio under message id ``sid``."""
+    now = dt.datetime.now(dt.UTC)
+    with site.store.engine.begin() as conn:
+        result = conn.execute(
+            sa.insert(deliveries).values(
+                alert_id=make_alert(11).alert_id,
+                audience="customer",
+                recipient_id=f"C1-{sid[-4:]}",
+                channel="twilio_sms",
+                status="sent",
+                attempts=1,
+                due_at=now,
+                created_at=now,
+                updated_at=now,
+                sent_at=now,
+                provider_message_id=sid,
+            )
+        )
+        return int(result.inserted_primary_key[0])
+
+
+def _row(site: Site, delivery_id: int) -> Any:
+    with site.store.engine.connect() as conn:
+        return conn.execute(sa.select(deliveries).where(deliveries.c.id == delivery_id)).one()
+
+
+class TestDeliveryStatusCallbacks:
+    def test_unreachable_handset_is_tried_again_later(self, site: Site) -> None:
+        """Twilio 30003 (phone unreachable) puts the delivery back in the outbox, due later."""
+        delivery = _sent_delivery(site, "SM" + "3" * 32)
+        answer = _status(site, "SM" + "3" * 32, "undelivered", "30003")
+        assert answer.status_code == 200 and answer.text == "retry"
+        row = _row(site, delivery)
+        assert row.status == "pending" and "30003" in row.last_error
+
+    def test_spam_filtered_or_unknown_number_fails_for_good(self, site: Site) -> None:
+        """30005, 30006 and 30007 mark the delivery failed, visible to operators."""
+        for code in ("30005", "30006", "30007"):
+            sid = "SM" + code * 6 + "00"
+            delivery = _sent_delivery(site, sid)
+            assert _status(site, sid, "failed", code).text == "failed"
+            row = _row(site, delivery)
+            assert row.status == "failed" and code in row.last_error
+
+    def test_delivered_and_unknown_messages_change_nothing(self, site: Site) -> None:
+        """A "delivered" callback leaves the row sent; one for a message we never sent is
+        ignored."""
+        delivery = _sent_delivery(site, "SM" + "1" * 32)
+        assert _status(site, "SM" + "1" * 32, "delivered", None).text == "delivered"
+        assert _row(site, delivery).status == "sent"
+        assert _status(site, "SM" + "9" * 32, "failed", "30005").text == "ignored"
+
+    def test_unsigned_callback_is_refused(self, site: Site) -> None:
+        """A status callback without Twilio's signature is 403 and changes nothing."""
+        delivery = _sent_delivery(site, "SM" + "5" * 32)
+        url = site.base + "/sms/status"
+        answer = httpx.post(url, data={"MessageSid": "SM" + "5" * 32, "MessageStatus": "failed"})
+        assert answer.status_code == 403
+        assert _row(site, delivery).status == "sent"
