@@ -19,7 +19,7 @@ from sqlalchemy import Connection, Engine, and_, insert, or_, select, update
 from followup.exceptions import FollowUpError
 from rules.state import CustomerProfile
 from schemas.models import Alert, StaffEvent
-from schemas.store import _alert
+from schemas.store import alert_from_row
 from schemas.tables import (
     alerts,
     directory_staff,
@@ -301,7 +301,7 @@ class FollowUpStore:
     def alert(self, alert_id: str) -> Alert | None:
         with self.engine.connect() as conn:
             row = conn.execute(select(alerts).where(alerts.c.alert_id == alert_id)).first()
-        return _alert(row._mapping) if row else None
+        return alert_from_row(row._mapping) if row else None
 
     def assignees(self, alert_id: str) -> dict[str, str]:
         """staff_id -> audience of everyone the alert was routed or escalated to."""
@@ -347,7 +347,7 @@ class FollowUpStore:
         )
         with self.engine.connect() as conn:
             rows = conn.execute(query).all()
-        return [HistoryItem(_alert(r._mapping), r.status, r.outcome) for r in rows]
+        return [HistoryItem(alert_from_row(r._mapping), r.status, r.outcome) for r in rows]
 
     def open_for_staff(self, staff: StaffRecord) -> list[str]:
         """Alert ids not yet closed that this person may act on, most recently routed first."""

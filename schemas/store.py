@@ -24,7 +24,7 @@ from schemas.exceptions import StoreError
 from schemas.models import Alert, Recipient
 from schemas.tables import alerts
 
-__all__ = ["DEFAULT_URL", "AlertStore", "mask_url", "open_engine"]
+__all__ = ["DEFAULT_URL", "AlertStore", "alert_from_row", "mask_url", "open_engine"]
 
 DEFAULT_URL = "sqlite:///churnwatch.db"
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -148,7 +148,7 @@ class AlertStore:
             query = query.where(alerts.c.rule_id == rule_id)
         with self.engine.connect() as connection:
             for row in connection.execute(query):
-                yield _alert(row._mapping)
+                yield alert_from_row(row._mapping)
 
     def alert_ids(self) -> set[str]:
         with self.engine.connect() as connection:
@@ -176,7 +176,8 @@ def _aware(value: dt.datetime) -> dt.datetime:
     return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
-def _alert(row: Any) -> Alert:
+def alert_from_row(row: Any) -> Alert:
+    """An :class:`Alert` from a row of the ``alerts`` table (mapping access)."""
     return Alert(
         alert_id=row["alert_id"],
         rule_id=row["rule_id"],
