@@ -37,13 +37,14 @@ from sqlalchemy import and_, select, update
 
 from followup.businesstime import BusinessHours
 from followup.exceptions import FollowUpError
-from followup.store import FollowUpStore, StaffRecord, utc
+from followup.store import FollowUpStore, StaffRecord
 from rules.durations import parse_duration
 from rules.state import CustomerProfile
 from rules.yamlfile import YamlSyntaxError, load_yaml, plain
 from schemas.exceptions import ChurnwatchError
 from schemas.models import Alert
 from schemas.tables import followup_assignees, followups
+from schemas.times import utc
 
 __all__ = [
     "EscalationPolicy",

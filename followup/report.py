@@ -30,17 +30,12 @@ from sqlalchemy import Engine, select
 
 from followup.store import OUTCOMES
 from schemas.tables import alerts, followups
+from schemas.times import utc_or_none
 
 __all__ = ["Case", "GroupStats", "MaturityStats", "Report", "build_report", "load_cases"]
 
 MATURITY_RULE = "maturity-reminder"
 KEPT = ("retained", "partly_retained")
-
-
-def _aware(value: dt.datetime | None) -> dt.datetime | None:
-    if value is None:
-        return None
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,11 +168,11 @@ def load_cases(engine: Engine, since: dt.datetime, until: dt.datetime) -> list[C
         Case(
             alert_id=r.alert_id,
             rule_id=r.rule_id,
-            detected_at=_aware(r.detected_at),  # type: ignore[arg-type]
+            detected_at=utc_or_none(r.detected_at),  # type: ignore[arg-type]
             branch_id=r.branch_id or "-",
             manager_id=r.manager_id or "-",
             is_control=bool(r.is_control),
-            acknowledged_at=_aware(r.acknowledged_at),
+            acknowledged_at=utc_or_none(r.acknowledged_at),
             outcome=r.outcome if r.outcome in OUTCOMES else None,
             retained_amount=Decimal(r.retained_amount) if r.retained_amount else None,
             facts=dict(r.facts),

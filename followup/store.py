@@ -27,6 +27,7 @@ from schemas.tables import (
     followup_events,
     followups,
 )
+from schemas.times import utc, utc_or_none
 
 __all__ = [
     "ACTIONS",
@@ -43,17 +44,6 @@ Action = Literal["acknowledge", "contacted", "outcome", "note", "escalated", "op
 ACTIONS: Final[tuple[str, ...]] = ("acknowledge", "contacted", "outcome", "note")
 OUTCOMES: Final[tuple[str, ...]] = ("retained", "partly_retained", "left", "false_alarm")
 _NOTE_LIMIT = 2000
-
-
-def utc(value: dt.datetime) -> dt.datetime:
-    """Every time goes into the store in UTC: SQLite keeps only the wall-clock digits."""
-    return value.astimezone(dt.UTC)
-
-
-def _aware(value: dt.datetime | None) -> dt.datetime | None:
-    if value is None:
-        return None
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,14 +93,14 @@ class FollowUp:
             branch_id=row["branch_id"],
             manager_id=row["manager_id"],
             language=row["language"],
-            opened_at=_aware(row["opened_at"]),  # type: ignore[arg-type]
-            acknowledged_at=_aware(row["acknowledged_at"]),
+            opened_at=utc_or_none(row["opened_at"]),  # type: ignore[arg-type]
+            acknowledged_at=utc_or_none(row["acknowledged_at"]),
             acknowledged_by=row["acknowledged_by"],
-            contacted_at=_aware(row["contacted_at"]),
-            outcome_at=_aware(row["outcome_at"]),
+            contacted_at=utc_or_none(row["contacted_at"]),
+            outcome_at=utc_or_none(row["outcome_at"]),
             outcome_by=row["outcome_by"],
             escalation_level=row["escalation_level"],
-            next_escalation_at=_aware(row["next_escalation_at"]),
+            next_escalation_at=utc_or_none(row["next_escalation_at"]),
         )
 
 
@@ -334,7 +324,7 @@ class FollowUpStore:
                 .where(followup_events.c.alert_id == alert_id)
                 .order_by(followup_events.c.id)
             ).all()
-        return [{**r._mapping, "at": _aware(r.at)} for r in rows]
+        return [{**r._mapping, "at": utc_or_none(r.at)} for r in rows]
 
     def history(self, customer_id: str, before_alert: str, limit: int = 10) -> list[HistoryItem]:
         """The customer's other alerts, newest first, with their follow-up status."""

@@ -38,18 +38,12 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from notifiers.exceptions import NotifierError
 from schemas.store import mask_url
 from schemas.tables import alerts, deliveries
+from schemas.times import utc, utc_or_none
 
 __all__ = ["LIVE", "STATUSES", "DeliveryRow", "NewDelivery", "Outbox"]
 
 STATUSES = ("pending", "sending", "sent", "failed", "suppressed")
 LIVE = ("pending", "sending", "sent")
-
-
-def utc(value: dt.datetime) -> dt.datetime:
-    """UTC, tz-aware; SQLite keeps no offset, so everything is stored and compared in UTC."""
-    if value.tzinfo is None:
-        return value.replace(tzinfo=dt.UTC)
-    return value.astimezone(dt.UTC)
 
 
 class NewDelivery(msgspec.Struct, frozen=True, kw_only=True):
@@ -96,7 +90,7 @@ def _row(mapping: Any) -> DeliveryRow:
         due_at=utc(mapping["due_at"]),
         created_at=utc(mapping["created_at"]),
         updated_at=utc(mapping["updated_at"]),
-        sent_at=utc(mapping["sent_at"]) if mapping["sent_at"] is not None else None,
+        sent_at=utc_or_none(mapping["sent_at"]),
         provider_message_id=mapping["provider_message_id"],
         last_error=mapping["last_error"],
         payload=dict(mapping["payload"] or {}),

@@ -26,12 +26,13 @@ from notifiers.filters import local_time
 from notifiers.grouping import GroupWait
 from notifiers.masking import mask_digits
 from notifiers.metrics import DeliveryMetrics
-from notifiers.outbox import NewDelivery, Outbox, utc
+from notifiers.outbox import NewDelivery, Outbox
 from notifiers.policy import PolicyStage, apply_policy, default_policy
 from notifiers.routing import Router, customer_tier
 from notifiers.routing_file import Routing
 from notifiers.templates import RenderContext, TemplateBook
 from schemas.models import Alert
+from schemas.times import utc
 
 __all__ = ["Notifications", "PlanReport"]
 

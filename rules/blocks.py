@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Protocol
 
-from rules.durations import MICROS_PER_SECOND, format_duration
+from rules.durations import EPOCH, MICROS_PER_SECOND, format_duration
 from rules.state import (
     BlockState,
     Entry,
@@ -37,7 +37,6 @@ __all__ = [
 
 ZERO = Decimal(0)
 CENT = Decimal("0.01")
-EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
 @dataclass(frozen=True, slots=True)

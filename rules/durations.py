@@ -1,12 +1,23 @@
-"""Durations as compliance writes them: ``30m``, ``72h``, ``7d``, ``1d12h``, ``0``."""
+"""Durations as compliance writes them (``30m``, ``72h``, ``7d``, ``1d12h``, ``0``), and
+the engine's unit of time: integer microseconds since the epoch, exact (no float)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 
-__all__ = ["MICROS_PER_SECOND", "format_duration", "parse_duration"]
+__all__ = ["EPOCH", "MICROS", "MICROS_PER_SECOND", "format_duration", "micros", "parse_duration"]
 
 MICROS_PER_SECOND = 1_000_000
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+MICROS = dt.timedelta(microseconds=1)
+
+
+def micros(when: dt.datetime) -> int:
+    """Microseconds since the epoch, exactly (timezone-aware ``when``)."""
+    return (when - EPOCH) // MICROS
+
+
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _PART = re.compile(r"(\d+)([smhdw])")
 _WHOLE = re.compile(r"^(?:\d+[smhdw])+$")

@@ -24,6 +24,8 @@ from enum import Enum
 from typing import Any, cast
 
 from rules.blocks import Firing, TimedBlock
+from rules.durations import EPOCH
+from rules.durations import micros as event_micros
 from rules.loader import CompiledRule, RuleSet
 from rules.state import CustomerProfile, CustomerState
 from rules.tiers import TierScale
@@ -31,8 +33,6 @@ from schemas.models import Alert, CustomerEvent, Event, Recipient, StaffEvent
 
 __all__ = ["Engine", "Outcome", "Status", "alert_id_for", "event_micros"]
 
-EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-MICROS = dt.timedelta(microseconds=1)
 PRUNE_EVERY = 86400 * 1_000_000
 DEFAULT_LATENESS = 2 * 86400
 MAX_SEEN = 50_000
@@ -58,11 +58,6 @@ class Outcome:
     late_by: dt.timedelta | None = None
     #: the customer's earliest timer after this step (µs since the epoch), if any
     next_due: int | None = None
-
-
-def event_micros(when: dt.datetime) -> int:
-    """Microseconds since the epoch, exactly (no float)."""
-    return (when - EPOCH) // MICROS
 
 
 def alert_id_for(rule_id: str, version: int, customer_id: str, trigger_ids: tuple[str, ...]) -> str:

@@ -16,8 +16,9 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from rules.blocks import EPOCH, Firing, money
-from rules.durations import MICROS_PER_SECOND, format_duration
+from rules.blocks import Firing, money
+from rules.durations import EPOCH, MICROS_PER_SECOND, format_duration
+from rules.durations import micros as to_micros
 from rules.state import ActivityState, BlockState, ChangeState, PendingStep, ScheduleState
 from rules.tiers import TierScale
 
@@ -25,10 +26,6 @@ __all__ = ["AbsenceBlock", "ChangeBlock", "ScheduleBlock", "Step"]
 
 DAY = 86400 * MICROS_PER_SECOND
 QUARTER_HOUR = 900 * MICROS_PER_SECOND
-
-
-def to_micros(when: dt.datetime) -> int:
-    return (when - EPOCH) // dt.timedelta(microseconds=1)
 
 
 def local_iso(micros: int, zone: ZoneInfo) -> str:

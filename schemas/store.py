@@ -23,6 +23,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from schemas.exceptions import StoreError
 from schemas.models import Alert, Recipient
 from schemas.tables import alerts
+from schemas.times import utc
 
 __all__ = ["DEFAULT_URL", "AlertStore", "alert_from_row", "mask_url", "open_engine"]
 
@@ -172,10 +173,6 @@ def _row(alert: Alert) -> dict[str, Any]:
     }
 
 
-def _aware(value: dt.datetime) -> dt.datetime:
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
-
-
 def alert_from_row(row: Any) -> Alert:
     """An :class:`Alert` from a row of the ``alerts`` table (mapping access)."""
     return Alert(
@@ -185,8 +182,8 @@ def alert_from_row(row: Any) -> Alert:
         severity=row["severity"],
         customer_id=row["customer_id"],
         account_id=row["account_id"],
-        occurred_at=_aware(row["occurred_at"]),
-        detected_at=_aware(row["detected_at"]),
+        occurred_at=utc(row["occurred_at"]),
+        detected_at=utc(row["detected_at"]),
         facts=dict(row["facts"]),
         trigger_event_ids=list(row["trigger_event_ids"]),
         recipients=msgspec.convert(row["recipients"], list[Recipient]),

@@ -11,7 +11,6 @@ came from and a reason, and the summary counts them by reason.
 from __future__ import annotations
 
 import datetime as dt
-import heapq
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
@@ -26,6 +25,7 @@ from rules.state import CustomerState
 from schemas.decode import DeadLetter, Source, decode
 from schemas.models import Alert, CustomerEvent, StaffEvent
 from schemas.store import AlertStore
+from streams.timers import TimerIndex
 
 __all__ = ["AlertSink", "ReplayDriver", "ReplaySummary", "wall_clock"]
 
@@ -90,8 +90,7 @@ class ReplayDriver:
         self.stored: list[Alert] = []
         #: event-time clock (µs): the latest occurred_at seen; timers fire as it passes them
         self.clock_at = 0
-        self.timers: list[tuple[int, str]] = []
-        self.timer_of: dict[str, int] = {}
+        self.timers = TimerIndex()
         self.timers_fired = 0
 
     def run(
@@ -126,18 +125,16 @@ class ReplayDriver:
             at = event_micros(event.occurred_at)
             if at > self.clock_at:
                 self.clock_at = at
-                if self.timers and self.timers[0][0] <= at:
+                due = self.timers.next_due()
+                if due is not None and due <= at:
                     self.fire_timers(at, summary)
             if not number & 0xFF:  # read the clock every 256 lines: it stamps detected_at only
                 now = clock()
             outcome = evaluate(event, states.get(customer_id), now, at)
             status = outcome.status
             if status is Status.EVALUATED:
-                if outcome.next_due is not None and outcome.next_due != self.timer_of.get(
-                    customer_id
-                ):
-                    self.timer_of[customer_id] = outcome.next_due
-                    heapq.heappush(self.timers, (outcome.next_due, customer_id))
+                if outcome.next_due is not None:
+                    self.timers.set(customer_id, outcome.next_due)
                 if outcome.state is not None:
                     states[customer_id] = outcome.state
                     if isinstance(event, CustomerEvent) and outcome.state.customer is not None:
@@ -166,11 +163,7 @@ class ReplayDriver:
     def fire_timers(self, until: int, summary: ReplaySummary) -> None:
         """Fire every customer timer due at or before ``until`` (event time, µs), in due order."""
         timers = self.timers
-        while timers and timers[0][0] <= until:
-            due, customer_id = heapq.heappop(timers)
-            if self.timer_of.get(customer_id) != due:
-                continue  # superseded by a later push for the same customer
-            del self.timer_of[customer_id]
+        for due, customer_id in timers.pop_due(until):
             state = self.states.get(customer_id)
             if state is None:
                 continue
@@ -179,8 +172,7 @@ class ReplayDriver:
                 self.timers_fired += len(outcome.alerts)
                 self.pending.extend(outcome.alerts)
             if outcome.next_due is not None:
-                self.timer_of[customer_id] = outcome.next_due
-                heapq.heappush(timers, (outcome.next_due, customer_id))
+                timers.set(customer_id, outcome.next_due)
         self.flush(summary)
 
     def advance_to(self, until: dt.datetime) -> ReplaySummary:

@@ -72,9 +72,9 @@ from streams.reload import RuleWatcher
 from streams.replay import AlertSink, wall_clock
 from streams.staff import StaffReader
 from streams.state_store import LocalStates
+from streams.timers import TimerIndex, wall_micros
 from streams.worker_checkpoint import Checkpointer
 from streams.worker_health import BatchCounts, WorkerObservability
-from streams.worker_timers import TimerIndex, wall_micros
 from streams.worker_topics import input_topics, prepare_topics
 
 __all__ = ["Worker", "WorkerStats"]

@@ -1,4 +1,7 @@
-"""The worker's rule timers: which customer is due when, and which clock says it is time.
+"""Rule timers in the drivers: which customer is due when, and which clock says it is time.
+
+The replay driver and the worker both keep a :class:`TimerIndex`; only the worker has
+a choice of clock.
 
 Timers (a ``maturity-reminder`` step, an ``activity-drop`` daily check) are *state*: the
 engine keeps each pending one inside the customer's :class:`~rules.state.CustomerState`,
@@ -25,7 +28,7 @@ import heapq
 from collections.abc import Callable, Iterable, Iterator
 from typing import Literal
 
-from rules.engine import EPOCH, MICROS
+from rules.durations import micros
 from rules.state import CustomerState
 
 __all__ = ["TimerClock", "TimerIndex", "wall_micros"]
@@ -35,7 +38,7 @@ TimerClock = Literal["wall", "event"]
 
 def wall_micros(clock: Callable[[], dt.datetime]) -> int:
     """``clock()`` as µs since the epoch, the unit of ``Outcome.next_due``."""
-    return (clock() - EPOCH) // MICROS
+    return micros(clock())
 
 
 class TimerIndex:
