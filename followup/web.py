@@ -259,10 +259,6 @@ def _field(form: Any, name: str) -> str:
     return value if isinstance(value, str) else ""
 
 
-def _language(request: Request) -> str:
-    return choose_language(request.query_params.get("lang"), request.headers.get("accept-language"))
-
-
 def _flash(request: Request, lang: str) -> str:
     from followup.i18n import text
 

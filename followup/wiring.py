@@ -82,6 +82,7 @@ class FollowUpSink:
         self.escalator = escalator
         self.control = control
         self.synced: dict[str, StaffEvent] = {}
+        self.synced_version = -1
 
     def __call__(self, alerts: Sequence[Alert], directory: Directory) -> None:
         self.sync_staff(directory)
@@ -100,6 +101,10 @@ class FollowUpSink:
 
     def sync_staff(self, directory: Directory) -> None:
         """Write staff records that are new or changed since the last call."""
+        version = getattr(directory, "staff_version", None)
+        if version is not None and version == self.synced_version:
+            return  # no staff upsert since the last sync: nothing to compare
+        self.synced_version = version if version is not None else -1
         now = dt.datetime.now(dt.UTC)
         for role in STAFF_ROLES:
             for staff in directory.staff_by_role(role):

@@ -33,6 +33,8 @@ class InMemoryDirectory:
     def __init__(self) -> None:
         self.customers: dict[str, CustomerProfile] = {}
         self.staff_by_id: dict[str, StaffEvent] = {}
+        #: counts staff upserts, so a mirror of the staff list can tell it is up to date
+        self.staff_version = 0
 
     def customer(self, customer_id: str) -> CustomerProfile | None:
         return self.customers.get(customer_id)
@@ -61,3 +63,4 @@ class InMemoryDirectory:
 
     def put_staff(self, staff: StaffEvent) -> None:
         self.staff_by_id[staff.staff_id] = staff
+        self.staff_version += 1

@@ -261,9 +261,7 @@ class Engine:
                 del state.blocks[rule_id]
                 continue
             rule.block.prune(state.blocks[rule_id], cutoff)
-        horizon = max(
-            ruleset.horizon * 1_000_000, max((r.cooldown for r in ruleset.rules), default=0)
-        )
+        horizon = max(ruleset.horizon * 1_000_000, ruleset.longest_cooldown)
         state.last_alert_at = {
             rid: at for rid, at in state.last_alert_at.items() if at >= cutoff - horizon
         }

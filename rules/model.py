@@ -43,7 +43,6 @@ __all__ += ["AbsenceSpec", "ChangeSpec", "ScheduleSpec", "StepSpec"]
 Aggregate = Literal["sum", "count", "max"]
 RuleId = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$")]
 Duration = str | int
-Share = Annotated[Decimal, msgspec.Meta()]
 
 
 class ThresholdSpec(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
@@ -170,10 +169,6 @@ class RuleSpec(msgspec.Struct, forbid_unknown_fields=True, frozen=True, rename={
                 f"`control_share` must be at least 0 and below 1, got {self.control_share}"
                 " - at `$.control_share`"
             )
-
-    @property
-    def template_name(self) -> str:
-        return self.template or self.id
 
 
 BLOCK_NAMES = (

@@ -167,7 +167,6 @@ class AbsenceBlock:
         self.check_at = check_at
         self.zone = zone
         self._days: dict[int, int] = {}
-        self._next_check: dict[int, int] = {}
         self._check_on: dict[int, int] = {}
 
     def new_state(self) -> ActivityState:
@@ -186,16 +185,7 @@ class AbsenceBlock:
         return day
 
     def check_after(self, micros: int) -> int:
-        """The first daily check time strictly after ``micros`` (cached: checks share times)."""
-        cached = self._next_check.get(micros)
-        if cached is None:
-            cached = self._check_after(micros)
-            if len(self._next_check) > 100_000:
-                self._next_check.clear()
-            self._next_check[micros] = cached
-        return cached
-
-    def _check_after(self, micros: int) -> int:
+        """The first daily check time strictly after ``micros``."""
         local = (EPOCH + dt.timedelta(microseconds=micros)).astimezone(self.zone)
         candidate = dt.datetime.combine(local.date(), self.check_at, self.zone)
         if to_micros(candidate) <= micros:
@@ -212,7 +202,7 @@ class AbsenceBlock:
         if state.next_check is None:
             state.days.clear()
             state.through, state.recent, state.baseline = day - 1, 0, 0
-            state.next_check = self._check_after(at)
+            state.next_check = self.check_after(at)
         state.days[day] = state.days.get(day, 0) + 1
         through = state.through
         if day <= through:  # late, for a day the counts already cover

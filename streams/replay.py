@@ -91,7 +91,6 @@ class ReplayDriver:
         #: event-time clock (µs): the latest occurred_at seen; timers fire as it passes them
         self.clock_at = 0
         self.timers = TimerIndex()
-        self.timers_fired = 0
 
     def run(
         self,
@@ -146,7 +145,6 @@ class ReplayDriver:
             elif status is Status.DUPLICATE:
                 summary.duplicates += 1
             elif status is Status.TOO_LATE:
-                summary.too_late += 1
                 late = outcome.late_by or dt.timedelta(0)
                 hours = late.total_seconds() / 3600
                 reason = (
@@ -154,6 +152,7 @@ class ReplayDriver:
                     f"beyond the allowed lateness of {self.engine.lateness // 3_600_000_000} h; "
                     "replay it in order or raise the lateness"
                 )
+                summary.too_late += 1
                 self.dead_letter(raw, reason, "too_late", source, number, summary)
         self.flush(summary)
         summary.lines = number
@@ -168,9 +167,7 @@ class ReplayDriver:
             if state is None:
                 continue
             outcome = self.engine.advance(customer_id, state, due, self.clock())
-            if outcome.alerts:
-                self.timers_fired += len(outcome.alerts)
-                self.pending.extend(outcome.alerts)
+            self.pending.extend(outcome.alerts)
             if outcome.next_due is not None:
                 timers.set(customer_id, outcome.next_due)
         self.flush(summary)

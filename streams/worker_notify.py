@@ -17,6 +17,7 @@ from pathlib import Path
 from followup.escalation import Escalator, load_policy
 from followup.wiring import OutboxNotify, follow_up_parts, follow_up_sink
 from notifiers.directory import InMemoryDirectory
+from notifiers.pipeline import Notifications
 from notifiers.setup import build_pipeline
 from rules.loader import load_rules
 from schemas.models import Alert
@@ -50,23 +51,19 @@ def worker_notifications(config: Config, metrics: Metrics) -> WorkerDelivery | N
     parts = follow_up_parts(store.engine, ruleset, rules_dir)
     actions = {rule.id: list(rule.spec.suggested_actions) for rule in ruleset.rules}
 
-    inline = build_pipeline(
-        store.engine,
-        rules_dir,
-        sections=config.notifiers,
-        metrics=metrics,
-        actions=actions,
-        links=parts.links,
-        control=parts.control,
-    )
-    sending = build_pipeline(
-        store.engine,
-        rules_dir,
-        sections=config.notifiers,
-        metrics=metrics,
-        actions=actions,
-        links=parts.links,
-    )
+    def pipeline(control: Callable[[Alert], bool] | None) -> Notifications:
+        return build_pipeline(
+            store.engine,
+            rules_dir,
+            sections=config.notifiers,
+            metrics=metrics,
+            actions=actions,
+            links=parts.links,
+            control=control,
+        )
+
+    inline = pipeline(parts.control)
+    sending = pipeline(None)  # escalations: control alerts never escalate, never get here
     dispatcher = sending.dispatcher
     assert dispatcher is not None
     inline.dispatcher = None  # the loop writes rows only; the thread sends them
