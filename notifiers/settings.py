@@ -52,6 +52,8 @@ def _keep_instances(kind: type[Any], value: Any) -> Any:
     """Lets already-built values (a resolved :class:`~notifiers.secrets.Secret`) through."""
     if isinstance(value, kind):
         return value
+    # msgspec's dec_hook protocol: NotImplementedError means "not a type I convert", and
+    # msgspec turns it into a ValidationError naming the field.
     raise NotImplementedError(f"cannot convert to {kind.__name__}")
 
 
