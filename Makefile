@@ -37,7 +37,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
 
 typecheck: $(STAMP)
-	$(BIN)/mypy
+	@scripts/typecheck.sh
 
 bench: $(STAMP)
 	$(BIN)/python bench/replay_bench.py

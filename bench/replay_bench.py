@@ -19,12 +19,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from rules.engine import Engine
-from rules.loader import load_rules
-from schemas.store import AlertStore
-from streams.datagen import DatasetSpec, write_dataset
-from streams.replay import ReplayDriver
-from streams.settings import SHIPPED_RULES
+from churnwatch.rules import SHIPPED_RULES
+from churnwatch.rules.engine import Engine
+from churnwatch.rules.loader import load_rules
+from churnwatch.schemas.store import AlertStore
+from churnwatch.streams.replay.driver import ReplayDriver
+from churnwatch.streams.synthetic.bank import DatasetSpec, write_dataset
 
 
 def main() -> None:

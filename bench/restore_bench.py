@@ -26,15 +26,15 @@ sys.path.insert(0, str(ROOT / "bench"))
 from eventgen import events  # noqa: E402
 from worker_bench import make_config, start_broker  # noqa: E402
 
-from rules.engine import Engine  # noqa: E402
-from rules.loader import load_rules  # noqa: E402
-from rules.state import CustomerState  # noqa: E402
-from streams.changelog import ChangelogState  # noqa: E402
-from streams.kafka import aiokafka_options, partition_for  # noqa: E402
-from streams.replay import ReplayDriver  # noqa: E402
-from streams.settings import SHIPPED_RULES  # noqa: E402
-from streams.state_store import LocalStates  # noqa: E402
-from streams.topics import create_topics  # noqa: E402
+from churnwatch.rules import SHIPPED_RULES  # noqa: E402
+from churnwatch.rules.engine import Engine  # noqa: E402
+from churnwatch.rules.loader import load_rules  # noqa: E402
+from churnwatch.rules.state import CustomerState  # noqa: E402
+from churnwatch.streams.kafka import aiokafka_options, partition_for  # noqa: E402
+from churnwatch.streams.replay.driver import ReplayDriver  # noqa: E402
+from churnwatch.streams.topics import create_topics  # noqa: E402
+from churnwatch.streams.worker.changelog import ChangelogState  # noqa: E402
+from churnwatch.streams.worker.state_store import LocalStates  # noqa: E402
 
 
 def template_states() -> list[CustomerState]:

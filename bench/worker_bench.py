@@ -32,9 +32,9 @@ sys.path.insert(0, str(ROOT / "tests" / "streams"))
 
 from eventgen import events  # noqa: E402
 
-from streams.config import Config, load_config  # noqa: E402
-from streams.topics import create_topics  # noqa: E402
-from streams.worker import Worker  # noqa: E402
+from churnwatch.streams.config import Config, load_config  # noqa: E402
+from churnwatch.streams.topics import create_topics  # noqa: E402
+from churnwatch.streams.worker.loop import Worker  # noqa: E402
 
 TOPIC_OF = {"transaction": "transactions", "customer": "customers", "product": "products"}
 
@@ -146,7 +146,7 @@ async def latency(config: Config, path: Path, rate: int, seconds: int) -> list[f
     env = {k: v for k, v in os.environ.items() if not k.startswith("CHURNWATCH_")}
     log = open(path.with_suffix(".log"), "wb")  # noqa: SIM115
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streams.cli", "worker", "--config", str(path)],
+        [sys.executable, "-m", "churnwatch", "worker", "--config", str(path)],
         stdout=log,
         stderr=subprocess.STDOUT,
         env=env,

@@ -35,16 +35,16 @@ from typing import Any, Protocol
 
 from sqlalchemy import and_, select, update
 
-from followup.businesstime import BusinessHours
-from followup.exceptions import FollowUpError
-from followup.store import FollowUpStore, StaffRecord
-from rules.durations import parse_duration
-from rules.state import CustomerProfile
-from rules.yamlfile import YamlSyntaxError, load_yaml, plain
-from schemas.exceptions import ChurnwatchError
-from schemas.models import Alert
-from schemas.tables import followup_assignees, followups
-from schemas.times import utc
+from churnwatch.exceptions import ChurnwatchError
+from churnwatch.followup.businesstime import BusinessHours
+from churnwatch.followup.exceptions import FollowUpError
+from churnwatch.followup.store import FollowUpStore, StaffRecord
+from churnwatch.rules.durations import parse_duration
+from churnwatch.rules.state import CustomerProfile
+from churnwatch.rules.yamlfile import YamlSyntaxError, load_yaml, plain
+from churnwatch.schemas.models import Alert
+from churnwatch.schemas.tables import followup_assignees, followups
+from churnwatch.schemas.times import utc
 
 __all__ = [
     "EscalationPolicy",

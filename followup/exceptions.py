@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from schemas.exceptions import ChurnwatchError
+from churnwatch.exceptions import ChurnwatchError
 
 __all__ = ["AccessDenied", "FollowUpError", "LinkRefused", "SecretMissing"]
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from followup.i18n import text
+from churnwatch.followup.i18n import text
 
 __all__ = ["TEMPLATES", "environment", "mask_account", "render_page"]
 

@@ -28,9 +28,9 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, select
 
-from followup.store import OUTCOMES
-from schemas.tables import alerts, followups
-from schemas.times import utc_or_none
+from churnwatch.followup.store import OUTCOMES
+from churnwatch.schemas.tables import alerts, followups
+from churnwatch.schemas.times import utc_or_none
 
 __all__ = ["Case", "GroupStats", "MaturityStats", "Report", "build_report", "load_cases"]
 

@@ -13,8 +13,8 @@ from collections.abc import Iterable
 
 from markupsafe import Markup, escape
 
-from followup.report import GroupStats, Report
-from followup.store import OUTCOMES
+from churnwatch.followup.report import GroupStats, Report
+from churnwatch.followup.store import OUTCOMES
 
 __all__ = ["day_chart", "fmt_duration", "fmt_share", "render_csv", "render_html", "render_text"]
 
@@ -156,7 +156,7 @@ def day_chart(report: Report, rule_id: str | None = None, width: int = 640) -> M
 
 
 def render_html(report: Report, language: str = "en") -> str:
-    from followup.pages import render_page  # the page environment owns the templates
+    from churnwatch.followup.pages import render_page  # the page environment owns the templates
 
     return render_page(
         "report.html.j2",

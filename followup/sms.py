@@ -12,8 +12,8 @@ import datetime as dt
 import unicodedata
 from dataclasses import dataclass
 
-from followup.store import FollowUpStore
-from followup.tokens import short_ref
+from churnwatch.followup.store import FollowUpStore
+from churnwatch.followup.tokens import short_ref
 
 __all__ = ["CODES", "SmsResult", "handle_reply"]
 

@@ -16,18 +16,18 @@ from typing import Any, Final, Literal
 
 from sqlalchemy import Connection, Engine, and_, insert, or_, select, update
 
-from followup.exceptions import FollowUpError
-from rules.state import CustomerProfile
-from schemas.models import Alert, StaffEvent
-from schemas.store import alert_from_row
-from schemas.tables import (
+from churnwatch.followup.exceptions import FollowUpError
+from churnwatch.rules.state import CustomerProfile
+from churnwatch.schemas.models import Alert, StaffEvent
+from churnwatch.schemas.store import alert_from_row
+from churnwatch.schemas.tables import (
     alerts,
     directory_staff,
     followup_assignees,
     followup_events,
     followups,
 )
-from schemas.times import utc, utc_or_none
+from churnwatch.schemas.times import utc, utc_or_none
 
 __all__ = [
     "ACTIONS",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from schemas.models import Alert
+from churnwatch.schemas.models import Alert
 
 __all__ = ["FixedClock", "RecordingNotify", "Sent"]
 

@@ -26,7 +26,7 @@ import struct
 from pathlib import Path
 from typing import NamedTuple
 
-from followup.exceptions import LinkRefused, SecretMissing
+from churnwatch.followup.exceptions import LinkRefused, SecretMissing
 
 __all__ = [
     "DEFAULT_TTL",

@@ -31,17 +31,17 @@ from starlette.routing import Route
 from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
-from followup.exceptions import AccessDenied, FollowUpError, LinkRefused
-from followup.i18n import choose_language, describe
-from followup.pages import render_page
-from followup.report import build_report
-from followup.report_render import render_html
-from followup.sms import handle_reply
-from followup.store import OUTCOMES, FollowUp, FollowUpStore, parse_amount
-from followup.tokens import LinkClaims, LinkSigner, short_ref
-from notifiers.status_callbacks import apply_status
-from rules.loader import RuleSet
-from streams.metrics import Metrics
+from churnwatch.followup.exceptions import AccessDenied, FollowUpError, LinkRefused
+from churnwatch.followup.i18n import choose_language, describe
+from churnwatch.followup.pages import render_page
+from churnwatch.followup.report import build_report
+from churnwatch.followup.report_render import render_html
+from churnwatch.followup.sms import handle_reply
+from churnwatch.followup.store import OUTCOMES, FollowUp, FollowUpStore, parse_amount
+from churnwatch.followup.tokens import LinkClaims, LinkSigner, short_ref
+from churnwatch.metrics import Metrics
+from churnwatch.notifiers.status_callbacks import apply_status
+from churnwatch.rules.loader import RuleSet
 
 __all__ = ["REPORT_SCOPE", "WebSettings", "create_app"]
 
@@ -260,6 +260,6 @@ def _field(form: Any, name: str) -> str:
 
 
 def _flash(request: Request, lang: str) -> str:
-    from followup.i18n import text
+    from churnwatch.followup.i18n import text
 
     return text(lang)["saved"] if request.query_params.get("saved") else ""

@@ -8,7 +8,7 @@ Both drivers (replay and worker) call :func:`follow_up_parts` once and get:
 * ``control``, which tells the pipeline to record a control-group alert but tell nobody;
 * ``sink``, an alert sink that opens each routed alert's follow-up (with its escalation
   timer) and keeps the staff directory the web pages and escalation read;
-* :class:`OutboxNotify`, the ``notify`` of :class:`~followup.escalation.Escalator`, which
+* :class:`OutboxNotify`, the ``notify`` of :class:`~churnwatch.followup.escalation.Escalator`, which
   sends an escalation through the same outbox as every other message.
 """
 
@@ -25,16 +25,16 @@ from pathlib import Path
 import msgspec
 from sqlalchemy import Engine
 
-from followup.control import is_control
-from followup.escalation import Escalator, Notify, load_policy
-from followup.store import FollowUpStore
-from followup.tokens import LinkSigner, load_secret, short_ref
-from notifiers.directory import Directory, InMemoryDirectory
-from notifiers.pipeline import Notifications
-from rules.loader import RuleSet
-from rules.state import CustomerProfile
-from schemas.exceptions import ChurnwatchError
-from schemas.models import Alert, Recipient, StaffEvent
+from churnwatch.exceptions import ChurnwatchError
+from churnwatch.followup.control import is_control
+from churnwatch.followup.escalation import Escalator, Notify, load_policy
+from churnwatch.followup.store import FollowUpStore
+from churnwatch.followup.tokens import LinkSigner, load_secret, short_ref
+from churnwatch.notifiers.directory import Directory, InMemoryDirectory
+from churnwatch.notifiers.pipeline import Notifications
+from churnwatch.rules.loader import RuleSet
+from churnwatch.rules.state import CustomerProfile
+from churnwatch.schemas.models import Alert, Recipient, StaffEvent
 
 __all__ = ["FollowUpParts", "FollowUpSink", "OutboxNotify", "follow_up_parts", "links_for"]
 

@@ -2,7 +2,7 @@
 
 ``wall_clock`` is production. :class:`EventClock` follows event time, for replays and
 backtests: "now" is the latest ``occurred_at`` seen, so quiet hours and caps behave the
-same whenever a replay runs. Tests use :class:`notifiers.testing.FixedClock`.
+same whenever a replay runs. Tests use :class:`churnwatch.notifiers.testing.FixedClock`.
 """
 
 from __future__ import annotations

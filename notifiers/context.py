@@ -11,8 +11,8 @@ import datetime as dt
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from rules.state import CustomerProfile
-from schemas.models import Alert, StaffEvent
+from churnwatch.rules.state import CustomerProfile
+from churnwatch.schemas.models import Alert, StaffEvent
 
 __all__ = ["Delivery", "Outcome", "delivery_key"]
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from rules.state import CustomerProfile
-from schemas.models import StaffEvent
+from churnwatch.rules.state import CustomerProfile
+from churnwatch.schemas.models import StaffEvent
 
 __all__ = ["Directory", "InMemoryDirectory"]
 

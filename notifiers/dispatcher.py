@@ -1,9 +1,9 @@
 """Send stage: claim due outbox rows, send each (group) once, record the outcome.
 
 The dispatcher is the only caller of notifiers. For every claimed group it builds one
-:class:`~notifiers.protocol.Message`, calls the channel, and records ``sent`` with the
+:class:`~churnwatch.notifiers.protocol.Message`, calls the channel, and records ``sent`` with the
 provider's id, or asks the retry stage when to try again, or records ``failed``. Only a
-successful send is recorded as sent. See :mod:`notifiers.outbox` for what a crash can and
+successful send is recorded as sent. See :mod:`churnwatch.notifiers.outbox` for what a crash can and
 cannot do to "exactly once".
 """
 
@@ -14,13 +14,13 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from notifiers.clock import Clock, wall_clock
-from notifiers.exceptions import DeliveryFailed, Reason, TemplateError
-from notifiers.metrics import DeliveryMetrics
-from notifiers.outbox import DeliveryRow, Outbox
-from notifiers.protocol import Message, Notifier
-from notifiers.retry import RetryPolicy
-from notifiers.templates import TemplateBook
+from churnwatch.notifiers.clock import Clock, wall_clock
+from churnwatch.notifiers.exceptions import DeliveryFailed, Reason, TemplateError
+from churnwatch.notifiers.metrics import DeliveryMetrics
+from churnwatch.notifiers.outbox import DeliveryRow, Outbox
+from churnwatch.notifiers.protocol import Message, Notifier
+from churnwatch.notifiers.retry import RetryPolicy
+from churnwatch.notifiers.templates import TemplateBook
 
 __all__ = ["DispatchReport", "Dispatcher"]
 

@@ -2,7 +2,7 @@
 
 Channels never retry and never sleep: they raise :class:`DeliveryFailed` saying whether
 the failure is worth retrying and why (a :class:`Reason`, which becomes the ``reason``
-label of the delivery metrics). One retry stage (``notifiers.retry``) decides when.
+label of the delivery metrics). One retry stage (``churnwatch.notifiers.retry``) decides when.
 Error text is written for operators and must never carry a secret, a token-bearing URL
 or a full phone number; the conformance suite checks every channel for it.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from schemas.exceptions import ChurnwatchError
+from churnwatch.exceptions import ChurnwatchError
 
 __all__ = [
     "ConfigError",

@@ -11,7 +11,7 @@ import datetime as dt
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from notifiers.masking import mask_digits
+from churnwatch.notifiers.masking import mask_digits
 
 __all__ = ["FILTERS", "local_time", "money", "product", "share"]
 

@@ -13,8 +13,8 @@ import datetime as dt
 from dataclasses import replace
 from typing import Protocol
 
-from notifiers.context import Delivery
-from notifiers.routing_file import Routing
+from churnwatch.notifiers.context import Delivery
+from churnwatch.notifiers.routing_file import Routing
 
 __all__ = ["GroupWait", "OpenGroups"]
 

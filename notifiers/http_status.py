@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import email.utils
 
-from notifiers.exceptions import DeliveryFailed, Reason
+from churnwatch.notifiers.exceptions import DeliveryFailed, Reason
 
 __all__ = ["classify_status", "parse_retry_after"]
 

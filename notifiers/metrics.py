@@ -1,9 +1,9 @@
 """What the delivery stages report to metrics, as a protocol.
 
-churnwatch keeps every metric in one registry (``streams.metrics.Metrics``), which
+churnwatch keeps every metric in one registry (``churnwatch.metrics.Metrics``), which
 satisfies this protocol; the notifiers package only says what happened. Outcomes are
 ``sent``, ``retry``, ``failed``, ``deferred`` and ``suppressed``; a failure's
-:class:`~notifiers.exceptions.Reason` value is the ``reason`` label, so the label set is
+:class:`~churnwatch.notifiers.exceptions.Reason` value is the ``reason`` label, so the label set is
 bounded by the enum. Channel names come from the entry point registry.
 """
 

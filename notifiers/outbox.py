@@ -35,10 +35,10 @@ from sqlalchemy import Engine, and_, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from notifiers.exceptions import NotifierError
-from schemas.store import mask_url
-from schemas.tables import alerts, deliveries
-from schemas.times import utc, utc_or_none
+from churnwatch.notifiers.exceptions import NotifierError
+from churnwatch.schemas.store import mask_url
+from churnwatch.schemas.tables import alerts, deliveries
+from churnwatch.schemas.times import utc, utc_or_none
 
 __all__ = ["LIVE", "STATUSES", "DeliveryRow", "NewDelivery", "Outbox"]
 

@@ -1,11 +1,11 @@
 """The delivery pipeline for new alerts: route → policy → group → render → outbox → send.
 
 :class:`Notifications` is an alert sink (``sink(new_alerts, directory)``): for each alert
-it expands the routed recipients into :class:`~notifiers.context.Delivery` contexts,
+it expands the routed recipients into :class:`~churnwatch.notifiers.context.Delivery` contexts,
 runs the policy and group stages, renders the texts (so a row holds exactly what will be
 sent, and the dispatcher needs no directory), writes all rows of the alert in one
 transaction, then lets the dispatcher send what is due. With an
-:class:`~notifiers.clock.EventClock` the whole chain runs in event time (replays,
+:class:`~churnwatch.notifiers.clock.EventClock` the whole chain runs in event time (replays,
 backtests); :meth:`Notifications.finish` then plays time forward until every deferred or
 grouped message has gone out.
 """
@@ -17,22 +17,22 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from notifiers.clock import Clock, EventClock, wall_clock
-from notifiers.context import Delivery
-from notifiers.directory import Directory
-from notifiers.dispatcher import Dispatcher, DispatchReport
-from notifiers.exceptions import TemplateError
-from notifiers.filters import local_time
-from notifiers.grouping import GroupWait
-from notifiers.masking import mask_digits
-from notifiers.metrics import DeliveryMetrics
-from notifiers.outbox import NewDelivery, Outbox
-from notifiers.policy import PolicyStage, apply_policy, default_policy
-from notifiers.routing import Router, customer_tier
-from notifiers.routing_file import Routing
-from notifiers.templates import RenderContext, TemplateBook
-from schemas.models import Alert
-from schemas.times import utc
+from churnwatch.notifiers.clock import Clock, EventClock, wall_clock
+from churnwatch.notifiers.context import Delivery
+from churnwatch.notifiers.directory import Directory
+from churnwatch.notifiers.dispatcher import Dispatcher, DispatchReport
+from churnwatch.notifiers.exceptions import TemplateError
+from churnwatch.notifiers.filters import local_time
+from churnwatch.notifiers.grouping import GroupWait
+from churnwatch.notifiers.masking import mask_digits
+from churnwatch.notifiers.metrics import DeliveryMetrics
+from churnwatch.notifiers.outbox import NewDelivery, Outbox
+from churnwatch.notifiers.policy import PolicyStage, apply_policy, default_policy
+from churnwatch.notifiers.routing import Router, customer_tier
+from churnwatch.notifiers.routing_file import Routing
+from churnwatch.notifiers.templates import RenderContext, TemplateBook
+from churnwatch.schemas.models import Alert
+from churnwatch.schemas.times import utc
 
 __all__ = ["Notifications", "PlanReport"]
 

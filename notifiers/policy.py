@@ -1,6 +1,6 @@
 """Suppress stage: the contact policy, one small callable per rule of it.
 
-Each stage takes a :class:`~notifiers.context.Delivery` and the contact history and
+Each stage takes a :class:`~churnwatch.notifiers.context.Delivery` and the contact history and
 returns it unchanged, deferred (a later ``due_at``) or suppressed with a reason. They run
 in this order, which matters: opt-out first (nothing else counts for an opted-out
 customer), then the cooldown, then quiet hours (deferral moves a text to the morning),
@@ -16,8 +16,8 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Protocol
 
-from notifiers.context import Delivery
-from notifiers.routing_file import QuietHours, Routing
+from churnwatch.notifiers.context import Delivery
+from churnwatch.notifiers.routing_file import QuietHours, Routing
 
 __all__ = [
     "Caps",

@@ -4,7 +4,7 @@ A channel plugin is a :class:`Channel` object named in the ``churnwatch.notifier
 point group. It says how to read and validate its settings (``configure``), how to build a
 :class:`Notifier` from them (``build``), and what a recipient needs for it (``address``).
 A notifier does one thing: ``send`` a rendered :class:`Message` once, returning the
-provider's message id, or raise :class:`~notifiers.exceptions.DeliveryFailed` saying
+provider's message id, or raise :class:`~churnwatch.notifiers.exceptions.DeliveryFailed` saying
 whether a retry can help. It never retries, sleeps or decides policy.
 """
 

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import Any
 
-from notifiers.exceptions import ConfigError, NotifierError
-from notifiers.protocol import Channel, Notifier
+from churnwatch.notifiers.exceptions import ConfigError, NotifierError
+from churnwatch.notifiers.protocol import Channel, Notifier
 
 __all__ = ["GROUP", "ChannelStatus", "build_notifiers", "channel", "channels", "status"]
 
@@ -37,7 +37,7 @@ def channels() -> Mapping[str, Channel]:
         if not isinstance(plugin, Channel):
             raise NotifierError(
                 f"the entry point {point.name!r} ({point.value}) must name a "
-                "notifiers.protocol.Channel object"
+                "churnwatch.notifiers.protocol.Channel object"
             )
         if plugin.name != point.name:
             raise NotifierError(

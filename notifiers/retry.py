@@ -13,7 +13,7 @@ import datetime as dt
 import random
 from dataclasses import dataclass, field
 
-from notifiers.exceptions import DeliveryFailed
+from churnwatch.notifiers.exceptions import DeliveryFailed
 
 __all__ = ["RetryPolicy"]
 

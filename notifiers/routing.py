@@ -18,10 +18,10 @@ from dataclasses import dataclass
 
 import msgspec
 
-from notifiers.directory import Directory
-from notifiers.routing_file import Routing
-from rules.state import CustomerProfile
-from schemas.models import Alert, Recipient, StaffEvent
+from churnwatch.notifiers.directory import Directory
+from churnwatch.notifiers.routing_file import Routing
+from churnwatch.rules.state import CustomerProfile
+from churnwatch.schemas.models import Alert, Recipient, StaffEvent
 
 __all__ = ["Router", "customer_tier"]
 

@@ -18,9 +18,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
 
-from notifiers.exceptions import RoutingError
-from rules.durations import parse_duration
-from rules.tiers import TierScale
+from churnwatch.notifiers.exceptions import RoutingError
+from churnwatch.rules.durations import parse_duration
+from churnwatch.rules.tiers import TierScale
 
 __all__ = ["AudienceRoute", "Escalation", "QuietHours", "Routing", "load_routing"]
 
@@ -62,7 +62,7 @@ class _RoutingSpec(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     escalate: list[_EscalationSpec] = msgspec.field(default_factory=list)
     manager_fallback: Literal["branch_head"] = "branch_head"
     sms: _SmsSpec = msgspec.field(default_factory=_SmsSpec)
-    #: when unacknowledged alerts escalate; checked by followup.escalation.load_policy
+    #: when unacknowledged alerts escalate; checked by churnwatch.followup.escalation.load_policy
     escalation: dict[str, Any] | None = None
 
 
@@ -144,7 +144,7 @@ class Routing:
 
 def load_routing(path: Path, installed: frozenset[str] | None = None) -> Routing:
     """Load and check ``path``; ``installed`` channel names are checked when given."""
-    from rules.yamlfile import YamlSyntaxError, load_yaml, plain
+    from churnwatch.rules.yamlfile import YamlSyntaxError, load_yaml, plain
 
     try:
         document = load_yaml(path)

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from notifiers.exceptions import ConfigError, SecretUnavailable
+from churnwatch.notifiers.exceptions import ConfigError, SecretUnavailable
 
 __all__ = ["Secret", "read_secret"]
 

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 import msgspec
 
-from notifiers.exceptions import ConfigError
+from churnwatch.notifiers.exceptions import ConfigError
 
 __all__ = ["channel_settings", "load_channels_file"]
 
@@ -49,7 +49,7 @@ def channel_settings(
 
 
 def _keep_instances(kind: type[Any], value: Any) -> Any:
-    """Lets already-built values (a resolved :class:`~notifiers.secrets.Secret`) through."""
+    """Lets already-built values (a resolved ``Secret``) through."""
     if isinstance(value, kind):
         return value
     # msgspec's dec_hook protocol: NotImplementedError means "not a type I convert", and
@@ -61,7 +61,7 @@ def load_channels_file(path: Path | None) -> dict[str, dict[str, Any]]:
     """The channels file as ``{channel: settings}``; ``{}`` when no file is given."""
     if path is None:
         return {}
-    from rules.yamlfile import YamlSyntaxError, load_yaml, plain
+    from churnwatch.rules.yamlfile import YamlSyntaxError, load_yaml, plain
 
     try:
         document = load_yaml(path)

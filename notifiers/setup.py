@@ -14,31 +14,26 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from notifiers.clock import Clock, wall_clock
-from notifiers.dispatcher import Dispatcher
-from notifiers.metrics import DeliveryMetrics
-from notifiers.outbox import Outbox
-from notifiers.pipeline import Notifications
-from notifiers.protocol import Notifier
-from notifiers.registry import build_notifiers, channels
-from notifiers.routing_file import Routing, load_routing
-from notifiers.templates import TemplateBook
-from schemas.models import Alert
+from churnwatch.notifiers.clock import Clock, wall_clock
+from churnwatch.notifiers.dispatcher import Dispatcher
+from churnwatch.notifiers.metrics import DeliveryMetrics
+from churnwatch.notifiers.outbox import Outbox
+from churnwatch.notifiers.pipeline import Notifications
+from churnwatch.notifiers.protocol import Notifier
+from churnwatch.notifiers.registry import build_notifiers, channels
+from churnwatch.notifiers.routing_file import Routing, load_routing
+from churnwatch.notifiers.templates import TemplateBook
+from churnwatch.rules import SHIPPED_RULES
+from churnwatch.schemas.models import Alert
 
-__all__ = ["build_pipeline", "load_templates", "routing_for", "shipped_pack"]
-
-
-def shipped_pack() -> Path:
-    import rules
-
-    return Path(rules.__file__).parent / "pack"
+__all__ = ["build_pipeline", "load_templates", "routing_for"]
 
 
 def routing_for(rules_dir: Path) -> Routing:
     """The routing file beside the rules, else the shipped one; channels checked as installed."""
     path = rules_dir / "routing.yaml"
     if not path.is_file():
-        path = shipped_pack() / "routing.yaml"
+        path = SHIPPED_RULES / "routing.yaml"
     return load_routing(path, frozenset(channels()))
 
 
@@ -46,7 +41,7 @@ def load_templates(rules_dir: Path, routing: Routing) -> TemplateBook:
     """Templates beside the rules, else the shipped ones; SMS audiences from the routing."""
     directory = rules_dir / "templates"
     if not directory.is_dir():
-        directory = shipped_pack() / "templates"
+        directory = SHIPPED_RULES / "templates"
     installed = channels()
     sms = frozenset(
         audience

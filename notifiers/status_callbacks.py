@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine, select, update
 
-from schemas.tables import deliveries
+from churnwatch.schemas.tables import deliveries
 
 __all__ = ["RETRY_AFTER_UNREACHABLE", "StatusUpdate", "apply_status"]
 

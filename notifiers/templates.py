@@ -31,10 +31,10 @@ from typing import Any
 import jinja2
 from jinja2.sandbox import SandboxedEnvironment
 
-from notifiers.exceptions import TemplateError
-from notifiers.filters import FILTERS
-from notifiers.masking import mask_digits
-from notifiers.sms import count_segments
+from churnwatch.notifiers.exceptions import TemplateError
+from churnwatch.notifiers.filters import FILTERS
+from churnwatch.notifiers.masking import mask_digits
+from churnwatch.notifiers.sms import count_segments
 
 __all__ = ["LANGUAGES", "RenderContext", "Rendered", "TemplateBook"]
 

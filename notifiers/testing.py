@@ -12,8 +12,8 @@ from collections import deque
 from collections.abc import Mapping
 from typing import Any
 
-from notifiers.exceptions import DeliveryFailed
-from notifiers.protocol import Channel, Message, Receipt
+from churnwatch.notifiers.exceptions import DeliveryFailed
+from churnwatch.notifiers.protocol import Channel, Message, Receipt
 
 __all__ = ["RECORDING_CHANNEL", "FixedClock", "RecordingNotifier"]
 

@@ -13,10 +13,10 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
-from rules.blocks import ZERO, Firing, iso_time, money
-from rules.durations import MICROS_PER_SECOND, format_duration
-from rules.state import BalanceState, BlockState, Observation
-from schemas.models import TransactionEvent
+from churnwatch.rules.blocks import ZERO, Firing, iso_time, money
+from churnwatch.rules.durations import MICROS_PER_SECOND, format_duration
+from churnwatch.rules.state import BalanceState, BlockState, Observation
+from churnwatch.schemas.models import TransactionEvent
 
 __all__ = ["BalanceFallBlock"]
 

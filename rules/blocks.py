@@ -15,15 +15,15 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Protocol
 
-from rules.durations import EPOCH, MICROS_PER_SECOND, format_duration
-from rules.state import (
+from churnwatch.rules.durations import EPOCH, MICROS_PER_SECOND, format_duration
+from churnwatch.rules.state import (
     BlockState,
     Entry,
     FollowUpState,
     Trigger,
     WindowState,
 )
-from schemas.models import FactValue
+from churnwatch.schemas.models import FactValue
 
 __all__ = [
     "Block",

@@ -13,29 +13,29 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from rules.balance import BalanceFallBlock
-from rules.blocks import (
+from churnwatch.rules.balance import BalanceFallBlock
+from churnwatch.rules.blocks import (
     Block,
     FollowUpBlock,
     MatchBlock,
     ThresholdBlock,
     WindowBlock,
 )
-from rules.durations import parse_duration
-from rules.exceptions import ExpressionError
-from rules.expressions import CompiledCondition, FieldCatalog, compile_condition
-from rules.fields import CUSTOMER_FIELDS, compile_per_type
-from rules.model import RuleSpec
-from rules.tiers import TierScale
-from rules.timed_blocks import AbsenceBlock, ChangeBlock, ScheduleBlock, Step
-from rules.yamlfile import YamlDocument
-from schemas.models import EVENT_TYPES
+from churnwatch.rules.durations import parse_duration
+from churnwatch.rules.exceptions import ExpressionError
+from churnwatch.rules.expressions import CompiledCondition, FieldCatalog, compile_condition
+from churnwatch.rules.fields import CUSTOMER_FIELDS, compile_per_type
+from churnwatch.rules.model import RuleSpec
+from churnwatch.rules.tiers import TierScale
+from churnwatch.rules.timed_blocks import AbsenceBlock, ChangeBlock, ScheduleBlock, Step
+from churnwatch.rules.yamlfile import YamlDocument
+from churnwatch.schemas.models import EVENT_TYPES
 
 __all__ = ["BlockBuilding"]
 
 
 class BlockBuilding:
-    """Block construction for the loader (see rules.loader._Loader)."""
+    """Block construction for the loader (see churnwatch.rules.loader._Loader)."""
 
     zone: ZoneInfo
     tiers: TierScale

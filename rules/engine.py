@@ -23,13 +23,13 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any, cast
 
-from rules.blocks import Firing, TimedBlock
-from rules.durations import EPOCH
-from rules.durations import micros as event_micros
-from rules.loader import CompiledRule, RuleSet
-from rules.state import CustomerProfile, CustomerState
-from rules.tiers import TierScale
-from schemas.models import Alert, CustomerEvent, Event, Recipient, StaffEvent
+from churnwatch.rules.blocks import Firing, TimedBlock
+from churnwatch.rules.durations import EPOCH
+from churnwatch.rules.durations import micros as event_micros
+from churnwatch.rules.loader import CompiledRule, RuleSet
+from churnwatch.rules.state import CustomerProfile, CustomerState
+from churnwatch.rules.tiers import TierScale
+from churnwatch.schemas.models import Alert, CustomerEvent, Event, Recipient, StaffEvent
 
 __all__ = ["Engine", "Outcome", "Status", "alert_id_for", "event_micros"]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from schemas.exceptions import ChurnwatchError
+from churnwatch.exceptions import ChurnwatchError
 
 __all__ = ["ExpressionError", "Problem", "RuleError", "RuleSetError"]
 

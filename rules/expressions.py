@@ -26,7 +26,7 @@ from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
-from rules.exceptions import ExpressionError
+from churnwatch.rules.exceptions import ExpressionError
 
 __all__ = ["CompiledCondition", "FieldCatalog", "compile_condition", "parse_condition"]
 

@@ -7,8 +7,8 @@ transactions and products pays nothing at run time for the difference.
 
 from __future__ import annotations
 
-from rules.expressions import CompiledCondition, FieldCatalog, compile_condition
-from schemas.models import EVENT_TYPES, Counterparty
+from churnwatch.rules.expressions import CompiledCondition, FieldCatalog, compile_condition
+from churnwatch.schemas.models import EVENT_TYPES, Counterparty
 
 __all__ = ["CUSTOMER_FIELDS", "compile_per_type", "event_fields", "field_catalog"]
 

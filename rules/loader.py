@@ -19,12 +19,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
 
-from rules.building import BlockBuilding
-from rules.durations import MICROS_PER_SECOND
-from rules.exceptions import ExpressionError, Problem, RuleSetError
-from rules.expressions import compile_condition
-from rules.fields import compile_per_type, event_fields, field_catalog
-from rules.model import (
+from churnwatch.rules.building import BlockBuilding
+from churnwatch.rules.durations import MICROS_PER_SECOND
+from churnwatch.rules.exceptions import ExpressionError, Problem, RuleSetError
+from churnwatch.rules.expressions import compile_condition
+from churnwatch.rules.fields import compile_per_type, event_fields, field_catalog
+from churnwatch.rules.model import (
     BLOCK_NAMES,
     AbsenceSpec,
     BalanceFallSpec,
@@ -36,10 +36,10 @@ from rules.model import (
     ThresholdSpec,
     WindowSpec,
 )
-from rules.ruleset import CompiledRule, RuleSet
-from rules.tiers import DEFAULT_TIERS, TierScale
-from rules.yamlfile import YamlDocument, YamlSyntaxError, load_yaml, plain
-from schemas.models import EVENT_TYPES
+from churnwatch.rules.ruleset import CompiledRule, RuleSet
+from churnwatch.rules.tiers import DEFAULT_TIERS, TierScale
+from churnwatch.rules.yamlfile import YamlDocument, YamlSyntaxError, load_yaml, plain
+from churnwatch.schemas.models import EVENT_TYPES
 
 __all__ = [
     "DEFAULT_TIMEZONE",

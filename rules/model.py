@@ -23,7 +23,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from schemas.models import Severity
+from churnwatch.schemas.models import Severity
 
 __all__ = [
     "AUDIENCES",

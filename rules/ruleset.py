@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from rules.blocks import Block
-from rules.expressions import CompiledCondition
-from rules.model import RuleSpec
-from rules.tiers import DEFAULT_TIERS, TierScale
-from schemas.models import EVENT_TYPES
+from churnwatch.rules.blocks import Block
+from churnwatch.rules.expressions import CompiledCondition
+from churnwatch.rules.model import RuleSpec
+from churnwatch.rules.tiers import DEFAULT_TIERS, TierScale
+from churnwatch.schemas.models import EVENT_TYPES
 
 __all__ = ["CompiledRule", "RulePlan", "RuleSet"]
 

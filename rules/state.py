@@ -14,7 +14,7 @@ from typing import TypeAlias
 
 import msgspec
 
-from schemas.models import CustomerEvent
+from churnwatch.schemas.models import CustomerEvent
 
 __all__ = [
     "ActivityState",

@@ -16,11 +16,17 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from rules.blocks import Firing, money
-from rules.durations import EPOCH, MICROS_PER_SECOND, format_duration
-from rules.durations import micros as to_micros
-from rules.state import ActivityState, BlockState, ChangeState, PendingStep, ScheduleState
-from rules.tiers import TierScale
+from churnwatch.rules.blocks import Firing, money
+from churnwatch.rules.durations import EPOCH, MICROS_PER_SECOND, format_duration
+from churnwatch.rules.durations import micros as to_micros
+from churnwatch.rules.state import (
+    ActivityState,
+    BlockState,
+    ChangeState,
+    PendingStep,
+    ScheduleState,
+)
+from churnwatch.rules.tiers import TierScale
 
 __all__ = ["AbsenceBlock", "ChangeBlock", "ScheduleBlock", "Step"]
 

@@ -13,7 +13,7 @@ from typing import Literal, TypeAlias
 
 import msgspec
 
-from schemas.models import Alert, Event, to_builtins
+from churnwatch.schemas.models import Alert, Event, to_builtins
 
 __all__ = ["REASON_CODES", "DeadLetter", "DecodeResult", "Source", "decode", "decode_or_raise"]
 
@@ -95,8 +95,8 @@ def decode(raw: bytes, source: Source | None = None) -> DecodeResult:
 
 
 def decode_or_raise(raw: bytes) -> Event:
-    """Decode or raise :class:`~schemas.exceptions.DecodeFailure` (for tests and tools)."""
-    from schemas.exceptions import DecodeFailure
+    """Decode or raise :class:`~churnwatch.schemas.exceptions.DecodeFailure` (tests, tools)."""
+    from churnwatch.schemas.exceptions import DecodeFailure
 
     result = decode(raw)
     if isinstance(result, DeadLetter):

@@ -1,16 +1,11 @@
-"""The root of every error churnwatch raises on purpose.
-
-Catching :class:`ChurnwatchError` catches everything the project means to report to a
-person; anything else escaping is a bug.
-"""
+"""The errors of the contract and the store: a message that is not an event, a store that
+cannot be used."""
 
 from __future__ import annotations
 
-__all__ = ["ChurnwatchError", "DecodeFailure", "StoreError"]
+from churnwatch.exceptions import ChurnwatchError
 
-
-class ChurnwatchError(Exception):
-    """Base class of churnwatch's own errors."""
+__all__ = ["DecodeFailure", "StoreError"]
 
 
 class DecodeFailure(ChurnwatchError):

@@ -1,13 +1,13 @@
 """The contract-v1 JSON Schema files, generated from the msgspec models.
 
-The models in :mod:`schemas.models` are the source of truth; ``schemas/json/`` holds one
+The models in :mod:`churnwatch.schemas.models` are the source of truth; ``schemas/json/`` holds one
 Draft 2020-12 schema per contract type for the systems on the other side of the bus.
 Regenerate them after changing a model::
 
-    python -m schemas.jsonschema            # write schemas/json/*.schema.json
-    python -m schemas.jsonschema --check    # exit 1 if the files on disk are stale
+    python -m churnwatch.schemas.jsonschema            # write schemas/json/*.schema.json
+    python -m churnwatch.schemas.jsonschema --check    # exit 1 if the files on disk are stale
 
-msgspec's own schema says less than :func:`schemas.decode.decode` enforces, so the
+msgspec's own schema says less than :func:`churnwatch.schemas.decode.decode` enforces, so the
 output is post-processed:
 
 - money (every ``Decimal`` field) is a decimal string *or* a JSON number, never a
@@ -32,8 +32,14 @@ from typing import Any
 
 import msgspec
 
-from schemas.decode import DeadLetter
-from schemas.models import Alert, CustomerEvent, ProductEvent, StaffEvent, TransactionEvent
+from churnwatch.schemas.decode import DeadLetter
+from churnwatch.schemas.models import (
+    Alert,
+    CustomerEvent,
+    ProductEvent,
+    StaffEvent,
+    TransactionEvent,
+)
 
 __all__ = [
     "DECIMAL_PATTERN",
@@ -203,10 +209,10 @@ def main(argv: list[str] | None = None) -> int:
             or (OUTPUT_DIR / name).read_text(encoding="utf-8") != text
         ]
         for name in stale:
-            print(f"stale: {OUTPUT_DIR / name} (run python -m schemas.jsonschema)")
+            print(f"stale: {OUTPUT_DIR / name} (run python -m churnwatch.schemas.jsonschema)")
         return 1 if stale else 0
     if args:
-        print("usage: python -m schemas.jsonschema [--check]", file=sys.stderr)
+        print("usage: python -m churnwatch.schemas.jsonschema [--check]", file=sys.stderr)
         return 2
     for path in write():
         print(f"wrote {path}")

@@ -3,7 +3,7 @@
 The models are msgspec Structs: decoding bytes into them validates types, enums and
 timezones in one C-speed pass, which is what keeps the replay driver above 50,000
 events per second. The JSON Schema files in ``schemas/json/`` are generated from these
-models (``python -m schemas.jsonschema``) and a test keeps the two in step.
+models (``python -m churnwatch.schemas.jsonschema``) and a test keeps the two in step.
 
 Money is :class:`~decimal.Decimal` from the first byte: msgspec parses a JSON number
 or a decimal string straight into a Decimal, never through float.

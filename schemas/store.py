@@ -20,10 +20,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from schemas.exceptions import StoreError
-from schemas.models import Alert, Recipient
-from schemas.tables import alerts
-from schemas.times import utc
+from churnwatch.schemas.exceptions import StoreError
+from churnwatch.schemas.models import Alert, Recipient
+from churnwatch.schemas.tables import alerts
+from churnwatch.schemas.times import utc
 
 __all__ = ["DEFAULT_URL", "AlertStore", "alert_from_row", "mask_url", "open_engine"]
 

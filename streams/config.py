@@ -28,10 +28,11 @@ from typing import Any, Literal
 
 import msgspec
 
-from rules.durations import parse_duration
-from schemas.store import mask_url
-from streams.exceptions import ConfigError
-from streams.settings import DEFAULT_DB_URL, SHIPPED_RULES
+from churnwatch.rules import SHIPPED_RULES
+from churnwatch.rules.durations import parse_duration
+from churnwatch.schemas.store import mask_url
+from churnwatch.settings import DEFAULT_DB_URL
+from churnwatch.streams.exceptions import ConfigError
 
 __all__ = [
     "ENV_PREFIX",
@@ -110,7 +111,7 @@ class RulesConfig(_Section):
 
 
 class WorkerConfig(_Section):
-    """Consumer-group worker tuning. See ``streams/worker.py`` for what each one costs."""
+    """Consumer-group worker tuning. See ``streams/worker/loop.py`` for what each one costs."""
 
     group_id: str = "churnwatch-worker"
     max_poll_records: int = 5000

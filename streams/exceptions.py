@@ -1,12 +1,12 @@
 """Errors of the streaming side: configuration, broker and worker failures.
 
-All derive from :class:`~schemas.exceptions.ChurnwatchError`, so the CLI reports them
+All derive from :class:`~churnwatch.schemas.exceptions.ChurnwatchError`, so the CLI reports them
 to the operator as one line instead of a traceback.
 """
 
 from __future__ import annotations
 
-from schemas.exceptions import ChurnwatchError
+from churnwatch.exceptions import ChurnwatchError
 
 __all__ = ["BrokerError", "ConfigError", "WorkerError"]
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from kafka.partitioner.default import murmur2
 
-from streams.config import Config
+from churnwatch.streams.config import Config
 
 __all__ = [
     "TopicSpec",

@@ -16,11 +16,11 @@ from dataclasses import dataclass, field
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
-from schemas.decode import DeadLetter, Source, decode
-from schemas.models import StaffEvent
-from streams.config import Config
-from streams.exceptions import BrokerError
-from streams.kafka import kafka_python_options
+from churnwatch.schemas.decode import DeadLetter, Source, decode
+from churnwatch.schemas.models import StaffEvent
+from churnwatch.streams.config import Config
+from churnwatch.streams.exceptions import BrokerError
+from churnwatch.streams.kafka import kafka_python_options
 
 __all__ = ["ProduceSummary", "produce_lines", "topic_of"]
 

@@ -4,7 +4,7 @@ The replay driver and the worker both keep a :class:`TimerIndex`; only the worke
 a choice of clock.
 
 Timers (a ``maturity-reminder`` step, an ``activity-drop`` daily check) are *state*: the
-engine keeps each pending one inside the customer's :class:`~rules.state.CustomerState`,
+engine keeps each pending one inside the customer's :class:`~churnwatch.rules.state.CustomerState`,
 which the changelog stores. This index is only a way to find the next due customer fast
 (a heap of ``(due µs, customer_id)`` with lazy deletion), so it is never written anywhere:
 after an assignment it is rebuilt from the restored states (:meth:`TimerIndex.rebuild`),
@@ -28,8 +28,8 @@ import heapq
 from collections.abc import Callable, Iterable, Iterator
 from typing import Literal
 
-from rules.durations import micros
-from rules.state import CustomerState
+from churnwatch.rules.durations import micros
+from churnwatch.rules.state import CustomerState
 
 __all__ = ["TimerClock", "TimerIndex", "wall_micros"]
 

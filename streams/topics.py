@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
-from streams.config import Config
-from streams.exceptions import BrokerError
-from streams.kafka import TopicSpec, kafka_python_options, topic_specs
+from churnwatch.streams.config import Config
+from churnwatch.streams.exceptions import BrokerError
+from churnwatch.streams.kafka import TopicSpec, kafka_python_options, topic_specs
 
 __all__ = ["TopicResult", "create_topics", "partition_counts"]
 

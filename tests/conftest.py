@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from schemas.store import AlertStore
-from streams.settings import SHIPPED_RULES
+from churnwatch.rules import SHIPPED_RULES
+from churnwatch.schemas.store import AlertStore
 
 POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 

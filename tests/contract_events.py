@@ -14,11 +14,11 @@ from typing import Any
 
 import msgspec
 
-from rules.engine import Engine
-from rules.loader import RuleSet, load_rules
-from schemas.decode import decode_or_raise
-from schemas.models import Event
-from streams.settings import SHIPPED_RULES
+from churnwatch.rules import SHIPPED_RULES
+from churnwatch.rules.engine import Engine
+from churnwatch.rules.loader import RuleSet, load_rules
+from churnwatch.schemas.decode import decode_or_raise
+from churnwatch.schemas.models import Event
 
 __all__ = [
     "NOW",

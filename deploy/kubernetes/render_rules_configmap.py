@@ -17,7 +17,7 @@ from pathlib import Path
 from ruamel.yaml import YAML
 from ruamel.yaml.scalarstring import LiteralScalarString
 
-from rules.loader import rule_files
+from churnwatch.rules.loader import rule_files
 
 HEADER = """\
 # The rule files compliance own, mounted as a directory at /etc/churnwatch/rules.

@@ -1,11 +1,11 @@
-"""Alembic environment: runs on the connection churnwatch hands it (see schemas.store)."""
+"""Alembic environment: runs on the connection churnwatch hands it (see schemas/store.py)."""
 
 from __future__ import annotations
 
 from alembic import context
 from sqlalchemy import engine_from_config, pool
 
-from schemas.tables import metadata
+from churnwatch.schemas.tables import metadata
 
 config = context.config
 connection = config.attributes.get("connection")

@@ -102,7 +102,7 @@ def test_config_files_pass_config_check(tmp_path: Path) -> None:
     streams/config.py (what ``churnwatch config check`` runs): no unknown or misspelt key."""
     from test_kubernetes import load_yaml_all_config
 
-    from streams.config import load_config
+    from churnwatch.streams.config import load_config
 
     configmap = tmp_path / "configmap-config.json"
     configmap.write_text(json.dumps(load_yaml_all_config()), encoding="utf-8")
@@ -113,7 +113,7 @@ def test_config_files_pass_config_check(tmp_path: Path) -> None:
 def test_deploy_uses_only_environment_variables_config_reads() -> None:
     """Every ``CHURNWATCH_*`` variable the deploy files set or mention is one config.py reads
     (or a notifier credential the example names by ``*_env``)."""
-    from streams.config import env_names
+    from churnwatch.streams.config import env_names
 
     # plus the variables of churnwatch web (followup/), which has no config file
     known = set(env_names()) | {

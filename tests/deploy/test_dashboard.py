@@ -11,7 +11,7 @@ from typing import Any
 
 from deploy_files import DEPLOY, METRIC
 
-from streams.metrics import Metrics
+from churnwatch.metrics import Metrics
 
 DASHBOARD = DEPLOY / "grafana" / "churnwatch-dashboard.json"
 #: metrics Prometheus itself adds to every scrape, which a dashboard may use too
@@ -35,7 +35,7 @@ def expressions() -> list[str]:
 
 
 def test_dashboard_references_only_metrics_that_exist() -> None:
-    """Every churnwatch_* name in a panel query is one streams.metrics exposes, suffix included."""
+    """Every churnwatch_* name in a panel query is one Metrics exposes, suffix included."""
     known = Metrics().names()
     used = {name for expr in expressions() for name in METRIC.findall(expr)}
     assert used <= known, sorted(used - known)

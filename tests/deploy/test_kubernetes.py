@@ -12,7 +12,7 @@ import kubernetes_validate
 import pytest
 from deploy_files import DEPLOY, REPO, load_yaml, load_yaml_all
 
-from rules.loader import load_rules
+from churnwatch.rules.loader import load_rules
 
 K8S = DEPLOY / "kubernetes"
 #: the oldest Kubernetes still commonly run, and the newest the schema package ships

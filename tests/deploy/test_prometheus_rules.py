@@ -8,7 +8,7 @@ from pathlib import Path
 
 from deploy_files import DEPLOY, METRIC, load_yaml
 
-from streams.metrics import Metrics
+from churnwatch.metrics import Metrics
 
 PROMETHEUS = DEPLOY / "prometheus"
 RULES = PROMETHEUS / "churnwatch-rules.yaml"
@@ -63,7 +63,7 @@ def test_the_issue_s_alerts_are_all_there() -> None:
 
 
 def test_rules_use_only_metrics_that_exist() -> None:
-    """Every churnwatch_* name in an alert expression is one streams.metrics exposes."""
+    """Every churnwatch_* name in an alert expression is one churnwatch.metrics exposes."""
     known = Metrics().names()
     used = {name for rule in alert_rules() for name in METRIC.findall(str(rule["expr"]))}
     assert used, "the rules reference no churnwatch metric at all"

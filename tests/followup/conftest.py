@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from followup.store import FollowUpStore
-from rules.state import CustomerProfile
-from schemas.models import Alert, StaffEvent
-from schemas.store import AlertStore
+from churnwatch.followup.store import FollowUpStore
+from churnwatch.rules.state import CustomerProfile
+from churnwatch.schemas.models import Alert, StaffEvent
+from churnwatch.schemas.store import AlertStore
 
 SHANGHAI = dt.timezone(dt.timedelta(hours=8))
 #: Monday 2026-11-23, 10:00 in Shanghai

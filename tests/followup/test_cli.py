@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from followup.store import FollowUpStore
-from followup.tokens import SECRET_ENV, LinkSigner
-from schemas.store import AlertStore
-from streams.cli import app
+from churnwatch.cli.app import app
+from churnwatch.followup.store import FollowUpStore
+from churnwatch.followup.tokens import SECRET_ENV, LinkSigner
+from churnwatch.schemas.store import AlertStore
 
 from .conftest import MONDAY_10, add, customer, make_alert
 

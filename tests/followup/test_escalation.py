@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from followup.businesstime import BusinessHours
-from followup.escalation import EscalationPolicy, Escalator, load_policy
-from followup.store import FollowUpStore
-from followup.testing import FixedClock, RecordingNotify, Sent
+from churnwatch.followup.businesstime import BusinessHours
+from churnwatch.followup.escalation import EscalationPolicy, Escalator, load_policy
+from churnwatch.followup.store import FollowUpStore
+from churnwatch.followup.testing import FixedClock, RecordingNotify, Sent
 
 from .conftest import MONDAY_10, SHANGHAI, add, customer, make_alert
 
@@ -179,8 +179,8 @@ class TestPolicyFile:
 
 def test_shipped_routing_file_is_read_by_both_loaders() -> None:
     """The shipped routing.yaml carries the escalation section, and routing still loads it."""
-    from notifiers.routing_file import load_routing
-    from streams.settings import SHIPPED_RULES
+    from churnwatch.notifiers.routing_file import load_routing
+    from churnwatch.rules import SHIPPED_RULES
 
     load_routing(SHIPPED_RULES / "routing.yaml")
     assert load_policy(SHIPPED_RULES / "routing.yaml") == EscalationPolicy()

@@ -29,9 +29,9 @@ from decimal import Decimal
 
 import pytest
 
-from followup.report import Report, build_report
-from followup.report_render import render_csv, render_html, render_text
-from followup.store import FollowUpStore
+from churnwatch.followup.report import Report, build_report
+from churnwatch.followup.report_render import render_csv, render_html, render_text
+from churnwatch.followup.store import FollowUpStore
 
 from .conftest import MONDAY_10, add, customer, make_alert
 

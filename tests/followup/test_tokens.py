@@ -7,9 +7,15 @@ from decimal import Decimal
 
 import pytest
 
-from followup.control import is_control
-from followup.exceptions import LinkRefused, SecretMissing
-from followup.tokens import SECRET_ENV, SECRET_FILE_ENV, LinkSigner, load_secret, manager_link
+from churnwatch.followup.control import is_control
+from churnwatch.followup.exceptions import LinkRefused, SecretMissing
+from churnwatch.followup.tokens import (
+    SECRET_ENV,
+    SECRET_FILE_ENV,
+    LinkSigner,
+    load_secret,
+    manager_link,
+)
 
 NOW = dt.datetime(2026, 11, 23, 2, 0, tzinfo=dt.UTC)
 SECRET = b"s" * 32

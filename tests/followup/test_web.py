@@ -14,15 +14,15 @@ import pytest
 import sqlalchemy as sa
 from twilio.request_validator import RequestValidator
 
-from followup.escalation import EscalationPolicy, Escalator
-from followup.store import FollowUpStore
-from followup.testing import FixedClock, RecordingNotify
-from followup.tokens import LinkSigner, manager_link, short_ref
-from followup.web import WebSettings, create_app
-from rules.loader import load_rules
-from schemas.tables import deliveries
-from streams.metrics import Metrics
-from streams.settings import SHIPPED_RULES
+from churnwatch.followup.escalation import EscalationPolicy, Escalator
+from churnwatch.followup.store import FollowUpStore
+from churnwatch.followup.testing import FixedClock, RecordingNotify
+from churnwatch.followup.tokens import LinkSigner, manager_link, short_ref
+from churnwatch.followup.web import WebSettings, create_app
+from churnwatch.metrics import Metrics
+from churnwatch.rules import SHIPPED_RULES
+from churnwatch.rules.loader import load_rules
+from churnwatch.schemas.tables import deliveries
 
 from .conftest import MONDAY_10, add, customer, make_alert
 from .server import serve

@@ -18,7 +18,7 @@ from helpers import (
     staff,
 )
 
-from notifiers.directory import InMemoryDirectory
+from churnwatch.notifiers.directory import InMemoryDirectory
 
 
 @pytest.fixture

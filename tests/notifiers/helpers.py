@@ -25,18 +25,19 @@ from typing import Any
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from notifiers.directory import InMemoryDirectory
-from notifiers.dispatcher import Dispatcher
-from notifiers.outbox import Outbox
-from notifiers.pipeline import Notifications
-from notifiers.protocol import Notifier
-from notifiers.retry import RetryPolicy
-from notifiers.setup import load_templates, routing_for, shipped_pack
-from notifiers.testing import FixedClock, RecordingNotifier
-from notifiers.webhook import verify_generic
-from rules.state import CustomerProfile
-from schemas.models import Alert, Recipient, StaffEvent
-from schemas.store import AlertStore
+from churnwatch.notifiers.channels.webhook import verify_generic
+from churnwatch.notifiers.directory import InMemoryDirectory
+from churnwatch.notifiers.dispatcher import Dispatcher
+from churnwatch.notifiers.outbox import Outbox
+from churnwatch.notifiers.pipeline import Notifications
+from churnwatch.notifiers.protocol import Notifier
+from churnwatch.notifiers.retry import RetryPolicy
+from churnwatch.notifiers.setup import load_templates, routing_for
+from churnwatch.notifiers.testing import FixedClock, RecordingNotifier
+from churnwatch.rules import SHIPPED_RULES
+from churnwatch.rules.state import CustomerProfile
+from churnwatch.schemas.models import Alert, Recipient, StaffEvent
+from churnwatch.schemas.store import AlertStore
 
 SHANGHAI = dt.timezone(dt.timedelta(hours=8))
 TWILIO_TOKEN = "tw-secret-token-7f3a9c"
@@ -313,8 +314,8 @@ class Rig:
     ) -> None:
         self.store = AlertStore(url)
         self.clock = clock or FixedClock("2026-03-02T10:00:00+08:00")
-        self.routing = routing_for(shipped_pack())
-        self.templates = load_templates(shipped_pack(), self.routing)
+        self.routing = routing_for(SHIPPED_RULES)
+        self.templates = load_templates(SHIPPED_RULES, self.routing)
         if channel is not None:  # after the templates: their SMS checks follow the real routes
             self.routing = self.routing.with_channel(channel)
         self.recorders = {name: RecordingNotifier() for name in self.routing.channels}

@@ -8,9 +8,9 @@ from pathlib import Path
 from helpers import Rig, alert
 from typer.testing import CliRunner
 
-from notifiers.directory import InMemoryDirectory
-from notifiers.exceptions import DeliveryFailed, Reason
-from streams.cli import app
+from churnwatch.cli.app import app
+from churnwatch.notifiers.directory import InMemoryDirectory
+from churnwatch.notifiers.exceptions import DeliveryFailed, Reason
 
 runner = CliRunner()
 

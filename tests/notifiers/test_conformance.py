@@ -27,11 +27,11 @@ from helpers import (
     twilio_env,
 )
 
-from notifiers.console import ConsoleNotifier
-from notifiers.directory import InMemoryDirectory
-from notifiers.exceptions import ConfigError, DeliveryFailed
-from notifiers.protocol import Message, Notifier
-from notifiers.registry import channels
+from churnwatch.notifiers.channels.console import ConsoleNotifier
+from churnwatch.notifiers.directory import InMemoryDirectory
+from churnwatch.notifiers.exceptions import ConfigError, DeliveryFailed
+from churnwatch.notifiers.protocol import Message, Notifier
+from churnwatch.notifiers.registry import channels
 
 
 class Harness(Protocol):

@@ -13,13 +13,13 @@ from pathlib import Path
 import pytest
 from helpers import Rig, alert
 
-from notifiers.directory import InMemoryDirectory
-from notifiers.dispatcher import Dispatcher
-from notifiers.exceptions import DeliveryFailed, Reason
-from notifiers.file import FileConfig, FileNotifier
-from notifiers.outbox import Outbox
-from notifiers.retry import RetryPolicy
-from notifiers.testing import FixedClock
+from churnwatch.notifiers.channels.file import FileConfig, FileNotifier
+from churnwatch.notifiers.directory import InMemoryDirectory
+from churnwatch.notifiers.dispatcher import Dispatcher
+from churnwatch.notifiers.exceptions import DeliveryFailed, Reason
+from churnwatch.notifiers.outbox import Outbox
+from churnwatch.notifiers.retry import RetryPolicy
+from churnwatch.notifiers.testing import FixedClock
 
 RATE_LIMITED = DeliveryFailed.transient(Reason.RATE_LIMITED, "HTTP 429")
 
@@ -112,7 +112,7 @@ KILLED_DISPATCHER = textwrap.dedent(
     """
     import datetime as dt, os, signal, sys
     from sqlalchemy import create_engine
-    from notifiers.outbox import Outbox
+    from churnwatch.notifiers.outbox import Outbox
     engine = create_engine(sys.argv[1])
     now = dt.datetime.fromisoformat(sys.argv[2])
     rows = Outbox(engine).claim(now, limit=10, lease=dt.timedelta(minutes=5))
@@ -215,7 +215,7 @@ def test_outcomes_and_reasons_reach_the_metrics(
     sqlite_url: str, directory: InMemoryDirectory
 ) -> None:
     """A retried then sent SMS counts one retry with its reason, one sent, two attempts."""
-    from streams.metrics import Metrics
+    from churnwatch.metrics import Metrics
 
     metrics = Metrics()
     rig = Rig(sqlite_url)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from helpers import Rig, alert, customer
 
-from notifiers.directory import InMemoryDirectory
+from churnwatch.notifiers.directory import InMemoryDirectory
 
 
 def customer_alert(at: str, rule_id: str = "payroll-moved-out", **kwargs: object) -> object:

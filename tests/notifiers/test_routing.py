@@ -8,15 +8,16 @@ from pathlib import Path
 import pytest
 from helpers import alert, customer, staff
 
-from notifiers.directory import InMemoryDirectory
-from notifiers.exceptions import RoutingError
-from notifiers.routing import Router
-from notifiers.routing_file import load_routing
-from notifiers.setup import routing_for, shipped_pack
+from churnwatch.notifiers.directory import InMemoryDirectory
+from churnwatch.notifiers.exceptions import RoutingError
+from churnwatch.notifiers.routing import Router
+from churnwatch.notifiers.routing_file import load_routing
+from churnwatch.notifiers.setup import routing_for
+from churnwatch.rules import SHIPPED_RULES
 
 
 def who(directory: InMemoryDirectory, **kwargs: object) -> list[tuple[str, str | None]]:
-    routed = Router(routing_for(shipped_pack()))(alert(**kwargs), directory)  # type: ignore[arg-type]
+    routed = Router(routing_for(SHIPPED_RULES))(alert(**kwargs), directory)  # type: ignore[arg-type]
     return [(r.audience, r.staff_id) for r in routed.recipients]
 
 
@@ -49,7 +50,7 @@ class TestDefaults:
 
     def test_customer_audience_has_no_staff(self, directory: InMemoryDirectory) -> None:
         """A customer audience is the customer, on the SMS channel."""
-        routed = Router(routing_for(shipped_pack()))(alert(audience=("customer",)), directory)
+        routed = Router(routing_for(SHIPPED_RULES))(alert(audience=("customer",)), directory)
         assert [(r.audience, r.staff_id, r.channel) for r in routed.recipients] == [
             ("customer", None, "twilio_sms")
         ]
@@ -79,7 +80,7 @@ class TestRoutingFile:
     def test_errors_name_the_line(self, tmp_path: Path) -> None:
         """A bad channel name is reported with the file's line and the installed channels."""
         text = (
-            (shipped_pack() / "routing.yaml").read_text().replace("channel: email", "channel: fax")
+            (SHIPPED_RULES / "routing.yaml").read_text().replace("channel: email", "channel: fax")
         )
         path = tmp_path / "routing.yaml"
         path.write_text(text)
@@ -89,7 +90,7 @@ class TestRoutingFile:
 
     def test_bad_quiet_hours_are_refused(self, tmp_path: Path) -> None:
         """Quiet hours must read like 21:00-08:00."""
-        text = (shipped_pack() / "routing.yaml").read_text().replace('"21:00-08:00"', '"9pm-8am"')
+        text = (SHIPPED_RULES / "routing.yaml").read_text().replace('"21:00-08:00"', '"9pm-8am"')
         path = tmp_path / "routing.yaml"
         path.write_text(text)
         with pytest.raises(RoutingError, match="21:00-08:00"):

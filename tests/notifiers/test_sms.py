@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from notifiers.sms import count_segments
+from churnwatch.notifiers.sms import count_segments
 
 
 @pytest.mark.parametrize(

@@ -8,23 +8,23 @@ from pathlib import Path
 import pytest
 from helpers import Rig, alert, customer
 
-from notifiers.directory import InMemoryDirectory
-from notifiers.exceptions import TemplateError
-from notifiers.setup import shipped_pack
-from notifiers.templates import TemplateBook
+from churnwatch.notifiers.directory import InMemoryDirectory
+from churnwatch.notifiers.exceptions import TemplateError
+from churnwatch.notifiers.templates import TemplateBook
+from churnwatch.rules import SHIPPED_RULES
 
 
 @pytest.fixture
 def pack(tmp_path: Path) -> Path:
     target = tmp_path / "templates"
-    shutil.copytree(shipped_pack() / "templates", target)
+    shutil.copytree(SHIPPED_RULES / "templates", target)
     return target
 
 
 class TestLoad:
     def test_shipped_templates_load(self) -> None:
         """The shipped templates pass every load check with SMS limited to 2 segments."""
-        book = TemplateBook(shipped_pack() / "templates", max_segments=2)
+        book = TemplateBook(SHIPPED_RULES / "templates", max_segments=2)
         assert "large-transfer-out/relationship_manager.zh-CN.j2" in book.names
 
     def test_too_long_customer_text_is_refused_at_load(self, pack: Path) -> None:
@@ -63,7 +63,7 @@ class TestLoad:
 class TestChoose:
     def test_language_falls_back_to_chinese(self) -> None:
         """A language without a template falls back to zh-CN."""
-        book = TemplateBook(shipped_pack() / "templates")
+        book = TemplateBook(SHIPPED_RULES / "templates")
         assert book.choose("large-transfer-out", "relationship_manager", ["fr"]) == (
             "large-transfer-out/relationship_manager.zh-CN.j2",
             "zh-CN",
@@ -71,14 +71,14 @@ class TestChoose:
 
     def test_branch_head_gets_the_managers_rule_text(self) -> None:
         """A branch head without a rule text of their own gets the relationship manager's."""
-        book = TemplateBook(shipped_pack() / "templates")
+        book = TemplateBook(SHIPPED_RULES / "templates")
         assert book.choose("large-transfer-out", "branch_head", ["en"])[0] == (
             "large-transfer-out/relationship_manager.en.j2"
         )
 
     def test_unknown_rule_uses_the_default(self) -> None:
         """A rule without templates uses _default for the audience."""
-        book = TemplateBook(shipped_pack() / "templates")
+        book = TemplateBook(SHIPPED_RULES / "templates")
         assert book.choose("new-rule", "customer", ["en"])[0] == "_default/customer.en.j2"
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rules.durations import format_duration, parse_duration
+from churnwatch.rules.durations import format_duration, parse_duration
 
 
 class TestParseDuration:

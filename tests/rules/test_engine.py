@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from contract_events import NOW, T0, at, customer, engine_for, event, transaction, write_rules
 
-from rules.engine import Engine, Outcome, Status, alert_id_for
-from rules.loader import load_rules
-from rules.state import CustomerState, decode_state, encode_state
-from schemas.models import Alert
+from churnwatch.rules.engine import Engine, Outcome, Status, alert_id_for
+from churnwatch.rules.loader import load_rules
+from churnwatch.rules.state import CustomerState, decode_state, encode_state
+from churnwatch.schemas.models import Alert
 
 RULES = {
     "predicates.yaml": """

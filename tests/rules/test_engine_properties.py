@@ -12,9 +12,9 @@ from contract_events import NOW, at, engine_for, event, transaction, write_rules
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from rules.engine import Engine
-from rules.state import CustomerState
-from schemas.models import Alert
+from churnwatch.rules.engine import Engine
+from churnwatch.rules.state import CustomerState
+from churnwatch.schemas.models import Alert
 
 FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 PACK = engine_for().ruleset

@@ -8,11 +8,11 @@ from typing import Any
 import pytest
 from contract_events import customer, event, transaction
 
-from rules.exceptions import ExpressionError
-from rules.expressions import compile_condition
-from rules.loader import field_catalog
-from rules.state import CustomerProfile
-from schemas.models import CustomerEvent
+from churnwatch.rules.exceptions import ExpressionError
+from churnwatch.rules.expressions import compile_condition
+from churnwatch.rules.loader import field_catalog
+from churnwatch.rules.state import CustomerProfile
+from churnwatch.schemas.models import CustomerEvent
 
 CATALOG = field_catalog(["transaction"])
 PREDICATES = {

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from contract_events import pack_copy, write_rules
 
-from rules.exceptions import Problem, RuleSetError
-from rules.loader import load_rules
+from churnwatch.rules.exceptions import Problem, RuleSetError
+from churnwatch.rules.loader import load_rules
 
 PREDICATES = """
 predicates:

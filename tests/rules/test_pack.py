@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from rules.loader import load_rules
-from rules.testing import CaseResult, run_rule_tests
-from streams.settings import SHIPPED_RULES
+from churnwatch.rules import SHIPPED_RULES
+from churnwatch.rules.loader import load_rules
+from churnwatch.streams.replay.rule_tests import CaseResult, run_rule_tests
 
 RESULTS = run_rule_tests(SHIPPED_RULES)
 

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 from contract_events import NOW, at, customer, engine_for, event, product, transaction
 
-from rules.state import (
+from churnwatch.rules.state import (
     BalanceState,
     CustomerProfile,
     CustomerState,
@@ -15,7 +15,7 @@ from rules.state import (
     decode_state,
     encode_state,
 )
-from schemas.models import CustomerEvent
+from churnwatch.schemas.models import CustomerEvent
 
 
 class TestEncoding:

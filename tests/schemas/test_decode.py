@@ -10,9 +10,10 @@ from decimal import Decimal
 import pytest
 from contract_events import customer, encode, product, staff, transaction
 
-from schemas.decode import REASON_CODES, DeadLetter, Source, decode, decode_or_raise
-from schemas.exceptions import ChurnwatchError, DecodeFailure
-from schemas.models import CustomerEvent, ProductEvent, StaffEvent, TransactionEvent
+from churnwatch.exceptions import ChurnwatchError
+from churnwatch.schemas.decode import REASON_CODES, DeadLetter, Source, decode, decode_or_raise
+from churnwatch.schemas.exceptions import DecodeFailure
+from churnwatch.schemas.models import CustomerEvent, ProductEvent, StaffEvent, TransactionEvent
 
 
 def dead(raw: bytes) -> DeadLetter:

@@ -13,9 +13,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
-from schemas import jsonschema as generator
-from schemas.decode import DeadLetter, Source, decode
-from schemas.models import Alert, Recipient
+from churnwatch.schemas import jsonschema as generator
+from churnwatch.schemas.decode import DeadLetter, Source, decode
+from churnwatch.schemas.models import Alert, Recipient
 
 VALIDATORS = {
     name: Draft202012Validator(
@@ -37,9 +37,9 @@ def decode_accepts(raw: bytes) -> bool:
 
 class TestFiles:
     def test_files_on_disk_equal_the_generator_output(self) -> None:
-        """``schemas/json/`` is exactly what ``python -m schemas.jsonschema`` writes."""
+        """``schemas/json/`` is exactly what ``python -m churnwatch.schemas.jsonschema`` writes."""
         on_disk = {p.name: p.read_text(encoding="utf-8") for p in generator.OUTPUT_DIR.glob("*")}
-        assert on_disk == generator.generate(), "stale: run python -m schemas.jsonschema"
+        assert on_disk == generator.generate(), "stale: run python -m churnwatch.schemas.jsonschema"
 
     def test_one_file_per_contract_type(self) -> None:
         """There is a schema for every input type, the alert and the dead letter."""
@@ -137,12 +137,12 @@ class TestOutputsMatchTheirSchemas:
 
 
 def encode_alert(alert: Alert) -> bytes:
-    from schemas.decode import encode_event
+    from churnwatch.schemas.decode import encode_event
 
     return encode_event(alert)
 
 
-# --- property: the schema files and schemas.decode give the same verdict -------------
+# --- property: the schema files and churnwatch.schemas.decode give the same verdict -------------
 
 offsets = st.integers(min_value=-12 * 60, max_value=14 * 60).map(
     lambda minutes: dt.timezone(dt.timedelta(minutes=minutes))

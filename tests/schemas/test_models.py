@@ -11,8 +11,8 @@ import msgspec
 import pytest
 from contract_events import event, transaction
 
-from schemas.decode import encode_event, event_to_dict
-from schemas.models import (
+from churnwatch.schemas.decode import encode_event, event_to_dict
+from churnwatch.schemas.models import (
     EVENT_TYPES,
     TOPIC_OF_TYPE,
     Alert,

@@ -8,9 +8,9 @@ from collections.abc import Iterator
 import pytest
 import sqlalchemy as sa
 
-from schemas.exceptions import StoreError
-from schemas.models import Alert, Recipient
-from schemas.store import AlertStore, mask_url
+from churnwatch.schemas.exceptions import StoreError
+from churnwatch.schemas.models import Alert, Recipient
+from churnwatch.schemas.store import AlertStore, mask_url
 
 SHANGHAI = dt.timezone(dt.timedelta(hours=8))
 
@@ -52,7 +52,7 @@ def _head_revision() -> str:
     from alembic.config import Config
     from alembic.script import ScriptDirectory
 
-    from schemas.store import MIGRATIONS
+    from churnwatch.schemas.store import MIGRATIONS
 
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))

@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from schemas.store import AlertStore
-from streams.config import Config, load_config
-from streams.settings import SHIPPED_RULES
+from churnwatch.rules import SHIPPED_RULES
+from churnwatch.schemas.store import AlertStore
+from churnwatch.streams.config import Config, load_config
 
 sys.path.insert(0, str(Path(__file__).parent))
 
@@ -157,7 +157,7 @@ class WorkerProcess:
             [
                 sys.executable,
                 "-m",
-                "streams.cli",
+                "churnwatch",
                 "worker",
                 "--config",
                 str(setup.path),

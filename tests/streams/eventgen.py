@@ -1,6 +1,6 @@
 """A small, deterministic contract-v1 event generator for the worker's tests and bench.
 
-The shared generator (``streams/datagen.py``) was not on main when these tests were
+The shared generator (``streams/synthetic/bank.py``) was not on main when these tests were
 written; this one makes just what the worker tests need: every customer's record
 first, then transactions in event-time order, with payrolls, everyday spending and a
 share of large transfers to other banks, so all three shipped transaction rules fire.

@@ -8,13 +8,13 @@ import json
 
 from typer.testing import CliRunner
 
-from rules.engine import Engine
-from rules.loader import load_rules
-from schemas.store import AlertStore
-from streams.cli import app
-from streams.cli_ops import CSV_COLUMNS
-from streams.replay import ReplayDriver
-from streams.settings import SHIPPED_RULES
+from churnwatch.cli.app import app
+from churnwatch.cli.ops import CSV_COLUMNS
+from churnwatch.rules import SHIPPED_RULES
+from churnwatch.rules.engine import Engine
+from churnwatch.rules.loader import load_rules
+from churnwatch.schemas.store import AlertStore
+from churnwatch.streams.replay.driver import ReplayDriver
 
 from .conftest import clean_env
 from .eventgen import events

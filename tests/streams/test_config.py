@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from streams.cli import app
-from streams.config import env_names, load_config, masked
-from streams.exceptions import ConfigError
+from churnwatch.cli.app import app
+from churnwatch.streams.config import env_names, load_config, masked
+from churnwatch.streams.exceptions import ConfigError
 
 from .conftest import clean_env
 

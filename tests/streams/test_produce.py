@@ -8,12 +8,12 @@ from collections.abc import Callable
 import pytest
 from typer.testing import CliRunner
 
-from streams.cli import app
-from streams.topics import create_topics
+from churnwatch.cli.app import app
+from churnwatch.streams.topics import create_topics
 
 from .conftest import Setup, clean_env
 from .eventgen import events
-from .test_worker import read_topic
+from .worker.test_loop import read_topic
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 

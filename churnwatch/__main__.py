@@ -1,0 +1,5 @@
+"""``python -m churnwatch`` is the ``churnwatch`` command."""
+
+from churnwatch.cli.app import main
+
+main()

@@ -1,0 +1,213 @@
+"""``churnwatch web``, ``report``, ``escalations run`` and ``followup``: the follow-up commands.
+
+Secrets come from the environment only: ``CHURNWATCH_WEB_SECRET`` (or ``..._FILE``) signs
+links; ``TWILIO_AUTH_TOKEN`` checks inbound SMS signatures.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Literal
+
+import msgspec
+import typer
+from rich.console import Console
+
+from churnwatch.cli.options import ChannelsFileOption, PublicUrlOption
+from churnwatch.exceptions import ChurnwatchError
+from churnwatch.followup.escalation import Escalator, load_policy
+from churnwatch.followup.exceptions import FollowUpError
+from churnwatch.followup.report import build_report
+from churnwatch.followup.report_render import render_csv, render_html, render_text
+from churnwatch.followup.store import OUTCOMES, FollowUpStore, parse_amount
+from churnwatch.followup.tokens import load_secret, manager_link
+from churnwatch.rules import SHIPPED_RULES
+from churnwatch.rules.durations import parse_duration
+from churnwatch.schemas.models import StaffEvent
+from churnwatch.schemas.store import AlertStore
+from churnwatch.settings import DEFAULT_DB_URL
+
+__all__ = ["register"]
+
+err = Console(stderr=True)
+Db = Annotated[str, typer.Option("--db", help="Alert store URL (SQLAlchemy).")]
+Rules = Annotated[Path, typer.Option("--rules", help="Rule directory (routing.yaml inside).")]
+escalations_app = typer.Typer(help="Escalate unacknowledged alerts.", no_args_is_help=True)
+followup_app = typer.Typer(help="Links, outcomes and the staff directory.", no_args_is_help=True)
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _fail(exc: Exception) -> typer.Exit:
+    err.print(f"[red]error:[/red] {exc}", highlight=False)
+    return typer.Exit(2)
+
+
+def web(
+    db: Annotated[
+        str, typer.Option("--db", envvar="CHURNWATCH_STORE_URL", help="Alert store URL.")
+    ] = DEFAULT_DB_URL,
+    rules_dir: Rules = SHIPPED_RULES,
+    host: Annotated[str, typer.Option("--host", envvar="CHURNWATCH_WEB_HOST")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", envvar="CHURNWATCH_WEB_PORT")] = 8080,
+    public_url: PublicUrlOption = None,
+) -> None:
+    """Serve the managers' alert pages, the inbound SMS webhook and the report page."""
+    import uvicorn
+
+    from churnwatch.followup.tokens import LinkSigner
+    from churnwatch.followup.web import WebSettings, create_app
+    from churnwatch.rules.loader import load_rules
+
+    try:
+        signer = LinkSigner(load_secret())
+        store = AlertStore(db)
+        ruleset = load_rules(rules_dir)
+    except ChurnwatchError as exc:
+        raise _fail(exc) from exc
+    if not os.environ.get("TWILIO_AUTH_TOKEN"):
+        err.print("TWILIO_AUTH_TOKEN is not set: inbound SMS will be refused", highlight=False)
+    settings = WebSettings(
+        store=FollowUpStore(store.engine),
+        signer=signer,
+        ruleset=ruleset,
+        twilio_auth_token=os.environ.get("TWILIO_AUTH_TOKEN"),
+        public_url=public_url,
+    )
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+
+
+def report(
+    since: Annotated[str, typer.Option("--since", help="How far back, e.g. 30d.")] = "30d",
+    fmt: Annotated[
+        Literal["text", "csv", "html"], typer.Option("--format", help="text, csv or html.")
+    ] = "text",
+    db: Db = DEFAULT_DB_URL,
+    out: Annotated[Path | None, typer.Option("--out", help="Write to a file.")] = None,
+) -> None:
+    """What follow-up achieved: per rule, branch and manager; maturing funds retained; uplift."""
+    try:
+        until = _now()
+        with AlertStore(db) as store:
+            built = build_report(
+                store.engine, until - dt.timedelta(seconds=parse_duration(since)), until
+            )
+    except (ChurnwatchError, ValueError) as exc:
+        raise _fail(exc) from exc
+    text = {"text": render_text, "csv": render_csv, "html": render_html}[fmt](built)
+    if out is None:
+        sys.stdout.write(text)
+    else:
+        out.write_text(text, encoding="utf-8")
+
+
+@escalations_app.command("run")
+def escalations_run(
+    db: Db = DEFAULT_DB_URL,
+    rules_dir: Rules = SHIPPED_RULES,
+    once: Annotated[bool, typer.Option("--once", help="One pass, then exit.")] = False,
+    interval: Annotated[int, typer.Option("--interval", help="Seconds between passes.")] = 60,
+    channels_file: ChannelsFileOption = None,
+    channel: Annotated[
+        str | None,
+        typer.Option("--channel", help="Send every escalation by this channel (e.g. console)."),
+    ] = None,
+    public_url: PublicUrlOption = None,
+) -> None:
+    """Escalate due, unacknowledged alerts through the outbox (state in the store)."""
+    from churnwatch.followup.wiring import OutboxNotify, follow_up_parts
+    from churnwatch.notifiers.settings import load_channels_file
+    from churnwatch.notifiers.setup import build_pipeline
+    from churnwatch.rules.loader import load_rules
+
+    try:
+        policy = load_policy(rules_dir / "routing.yaml")
+        store = AlertStore(db)
+        ruleset = load_rules(rules_dir)
+        parts = follow_up_parts(store.engine, ruleset, rules_dir, public_url=public_url)
+        notifications = build_pipeline(
+            store.engine,
+            rules_dir,
+            channel=channel,
+            sections=load_channels_file(channels_file),
+            actions={rule.id: list(rule.spec.suggested_actions) for rule in ruleset.rules},
+            links=parts.links,
+        )
+    except (ChurnwatchError, OSError) as exc:
+        raise _fail(exc) from exc
+    notify = OutboxNotify(parts.store, notifications)
+    escalator = Escalator(FollowUpStore(store.engine), policy, notify, _now)
+    while True:
+        claimed = escalator.run_due()
+        if claimed:
+            err.print(f"escalated {claimed} alert(s)", highlight=False)
+        if once:
+            return
+        time.sleep(interval)
+
+
+@followup_app.command("link")
+def link(
+    alert_id: str,
+    staff_id: str,
+    base_url: Annotated[str, typer.Option("--base-url")] = "http://127.0.0.1:8080",
+) -> None:
+    """Print the signed link for a staff member (alert id ``report`` for the report page)."""
+    try:
+        url = manager_link(base_url, alert_id, staff_id)
+    except ChurnwatchError as exc:
+        raise _fail(exc) from exc
+    if alert_id == "report":
+        url = url.replace("/a/", "/report/", 1)
+    typer.echo(url)
+
+
+@followup_app.command("outcome")
+def outcome(
+    alert_id: str,
+    result: Annotated[str, typer.Argument(help=", ".join(OUTCOMES))],
+    by: Annotated[str, typer.Option("--by", help="Who records it (staff id).")],
+    note: Annotated[str, typer.Option("--note")] = "",
+    retained_amount: Annotated[str, typer.Option("--retained-amount")] = "",
+    db: Db = DEFAULT_DB_URL,
+) -> None:
+    """Record an outcome from the back office (e.g. for control-group alerts)."""
+    try:
+        with AlertStore(db) as store:
+            FollowUpStore(store.engine).record(
+                alert_id, "outcome", by, "backoffice", _now(), outcome=result, note=note,
+                retained_amount=parse_amount(retained_amount),
+            )  # fmt: skip
+    except (ChurnwatchError, FollowUpError) as exc:
+        raise _fail(exc) from exc
+
+
+@followup_app.command("staff-load")
+def staff_load(file: Path, db: Db = DEFAULT_DB_URL) -> None:
+    """Load contract-v1 ``staff`` events (JSON lines) into the store's staff directory."""
+    decoder = msgspec.json.Decoder(StaffEvent)
+    count = 0
+    with AlertStore(db) as store:
+        followups = FollowUpStore(store.engine)
+        for line in file.read_bytes().splitlines():
+            if b'"staff"' not in line:
+                continue
+            try:
+                followups.put_staff(decoder.decode(line), _now())
+                count += 1
+            except msgspec.ValidationError as exc:
+                err.print(f"skipped a staff line: {exc}", highlight=False)
+    err.print(f"{count} staff record(s) loaded", highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("web")(web)
+    app.command("report")(report)
+    app.add_typer(escalations_app, name="escalations")
+    app.add_typer(followup_app, name="followup")

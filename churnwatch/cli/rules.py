@@ -1,0 +1,116 @@
+"""``churnwatch rules …``: check and test rule files (compliance's own commands)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from churnwatch.rules import SHIPPED_RULES
+from churnwatch.rules.exceptions import RuleSetError
+from churnwatch.rules.loader import load_rules
+from churnwatch.streams.replay.rule_tests import format_results, run_rule_tests
+
+__all__ = ["app"]
+
+app = typer.Typer(help="Check and test rule files.", no_args_is_help=True)
+err = Console(stderr=True)
+out = Console()
+
+RulesDir = Annotated[Path, typer.Argument(help="The rule directory.", show_default=True)]
+
+
+@app.command("check")
+def check(directory: RulesDir = SHIPPED_RULES) -> None:
+    """Validate every rule file; each error names file, line, rule id and field."""
+    try:
+        ruleset = load_rules(directory)
+    except RuleSetError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        err.print(f"[red]{len(exc.problems)} problem(s); the rule set was not accepted[/red]")
+        raise typer.Exit(1) from exc
+    enabled = sum(r.spec.enabled for r in ruleset.rules)
+    out.print(
+        f"OK: {len(ruleset.rules)} rules ({enabled} enabled), "
+        f"{len(ruleset.predicates)} predicates, fingerprint {ruleset.fingerprint}",
+        highlight=False,
+    )
+
+
+@app.command("test")
+def test(directory: RulesDir = SHIPPED_RULES) -> None:
+    """Run the YAML test cases beside the rules; exit non-zero if any fails."""
+    try:
+        results = run_rule_tests(directory)
+    except RuleSetError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        raise typer.Exit(1) from exc
+    if not results:
+        err.print(f"no test files (*.test.yaml) in {directory}")
+        raise typer.Exit(1)
+    print(format_results(results))
+    if not all(r.passed for r in results):
+        raise typer.Exit(1)
+
+
+@app.command("backtest")
+def backtest(
+    events: Annotated[
+        str, typer.Argument(help="Past events as contract-v1 JSON lines, or - for stdin.")
+    ],
+    rules_dir: Annotated[Path, typer.Option("--rules", help="The new (changed) rule directory.")],
+    baseline: Annotated[
+        Path,
+        typer.Option("--baseline", help="The rules in force today; defaults to the shipped pack."),
+    ] = SHIPPED_RULES,
+    html: Annotated[
+        Path | None, typer.Option("--html", help="Also write a self-contained HTML report.")
+    ] = None,
+    examples: Annotated[
+        int, typer.Option("--examples", min=0, help="Added and removed examples per rule.")
+    ] = 3,
+) -> None:
+    """Run the new and the baseline rules over the same events; report what changes.
+
+    Exit 0 when the backtest ran (whatever it found), 2 when either rule set is invalid
+    or the events cannot be read.
+    """
+    from churnwatch.streams.backtest.report import render_html, render_text
+    from churnwatch.streams.backtest.run import backtest as run_backtest
+
+    rule_sets = []
+    failed = False
+    for label, directory in (("new rules", rules_dir), ("baseline", baseline)):
+        try:
+            rule_sets.append(load_rules(directory))
+        except RuleSetError as exc:
+            failed = True
+            for problem in exc.problems:
+                print(problem, file=sys.stderr)
+            err.print(
+                f"[red]{label} {directory}: {len(exc.problems)} problem(s); "
+                "nothing was backtested[/red]",
+                highlight=False,
+            )
+    if failed:
+        raise typer.Exit(2)
+    new, old = rule_sets
+    source: Path | list[bytes] = Path(events)
+    try:
+        if events == "-":
+            source = sys.stdin.buffer.readlines()  # read twice, so held in memory
+        elif not Path(events).is_file():
+            raise FileNotFoundError(f"no such events file: {events}")
+        result = run_backtest(source, new, old, examples=examples, label=events)
+        print(render_text(result))
+        if html is not None:
+            html.write_text(render_html(result), encoding="utf-8")
+            err.print(f"HTML report written to {html}", highlight=False)
+    except OSError as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(2) from exc

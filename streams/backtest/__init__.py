@@ -1,0 +1,1 @@
+"""Backtests: a candidate rule pack against history, compared with the current one."""

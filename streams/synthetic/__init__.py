@@ -1,0 +1,1 @@
+"""A synthetic bank: customers, accounts and planted churn stories for demos and tests."""

@@ -1,0 +1,138 @@
+"""The ``churnwatch`` command: rules check, rules test and replay, as a user runs them."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from contract_events import encode, pack_copy, transaction
+from typer.testing import CliRunner
+
+from churnwatch.cli.app import app
+from churnwatch.schemas.store import AlertStore
+
+runner = CliRunner()
+PROBLEM_LINE = re.compile(
+    r"^(?P<file>[^:]+):(?P<line>\d+):(?P<col>\d+): "
+    r"rule '(?P<rule>[^']+)': field '(?P<field>[^']+)': .+$"
+)
+
+
+class TestRulesCheck:
+    def test_the_shipped_pack_is_ok(self, pack_dir: Path) -> None:
+        """``rules check`` on the shipped pack exits 0 and says OK."""
+        result = runner.invoke(app, ["rules", "check", str(pack_dir)])
+        assert result.exit_code == 0, result.output
+        assert result.stdout.startswith("OK: ")
+
+    def test_a_broken_pack_fails_with_located_problems(self, tmp_path: Path) -> None:
+        """A broken pack exits non-zero, one ``file:line:col: rule: field:`` line per problem."""
+        directory = pack_copy(tmp_path)
+        transfers = directory / "transfers.yaml"
+        transfers.write_text(
+            transfers.read_text()
+            .replace("severity: high", "severity: urgent")
+            .replace("    threshold:", "    treshold:")
+        )
+        payroll = directory / "payroll.yaml"
+        payroll.write_text(payroll.read_text().replace("within: 72h", "within: 72 hours"))
+        result = runner.invoke(app, ["rules", "check", str(directory)])
+        assert result.exit_code != 0
+        lines = [line for line in result.stderr.splitlines() if PROBLEM_LINE.match(line)]
+        found = {
+            (m["file"], m["rule"], m["field"])
+            for m in (PROBLEM_LINE.match(line) for line in lines)
+            if m is not None
+        }
+        assert found == {
+            ("pack/transfers.yaml", "large-transfer-out", "severity"),
+            ("pack/transfers.yaml", "large-transfer-out", "treshold"),
+            ("pack/payroll.yaml", "payroll-moved-out", "follow_up.within"),
+        }
+        assert "3 problem(s); the rule set was not accepted" in result.stderr
+
+
+class TestRulesTest:
+    def test_the_shipped_pack_passes(self, pack_dir: Path) -> None:
+        """``rules test`` on the shipped pack exits 0 with no failing case."""
+        result = runner.invoke(app, ["rules", "test", str(pack_dir)])
+        assert result.exit_code == 0, result.output
+        assert " 0 failed" in result.stdout
+
+    def test_a_failing_case_exits_non_zero(self, tmp_path: Path) -> None:
+        """A case whose expectation no longer holds makes ``rules test`` exit non-zero."""
+        directory = pack_copy(tmp_path)
+        transfers = directory / "transfers.yaml"
+        transfers.write_text(
+            transfers.read_text().replace("at_least: 50000.00", "at_least: 50000.01")
+        )
+        result = runner.invoke(app, ["rules", "test", str(directory)])
+        assert result.exit_code == 1
+        assert "FAIL  pack/transfers.test.yaml:" in result.stdout
+        assert "exactly 50,000.00 to another bank alerts" in result.stdout
+
+    def test_broken_rules_exit_non_zero(self, tmp_path: Path) -> None:
+        """``rules test`` on rules that do not load exits non-zero with the problems."""
+        directory = pack_copy(tmp_path)
+        transfers = directory / "transfers.yaml"
+        transfers.write_text(transfers.read_text().replace("severity: high", "severity: urgent"))
+        result = runner.invoke(app, ["rules", "test", str(directory)])
+        assert result.exit_code == 1
+        assert "pack/transfers.yaml:" in result.stderr
+
+
+class TestReplayCommand:
+    def test_replay_stores_alerts_and_writes_contract_lines(
+        self, tmp_path: Path, sqlite_url: str
+    ) -> None:
+        """``replay --alerts-out`` stores the alerts and writes one contract JSON line each."""
+        events = tmp_path / "events.jsonl"
+        events.write_bytes(encode(transaction(event_id="e1", amount="80000.00")) + b"\n{broken\n")
+        out = tmp_path / "out" / "alerts.jsonl"
+        letters = tmp_path / "dead.jsonl"
+        result = runner.invoke(
+            app,
+            [
+                "replay",
+                str(events),
+                "--db",
+                sqlite_url,
+                "--alerts-out",
+                str(out),
+                "--dead-letters-out",
+                str(letters),
+            ],
+        )
+        assert result.exit_code == 0, result.output
+        (alert,) = [json.loads(line) for line in out.read_text().splitlines()]
+        assert alert["rule_id"] == "large-transfer-out"
+        assert alert["trigger_event_ids"] == ["e1"]
+        assert alert["facts"]["amount"] == "80000.00"
+        assert {
+            "alert_id",
+            "rule_version",
+            "severity",
+            "customer_id",
+            "account_id",
+            "occurred_at",
+            "detected_at",
+            "recipients",
+        } <= set(alert)
+        (letter,) = [json.loads(line) for line in letters.read_text().splitlines()]
+        assert letter["source"] == {"file": str(events), "line": 2}
+        with AlertStore(sqlite_url) as store:
+            assert store.alert_ids() == {alert["alert_id"]}
+
+    def test_replay_with_broken_rules_exits_2(self, tmp_path: Path, sqlite_url: str) -> None:
+        """A replay refuses to start on a rule set that does not load."""
+        directory = pack_copy(tmp_path)
+        transfers = directory / "transfers.yaml"
+        transfers.write_text(transfers.read_text().replace("severity: high", "severity: urgent"))
+        events = tmp_path / "events.jsonl"
+        events.write_bytes(b"")
+        result = runner.invoke(
+            app, ["replay", str(events), "--rules", str(directory), "--db", sqlite_url]
+        )
+        assert result.exit_code == 2
+        assert "field 'severity'" in result.stderr
