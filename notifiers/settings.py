@@ -2,8 +2,9 @@
 
 Every channel validates its own settings through :func:`channel_settings` at load, so a
 typo fails at start-up with the channel and setting named, not at the first alert.
-The channels file (``--channels``, see ``deploy/channels.example.yaml``) holds one
-section per channel; anything secret in it is a reference, never a value.
+The channels file (``--channels``) is read by the same key as the config file,
+``notifiers:``, one section per channel (``deploy/config.example.yaml`` shows them);
+anything secret in it is a reference, never a value.
 """
 
 from __future__ import annotations
@@ -58,7 +59,11 @@ def _keep_instances(kind: type[Any], value: Any) -> Any:
 
 
 def load_channels_file(path: Path | None) -> dict[str, dict[str, Any]]:
-    """The channels file as ``{channel: settings}``; ``{}`` when no file is given."""
+    """The file's ``notifiers:`` section as ``{channel: settings}``; ``{}`` without a file.
+
+    The key is the config file's, so ``--channels`` can be given the worker's own config
+    file. A file without it is refused rather than read as "no channel".
+    """
     if path is None:
         return {}
     from churnwatch.rules.yamlfile import YamlSyntaxError, load_yaml, plain
@@ -68,7 +73,14 @@ def load_channels_file(path: Path | None) -> dict[str, dict[str, Any]]:
     except (OSError, YamlSyntaxError) as exc:
         raise ConfigError(f"cannot read the channels file {path}: {exc}") from exc
     data = plain(document.data) or {}
-    channels = data.get("channels", {}) if isinstance(data, dict) else None
+    if not isinstance(data, dict) or "notifiers" not in data:
+        hint = (
+            " (rename `channels:` to `notifiers:`)"
+            if isinstance(data, dict) and "channels" in data
+            else ""
+        )
+        raise ConfigError(f"{path}: no `notifiers:` section{hint}")
+    channels = data["notifiers"] or {}
     if not isinstance(channels, dict) or not all(isinstance(v, dict) for v in channels.values()):
-        raise ConfigError(f"{path}: expected `channels:` mapping each channel name to settings")
+        raise ConfigError(f"{path}: expected `notifiers:` mapping each channel name to settings")
     return {str(name): dict(section) for name, section in channels.items()}

@@ -29,12 +29,13 @@ from churnwatch.schemas.models import Alert
 __all__ = ["build_pipeline", "load_templates", "routing_for"]
 
 
-def routing_for(rules_dir: Path) -> Routing:
-    """The routing file beside the rules, else the shipped one; channels checked as installed."""
+def routing_for(rules_dir: Path, *, check_installed: bool = True) -> Routing:
+    """The routing file beside the rules, else the shipped one; channels checked as installed
+    unless ``check_installed`` is False (``config check`` reports them with the rest)."""
     path = rules_dir / "routing.yaml"
     if not path.is_file():
         path = SHIPPED_RULES / "routing.yaml"
-    return load_routing(path, frozenset(channels()))
+    return load_routing(path, frozenset(channels()) if check_installed else None)
 
 
 def load_templates(rules_dir: Path, routing: Routing) -> TemplateBook:

@@ -108,10 +108,22 @@ def demo(
     if secret_file:
         Console().print(
             "the links in the managers' messages open with:\n"
-            f"  {SECRET_FILE_ENV}={secret_file} churnwatch web --db sqlite:///{database} "
+            f"  {SECRET_FILE_ENV}={secret_file} {_command()} web --db sqlite:///{database} "
             f"--port {DEMO_WEB_PORT}",
             highlight=False,
         )
+
+
+def _command() -> str:
+    """How to call ``churnwatch`` from here: ``make demo`` installs it in ``.venv/bin``,
+    which is not on the PATH, so the hint names the script beside this interpreter."""
+    script = Path(sys.executable).parent / "churnwatch"
+    if not script.is_file():
+        return "churnwatch"
+    try:
+        return str(script.relative_to(Path.cwd()))
+    except ValueError:
+        return str(script)
 
 
 def _demo_links(directory: Path) -> str | None:

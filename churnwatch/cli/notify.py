@@ -51,19 +51,35 @@ DbOption = Annotated[str, typer.Option("--db", help="Alert store URL (SQLAlchemy
 
 
 @notifiers_app.command("list")
-def list_notifiers(channels_file: ChannelsFileOption = None) -> None:
-    """Installed channels, and whether each is configured (from the file and environment)."""
+def list_notifiers(
+    channels_file: ChannelsFileOption = None,
+    rules_dir: Annotated[
+        Path, typer.Option("--rules", help="Rule directory (its routing.yaml names the audiences).")
+    ] = SHIPPED_RULES,
+) -> None:
+    """Installed channels, whether each is configured (from the file and environment), and
+    which audiences the routing sends to it."""
     try:
         sections = load_channels_file(channels_file)
         rows = status(sections, os.environ)
+        routing = routing_for(rules_dir, check_installed=False)
     except ChurnwatchError as exc:
         err.print(f"[red]error:[/red] {exc}", highlight=False)
         raise typer.Exit(2) from exc
+    audiences: dict[str, list[str]] = {}
+    for audience, route in routing.audiences.items():
+        audiences.setdefault(route.channel, []).append(audience)
     table = Table(title="notifier channels (entry point group churnwatch.notifiers)")
-    for column in ("channel", "configured", "what", "problem"):
+    for column in ("channel", "configured", "audiences", "what", "problem"):
         table.add_column(column)
     for row in rows:
-        table.add_row(row.name, "yes" if row.configured else "no", row.summary, row.problem or "")
+        table.add_row(
+            row.name,
+            "yes" if row.configured else "no",
+            ", ".join(audiences.get(row.name, [])),
+            row.summary,
+            row.problem or "",
+        )
     out.print(table)
 
 

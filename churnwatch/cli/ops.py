@@ -6,7 +6,8 @@ import csv
 import io
 import os
 import sys
-from typing import Annotated, Any, Literal
+from pathlib import Path
+from typing import Annotated, Literal
 
 import msgspec
 import typer
@@ -21,7 +22,7 @@ from churnwatch.cli.options import (
 )
 from churnwatch.exceptions import ChurnwatchError
 from churnwatch.schemas.models import Alert
-from churnwatch.streams.config import env_names, masked
+from churnwatch.streams.config import Config, env_names, masked
 
 __all__ = ["CSV_COLUMNS", "alerts_app", "config_app", "register"]
 
@@ -99,12 +100,24 @@ def config_check(
     show_env: Annotated[
         bool, typer.Option("--env", help="Also list every environment variable read.")
     ] = False,
+    without_secrets: Annotated[
+        bool,
+        typer.Option(
+            "--without-secrets",
+            help="The secrets are not on this machine (CI): a missing one is only a warning.",
+        ),
+    ] = False,
     config: ConfigOption = None,
     broker: BrokerOption = None,
     db: DbOption = None,
     rules: RulesOption = None,
 ) -> None:
-    """Validate the config and print the effective settings, secrets masked."""
+    """Check the whole deployment: the config, and that every audience the rule directory's
+    routing names is reached by an installed, configured channel with its secrets.
+
+    Prints the effective settings (secrets masked) and which audience goes to which
+    channel; exits 1 with one line per problem.
+    """
     from ruamel.yaml import YAML
 
     settings = effective_config(config, broker, db, rules)
@@ -117,36 +130,44 @@ def config_check(
         sys.stdout.write("\n# environment variables\n")
         for name, path in env_names().items():
             sys.stdout.write(f"# {name} -> {'.'.join(path)}\n")
-    if not check_notifiers(settings.notifiers):
+    problems = check_reach(settings, secrets_here=not without_secrets)
+    if problems:
+        for problem in problems:
+            err.print(f"[red]problem:[/red] {problem}", highlight=False, soft_wrap=True)
         raise typer.Exit(1)
     err.print("config OK", style="green")
 
 
-def check_notifiers(sections: dict[str, Any]) -> bool:
-    """Each notifier section through its channel's own validation; False on a real error.
+def check_reach(settings: Config, *, secrets_here: bool) -> list[str]:
+    """Print who is reached by which channel; the problems, one line each.
 
-    A secret that is not available here (unset variable, unreadable file) is a warning:
-    the secrets live on the machines that run churnwatch, not where configs are checked.
+    The routing file is the one the worker would use: ``routing.yaml`` in the rule
+    directory, else the shipped one. A rule directory that is not there is a problem:
+    the worker would not start; give ``--rules`` to check against another copy.
     """
-    from churnwatch.notifiers.exceptions import ConfigError, SecretUnavailable
+    from churnwatch.notifiers.check import check_deployment
+    from churnwatch.notifiers.exceptions import RoutingError
     from churnwatch.notifiers.registry import channels
+    from churnwatch.notifiers.setup import routing_for
 
-    installed = channels()
-    ok = True
-    for name, section in sorted(sections.items()):
-        plugin = installed.get(name)
-        if plugin is None:
-            err.print(
-                f"notifiers.{name}: no such channel; installed: {', '.join(sorted(installed))}",
-                highlight=False,
-            )
-            ok = False
-            continue
+    rules_dir = Path(settings.rules.dir)
+    problems: list[str] = []
+    routing = None
+    if not rules_dir.is_dir():
+        problems.append(f"rules.dir: {rules_dir} is not a directory here (check with --rules DIR)")
+    else:
         try:
-            plugin.configure(section or {}, os.environ)
-        except SecretUnavailable as exc:
-            err.print(f"[yellow]warning:[/yellow] {exc}", highlight=False)
-        except ConfigError as exc:
-            err.print(f"[red]notifiers.{name}:[/red] {exc}", highlight=False)
-            ok = False
-    return ok
+            routing = routing_for(rules_dir, check_installed=False)
+        except RoutingError as exc:
+            problems.append(str(exc))
+    result = check_deployment(
+        routing, settings.notifiers, channels(), os.environ, secrets_here=secrets_here
+    )
+    if routing is not None:
+        sys.stdout.write(f"\n# who is told, by which channel ({routing.source})\n")
+        for reach in result.audiences:
+            mark = "ok" if reach.ok else "NOT REACHED"
+            sys.stdout.write(f"# {reach.audience} -> {reach.channel}: {mark}\n")
+    for warning in result.warnings:
+        err.print(f"[yellow]warning:[/yellow] {warning}", highlight=False, soft_wrap=True)
+    return problems + result.problems

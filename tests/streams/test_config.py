@@ -13,7 +13,7 @@ from churnwatch.streams.exceptions import ConfigError
 
 from .conftest import clean_env
 
-SECRETS = ("s3cr3t-sasl", "db-pa55word", "hook-t0ken", "ssl-keypass")
+SECRETS = ("s3cr3t-sasl", "db-pa55word", "hook-t0ken", "ssl-keypass", "tw-t0ken", "smtp-pa55")
 
 
 @pytest.fixture
@@ -27,7 +27,9 @@ broker:
 store: {url: "postgresql://churn:db-pa55word@db.bank:5432/alerts"}
 worker: {max_poll_records: 1000}
 notifiers:
+  twilio_sms: {account_sid: AC00000000000000000000000000000000, from: "+15005550006"}
   webhook: {preset: wecom, url: {env: CW_TEST_HOOK_URL}}
+  email: {host: smtp.bank, from: cw@bank.example, username: cw, password: {env: CW_TEST_SMTP}}
 """
     )
     return path
@@ -109,6 +111,8 @@ class TestMasking:
             "CHURNWATCH_BROKER_SECURITY_SASL_PASSWORD": "s3cr3t-sasl",
             "CHURNWATCH_BROKER_SECURITY_SSL_PASSWORD": "ssl-keypass",
             "CW_TEST_HOOK_URL": "https://hooks.example/x?key=hook-t0ken",
+            "TWILIO_AUTH_TOKEN": "tw-t0ken",
+            "CW_TEST_SMTP": "smtp-pa55",
         }
         result = CliRunner().invoke(
             app, ["config", "check", "--config", str(config_file), "--env"], env=env
