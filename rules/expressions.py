@@ -15,6 +15,13 @@ Number literals are exact decimals, read from the source text (``50000.00`` is
 comparisons and ``in`` with an unknown value (``None``) are false, and arithmetic with
 an unknown value, a division by zero or mismatched types gives unknown (``None``).
 Text cannot be ordered or used in arithmetic; that is refused when the rule loads.
+
+Limits keep a careless or hostile condition from costing the machine: a condition is at
+most :data:`MAX_CONDITION_CHARS` characters and :data:`MAX_DEPTH` levels deep (counting
+the predicates it names), and each predicate is translated once per compilation and
+its text reused, with the whole compiled condition capped at :data:`MAX_COMPILED_CHARS`
+— so predicates that name each other twice per line cost what the file costs, not two
+to the power of its length.
 """
 
 from __future__ import annotations
@@ -28,7 +35,22 @@ from typing import Any
 
 from churnwatch.rules.exceptions import ExpressionError
 
-__all__ = ["CompiledCondition", "FieldCatalog", "compile_condition", "parse_condition"]
+__all__ = [
+    "MAX_COMPILED_CHARS",
+    "MAX_CONDITION_CHARS",
+    "MAX_DEPTH",
+    "CompiledCondition",
+    "FieldCatalog",
+    "compile_condition",
+    "parse_condition",
+]
+
+#: the longest condition or predicate text; the shipped ones are under 200 characters
+MAX_CONDITION_CHARS = 10_000
+#: the deepest nesting of a condition, predicates included (Python's own limit is near 200)
+MAX_DEPTH = 50
+#: the longest compiled condition, every named predicate written out
+MAX_COMPILED_CHARS = 100_000
 
 CompiledCondition = Callable[[Any, Any], Any]
 
@@ -90,12 +112,44 @@ class FieldCatalog:
 
 def parse_condition(text: str) -> ast.expr:
     """Parse ``text`` as one expression, with errors pointing at the offending column."""
+    text = text.strip()
+    if len(text) > MAX_CONDITION_CHARS:
+        raise ExpressionError(
+            f"the condition is {len(text):,} characters long; at most "
+            f"{MAX_CONDITION_CHARS:,} are allowed (name parts of it as predicates)"
+        )
     try:
-        tree = ast.parse(text.strip(), mode="eval")
+        tree = ast.parse(text, mode="eval")
     except SyntaxError as exc:
+        if "too many nested" in exc.msg or "too complex" in exc.msg:
+            raise _LimitError(_too_deep(), 0) from exc
         offset = max((exc.offset or 1) - 1, 0)
         raise ExpressionError(f"syntax error: {exc.msg}", offset) from exc
+    except (RecursionError, MemoryError) as exc:
+        raise _LimitError(_too_deep(), 0) from exc
+    except ValueError as exc:  # a NUL character or a lone surrogate
+        raise ExpressionError(f"the condition is not valid text ({exc})") from exc
     return tree.body
+
+
+class _LimitError(ExpressionError):
+    """A condition over a size or depth limit: reported once, at the outermost reference."""
+
+
+def _too_deep() -> str:
+    return (
+        f"the condition is nested more than {MAX_DEPTH} levels deep "
+        "(counting the predicates it names); simplify it"
+    )
+
+
+class _Expansion:
+    """What one compilation shares: each predicate's translation, and the size so far."""
+
+    def __init__(self) -> None:
+        #: predicate name -> (translated source, depth of its own nesting)
+        self.done: dict[str, tuple[str, int]] = {}
+        self.size = 0
 
 
 class _Translator:
@@ -108,6 +162,7 @@ class _Translator:
         constants: list[object],
         expanding: tuple[str, ...] = (),
         source: str = "",
+        expansion: _Expansion | None = None,
     ) -> None:
         self.catalog = catalog
         self.predicates = predicates
@@ -115,12 +170,26 @@ class _Translator:
         self.expanding = expanding
         #: the (stripped) text the AST was parsed from, so number literals keep their digits
         self.source = source
+        self.expansion = expansion if expansion is not None else _Expansion()
+        self.depth = 0
+        #: the deepest level this translation reached (predicates counted in full)
+        self.deepest = 0
 
     def constant(self, value: object) -> str:
         self.constants.append(value)
         return f"_k[{len(self.constants) - 1}]"
 
     def visit(self, node: ast.expr) -> str:
+        self.depth += 1
+        try:
+            if self.depth > MAX_DEPTH:
+                raise _LimitError(_too_deep(), getattr(node, "col_offset", 0))
+            self.deepest = max(self.deepest, self.depth)
+            return self.translate(node)
+        finally:
+            self.depth -= 1
+
+    def translate(self, node: ast.expr) -> str:
         offset = getattr(node, "col_offset", 0)
         if isinstance(node, ast.BoolOp):
             op = " and " if isinstance(node.op, ast.And) else " or "
@@ -221,16 +290,9 @@ class _Translator:
                 chain = " -> ".join((*self.expanding, node.id))
                 raise ExpressionError(f"predicate refers to itself: {chain}", node.col_offset)
             try:
-                text = self.predicates[node.id]
-                inner = parse_condition(text)
-                nested = _Translator(
-                    self.catalog,
-                    self.predicates,
-                    self.constants,
-                    (*self.expanding, node.id),
-                    text.strip(),
-                )
-                return nested.visit(inner)
+                return self.predicate(node.id)
+            except _LimitError as exc:
+                raise _LimitError(exc.message, node.col_offset) from exc
             except ExpressionError as exc:
                 raise ExpressionError(
                     f"in predicate {node.id!r}: {exc.message}", node.col_offset
@@ -244,6 +306,33 @@ class _Translator:
         hint = difflib.get_close_matches(node.id, known, n=1)
         suggestion = f" (did you mean {hint[0]!r}?)" if hint else ""
         raise ExpressionError(f"unknown name {node.id!r}{suggestion}", node.col_offset)
+
+    def predicate(self, name: str) -> str:
+        """The predicate's translation, made once per compilation and reused."""
+        expansion = self.expansion
+        if name not in expansion.done:
+            text = self.predicates[name]
+            nested = _Translator(
+                self.catalog,
+                self.predicates,
+                self.constants,
+                (*self.expanding, name),
+                text.strip(),
+                expansion,
+            )
+            expansion.done[name] = (nested.visit(parse_condition(text)), nested.deepest)
+        source, depth = expansion.done[name]
+        self.deepest = max(self.deepest, self.depth + depth - 1)
+        if self.depth + depth - 1 > MAX_DEPTH:
+            raise _LimitError(_too_deep())
+        expansion.size += len(source)
+        if expansion.size > MAX_COMPILED_CHARS:
+            raise _LimitError(
+                f"the condition grows to more than {MAX_COMPILED_CHARS:,} characters with "
+                f"its predicates written out (predicate {name!r} is "
+                f"{len(source):,}); name fewer predicates twice"
+            )
+        return source
 
     def field(self, node: ast.Attribute) -> str:
         path: list[str] = []

@@ -38,7 +38,13 @@ from churnwatch.rules.model import (
 )
 from churnwatch.rules.ruleset import CompiledRule, RuleSet
 from churnwatch.rules.tiers import DEFAULT_TIERS, TierScale
-from churnwatch.rules.yamlfile import YamlDocument, YamlSyntaxError, load_yaml, plain
+from churnwatch.rules.yamlfile import (
+    MAX_FILE_BYTES,
+    YamlDocument,
+    YamlSyntaxError,
+    load_yaml,
+    plain,
+)
 from churnwatch.schemas.models import EVENT_TYPES
 
 __all__ = [
@@ -152,7 +158,14 @@ class _Loader(BlockBuilding):
             self.problems.append(Problem(str(self.root), 1, 1, "no rule files (*.yaml) found"))
         parsed: list[tuple[YamlDocument, RuleFileSpec]] = []
         for path in files:
-            self.digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+            try:
+                content = path.read_bytes() if path.stat().st_size <= MAX_FILE_BYTES else b""
+            except OSError as exc:
+                self.problems.append(
+                    Problem(self.name(path), 1, 1, f"cannot read the file: {exc.strerror}")
+                )
+                continue
+            self.digest.update(path.name.encode() + b"\0" + content + b"\0")
             loaded = self.parse(path)
             if loaded is not None:
                 parsed.append(loaded)

@@ -45,11 +45,28 @@ RuleId = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$")]
 Duration = str | int
 
 
+def _refuse_bad_numbers(spec: msgspec.Struct, *names: str) -> None:
+    """Refuse NaN, infinities and negative values in the named Decimal fields.
+
+    A NaN threshold would crash the engine at the first comparison; an infinite or
+    negative one silently disables a rule or makes it fire on every event.
+    """
+    for name in names:
+        value: Decimal = getattr(spec, name)
+        if not value.is_finite():
+            raise ValueError(f"`{name}` must be a finite number such as 0.5 or 50000, got {value}")
+        if value < 0:
+            raise ValueError(f"`{name}` cannot be negative, got {value}")
+
+
 class ThresholdSpec(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     """Fire when one event's ``field`` is at least ``at_least``."""
 
     at_least: Decimal
     field: str = "amount"
+
+    def __post_init__(self) -> None:
+        _refuse_bad_numbers(self, "at_least")
 
 
 class WindowSpec(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
@@ -59,6 +76,9 @@ class WindowSpec(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     at_least: Decimal
     aggregate: Aggregate = "sum"
     field: str = "amount"
+
+    def __post_init__(self) -> None:
+        _refuse_bad_numbers(self, "at_least")
 
 
 class BalanceFallSpec(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
@@ -70,6 +90,9 @@ class BalanceFallSpec(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     #: debits that move money into the bank's own products: still the customer's money here
     parked_when: str = 'event.kind == "product" and event.counterparty.same_bank'
 
+    def __post_init__(self) -> None:
+        _refuse_bad_numbers(self, "at_most_share_of_peak", "drop_at_least")
+
 
 class FollowUpSpec(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     """After a ``trigger`` event, matching events within ``within`` reach a share of it."""
@@ -80,6 +103,9 @@ class FollowUpSpec(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     aggregate: Aggregate = "sum"
     field: str = "amount"
     trigger_field: str = "amount"
+
+    def __post_init__(self) -> None:
+        _refuse_bad_numbers(self, "at_least_share")
 
 
 TimeOfDay = Annotated[str, msgspec.Meta(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
@@ -124,6 +150,9 @@ class AbsenceSpec(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     at_most_share: Decimal
     check_at: TimeOfDay = "09:00"
 
+    def __post_init__(self) -> None:
+        _refuse_bad_numbers(self, "at_most_share")
+
 
 class ChangeSpec(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     """A customer field changed: ``direction`` down / up / any, by at least ``by_at_least``.
@@ -135,6 +164,9 @@ class ChangeSpec(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     field: str
     direction: Literal["down", "up", "any"] = "any"
     by_at_least: Decimal = Decimal(1)
+
+    def __post_init__(self) -> None:
+        _refuse_bad_numbers(self, "by_at_least")
 
 
 class RuleSpec(msgspec.Struct, forbid_unknown_fields=True, frozen=True, rename={"on": "on"}):
@@ -164,6 +196,10 @@ class RuleSpec(msgspec.Struct, forbid_unknown_fields=True, frozen=True, rename={
     control_share: Decimal = Decimal(0)
 
     def __post_init__(self) -> None:
+        try:
+            _refuse_bad_numbers(self, "control_share")
+        except ValueError as exc:
+            raise ValueError(f"{exc} - at `$.control_share`") from None
         if not (0 <= self.control_share < 1):
             raise ValueError(
                 f"`control_share` must be at least 0 and below 1, got {self.control_share}"

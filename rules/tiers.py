@@ -31,6 +31,8 @@ class TierScale:
     def __post_init__(self) -> None:
         if len(self.names) != len(self.bounds) + 1:
             raise ValueError("a tier scale needs one more name than bounds")
+        if not all(Decimal(bound).is_finite() for bound in self.bounds):
+            raise ValueError("tier bounds must be finite numbers")
         if list(self.bounds) != sorted(self.bounds):
             raise ValueError("tier bounds must increase")
 

@@ -15,10 +15,44 @@ from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.composer import Composer, ComposerError, MaxDepthExceededError
 from ruamel.yaml.constructor import RoundTripConstructor
 from ruamel.yaml.error import MarkedYAMLError
+from ruamel.yaml.events import AliasEvent
 
-__all__ = ["Located", "YamlDocument", "YamlSyntaxError", "load_yaml", "plain"]
+__all__ = [
+    "MAX_DEPTH",
+    "MAX_FILE_BYTES",
+    "Located",
+    "YamlDocument",
+    "YamlSyntaxError",
+    "load_yaml",
+    "plain",
+]
+
+#: a rule, test or routing file is hand-written; the shipped ones are a few kilobytes
+MAX_FILE_BYTES = 1_000_000
+#: nesting of mappings and lists; a rule file needs five or six levels
+MAX_DEPTH = 40
+
+
+class _NoAliasComposer(Composer):
+    """Refuses aliases (``*name``) before anything is built from them.
+
+    Rule files need no anchors, and an alias is what makes a few hundred bytes of YAML
+    expand into gigabytes ("billion laughs"); refusing it costs compliance nothing.
+    """
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.parser.check_event(AliasEvent):
+            event = self.parser.get_event()
+            raise ComposerError(
+                None,
+                None,
+                f"aliases (*{event.anchor}) are not allowed here; write the value out",
+                event.start_mark,
+            )
+        return super().compose_node(parent, index)
 
 
 class _ExactConstructor(RoundTripConstructor):
@@ -94,12 +128,32 @@ class YamlDocument:
 
 
 def load_yaml(path: Path) -> YamlDocument:
-    """Load ``path``; raise YamlSyntaxError with the position of a syntax error."""
+    """Load ``path``; raise YamlSyntaxError with the position of a syntax error.
+
+    A file larger than :data:`MAX_FILE_BYTES`, nested deeper than :data:`MAX_DEPTH` or
+    using aliases is refused before it is built, so a careless or hostile file costs
+    milliseconds, not the machine.
+    """
     yaml = YAML(typ="rt")
     yaml.Constructor = _ExactConstructor
+    yaml.Composer = _NoAliasComposer
+    yaml.max_depth = MAX_DEPTH
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise YamlSyntaxError(f"cannot read the file: {exc.strerror}", 1, 1) from exc
+    if size > MAX_FILE_BYTES:
+        raise YamlSyntaxError(
+            f"the file is {size:,} bytes; at most {MAX_FILE_BYTES:,} are allowed", 1, 1
+        )
     try:
         with path.open(encoding="utf-8") as handle:
             data = yaml.load(handle)
+    except MaxDepthExceededError as exc:
+        mark = exc.problem_mark
+        raise YamlSyntaxError(
+            f"nested more than {MAX_DEPTH} levels deep", mark.line + 1, mark.column + 1
+        ) from exc
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else 1
@@ -107,6 +161,8 @@ def load_yaml(path: Path) -> YamlDocument:
         raise YamlSyntaxError(f"YAML syntax error: {exc.problem or exc}", line, column) from exc
     except UnicodeDecodeError as exc:
         raise YamlSyntaxError(f"file is not UTF-8 text: {exc}", 1, 1) from exc
+    except OSError as exc:
+        raise YamlSyntaxError(f"cannot read the file: {exc.strerror}", 1, 1) from exc
     return YamlDocument(path, data)
 
 

@@ -7,6 +7,11 @@ ConfigMap symlink swaps or network filesystems reliably. A changed directory is 
 in a thread; :func:`churnwatch.rules.loader.load_rules` is all-or-nothing, so either the whole new
 set is swapped in with one assignment (:meth:`churnwatch.rules.engine.Engine.swap`, between two
 batches) or nothing changes and each problem is logged with file, line and rule.
+
+The watcher survives every failure of a load, not only a rule-set error: an unreadable
+file, a vanished directory or a bug met by a strange file is refused, logged and
+counted like an invalid rule, and the rules in force stay; the next change is tried
+again.
 """
 
 from __future__ import annotations
@@ -65,24 +70,35 @@ class RuleWatcher:
             await asyncio.sleep(self.interval)
             await self.check()
 
+    def refused(self, count: int) -> None:
+        if self.observe is not None:
+            self.observe.reload_refused()
+        log.error(
+            "rule change refused, the active rule set %s stays: %d problem(s)",
+            self.engine.ruleset.fingerprint,
+            count,
+        )
+
     async def check(self) -> bool:
         """Reload if the files changed; return True when a new rule set went live."""
-        digest = await asyncio.to_thread(directory_digest, self.directory)
+        try:
+            digest = await asyncio.to_thread(directory_digest, self.directory)
+        except OSError as exc:
+            log.error("cannot read the rule directory %s: %s", self.directory, exc)
+            return False
         if digest == self.digest:
             return False
         self.digest = digest
         try:
             ruleset = await asyncio.to_thread(load_rules, self.directory, timezone=self.timezone)
         except RuleSetError as exc:
-            if self.observe is not None:
-                self.observe.reload_refused()
-            log.error(
-                "rule change refused, the active rule set %s stays: %d problem(s)",
-                self.engine.ruleset.fingerprint,
-                len(exc.problems),
-            )
+            self.refused(len(exc.problems))
             for problem in exc.problems:
                 log.error("  %s", problem)
+            return False
+        except Exception as exc:  # any failure of a load refuses it; the watcher lives on
+            self.refused(1)
+            log.error("  %s: the load failed: %s: %s", self.directory, type(exc).__name__, exc)
             return False
         if ruleset.fingerprint == self.engine.ruleset.fingerprint:
             return False
