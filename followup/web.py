@@ -32,7 +32,7 @@ from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
 from churnwatch.followup.exceptions import AccessDenied, FollowUpError, LinkRefused
-from churnwatch.followup.i18n import choose_language, describe
+from churnwatch.followup.i18n import choose_language
 from churnwatch.followup.pages import render_page
 from churnwatch.followup.report import build_report
 from churnwatch.followup.report_render import render_html
@@ -40,8 +40,12 @@ from churnwatch.followup.sms import handle_reply
 from churnwatch.followup.store import OUTCOMES, FollowUp, FollowUpStore, parse_amount
 from churnwatch.followup.tokens import LinkClaims, LinkSigner, short_ref
 from churnwatch.metrics import Metrics
+from churnwatch.notifiers.masking import mask_digits
 from churnwatch.notifiers.status_callbacks import apply_status
+from churnwatch.notifiers.templates import RenderContext, TemplateBook
 from churnwatch.rules.loader import RuleSet
+from churnwatch.rules.texts import RuleTexts, Words
+from churnwatch.schemas.models import Alert
 
 __all__ = ["REPORT_SCOPE", "WebSettings", "create_app"]
 
@@ -56,6 +60,10 @@ class WebSettings:
     store: FollowUpStore
     signer: LinkSigner
     ruleset: RuleSet | None = None
+    #: the pack's texts: "what happened" sentences and the words for severities, tiers, …
+    templates: TemplateBook | None = None
+    #: the language of staff pages unless the browser or ``?lang=`` asks for another
+    staff_language: str = "zh-CN"
     twilio_auth_token: str | None = None
     #: the public base URL Twilio calls (behind a proxy the request URL differs)
     public_url: str | None = None
@@ -98,9 +106,10 @@ def create_app(settings: WebSettings) -> Starlette:
         lang = choose_language(
             request.query_params.get("lang"),
             request.headers.get("accept-language"),
-            followup.language,
+            settings.staff_language,
         )
         rule = settings.ruleset.get(alert.rule_id) if settings.ruleset else None
+        texts = rule.spec.texts if rule else RuleTexts(alert.title or alert.rule_id)
         session, fresh = session_of(request)
         events = [
             {
@@ -120,11 +129,20 @@ def create_app(settings: WebSettings) -> Starlette:
             ref=short_ref(alert.alert_id),
             detected=local(alert.detected_at),
             status_key="contacted_status" if followup.status == "contacted" else followup.status,
-            rule_title=rule.spec.title if rule else (alert.title or alert.rule_id),
-            rule_description=rule.spec.description if rule else "",
-            actions=list(rule.spec.suggested_actions) if rule else [],
-            what=describe(alert.rule_id, alert.facts, lang),
-            history=store.history(alert.customer_id, alert.alert_id),
+            rule_title=texts.title_in(lang),
+            rule_description=texts.description_in(lang),
+            actions=texts.actions_in(lang),
+            what=what_happened(settings.templates, alert, followup, texts, lang, zone),
+            words=_words(settings.templates, lang),
+            history=[
+                {
+                    "alert": item.alert,
+                    "status": item.status,
+                    "outcome": item.outcome,
+                    "title": title_of(item.alert, lang),
+                }
+                for item in store.history(alert.customer_id, alert.alert_id)
+            ],
             events=events,
             outcomes=OUTCOMES,
             csrf=signer.csrf_token(token, session),
@@ -140,6 +158,10 @@ def create_app(settings: WebSettings) -> Starlette:
                 secure=request.url.scheme == "https",
             )
         return response
+
+    def title_of(alert: Alert, lang: str) -> str:
+        rule = settings.ruleset.get(alert.rule_id) if settings.ruleset else None
+        return rule.spec.texts.title_in(lang) if rule else (alert.title or alert.rule_id)
 
     async def alert_page(request: Request) -> Response:
         token = request.path_params["token"]
@@ -257,6 +279,52 @@ _NO_STORE = {"Cache-Control": "no-store", "X-Frame-Options": "DENY"}
 def _field(form: Any, name: str) -> str:
     value = form.get(name)
     return value if isinstance(value, str) else ""
+
+
+def what_happened(
+    templates: TemplateBook | None,
+    alert: Alert,
+    followup: FollowUp,
+    texts: RuleTexts,
+    language: str,
+    zone: ZoneInfo,
+) -> str:
+    """The rule's "what happened" sentence from the pack, as the manager's message says it."""
+    if templates is None:
+        return texts.title_in(language)
+    context = RenderContext(
+        template=alert.template or alert.rule_id,
+        rule_id=alert.rule_id,
+        audience="relationship_manager",
+        languages=(language,),
+        alert={
+            "rule_id": alert.rule_id,
+            "severity": alert.severity,
+            "occurred_at": alert.occurred_at.astimezone(zone),
+            "detected_at": alert.detected_at.astimezone(zone),
+        },
+        facts=dict(alert.facts),
+        customer={
+            "id": alert.customer_id,
+            "name": followup.customer_name,
+            "tier": followup.customer_tier,
+            "branch_id": followup.branch_id,
+        },
+        recipient={},
+        account=mask_digits(alert.account_id),
+        texts=texts,
+    )
+    return templates.what(context, language)
+
+
+def _words(templates: TemplateBook | None, language: str) -> Callable[[str, object], str]:
+    """``words("tiers", "A")`` for the page, from the pack's words.yaml."""
+    vocabulary = templates.words if templates is not None else Words()
+
+    def word(section: str, key: object) -> str:
+        return vocabulary.word(section, key, language)
+
+    return word
 
 
 def _flash(request: Request, lang: str) -> str:

@@ -22,15 +22,16 @@ from churnwatch.notifiers.context import Delivery
 from churnwatch.notifiers.directory import Directory
 from churnwatch.notifiers.dispatcher import Dispatcher, DispatchReport
 from churnwatch.notifiers.exceptions import TemplateError
-from churnwatch.notifiers.filters import local_time
 from churnwatch.notifiers.grouping import GroupWait
 from churnwatch.notifiers.masking import mask_digits
 from churnwatch.notifiers.metrics import DeliveryMetrics
 from churnwatch.notifiers.outbox import NewDelivery, Outbox
 from churnwatch.notifiers.policy import PolicyStage, apply_policy, default_policy
+from churnwatch.notifiers.registry import channels
 from churnwatch.notifiers.routing import Router, customer_tier
 from churnwatch.notifiers.routing_file import Routing
 from churnwatch.notifiers.templates import RenderContext, TemplateBook
+from churnwatch.rules.texts import RuleTexts
 from churnwatch.schemas.models import Alert
 from churnwatch.schemas.times import utc
 
@@ -58,7 +59,7 @@ class Notifications:
         dispatcher: Dispatcher | None,
         *,
         clock: Clock = wall_clock,
-        actions: Mapping[str, Sequence[str]] | None = None,
+        texts: Mapping[str, RuleTexts] | None = None,
         policy: Sequence[PolicyStage] | None = None,
         metrics: DeliveryMetrics | None = None,
         links: Callable[[str, str], Mapping[str, str]] | None = None,
@@ -73,7 +74,8 @@ class Notifications:
         self.outbox = outbox
         self.dispatcher = dispatcher
         self.clock = clock
-        self.actions = actions or {}
+        #: each rule's title, description and actions per language, from the rule pack
+        self.texts = texts or {}
         self.policy = list(policy) if policy is not None else default_policy(routing)
         self.group = GroupWait(routing)
         self.router = Router(routing)
@@ -179,7 +181,9 @@ class Notifications:
         error = delivery.note if delivery.outcome != "pending" else None
         if delivery.outcome == "pending":
             try:
-                rendered = self.templates.render(self._context(delivery))
+                rendered = self.templates.render(
+                    self._context(delivery), sms=self._by_sms(delivery.channel)
+                )
             except TemplateError as exc:
                 status, error = "failed", f"template: {exc}"
             else:
@@ -208,9 +212,13 @@ class Notifications:
         customer = delivery.customer
         zone = self.routing.timezone
         route = self.routing.route_for(delivery.audience)
-        languages = tuple(
-            lang for lang in (route.language, customer.language if customer else None) if lang
-        )
+        chosen: tuple[str | None, ...]
+        if delivery.audience == "customer":
+            chosen = (route.language, customer.language if customer else None)
+        else:  # staff read their own language, never the customer's
+            own = delivery.staff.language if delivery.staff else None
+            chosen = (own, route.language, self.routing.staff_language)
+        languages = tuple(lang for lang in chosen if lang)
         occurred = alert.occurred_at.astimezone(zone)
         return RenderContext(
             template=alert.template or alert.rule_id,
@@ -223,7 +231,6 @@ class Notifications:
                 "severity": alert.severity,
                 "occurred_at": occurred,
                 "detected_at": alert.detected_at.astimezone(zone),
-                "when": local_time(occurred),
             },
             facts=dict(alert.facts),
             customer={
@@ -244,9 +251,13 @@ class Notifications:
                 ),
             },
             account=mask_digits(alert.account_id),
-            actions=tuple(self.actions.get(alert.rule_id, ())),
+            texts=self.texts.get(alert.rule_id),
             sensitive=tuple(v for v in (alert.account_id,) if v),
         )
+
+    def _by_sms(self, channel: str) -> bool:
+        notifier = channels().get(channel)
+        return bool(notifier is not None and notifier.sms)
 
     def _count(self, deliveries: Sequence[Delivery], rows: Sequence[NewDelivery]) -> None:
         report = self.plan_report

@@ -58,6 +58,8 @@ class _SmsSpec(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
 class _RoutingSpec(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     audiences: dict[Audience, _AudienceSpec]
     timezone: str = "Asia/Shanghai"
+    #: the language of staff messages and pages, unless a person's own ``language`` says otherwise
+    staff_language: Literal["zh-CN", "en"] = "zh-CN"
     tiers: _TiersSpec | None = None
     escalate: list[_EscalationSpec] = msgspec.field(default_factory=list)
     manager_fallback: Literal["branch_head"] = "branch_head"
@@ -123,6 +125,7 @@ class Routing:
     escalate: tuple[Escalation, ...] = ()
     max_segments: int = 3
     source: str = "<defaults>"
+    staff_language: str = "zh-CN"
 
     def route_for(self, audience: str) -> AudienceRoute:
         try:
@@ -222,6 +225,7 @@ def load_routing(path: Path, installed: frozenset[str] | None = None) -> Routing
         ),
         max_segments=spec.sms.max_segments,
         source=str(path),
+        staff_language=spec.staff_language,
     )
 
 

@@ -8,7 +8,7 @@ every audience's channel (``--notify console`` in the replay and the demo).
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ from churnwatch.notifiers.registry import build_notifiers, channels
 from churnwatch.notifiers.routing_file import Routing, load_routing
 from churnwatch.notifiers.templates import TemplateBook
 from churnwatch.rules import SHIPPED_RULES
+from churnwatch.rules.texts import RuleTexts
 from churnwatch.schemas.models import Alert
 
 __all__ = ["build_pipeline", "load_templates", "routing_for"]
@@ -60,7 +61,7 @@ def build_pipeline(
     sections: Mapping[str, Mapping[str, Any]] | None = None,
     env: Mapping[str, str] | None = None,
     clock: Clock = wall_clock,
-    actions: Mapping[str, Sequence[str]] | None = None,
+    texts: Mapping[str, RuleTexts] | None = None,
     notifiers: Mapping[str, Notifier] | None = None,
     metrics: DeliveryMetrics | None = None,
     links: Callable[[str, str], Mapping[str, str]] | None = None,
@@ -83,7 +84,7 @@ def build_pipeline(
         outbox,
         dispatcher,
         clock=clock,
-        actions=actions,
+        texts=texts,
         metrics=metrics,
         links=links,
         control=control,

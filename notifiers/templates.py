@@ -6,14 +6,22 @@ Layout under the rule pack (compliance owns it)::
     templates/_default/<audience>.<language>.j2     any rule without its own
     templates/_group/<audience>.<language>.j2       several alerts to one person at once
     templates/_subject.<language>.j2                subject line (email, robots, console)
-    templates/_followup.<language>.j2               staff messages: the follow-up link and
-                                                    SMS reply codes, when links are on
+    templates/_followup.<language>.j2               staff messages: the follow-up link
+    templates/_reply.<language>.j2                  SMS reply codes, only in staff texts by SMS
+    templates/<template>/what.<language>.j2         "what happened" in one sentence, shown in
+                                                    staff messages (``what``) and on the page
 
-A language is looked up in order: the audience's configured language, the customer's,
-then zh-CN; a rule's own template in any of them wins over ``_default``. Loading checks
-every template: it must compile, render against a sample alert whose facts are all
-long amounts, and, for audiences reached by SMS, fit ``max_segments``. A template that
-fails is refused at load, with its file and the reason, before any customer can see it.
+Texts see the reader's ``language``; the filters format numbers, dates and durations for
+it with Babel and name severities, tiers, products and transaction kinds with the pack's
+``words.yaml``. A rule's title and suggested actions arrive in the same language.
+
+A language is looked up in the order the pipeline gives (for staff: the person's own
+language, the audience's, routing's ``staff_language``; for customers: the audience's,
+then the customer's), then zh-CN; a rule's own template in any of them wins over
+``_default``. Loading checks every template: it must compile, render against a sample
+alert whose facts are all long amounts, and, for audiences reached by SMS, fit
+``max_segments``. A template that fails is refused at load, with its file and the
+reason, before any customer can see it.
 
 Templates see only what is in :class:`RenderContext`; the account number is already
 masked, and customer texts are checked once more after rendering for any full number.
@@ -32,9 +40,10 @@ import jinja2
 from jinja2.sandbox import SandboxedEnvironment
 
 from churnwatch.notifiers.exceptions import TemplateError
-from churnwatch.notifiers.filters import FILTERS
+from churnwatch.notifiers.filters import filters_for, local_time
 from churnwatch.notifiers.masking import mask_digits
 from churnwatch.notifiers.sms import count_segments
+from churnwatch.rules.texts import RuleTexts, Words, load_words, pick
 
 __all__ = ["LANGUAGES", "RenderContext", "Rendered", "TemplateBook"]
 
@@ -44,6 +53,10 @@ DEFAULT = "_default"
 GROUP = "_group"
 #: appended to staff messages that carry a follow-up link (``churnwatch web``)
 FOLLOW_UP = "_followup"
+#: appended to staff messages sent by SMS: the reply codes (never in WeCom or email)
+REPLY = "_reply"
+#: the "what happened" sentence of a rule, beside its audience texts
+WHAT = "what"
 _STAFF_ABOVE_MANAGER = ("branch_head", "executive")
 _LONG_DIGITS = re.compile(r"\d{8,}")
 
@@ -61,18 +74,27 @@ class RenderContext:
     customer: Mapping[str, Any]
     recipient: Mapping[str, Any]
     account: str
-    actions: Sequence[str] = ()
+    texts: RuleTexts | None = None
     sensitive: tuple[str, ...] = field(default=(), repr=False)
 
-    def variables(self) -> dict[str, Any]:
+    def variables(self, language: str, words: Words | None = None) -> dict[str, Any]:
+        """What a text sees, with the rule's words in ``language``."""
+        words = words or Words()
+        alert = dict(self.alert)
+        if self.texts is not None:
+            alert["title"] = self.texts.title_in(language)
+        if "occurred_at" in alert:
+            alert["when"] = local_time(alert["occurred_at"], language)
         return {
-            "alert": self.alert,
+            "alert": alert,
             "facts": self.facts,
             "customer": self.customer,
             "recipient": self.recipient,
             "account": self.account,
-            "actions": list(self.actions),
+            "actions": self.texts.actions_in(language) if self.texts else [],
             "audience": self.audience,
+            "language": language,
+            "bank": {"signature": pick(words.signature, language), "hotline": words.hotline},
         }
 
 
@@ -87,6 +109,9 @@ class Rendered:
 
 class _SampleFacts(dict[str, Any]):
     """Facts for the load check: every fact exists and is as long as a real one gets."""
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self[key]
 
     def __missing__(self, key: str) -> str:
         return {"tier": "private", "share": "0.9999", "share_of_peak": "0.9999"}.get(
@@ -103,8 +128,11 @@ class TemplateBook:
         *,
         sms_audiences: frozenset[str] = frozenset({"customer"}),
         max_segments: int = 3,
+        words: Words | None = None,
     ) -> None:
         self.directory = directory
+        #: the pack's vocabulary; by default ``words.yaml`` beside the template directory
+        self.words = words if words is not None else load_words(directory.parent)
         self.sms_audiences = sms_audiences
         self.max_segments = max_segments
         self.env = SandboxedEnvironment(
@@ -114,7 +142,7 @@ class TemplateBook:
             trim_blocks=True,
             lstrip_blocks=True,
         )
-        self.env.filters.update(FILTERS)
+        self.env.filters.update(filters_for(self.words))
         self.names = self._index()
         self._check()
 
@@ -152,19 +180,19 @@ class TemplateBook:
                 continue
             folder, file = parts
             audience, _, language = file.removesuffix(".j2").partition(".")
-            if audience not in AUDIENCES or language not in LANGUAGES:
+            if (audience not in AUDIENCES and audience != WHAT) or language not in LANGUAGES:
                 raise TemplateError(
-                    f"{self.directory / name}: name it <audience>.<language>.j2 with an "
-                    f"audience of {', '.join(AUDIENCES)} and a language of {', '.join(LANGUAGES)}"
+                    f"{self.directory / name}: name it <audience>.<language>.j2 (or "
+                    f"{WHAT}.<language>.j2) with an audience of {', '.join(AUDIENCES)} "
+                    f"and a language of {', '.join(LANGUAGES)}"
                 )
             for sample_name in SAMPLE_NAMES:  # a Chinese name forces UCS-2 in any language
                 sample = _sample(folder, audience, language, sample_name)
+                variables = {**sample.variables(language, self.words), WHAT: "x" * 60}
                 if folder == GROUP:
-                    variables = {**sample.variables(), "messages": ["x" * 60] * 3, "count": 3}
-                else:
-                    variables = sample.variables()
+                    variables = {**variables, "messages": ["x" * 60] * 3, "count": 3}
                 text = self._render(template, variables, name)
-                if folder == GROUP or audience not in self.sms_audiences:
+                if folder == GROUP or audience == WHAT or audience not in self.sms_audiences:
                     continue
                 count = count_segments(text)
                 if count.segments > self.max_segments:
@@ -205,21 +233,47 @@ class TemplateBook:
                     return name, language
         raise TemplateError(f"no template for {folder!r} and audience {audience!r}")
 
-    def render(self, context: RenderContext) -> Rendered:
-        """Render one delivery's subject and body; refuse a customer text with a full number."""
+    def what(self, context: RenderContext, language: str) -> str:
+        """The rule's "what happened" sentence in ``language``: its step's, its own, or the default.
+
+        An alert whose facts a sentence cannot be filled from (an older rule version, say)
+        gets the next one down rather than no message at all.
+        """
+        for folder in dict.fromkeys([context.template, context.rule_id, DEFAULT]):
+            for lang in dict.fromkeys([language, "zh-CN"]):
+                name = f"{folder}/{WHAT}.{lang}.j2"
+                if name not in self.names:
+                    continue
+                try:
+                    return self._render(
+                        self._template(name), context.variables(lang, self.words), name
+                    )
+                except TemplateError:
+                    if folder == DEFAULT:
+                        raise
+                    break
+        return ""
+
+    def render(self, context: RenderContext, *, sms: bool = False) -> Rendered:
+        """Render one delivery's subject and body; refuse a customer text with a full number.
+
+        ``sms``: a staff text going out by SMS also carries the reply codes.
+        """
         name, language = self.choose(context.template, context.audience, context.languages)
-        variables = context.variables()
+        variables = {
+            **context.variables(language, self.words),
+            WHAT: self.what(context, language) if context.audience != "customer" else "",
+        }
         body = self._render(self._template(name), variables, name)
         subject = self._render(
             self._template(f"_subject.{language}.j2"), variables, f"_subject.{language}.j2"
         )
-        footer = f"{FOLLOW_UP}.{language}.j2"
-        if (
-            context.audience != "customer"
-            and context.recipient.get("link")
-            and (footer in self.names)
-        ):
-            body = body.rstrip() + "\n" + self._render(self._template(footer), variables, footer)
+        if context.audience != "customer" and context.recipient.get("link"):
+            footers = [FOLLOW_UP, REPLY] if sms else [FOLLOW_UP]
+            for footer in (f"{f}.{language}.j2" for f in footers):
+                if footer in self.names:
+                    text = self._render(self._template(footer), variables, footer)
+                    body = body.rstrip() + "\n" + text
         if context.audience == "customer":
             _refuse_full_numbers(body, context.sensitive, name)
         segments = count_segments(body).segments if context.audience in self.sms_audiences else 0
@@ -233,8 +287,13 @@ class TemplateBook:
         self, audience: str, language: str, bodies: Sequence[str], recipient: Mapping[str, Any]
     ) -> str:
         """One message for several alerts to the same person (group_wait)."""
-        name, _ = self.choose(GROUP, audience, [language])
-        variables = {"messages": list(bodies), "count": len(bodies), "recipient": recipient}
+        name, language = self.choose(GROUP, audience, [language])
+        variables = {
+            "messages": list(bodies),
+            "count": len(bodies),
+            "recipient": recipient,
+            "language": language,
+        }
         return self._render(self._template(name), variables, name)
 
 
@@ -282,5 +341,8 @@ def _sample(folder: str, audience: str, language: str, name: str) -> RenderConte
             "ref": "3f9a2c",
         },
         account=mask_digits("6222020000001234"),
-        actions=["Call the customer today and ask what the money is for."] * 2,
+        texts=RuleTexts(
+            title="Sample alert title of a realistic length",
+            actions=["Call the customer today and ask what the money is for."] * 2,
+        ),
     )

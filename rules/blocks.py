@@ -33,6 +33,7 @@ __all__ = [
     "ThresholdBlock",
     "TimedBlock",
     "WindowBlock",
+    "transaction_facts",
 ]
 
 ZERO = Decimal(0)
@@ -106,6 +107,24 @@ def event_facts(event: Any) -> dict[str, FactValue]:
     return facts
 
 
+def transaction_facts(event: Any) -> dict[str, FactValue]:
+    """What a message about a posting must state truly: its kind and where the money went.
+
+    ``kind`` tells a cash withdrawal from a transfer; ``counterparty_bank`` names the
+    other bank when there is one; ``own_account`` is true when the money went to the
+    customer's own account elsewhere, false for a third party.
+    """
+    counterparty = getattr(event, "counterparty", None)
+    if counterparty is None or not isinstance(getattr(event, "kind", None), str):
+        return {}
+    facts: dict[str, FactValue] = {"kind": event.kind}
+    if event.kind != "cash" and counterparty.bank and not counterparty.same_bank:
+        facts["counterparty_bank"] = counterparty.bank
+    if event.kind != "cash" and (counterparty.bank or counterparty.account):
+        facts["own_account"] = counterparty.same_customer
+    return facts
+
+
 def _insert(entries: list[Entry], entry: Entry) -> None:
     if not entries or entry[0] >= entries[-1][0]:
         entries.append(entry)
@@ -169,7 +188,11 @@ class ThresholdBlock:
             return None
         return Firing(
             (event.event_id,),
-            {self.field_name: money(value), "threshold": money(self.at_least)},
+            {
+                self.field_name: money(value),
+                "threshold": money(self.at_least),
+                **transaction_facts(event),
+            },
         )
 
     def prune(self, state: BlockState, cutoff: int) -> None:

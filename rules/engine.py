@@ -28,6 +28,7 @@ from churnwatch.rules.durations import EPOCH
 from churnwatch.rules.durations import micros as event_micros
 from churnwatch.rules.loader import CompiledRule, RuleSet
 from churnwatch.rules.state import CustomerProfile, CustomerState
+from churnwatch.rules.texts import FALLBACK_LANGUAGE, pick
 from churnwatch.rules.tiers import TierScale
 from churnwatch.schemas.models import Alert, CustomerEvent, Event, Recipient, StaffEvent
 
@@ -243,7 +244,7 @@ class Engine:
             facts=facts,
             trigger_event_ids=list(firing.trigger_event_ids),
             recipients=[Recipient(audience=a) for a in audience],
-            title=spec.title,
+            title=pick(spec.title, FALLBACK_LANGUAGE),
             template=firing.template or spec.template,
         )
 

@@ -59,7 +59,7 @@ __all__ = [
 ]
 
 DEFAULT_TIMEZONE = "Asia/Shanghai"
-RESERVED_FILES = {"routing.yaml", "routing.yml", "settings.yaml", "settings.yml"}
+RESERVED_FILES = {"routing.yaml", "routing.yml", "settings.yaml", "settings.yml", "words.yaml"}
 _PATH_PART = re.compile(r"\.([A-Za-z_][A-Za-z0-9_]*)|\[(\d+)\]")
 _UNKNOWN_FIELD = re.compile(r"Object contains unknown field `([^`]+)`")
 _MISSING_FIELD = re.compile(r"Object missing required field `([^`]+)`")

@@ -23,6 +23,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from churnwatch.rules.texts import Localized, LocalizedList, RuleTexts
 from churnwatch.schemas.models import Severity
 
 __all__ = [
@@ -174,8 +175,9 @@ class RuleSpec(msgspec.Struct, forbid_unknown_fields=True, frozen=True, rename={
 
     id: RuleId
     version: Annotated[int, msgspec.Meta(ge=1)]
-    title: Annotated[str, msgspec.Meta(min_length=1)]
-    description: str
+    #: one text, or one per language (``{zh-CN: …, en: …}``), as are description and actions
+    title: Localized
+    description: Localized
     owner: Annotated[str, msgspec.Meta(min_length=1)]
     severity: Severity
     audience: list[Audience]
@@ -191,11 +193,14 @@ class RuleSpec(msgspec.Struct, forbid_unknown_fields=True, frozen=True, rename={
     schedule: ScheduleSpec | None = None
     absence: AbsenceSpec | None = None
     change: ChangeSpec | None = None
-    suggested_actions: list[str] = msgspec.field(default_factory=list)
+    suggested_actions: LocalizedList = msgspec.field(default_factory=list)
     #: share of triggered customers held back as a control group: alert recorded, no message
     control_share: Decimal = Decimal(0)
 
     def __post_init__(self) -> None:
+        titles = [self.title] if isinstance(self.title, str) else list(self.title.values())
+        if not titles or not all(t.strip() for t in titles):
+            raise ValueError("`title` cannot be empty - at `$.title`")
         try:
             _refuse_bad_numbers(self, "control_share")
         except ValueError as exc:
@@ -205,6 +210,10 @@ class RuleSpec(msgspec.Struct, forbid_unknown_fields=True, frozen=True, rename={
                 f"`control_share` must be at least 0 and below 1, got {self.control_share}"
                 " - at `$.control_share`"
             )
+
+    @property
+    def texts(self) -> RuleTexts:
+        return RuleTexts(self.title, self.description, self.suggested_actions)
 
 
 BLOCK_NAMES = (

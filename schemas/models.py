@@ -161,6 +161,10 @@ class StaffEvent(msgspec.Struct, frozen=True, tag_field="type", tag="staff", omi
     role: StaffRole
     branch_id: NonEmpty
     active: bool
+    #: the language of this person's messages and pages; unset: routing's staff default
+    language: Language | None = None
+    #: the person's id in the bank's messenger (WeCom user id, DingTalk user id)
+    im_user_id: str | None = None
 
 
 Event: TypeAlias = TransactionEvent | ProductEvent | CustomerEvent | StaffEvent

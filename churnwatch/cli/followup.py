@@ -63,12 +63,15 @@ def web(
 
     from churnwatch.followup.tokens import LinkSigner
     from churnwatch.followup.web import WebSettings, create_app
+    from churnwatch.notifiers.setup import load_templates, routing_for
     from churnwatch.rules.loader import load_rules
 
     try:
         signer = LinkSigner(load_secret())
         store = AlertStore(db)
         ruleset = load_rules(rules_dir)
+        routing = routing_for(rules_dir)
+        templates = load_templates(rules_dir, routing)
     except ChurnwatchError as exc:
         raise _fail(exc) from exc
     if not os.environ.get("TWILIO_AUTH_TOKEN"):
@@ -77,6 +80,8 @@ def web(
         store=FollowUpStore(store.engine),
         signer=signer,
         ruleset=ruleset,
+        templates=templates,
+        staff_language=routing.staff_language,
         twilio_auth_token=os.environ.get("TWILIO_AUTH_TOKEN"),
         public_url=public_url,
     )
@@ -136,7 +141,7 @@ def escalations_run(
             rules_dir,
             channel=channel,
             sections=load_channels_file(channels_file),
-            actions={rule.id: list(rule.spec.suggested_actions) for rule in ruleset.rules},
+            texts={rule.id: rule.spec.texts for rule in ruleset.rules},
             links=parts.links,
         )
     except (ChurnwatchError, OSError) as exc:

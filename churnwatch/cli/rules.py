@@ -11,7 +11,8 @@ from rich.console import Console
 
 from churnwatch.rules import SHIPPED_RULES
 from churnwatch.rules.exceptions import RuleSetError
-from churnwatch.rules.loader import load_rules
+from churnwatch.rules.loader import RuleSet, load_rules
+from churnwatch.rules.texts import WORDS_FILE, load_words
 from churnwatch.streams.replay.rule_tests import format_results, run_rule_tests
 
 __all__ = ["app"]
@@ -33,12 +34,41 @@ def check(directory: RulesDir = SHIPPED_RULES) -> None:
             print(problem, file=sys.stderr)
         err.print(f"[red]{len(exc.problems)} problem(s); the rule set was not accepted[/red]")
         raise typer.Exit(1) from exc
+    for warning in language_warnings(directory, ruleset):
+        err.print(f"warning: {warning}", highlight=False)
     enabled = sum(r.spec.enabled for r in ruleset.rules)
     out.print(
         f"OK: {len(ruleset.rules)} rules ({enabled} enabled), "
         f"{len(ruleset.predicates)} predicates, fingerprint {ruleset.fingerprint}",
         highlight=False,
     )
+
+
+def language_warnings(directory: Path, ruleset: RuleSet) -> list[str]:
+    """Texts staff would read in a language the pack does not give them in.
+
+    The languages are those routing sends staff messages in: ``staff_language`` and any
+    staff audience's own ``language``.
+    """
+    from churnwatch.notifiers.exceptions import NotifierError
+    from churnwatch.notifiers.setup import routing_for
+
+    try:
+        routing = routing_for(directory)
+    except NotifierError:
+        return []  # routing problems are reported by `config check` and at load
+    languages = sorted(
+        {routing.staff_language}
+        | {r.language for a, r in routing.audiences.items() if a != "customer" and r.language}
+    )
+    warnings = [
+        f"rule {rule.id!r}: no {missing} text"
+        for rule in ruleset.rules
+        for missing in rule.spec.texts.missing(languages)
+    ]
+    words = load_words(directory)
+    warnings += [f"{WORDS_FILE}: no {missing} word" for missing in words.missing(languages)]
+    return warnings
 
 
 @app.command("test")

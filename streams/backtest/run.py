@@ -37,6 +37,7 @@ from zoneinfo import ZoneInfo
 from churnwatch.notifiers.directory import InMemoryDirectory
 from churnwatch.rules.engine import Engine
 from churnwatch.rules.loader import RuleSet
+from churnwatch.rules.texts import pick
 from churnwatch.schemas.models import Alert
 from churnwatch.streams.replay.driver import ReplayDriver, ReplaySummary
 
@@ -231,7 +232,7 @@ def backtest(
         diffs.append(
             RuleDiff(
                 rule_id=rule_id,
-                title=spec.title if spec is not None else rule_id,
+                title=pick(spec.title, "en") if spec is not None else rule_id,
                 status=status,
                 version_before=old_spec.version if old_spec is not None else None,
                 version_after=new_spec.version if new_spec is not None else None,

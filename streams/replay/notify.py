@@ -44,7 +44,7 @@ def notifications_for(
         raise ValueError(f"unknown --notify {mode!r}: use {', '.join(MODES)}")
     if mode == "none":
         return None
-    actions = {rule.id: list(rule.spec.suggested_actions) for rule in ruleset.rules}
+    texts = {rule.id: rule.spec.texts for rule in ruleset.rules}
     if mode == "console":
         return build_pipeline(
             store.engine,
@@ -52,7 +52,7 @@ def notifications_for(
             channel="console",
             sections={"console": {"sample": sample}},
             clock=EventClock(),
-            actions=actions,
+            texts=texts,
             links=links,
             control=control,
         )
@@ -61,7 +61,7 @@ def notifications_for(
         rules_dir,
         sections=load_channels_file(channels_file),
         clock=wall_clock,
-        actions=actions,
+        texts=texts,
         links=links,
         control=control,
     )

@@ -49,7 +49,7 @@ def worker_notifications(config: Config, metrics: Metrics) -> WorkerDelivery | N
     store = AlertStore(config.store.url)
     ruleset = load_rules(rules_dir, timezone=config.timezone)
     parts = follow_up_parts(store.engine, ruleset, rules_dir)
-    actions = {rule.id: list(rule.spec.suggested_actions) for rule in ruleset.rules}
+    texts = {rule.id: rule.spec.texts for rule in ruleset.rules}
 
     def pipeline(control: Callable[[Alert], bool] | None) -> Notifications:
         return build_pipeline(
@@ -57,7 +57,7 @@ def worker_notifications(config: Config, metrics: Metrics) -> WorkerDelivery | N
             rules_dir,
             sections=config.notifiers,
             metrics=metrics,
-            actions=actions,
+            texts=texts,
             links=parts.links,
             control=control,
         )

@@ -20,6 +20,7 @@ from churnwatch.followup.testing import FixedClock, RecordingNotify
 from churnwatch.followup.tokens import LinkSigner, manager_link, short_ref
 from churnwatch.followup.web import WebSettings, create_app
 from churnwatch.metrics import Metrics
+from churnwatch.notifiers.setup import load_templates, routing_for
 from churnwatch.rules import SHIPPED_RULES
 from churnwatch.rules.loader import load_rules
 from churnwatch.schemas.tables import deliveries
@@ -70,6 +71,7 @@ def site(store: FollowUpStore) -> Iterator[Site]:
             store=store,
             signer=LinkSigner(SECRET),
             ruleset=load_rules(SHIPPED_RULES),
+            templates=load_templates(SHIPPED_RULES, routing_for(SHIPPED_RULES)),
             twilio_auth_token=TWILIO_TOKEN,
             metrics=metrics,
         )

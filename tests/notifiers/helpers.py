@@ -35,6 +35,7 @@ from churnwatch.notifiers.retry import RetryPolicy
 from churnwatch.notifiers.setup import load_templates, routing_for
 from churnwatch.notifiers.testing import FixedClock, RecordingNotifier
 from churnwatch.rules import SHIPPED_RULES
+from churnwatch.rules.loader import load_rules
 from churnwatch.rules.state import CustomerProfile
 from churnwatch.schemas.models import Alert, Recipient, StaffEvent
 from churnwatch.schemas.store import AlertStore
@@ -330,7 +331,12 @@ class Rig:
             retry=RetryPolicy(first=dt.timedelta(seconds=10), max_attempts=3),
         )
         self.pipeline = Notifications(
-            self.routing, self.templates, self.outbox, self.dispatcher, clock=self.clock
+            self.routing,
+            self.templates,
+            self.outbox,
+            self.dispatcher,
+            clock=self.clock,
+            texts={rule.id: rule.spec.texts for rule in load_rules(SHIPPED_RULES).rules},
         )
 
     def deliver(self, alerts: list[Alert], directory: InMemoryDirectory) -> list[Alert]:

@@ -318,8 +318,8 @@ class TestReports:
         """A rule title with markup is shown as text, never as HTML."""
         edited = _pack_with(
             tmp_path,
-            "title: Large transfer out of the bank",
-            'title: "Large <script>alert(1)</script> & out"',
+            "en: Large outflow from the bank",
+            'en: "Large <script>alert(1)</script> & out"',
         )
         html = render_html(backtest(EVENTS, load_rules(edited), shipped))
         assert "<script>alert(1)</script>" not in html
