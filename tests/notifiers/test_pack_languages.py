@@ -94,38 +94,22 @@ def test_a_rule_added_in_yaml_only_reads_fully_chinese(tmp_path: Path) -> None:
     (pack / "templates" / "counter-cash-out" / "what.zh-CN.j2").write_text(NEW_WHAT, "utf-8")
     at = "2026-09-07T10:00:00+08:00"
     events = tmp_path / "events.jsonl"
-    events.write_text(
-        "\n".join(
-            [
-                _line(
-                    {
-                        "type": "staff", "event_id": "s1", "occurred_at": at,
-                        "staff_id": "S1", "name": "周敏", "phone": "+8613800000001",
-                        "role": "relationship_manager", "branch_id": "B1", "active": True,
-                    }
-                ),  # fmt: skip
-                _line(
-                    {
-                        "type": "customer", "event_id": "c1", "occurred_at": at,
-                        "customer_id": "C1", "name": "Kevin Ma", "phone": "+8613800000002",
-                        "language": "en", "aum": "80000.00", "branch_id": "B1",
-                        "manager_id": "S1", "sms_opt_in": True,
-                    }
-                ),  # fmt: skip
-                _line(
-                    {
-                        "type": "transaction", "event_id": "t1",
-                        "occurred_at": "2026-09-07T11:00:00+08:00", "account_id": "AC1",
-                        "customer_id": "C1", "direction": "debit", "amount": "30000.00",
-                        "balance_after": "1000.00", "kind": "cash", "channel": "counter",
-                        "currency": "CNY",
-                    }
-                ),  # fmt: skip
-            ]
-        )
-        + "\n",
-        encoding="utf-8",
-    )
+    staff = {
+        "type": "staff", "event_id": "s1", "occurred_at": at, "staff_id": "S1", "name": "周敏",
+        "phone": "+8613800000001", "role": "relationship_manager", "branch_id": "B1",
+        "active": True,
+    }  # fmt: skip
+    customer = {
+        "type": "customer", "event_id": "c1", "occurred_at": at, "customer_id": "C1",
+        "name": "Kevin Ma", "phone": "+8613800000002", "language": "en", "aum": "80000.00",
+        "branch_id": "B1", "manager_id": "S1", "sms_opt_in": True,
+    }  # fmt: skip
+    cash = {
+        "type": "transaction", "event_id": "t1", "occurred_at": "2026-09-07T11:00:00+08:00",
+        "account_id": "AC1", "customer_id": "C1", "direction": "debit", "amount": "30000.00",
+        "balance_after": "1000.00", "kind": "cash", "channel": "counter", "currency": "CNY",
+    }  # fmt: skip
+    events.write_text("".join(_line(r) + "\n" for r in (staff, customer, cash)), "utf-8")
     db = f"sqlite:///{tmp_path / 'alerts.db'}"
     run_replay(str(events), pack, db, None, None, [], False, notify="console")
     texts = staff_texts(db)
@@ -143,9 +127,7 @@ def generated_bank(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]
     write_dataset(DatasetSpec(customers=400, weeks=3), events)
     db = f"sqlite:///{directory / 'alerts.db'}"
     until = dt.datetime(2026, 10, 31, tzinfo=dt.UTC)
-    run_replay(
-        str(events), SHIPPED_RULES, db, None, None, [], False, notify="console", until=until
-    )
+    run_replay(str(events), SHIPPED_RULES, db, None, None, [], False, notify="console", until=until)
     return events, db
 
 
