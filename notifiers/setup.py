@@ -24,7 +24,7 @@ from churnwatch.notifiers.registry import build_notifiers, channels
 from churnwatch.notifiers.routing_file import Routing, load_routing
 from churnwatch.notifiers.templates import TemplateBook
 from churnwatch.rules import SHIPPED_RULES
-from churnwatch.rules.texts import RuleTexts
+from churnwatch.rules.texts import WORDS_FILE, RuleTexts, load_words
 from churnwatch.schemas.models import Alert
 
 __all__ = ["build_pipeline", "load_templates", "routing_for"]
@@ -40,7 +40,7 @@ def routing_for(rules_dir: Path, *, check_installed: bool = True) -> Routing:
 
 
 def load_templates(rules_dir: Path, routing: Routing) -> TemplateBook:
-    """Templates beside the rules, else the shipped ones; SMS audiences from the routing."""
+    """Templates and words beside the rules, else the shipped ones; SMS audiences from routing."""
     directory = rules_dir / "templates"
     if not directory.is_dir():
         directory = SHIPPED_RULES / "templates"
@@ -50,7 +50,13 @@ def load_templates(rules_dir: Path, routing: Routing) -> TemplateBook:
         for audience, route in routing.audiences.items()
         if route.channel in installed and installed[route.channel].sms
     )
-    return TemplateBook(directory, sms_audiences=sms, max_segments=routing.max_segments)
+    words_dir = rules_dir if (rules_dir / WORDS_FILE).is_file() else SHIPPED_RULES
+    return TemplateBook(
+        directory,
+        sms_audiences=sms,
+        max_segments=routing.max_segments,
+        words=load_words(words_dir),
+    )
 
 
 def build_pipeline(
