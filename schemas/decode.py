@@ -14,8 +14,18 @@ from typing import Literal, TypeAlias
 import msgspec
 
 from churnwatch.schemas.models import Alert, Event, to_builtins
+from churnwatch.schemas.screen import DEFAULT_LIMITS, Limits, screen, screen_depth
 
-__all__ = ["REASON_CODES", "DeadLetter", "DecodeResult", "Source", "decode", "decode_or_raise"]
+__all__ = [
+    "DEFAULT_LIMITS",
+    "REASON_CODES",
+    "DeadLetter",
+    "DecodeResult",
+    "Limits",
+    "Source",
+    "decode",
+    "decode_or_raise",
+]
 
 _decoder: msgspec.json.Decoder[Event] = msgspec.json.Decoder(Event)
 _object_probe = msgspec.json.Decoder(dict[str, object])
@@ -34,6 +44,14 @@ ReasonCode = Literal[
     "wrong_field",
     "bad_amount",
     "bad_timestamp",
+    # what a bank never sends (schemas/screen.py)
+    "too_deep",
+    "duplicate_key",
+    "amount_exponent",
+    "amount_not_plain",
+    "amount_too_large",
+    "amount_too_precise",
+    "timestamp_out_of_range",
 ]
 REASON_CODES: tuple[str, ...] = ReasonCode.__args__  # type: ignore[attr-defined]
 
@@ -85,13 +103,26 @@ DecodeResult: TypeAlias = Event | DeadLetter
 NO_SOURCE = Source()
 
 
-def decode(raw: bytes, source: Source | None = None) -> DecodeResult:
-    """Decode one contract-v1 message; never raises for bad input."""
-    try:
-        return _decoder.decode(raw)
-    except (msgspec.ValidationError, msgspec.DecodeError, ArithmeticError, ValueError):
-        code, reason = explain(raw)
-        return DeadLetter.of(raw, reason, code, source or NO_SOURCE)
+def decode(
+    raw: bytes, source: Source | None = None, limits: Limits = DEFAULT_LIMITS
+) -> DecodeResult:
+    """Decode one contract-v1 message; never raises for bad input.
+
+    The nesting is measured before any parser recurses, and a well-typed event is
+    still screened for what no bank sends (:func:`~churnwatch.schemas.screen.screen`).
+    """
+    problem = screen_depth(raw, limits.max_depth)
+    if problem is None:
+        try:
+            event = _decoder.decode(raw)
+        except (msgspec.ValidationError, msgspec.DecodeError, ArithmeticError, ValueError):
+            problem = explain(raw)
+        else:
+            problem = screen(raw, event, limits)
+            if problem is None:
+                return event
+    code, reason = problem
+    return DeadLetter.of(raw, reason, code, source or NO_SOURCE)
 
 
 def decode_or_raise(raw: bytes) -> Event:

@@ -12,9 +12,15 @@ output is post-processed:
 
 - money (every ``Decimal`` field) is a decimal string *or* a JSON number, never a
   float in our hands; ``amount`` must be positive, the others finite;
+- money is plain digits (no exponent, underscores, spaces or other scripts' digits) up
+  to 10^15, decode's default ``max_amount``; the currency's decimals are checked when
+  decoding;
 - timestamps are RFC 3339 ``date-time`` with a required UTC offset (the ``pattern``
   checks the offset even for validators that ignore ``format``; the calendar itself is
-  checked when the event is decoded).
+  checked when the event is decoded), in the years 2000-2099; dates in 1900-2199.
+
+Two refusals of decode are beyond JSON Schema: a key written twice in one object
+(parsers keep one) and nesting deeper than 8 levels.
 
 A test keeps the files on disk equal to what this module produces, and a property test
 holds the schemas and the decoder to the same verdicts.
@@ -40,10 +46,13 @@ from churnwatch.schemas.models import (
     StaffEvent,
     TransactionEvent,
 )
+from churnwatch.schemas.screen import DEFAULT_LIMITS
 
 __all__ = [
+    "DATE_PATTERN",
     "DECIMAL_PATTERN",
     "DRAFT",
+    "MAX_AMOUNT",
     "MODELS",
     "OUTPUT_DIR",
     "POSITIVE_DECIMAL_PATTERN",
@@ -75,28 +84,46 @@ POSITIVE_MONEY: dict[str, frozenset[str]] = {
     "product": frozenset({"amount"}),
 }
 
-_NUMBER = r"(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
-#: a finite decimal written as text, e.g. "50000.00", "-12.5", "1e3"
-DECIMAL_PATTERN = rf"^[+-]?{_NUMBER}$"
-#: the same, above zero: no minus sign and at least one non-zero digit before any exponent
-POSITIVE_DECIMAL_PATTERN = rf"^\+?(?=[^eE]*[1-9]){_NUMBER}$"
-#: RFC 3339 date-time with a required offset (what the decoder accepts)
+#: plain digits up to the largest amount decode accepts by default (10^15); leading zeros
+#: are harmless. The currency's own number of decimals is checked when decoding.
+_PLAIN = r"0*(?:[0-9]{1,15}(?:\.[0-9]+)?|1000000000000000(?:\.0+)?)"
+#: a finite decimal written as text, e.g. "50000.00", "-12.5" (no exponent, sign or spaces)
+DECIMAL_PATTERN = rf"^-?{_PLAIN}$"
+#: the same, above zero: no minus sign and at least one non-zero digit
+POSITIVE_DECIMAL_PATTERN = rf"^(?=[^1-9]*[1-9]){_PLAIN}$"
+#: RFC 3339 date-time with a required offset, in the years decode accepts (2000-2099)
 TIMESTAMP_PATTERN = (
-    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?"
+    r"^20[0-9]{2}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?"
     r"(?:[Zz]|[+-][0-9]{2}:?[0-9]{2})$"
 )
+#: a date in the years decode accepts (1900-2199)
+DATE_PATTERN = r"^(?:19|20|21)[0-9]{2}-[0-9]{2}-[0-9]{2}$"
+#: the largest amount decode accepts by default, for money written as a JSON number
+MAX_AMOUNT = int(DEFAULT_LIMITS.max_amount)
+assert MAX_AMOUNT == 10**15, "_PLAIN spells the default maximum out: change both"
 
 
 def _money(positive: bool) -> dict[str, Any]:
     if positive:
         text = {"type": "string", "pattern": POSITIVE_DECIMAL_PATTERN}
-        number: dict[str, Any] = {"type": "number", "exclusiveMinimum": 0}
+        number: dict[str, Any] = {
+            "type": "number",
+            "exclusiveMinimum": 0,
+            "maximum": MAX_AMOUNT,
+        }
         note = 'a positive decimal string such as "50000.00", or a positive JSON number'
     else:
         text = {"type": "string", "pattern": DECIMAL_PATTERN}
-        number = {"type": "number"}
+        number = {"type": "number", "minimum": -MAX_AMOUNT, "maximum": MAX_AMOUNT}
         note = 'a decimal string such as "50000.00", or a JSON number'
-    return {"description": f"Money: {note}; read as an exact decimal.", "anyOf": [text, number]}
+    return {
+        "description": (
+            f"Money: {note}; read as an exact decimal. Plain digits (no exponent, "
+            "underscores or spaces), at most 10^15, and no more decimals than the "
+            "currency has."
+        ),
+        "anyOf": [text, number],
+    }
 
 
 _TIMESTAMP: dict[str, Any] = {
@@ -105,6 +132,8 @@ _TIMESTAMP: dict[str, Any] = {
     "pattern": TIMESTAMP_PATTERN,
     "description": "RFC 3339 with a UTC offset, e.g. 2026-03-01T09:30:00+08:00.",
 }
+
+_DATE: dict[str, Any] = {"type": "string", "format": "date", "pattern": DATE_PATTERN}
 
 
 def _field_kinds(model: type[msgspec.Struct]) -> dict[str, dict[str, str]]:
@@ -127,6 +156,8 @@ def _field_kinds(model: type[msgspec.Struct]) -> dict[str, dict[str, str]]:
                     found[field.encode_name] = "money"
                 elif isinstance(option, msgspec.inspect.DateTimeType):
                     found[field.encode_name] = "timestamp"
+                elif isinstance(option, msgspec.inspect.DateType):
+                    found[field.encode_name] = "date"
                 elif isinstance(option, msgspec.inspect.StructType):
                     pending.append(option.cls)
         kinds[struct.__name__] = found
@@ -157,6 +188,8 @@ def schema_for(name: str) -> dict[str, Any]:
         for field_name, kind in fields.items():
             if kind == "money":
                 wanted = _money(title == model.__name__ and field_name in positive)
+            elif kind == "date":
+                wanted = _DATE
             else:
                 wanted = _TIMESTAMP
             properties[field_name] = _replace(properties[field_name], wanted)

@@ -23,6 +23,7 @@ import re
 import tomllib
 import zoneinfo
 from collections.abc import Mapping
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
@@ -30,6 +31,7 @@ import msgspec
 
 from churnwatch.rules import SHIPPED_RULES
 from churnwatch.rules.durations import parse_duration
+from churnwatch.schemas.screen import DEFAULT_LIMITS, Limits
 from churnwatch.schemas.store import mask_url
 from churnwatch.settings import DEFAULT_DB_URL
 from churnwatch.streams.exceptions import ConfigError
@@ -150,7 +152,14 @@ class Config(_Section):
     metrics: MetricsConfig = msgspec.field(default_factory=MetricsConfig)
     timezone: str = "Asia/Shanghai"
     lateness: str = "48h"
+    #: the largest amount, balance or AUM an event may carry; larger ones are dead letters
+    max_amount: Decimal = DEFAULT_LIMITS.max_amount
     notifiers: dict[str, Any] = msgspec.field(default_factory=dict)
+
+    @property
+    def limits(self) -> Limits:
+        """What decode accepts, as this deployment configures it."""
+        return Limits(max_amount=self.max_amount)
 
     @property
     def lateness_seconds(self) -> int:
@@ -318,6 +327,8 @@ def _check(config: Config) -> list[str]:
         parse_duration(config.lateness)
     except ValueError as exc:
         problems.append(f"lateness: {exc}")
+    if not config.max_amount.is_finite() or config.max_amount <= 0:
+        problems.append("max_amount: must be a positive number, e.g. 1000000000000000")
     if config.topics.partitions < 1:
         problems.append("topics.partitions: must be at least 1")
     if config.topics.replication_factor < 1:

@@ -6,6 +6,7 @@ import contextlib
 import datetime as dt
 import sys
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import IO, Annotated, BinaryIO
 
@@ -18,6 +19,7 @@ from churnwatch.rules import SHIPPED_RULES
 from churnwatch.rules.engine import Engine
 from churnwatch.rules.exceptions import RuleSetError
 from churnwatch.rules.loader import DEFAULT_TIMEZONE, RuleSet, load_rules
+from churnwatch.schemas.decode import DEFAULT_LIMITS, Limits
 from churnwatch.schemas.store import AlertStore
 from churnwatch.settings import DEFAULT_DB_URL
 from churnwatch.streams.replay.driver import (
@@ -71,6 +73,7 @@ def run_replay(
     timezone: str = DEFAULT_TIMEZONE,
     metrics_out: Path | None = None,
     public_url: str | None = None,
+    limits: Limits = DEFAULT_LIMITS,
 ) -> ReplaySummary:
     """Replay ``file`` with the rules in ``rules_dir`` into the store at ``db``.
 
@@ -80,7 +83,8 @@ def run_replay(
     event, so reminders and inactivity checks due by then fire. ``metrics_out`` writes
     the run's Prometheus metrics once, as a textfile, at the end. With notifications on,
     each routed alert opens its follow-up, and staff messages carry a signed link to
-    ``churnwatch web`` at ``public_url`` when a link secret is configured.
+    ``churnwatch web`` at ``public_url`` when a link secret is configured. ``limits``
+    says what decode accepts (the largest amount).
     """
     from churnwatch.followup.wiring import OutboxNotify, follow_up_parts, follow_up_sink
     from churnwatch.streams.replay.notify import notifications_for, print_delivery_summary
@@ -116,6 +120,7 @@ def run_replay(
             sinks=all_sinks,
             dead_letters=dead_handle,
             route=notifications.router if notifications is not None else None,
+            limits=limits,
         )
         if show_progress and file != "-" and sys.stderr.isatty():
             from churnwatch.streams.replay.progress import replay_with_progress
@@ -197,6 +202,15 @@ def replay(
         typer.Option("--metrics-out", help="Write the run's Prometheus metrics to this file."),
     ] = None,
     public_url: PublicUrlOption = None,
+    max_amount: Annotated[
+        Decimal,
+        typer.Option(
+            "--max-amount",
+            parser=Decimal,
+            help="The largest amount, balance or AUM an event may carry; larger ones are "
+            "dead letters (amount_too_large).",
+        ),
+    ] = DEFAULT_LIMITS.max_amount,
 ) -> None:
     """Run events from a file through the rules; store and print the alerts."""
     try:
@@ -214,6 +228,7 @@ def replay(
             timezone=timezone,
             metrics_out=metrics_out,
             public_url=public_url,
+            limits=Limits(max_amount=max_amount),
         )
     except RuleSetError as exc:
         for problem in exc.problems:

@@ -22,7 +22,7 @@ import msgspec
 from churnwatch.notifiers.directory import InMemoryDirectory
 from churnwatch.rules.engine import Engine, Status, event_micros
 from churnwatch.rules.state import CustomerState
-from churnwatch.schemas.decode import DeadLetter, Source, decode
+from churnwatch.schemas.decode import DEFAULT_LIMITS, DeadLetter, Limits, Source, decode
 from churnwatch.schemas.models import Alert, CustomerEvent, StaffEvent
 from churnwatch.schemas.store import AlertStore
 from churnwatch.streams.timers import TimerIndex
@@ -77,6 +77,7 @@ class ReplayDriver:
         dead_letters: IO[bytes] | None = None,
         clock: Callable[[], dt.datetime] = wall_clock,
         route: Callable[[Alert, InMemoryDirectory], Alert] | None = None,
+        limits: Limits = DEFAULT_LIMITS,
     ) -> None:
         self.engine = engine
         self.store = store
@@ -84,6 +85,7 @@ class ReplayDriver:
         self.dead_letter_file = dead_letters
         self.clock = clock
         self.route = route
+        self.limits = limits
         self.states: dict[str, CustomerState] = {}
         self.directory = InMemoryDirectory()
         self.pending: list[Alert] = []
@@ -104,12 +106,13 @@ class ReplayDriver:
         states = self.states
         evaluate = self.engine.evaluate
         clock = self.clock
+        limits = self.limits
         now = clock()
         number = 0
         for number, raw in enumerate(lines, start=1):
             if progress is not None and number % 10_000 == 0:
                 progress(number)
-            event = decode(raw.rstrip(b"\r\n"))
+            event = decode(raw.rstrip(b"\r\n"), limits=limits)
             if isinstance(event, DeadLetter):
                 if not raw.strip():
                     continue  # a blank line is not a message

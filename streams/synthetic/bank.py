@@ -546,10 +546,36 @@ def _shuffle(items: list[Item], share: float, rng: random.Random) -> list[Item]:
     return [items[i] for i in order]
 
 
+def _hostile(bad: dict[str, object], rng: random.Random) -> bytes:
+    """A line that parses and types, with a value no bank sends (decode must refuse it)."""
+    raw = msgspec.json.encode(bad)
+    amount = str(bad["amount"])
+    kind = rng.randrange(9)
+    if kind == 0:
+        bad["amount"] = rng.choice(("1e999999999", "5E3", "1.5e2"))
+    elif kind == 1:
+        bad["amount"] = "1234567890123456789012345678"  # 28 digits
+    elif kind == 2:
+        bad["amount"] = amount.translate(str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩"))
+    elif kind == 3:
+        bad["amount"] = amount[:1] + "_" + amount[1:]
+    elif kind == 4:
+        bad["amount"] = f" {amount} "
+    elif kind == 5:
+        bad["amount"] = amount + "7"  # one decimal more than the currency has
+    elif kind == 6:
+        bad["occurred_at"] = "9999" + str(bad["occurred_at"])[4:]
+    elif kind == 7:  # nested a thousand deep in an extra field
+        return raw[:-1] + b',"note":' + b"[" * 1000 + b"]" * 1000 + b"}"
+    else:  # the amount written twice
+        return raw[:-1] + b',"amount":"1.00"}'
+    return msgspec.json.encode(bad)
+
+
 def _corrupt(rec: dict[str, object], rng: random.Random, n: int) -> bytes:
     """One bad line derived from a good transaction, of a kind the decoder must catch."""
     bad = {**rec, "event_id": f"bad-{n:07d}"}
-    kind = rng.randrange(6)
+    kind = rng.randrange(8)
     if kind == 0:  # truncated JSON, cut on an ASCII byte so it stays valid UTF-8
         raw = msgspec.json.encode(bad)
         cut = len(raw) // 2
@@ -565,8 +591,10 @@ def _corrupt(rec: dict[str, object], rng: random.Random, n: int) -> bytes:
         bad["occurred_at"] = stamp[:19] if n % 2 else stamp[:10].replace("-", "/") + stamp[10:16]
     elif kind == 4:
         return BOM + msgspec.json.encode(bad)
-    else:
+    elif kind == 5:
         bad["type"] = "transfer_request"
+    else:
+        return _hostile(bad, rng)
     return msgspec.json.encode(bad)
 
 

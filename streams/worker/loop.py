@@ -281,6 +281,7 @@ class Worker:
         stats.batches += 1
         partitions = self.partitions
         cache = self.partition_cache
+        limits = self.config.limits
         repartition = self.config.repartition_topic
         offsets = self.checkpoints.offsets
         pending = self.checkpoints.pending
@@ -295,7 +296,7 @@ class Worker:
                 raw = record.value
                 if raw is None:
                     continue
-                event = decode(raw)
+                event = decode(raw, limits=limits)
                 if isinstance(event, DeadLetter):
                     await self.dead_letter(raw, event.reason, event.code, tp, record.offset)
                     continue

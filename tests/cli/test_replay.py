@@ -83,6 +83,21 @@ class TestRulesTest:
 
 
 class TestReplayCommand:
+    def test_max_amount_sets_the_largest_amount_accepted(
+        self, tmp_path: Path, sqlite_url: str
+    ) -> None:
+        """``--max-amount`` lowers the limit: a larger amount is an ``amount_too_large`` letter."""
+        events = tmp_path / "events.jsonl"
+        events.write_bytes(encode(transaction(event_id="e1", amount="80000.00")) + b"\n")
+        letters = tmp_path / "dead.jsonl"
+        args = ["replay", str(events), "--db", sqlite_url, "--dead-letters-out", str(letters)]
+        result = runner.invoke(app, [*args, "--max-amount", "50000"])
+        assert result.exit_code == 0, result.output
+        (letter,) = [json.loads(line) for line in letters.read_text().splitlines()]
+        assert letter["code"] == "amount_too_large"
+        assert runner.invoke(app, args).exit_code == 0
+        assert letters.read_text() == ""
+
     def test_replay_stores_alerts_and_writes_contract_lines(
         self, tmp_path: Path, sqlite_url: str
     ) -> None:

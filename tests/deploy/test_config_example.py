@@ -32,6 +32,7 @@ AGREED = (
     "rules.dir",
     "timezone",
     "lateness",
+    "max_amount",
     "worker.group_id",
     "worker.commit_interval",
     "worker.state_store",

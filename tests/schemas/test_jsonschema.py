@@ -149,7 +149,7 @@ offsets = st.integers(min_value=-12 * 60, max_value=14 * 60).map(
 )
 timestamps = st.builds(
     lambda when, zone: when.replace(tzinfo=zone).isoformat(),
-    st.datetimes(min_value=dt.datetime(1990, 1, 1), max_value=dt.datetime(2090, 1, 1)),
+    st.datetimes(min_value=dt.datetime(2000, 1, 2), max_value=dt.datetime(2099, 12, 30)),
     offsets,
 )
 decimals = st.decimals(
@@ -195,7 +195,7 @@ valid_products = st.builds(
     occurred_at=timestamps,
     action=st.sampled_from(["opened", "matured", "renewed", "cancelled"]),
     amount=st.one_of(st.none(), positive_money()),
-    maturity_date=st.dates(min_value=dt.date(2000, 1, 1)).map(str),
+    maturity_date=st.dates(min_value=dt.date(2000, 1, 1), max_value=dt.date(2199, 12, 31)).map(str),
 )
 valid_customers = st.builds(
     customer,
@@ -209,17 +209,37 @@ valid_events = st.one_of(valid_transactions, valid_products, valid_customers, va
 
 GENERIC_BAD: list[object] = [12345, "", "text", True, None, [], {}]
 BAD_BY_FIELD: dict[str, list[object]] = {
-    "amount": ["-1.00", "0", "0.00", 0, -1, "NaN", "Infinity", "1,000", "abc", "1e3"],
-    "balance_after": ["NaN", "-Infinity", "abc", "-5", -5, "1e3"],
-    "aum": ["NaN", "abc", "0", -1],
+    "amount": [
+        "-1.00",
+        "0",
+        "0.00",
+        0,
+        -1,
+        "NaN",
+        "Infinity",
+        "1,000",
+        "abc",
+        "1e3",
+        "1_000",
+        " 5.00",
+        "+5",
+        "\u0661\u0662",
+        "1e999999999",
+        "1000000000000000.01",
+        10**16,
+    ],
+    "balance_after": ["NaN", "-Infinity", "abc", "-5", -5, "1e3", "-1E+2", "-10000000000000001"],
+    "aum": ["NaN", "abc", "0", -1, "2.5e6", "１０"],
     "occurred_at": [
         "2026-03-02T10:00:00",
         "2026-03-02",
         "2026-03-02T10:00+08:00",
         "yesterday",
         "2026-03-02T10:00:00.5Z",
+        "9999-12-31T23:59:59-10:00",
+        "1999-12-31T23:59:59+08:00",
     ],
-    "maturity_date": ["2026-03-02T10:00:00Z", "tomorrow"],
+    "maturity_date": ["2026-03-02T10:00:00Z", "tomorrow", "9999-12-31", "0001-01-01"],
     "currency": ["cny", "USD", "EURO"],
     "phone": ["13800001234", "+0123456789", "+8613800001234"],
     "direction": ["out", "DEBIT"],

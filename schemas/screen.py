@@ -1,0 +1,252 @@
+"""What a bank can never send, refused at decode so that it never reaches a rule.
+
+The typed models accept what Python's ``Decimal`` and ``datetime`` accept, and that is
+far more than a core banking system ever writes: ``"1e999999999"`` (an amount that
+overflows the balance tracker), ``"１２３"`` in full-width digits, ``"1_000"``, a 28-digit
+amount, the year 9999 (which overflows the timers), a line nested a thousand deep
+(which overflows Python's stack), a key written twice (which one did the bank mean?).
+Each of these becomes a dead letter with its own reason code here, so the rules only
+ever see money a ledger could hold and times a timer can schedule.
+
+msgspec gives no hook for repeated keys nor for a number's source text, so the checks
+decode the message a second time into its fields' raw JSON text (and count keys in
+its compact form): about 2 µs per event on top of the typed decode's 2 µs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from decimal import Decimal
+from typing import Any
+
+import msgspec
+from babel.numbers import get_currency_precision
+
+from churnwatch.schemas.models import (
+    CustomerEvent,
+    Event,
+    ProductEvent,
+    StaffEvent,
+    TransactionEvent,
+)
+
+__all__ = [
+    "DEFAULT_LIMITS",
+    "EARLIEST",
+    "LATEST",
+    "MAX_DEPTH",
+    "Limits",
+    "Problem",
+    "screen",
+    "screen_depth",
+]
+
+#: the contract's deepest value is ``counterparty.*`` at depth 2; extra fields may nest
+#: a little, but nothing a bank sends is deeper than this
+MAX_DEPTH = 8
+#: event time (``occurred_at``, the wall time it was written in) must fall in these years
+EARLIEST = dt.date(2000, 1, 1)
+LATEST = dt.date(2099, 12, 31)
+#: dates (``birthday``, ``maturity_date``) must fall in these years
+EARLIEST_DATE = dt.date(1900, 1, 1)
+LATEST_DATE = dt.date(2199, 12, 31)
+
+#: (reason code, reason); the codes are listed in decode's ``ReasonCode``
+Problem = tuple[str, str]
+
+
+class Limits(msgspec.Struct, frozen=True):
+    """What decode accepts; ``max_amount`` is a setting (``max_amount`` in the config)."""
+
+    #: the largest amount, balance or AUM accepted, in the currency's units
+    max_amount: Decimal = Decimal(10) ** 15
+    max_depth: int = MAX_DEPTH
+
+
+DEFAULT_LIMITS = Limits()
+
+_fields = msgspec.json.Decoder(dict[str, msgspec.Raw])
+#: money as a JSON number or string: ASCII digits, an optional sign and point, nothing else
+_PLAIN = re.compile(rb'("?)-?[0-9]+(?:\.([0-9]+))?\1\Z')
+_PLAIN_TEXT = re.compile(r"-?[0-9]+(?:\.[0-9]+)?\Z", re.ASCII)
+_EXPONENT = re.compile(r"-?[0-9]+(?:\.[0-9]+)?[eE][-+]?[0-9]+\Z", re.ASCII)
+_STRINGS = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_BRACKETS = re.compile(rb"[\[\]{}]")
+_MONEY: dict[type[Event], tuple[str, ...]] = {
+    TransactionEvent: ("amount", "balance_after"),
+    ProductEvent: ("amount",),
+    CustomerEvent: ("aum",),
+    StaffEvent: (),
+}
+_DATES = ("birthday", "maturity_date")
+_DATED = (CustomerEvent, ProductEvent)
+_precision: dict[str, int] = {}
+
+
+def screen_depth(raw: bytes, max_depth: int = MAX_DEPTH) -> Problem | None:
+    """Refuse nesting deeper than ``max_depth`` before any parser recurses into it."""
+    if raw.count(b"{") + raw.count(b"[") <= max_depth:
+        return None  # cannot be deeper than the number of brackets it opens
+    depth = deepest = 0
+    for bracket in _BRACKETS.findall(_STRINGS.sub(b"", raw)):
+        if bracket in (b"{", b"["):
+            depth += 1
+            if depth > deepest:
+                deepest = depth
+                if deepest > max_depth:
+                    return (
+                        "too_deep",
+                        f"JSON nested more than {max_depth} levels deep; an event is one "
+                        "object whose deepest field (counterparty) is 2 levels deep",
+                    )
+        else:
+            depth -= 1
+    return None
+
+
+def screen(raw: bytes, event: Event, limits: Limits = DEFAULT_LIMITS) -> Problem | None:
+    """Why a well-typed ``event`` is still not something a bank sends, or None."""
+    kind = type(event)
+    if not EARLIEST <= event.occurred_at.date() <= LATEST or kind in _DATED:
+        problem = _screen_times(event)
+        if problem is not None:
+            return problem
+    fields = _fields.decode(raw)  # an object: the typed decode passed
+    if _may_repeat_keys(raw, fields):
+        repeated = _repeated_key(raw)
+        if repeated is not None:
+            return (
+                "duplicate_key",
+                f"{_tag(event)}: key `{repeated}` appears twice in one object; "
+                "send each field once",
+            )
+    names = _MONEY[kind]
+    if names:
+        decimals = _decimals(getattr(event, "currency", "CNY"))
+        for name in names:
+            value = fields.get(name)
+            amount: Decimal | None = getattr(event, name)
+            if value is None or amount is None:
+                continue
+            plain = _PLAIN.match(value)
+            if (
+                plain is None
+                or plain.end(2) - plain.start(2) > decimals
+                or abs(amount) > limits.max_amount
+            ):
+                return _money_problem(event, name, bytes(value), limits)
+    return None
+
+
+def _tag(event: Event) -> str:
+    tag: str = event.__struct_config__.tag  # type: ignore[assignment]
+    return tag
+
+
+def _screen_times(event: Event) -> Problem | None:
+    """Times a timer can schedule: the wall date as written, so no offset arithmetic."""
+    if not EARLIEST <= event.occurred_at.date() <= LATEST:
+        return (
+            "timestamp_out_of_range",
+            f"{_tag(event)}: field `occurred_at` is outside {EARLIEST.year}-{LATEST.year}; "
+            "send the time the event happened",
+        )
+    for name in _DATES:
+        value = getattr(event, name, None)
+        if value is not None and not EARLIEST_DATE <= value <= LATEST_DATE:
+            return (
+                "timestamp_out_of_range",
+                f"{_tag(event)}: field `{name}` is outside {EARLIEST_DATE.year}-{LATEST_DATE.year}",
+            )
+    return None
+
+
+def _may_repeat_keys(raw: bytes, fields: dict[str, msgspec.Raw]) -> bool:
+    """False when no key can appear twice: ``raw`` has as many keys as were decoded.
+
+    In compact JSON (``msgspec.json.format``; it keeps repeated keys) every ``":`` not
+    preceded by a backslash closes a key, and a repeated key is one pair fewer in the
+    decoded dict. Objects other than ``counterparty``, and a string that ends in an
+    escaped backslash, take the exact path, as does any mismatch.
+    """
+    decoded = len(fields)
+    nested = raw.count(b"{") - 1
+    if nested:
+        counterparty = fields.get("counterparty")
+        if nested > 1 or counterparty is None:
+            return True
+        decoded += len(_fields.decode(counterparty))
+    compact = msgspec.json.format(raw, indent=-1)
+    closes = compact.count(b'":')
+    escaped = compact.count(b'\\":')
+    if escaped and b'\\\\":' in compact:
+        return True
+    return closes - escaped != decoded
+
+
+def _repeated_key(raw: bytes) -> str | None:
+    """The first key that appears twice in one object (exact; the slow path)."""
+    repeated: list[str] = []
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        seen: set[str] = set()
+        for key, _ in items:
+            if key in seen and not repeated:
+                repeated.append(key)
+            seen.add(key)
+        return dict(items)
+
+    json.loads(raw, object_pairs_hook=pairs)
+    return repeated[0] if repeated else None
+
+
+def _decimals(currency: str) -> int:
+    """Digits after the point the currency has (ISO 4217 via CLDR: CNY 2, JPY 0, KWD 3)."""
+    digits = _precision.get(currency)
+    if digits is None:
+        digits = _precision[currency] = get_currency_precision(currency)
+    return digits
+
+
+def _money_problem(event: Event, name: str, value: bytes, limits: Limits) -> Problem:
+    """Why ``value``, the field's JSON text (a number, or a string with its quotes), fails."""
+    field = f"{_tag(event)}: field `{name}`"
+    plain = _PLAIN.match(value)
+    if plain is None:
+        text = msgspec.json.decode(value) if value[:1] == b'"' else value.decode()
+        return _not_plain(field, str(text))
+    amount: Decimal = getattr(event, name)
+    if abs(amount) > limits.max_amount:
+        return _too_large(field, limits)
+    currency: str = getattr(event, "currency", "CNY")
+    return (
+        "amount_too_precise",
+        f"{field} has {plain.end(2) - plain.start(2)} digits after the point; {currency} "
+        f"has {_decimals(currency)}",
+    )
+
+
+def _too_large(field: str, limits: Limits) -> Problem:
+    return (
+        "amount_too_large",
+        f"{field} is beyond the largest amount accepted ({limits.max_amount:,}); "
+        "check the unit, or raise max_amount",
+    )
+
+
+def _not_plain(field: str, text: str) -> Problem:
+    if _EXPONENT.match(text):
+        return "amount_exponent", f"{field} has an exponent; write money as plain digits"
+    if text != text.strip():
+        why = "has spaces around it"
+    elif "_" in text:
+        why = "has underscores"
+    elif any(not char.isascii() for char in text):
+        why = "has characters other than ASCII digits"
+    elif _PLAIN_TEXT.match(text):
+        why = "is written with escapes"
+    else:
+        why = "is not a plain decimal"
+    return "amount_not_plain", f'{field} {why}; write money as plain digits, e.g. "1234.50"'
