@@ -22,7 +22,9 @@ HOSTILE = DatasetSpec(customers=200, weeks=4, seed=23, malformed_share=0.02)
 
 def replay(lines: list[bytes]) -> tuple[ReplayDriver, ReplaySummary, list[dict[str, object]]]:
     letters = io.BytesIO()
-    driver = ReplayDriver(Engine(load_rules(SHIPPED_RULES)), dead_letters=letters, clock=lambda: NOW)
+    driver = ReplayDriver(
+        Engine(load_rules(SHIPPED_RULES)), dead_letters=letters, clock=lambda: NOW
+    )
     summary = driver.run(lines, source="bank.jsonl")
     return driver, summary, [json.loads(line) for line in letters.getvalue().splitlines()]
 
