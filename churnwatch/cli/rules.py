@@ -144,3 +144,72 @@ def backtest(
     except OSError as exc:
         err.print(f"[red]error:[/red] {exc}", highlight=False)
         raise typer.Exit(2) from exc
+
+
+@app.command("diff")
+def diff(
+    old_dir: Annotated[Path, typer.Argument(help="The rule directory in force.")],
+    new_dir: Annotated[Path, typer.Argument(help="The proposed rule directory.")],
+    events: Annotated[
+        str | None,
+        typer.Option("--events", help="Past events (JSON lines, or -): also backtest the change."),
+    ] = None,
+    html: Annotated[
+        Path | None, typer.Option("--html", help="Also write a self-contained HTML review.")
+    ] = None,
+    examples: Annotated[
+        int, typer.Option("--examples", min=0, help="Added and removed examples per rule.")
+    ] = 3,
+) -> None:
+    """Rules added, removed and changed, field by field; with --events, alerts gained and lost.
+
+    Exit 0 when the review ran (whatever changed), 2 when either directory is invalid or
+    the events cannot be read. Made for CI: run it on every change to the rule repository.
+    """
+    from churnwatch.streams.backtest.report import render_text
+    from churnwatch.streams.backtest.review import review_packs
+    from churnwatch.streams.backtest.review_report import render_review_html, render_review_text
+    from churnwatch.streams.backtest.run import backtest as run_backtest
+
+    old, new = _load_both((("old rules", old_dir), ("new rules", new_dir)))
+    review = review_packs(old, new)
+    print(render_review_text(review))
+    result = None
+    if events is not None:
+        try:
+            source = _events_source(events)
+            result = run_backtest(source, new, old, examples=examples, label=events)
+        except OSError as exc:
+            err.print(f"[red]error:[/red] {exc}", highlight=False)
+            raise typer.Exit(2) from exc
+        print()
+        print(render_text(result))
+    if html is not None:
+        html.write_text(render_review_html(review, result), encoding="utf-8")
+        err.print(f"HTML review written to {html}", highlight=False)
+
+
+def _load_both(dirs: tuple[tuple[str, Path], tuple[str, Path]]) -> tuple[RuleSet, RuleSet]:
+    """Both rule sets, or every problem of either printed and exit 2."""
+    loaded: list[RuleSet] = []
+    for label, directory in dirs:
+        try:
+            loaded.append(load_rules(directory))
+        except RuleSetError as exc:
+            for problem in exc.problems:
+                print(problem, file=sys.stderr)
+            err.print(
+                f"[red]{label} {directory}: {len(exc.problems)} problem(s)[/red]", highlight=False
+            )
+    if len(loaded) != 2:
+        raise typer.Exit(2)
+    return loaded[0], loaded[1]
+
+
+def _events_source(events: str) -> Path | list[bytes]:
+    """A file path, or standard input held in memory (it is read more than once)."""
+    if events == "-":
+        return sys.stdin.buffer.readlines()
+    if not Path(events).is_file():
+        raise FileNotFoundError(f"no such events file: {events}")
+    return Path(events)

@@ -39,6 +39,7 @@ def render_text(result: BacktestResult) -> str:
         f"{sum(replay.dead_letters.values()):,} dead letters; alert days {span} "
         f"({result.timezone})"
     )
+    out.extend(f"WARNING: {warning}" for warning in result.coverage_warnings)
     out.append("")
     out.extend(_text_changes(result))
     out.append("")
@@ -248,6 +249,7 @@ code { font-size: .92em; }
 </head>
 <body>
 <h1>Backtest of a rule change</h1>
+{{ before }}
 <p>New rules <code>{{ r.new_source }}</code> ({{ r.new_fingerprint }})<br>
 baseline <code>{{ r.baseline_source }}</code> ({{ r.baseline_fingerprint }})<br>
 events <code>{{ r.events_source }}</code>: {{ "{:,}".format(r.replay.lines) }} lines,
@@ -255,6 +257,8 @@ events <code>{{ r.events_source }}</code>: {{ "{:,}".format(r.replay.lines) }} l
 {{ "{:,}".format(r.replay.dead_letters.values() | sum) }} dead letters.
 Days are local days in {{ r.timezone }}.</p>
 <p class="verdict">{{ verdict }}</p>
+{% for warning in r.coverage_warnings %}<p class="warn">{{ warning }}</p>
+{% endfor %}
 
 <h2>Rule set changes</h2>
 {% if not r.changes.any %}<p>None: the same rules at the same versions.</p>{% else %}
@@ -364,8 +368,11 @@ _page = _env.from_string(_TEMPLATE)
 _chart = _env.from_string(_CHART)
 
 
-def render_html(result: BacktestResult) -> str:
-    """The report as one self-contained HTML page (inline CSS and SVG, no scripts)."""
+def render_html(result: BacktestResult, *, before: Markup | None = None) -> str:
+    """The report as one self-contained HTML page (inline CSS and SVG, no scripts).
+
+    ``before`` is escaped HTML shown under the title (the field-by-field review).
+    """
 
     def chart(data: DayChart, caption: str) -> Markup:
         return Markup(_chart.render(c=data, caption=caption))
@@ -384,4 +391,5 @@ def render_html(result: BacktestResult) -> str:
         chart=chart,
         version=_version_text,
         verdict=verdict,
+        before=before or "",
     )

@@ -34,6 +34,8 @@ from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo
 
+import msgspec
+
 from churnwatch.notifiers.directory import InMemoryDirectory
 from churnwatch.rules.engine import Engine
 from churnwatch.rules.loader import RuleSet
@@ -52,6 +54,7 @@ __all__ = [
     "alert_key",
     "backtest",
     "compare_rule_sets",
+    "coverage_warnings",
     "reach_of",
 ]
 
@@ -162,6 +165,8 @@ class BacktestResult:
     days: tuple[dt.date, ...] = ()
     days_before: dict[dt.date, int] = field(default_factory=dict)
     days_after: dict[dt.date, int] = field(default_factory=dict)
+    #: rules that need more history than the events cover (their figures are not a fair test)
+    coverage_warnings: tuple[str, ...] = ()
 
     @property
     def before(self) -> int:
@@ -266,6 +271,52 @@ def backtest(
         days=_day_range(days_before.keys() | days_after.keys()),
         days_before=days_before,
         days_after=days_after,
+        coverage_warnings=coverage_warnings(_event_span(events), new, baseline),
+    )
+
+
+class _Timed(msgspec.Struct):
+    occurred_at: dt.datetime
+
+
+def _event_span(events: Path | Sequence[bytes]) -> dt.timedelta:
+    """The time from the first to the last event (lines that do not decode are skipped)."""
+    decoder = msgspec.json.Decoder(_Timed)
+    first: dt.datetime | None = None
+    last: dt.datetime | None = None
+    with _lines(events) as lines:
+        for line in lines:
+            try:
+                at = decoder.decode(line).occurred_at
+            except msgspec.DecodeError:
+                continue
+            if at.tzinfo is None:
+                continue
+            if first is None or at < first:
+                first = at
+            if last is None or at > last:
+                last = at
+    if first is None or last is None:
+        return dt.timedelta(0)
+    return last - first
+
+
+def coverage_warnings(span: dt.timedelta, *rulesets: RuleSet) -> tuple[str, ...]:
+    """A sentence per enabled rule whose history window is longer than the events cover.
+
+    A six-week file cannot judge a rule that compares with a 90-day baseline: the
+    customer's "usual" is cut short, so the backtest under- or over-counts its alerts.
+    """
+    needs: dict[str, int] = {}
+    for ruleset in rulesets:
+        for rule in ruleset.rules:
+            if rule.spec.enabled and rule.block.horizon > span.total_seconds():
+                needs[rule.id] = max(needs.get(rule.id, 0), rule.block.horizon)
+    days = span.total_seconds() / 86400
+    return tuple(
+        f"the events cover {days:.1f} days but rule '{rule_id}' looks back "
+        f"{horizon / 86400:g} days: its figures here are not a fair test"
+        for rule_id, horizon in sorted(needs.items())
     )
 
 
