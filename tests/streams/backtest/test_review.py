@@ -39,7 +39,7 @@ def edited(tmp_path: Path) -> Path:
         '{name: 3d, before: 3d, at: "09:30"',
         '{name: 3d, before: 4d, at: "09:30"',
     )
-    text = new / "templates" / "large-transfer-out" / "relationship_manager.en.j2"
+    text = new / "templates" / "large-transfer-out" / "what.en.j2"
     text.write_text(text.read_text(encoding="utf-8") + "Thank you.\n", encoding="utf-8")
     return new
 
@@ -87,7 +87,7 @@ class TestReview:
         assert maturity.fields == (FieldChange("schedule.steps[3d].before", "3d", "4d"),)
         assert maturity.version_not_raised
         assert [(f.path, f.status) for f in review.files] == [
-            ("templates/large-transfer-out/relationship_manager.en.j2", "changed")
+            ("templates/large-transfer-out/what.en.j2", "changed")
         ]
 
     def test_added_removed_rules_and_predicates(self, tmp_path: Path) -> None:
