@@ -44,7 +44,15 @@ class RoutingError(NotifierError):
 
 
 class TemplateError(NotifierError):
-    """A message template is missing, does not render, or renders a text we refuse to send."""
+    """A message template is missing, does not render, or renders a text we refuse to send.
+
+    ``problems`` lists each problem (one sentence naming the file) when a load found
+    several, so compliance fixes them all in one pass.
+    """
+
+    def __init__(self, message: str, problems: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.problems = problems if problems is not None else [message]
 
 
 class Reason(StrEnum):

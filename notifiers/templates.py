@@ -37,11 +37,11 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
-from jinja2.sandbox import SandboxedEnvironment
 
 from churnwatch.notifiers.exceptions import TemplateError
 from churnwatch.notifiers.filters import filters_for, local_time
 from churnwatch.notifiers.masking import mask_digits
+from churnwatch.notifiers.sandbox import BoundedEnvironment, render_bounded
 from churnwatch.notifiers.sms import count_segments
 from churnwatch.rules.texts import RuleTexts, Words, load_words, pick
 
@@ -135,14 +135,15 @@ class TemplateBook:
         self.words = words if words is not None else load_words(directory.parent)
         self.sms_audiences = sms_audiences
         self.max_segments = max_segments
-        self.env = SandboxedEnvironment(
+        #: no automatic reloading: what the load checked is what runs until the next load
+        self.env = BoundedEnvironment(
             loader=jinja2.FileSystemLoader(str(directory)),
             undefined=jinja2.StrictUndefined,
             autoescape=False,
             trim_blocks=True,
             lstrip_blocks=True,
         )
-        self.env.filters.update(filters_for(self.words))
+        self.env.add_filters(filters_for(self.words))
         self.names = self._index()
         self._check()
 
@@ -160,8 +161,11 @@ class TemplateBook:
             raise TemplateError(
                 f"{self.directory / name}:{exc.lineno}: template syntax error: {exc.message}"
             ) from exc
+        except (RecursionError, MemoryError, jinja2.exceptions.SecurityError) as exc:
+            raise TemplateError(f"{self.directory / name}: cannot be compiled ({exc})") from exc
 
     def _check(self) -> None:
+        """Compile and render every template; raise one TemplateError listing every problem."""
         missing = [
             f"{DEFAULT}/{a}.{lang}.j2"
             for a in AUDIENCES
@@ -171,49 +175,111 @@ class TemplateBook:
         missing += [
             f"_subject.{lang}.j2" for lang in LANGUAGES if f"_subject.{lang}.j2" not in self.names
         ]
+        problems: list[str] = []
         if missing:
-            raise TemplateError(f"{self.directory}: missing template(s): {', '.join(missing)}")
+            problems.append(f"{self.directory}: missing template(s): {', '.join(missing)}")
         for name in sorted(self.names):
-            template = self._template(name)
-            parts = name.split("/")
-            if len(parts) != 2:
-                continue
-            folder, file = parts
-            audience, _, language = file.removesuffix(".j2").partition(".")
-            if (audience not in AUDIENCES and audience != WHAT) or language not in LANGUAGES:
-                raise TemplateError(
-                    f"{self.directory / name}: name it <audience>.<language>.j2 (or "
-                    f"{WHAT}.<language>.j2) with an audience of {', '.join(AUDIENCES)} "
-                    f"and a language of {', '.join(LANGUAGES)}"
+            try:
+                self._check_one(name)
+            except TemplateError as exc:
+                problems.append(str(exc))
+        if problems:
+            raise TemplateError("\n".join(problems), problems)
+
+    def _check_one(self, name: str) -> None:
+        template = self._template(name)
+        parts = name.split("/")
+        if len(parts) != 2:
+            return
+        folder, file = parts
+        audience, _, language = file.removesuffix(".j2").partition(".")
+        if (audience not in AUDIENCES and audience != WHAT) or language not in LANGUAGES:
+            raise TemplateError(
+                f"{self.directory / name}: name it <audience>.<language>.j2 (or "
+                f"{WHAT}.<language>.j2) with an audience of {', '.join(AUDIENCES)} "
+                f"and a language of {', '.join(LANGUAGES)}"
+            )
+        for sample_name in SAMPLE_NAMES:  # a Chinese name forces UCS-2 in any language
+            sample = _sample(folder, audience, language, sample_name)
+            variables = {**sample.variables(language, self.words), WHAT: "x" * 60}
+            if folder == GROUP:
+                variables = {**variables, "messages": ["x" * 60] * 3, "count": 3}
+            text = self._render(template, variables, name)
+            if folder != GROUP and audience != WHAT:
+                self._fits(text, name, audience, sample_name)
+
+    def _fits(self, text: str, name: str, audience: str, sample_name: str) -> None:
+        if audience not in self.sms_audiences:
+            return
+        count = count_segments(text)
+        if count.segments > self.max_segments:
+            raise TemplateError(
+                f"{self.directory / name}: needs {count.segments} SMS segments "
+                f"({count.units} {count.encoding} characters with the customer name "
+                f"{sample_name!r} and 8-digit amounts) but at most "
+                f"{self.max_segments} are allowed; shorten it"
+            )
+
+    def check_rule(
+        self,
+        folder: str,
+        audiences: Sequence[str],
+        samples: Sequence[Mapping[str, Any] | None],
+        rule_id: str,
+    ) -> list[str]:
+        """Render what one rule would send, with facts it really produces; list the problems.
+
+        ``samples`` are facts of alerts the rule raised (e.g. in its own test cases):
+        the facts are exactly those, under strict undefined, so a template that names a
+        fact the rule does not have (``facts.amout``) is refused here, not at send time.
+        Every audience and language is rendered, the "what happened" sentence, subject
+        and footers included, and texts for SMS audiences must fit in ``max_segments``.
+        """
+        problems: list[str] = []
+        for audience in audiences:
+            for language in LANGUAGES:
+                try:
+                    self._check_message(folder, audience, language, samples, rule_id)
+                except TemplateError as exc:
+                    if str(exc) not in problems:
+                        problems.append(str(exc))
+        return problems
+
+    def _check_message(
+        self,
+        folder: str,
+        audience: str,
+        language: str,
+        samples: Sequence[Mapping[str, Any] | None],
+        rule_id: str,
+    ) -> None:
+        name, chosen = self.choose(folder, audience, [language])
+        footers = [f"{f}.{chosen}.j2" for f in (FOLLOW_UP, REPLY)] if audience != "customer" else []
+        names = [name, f"_subject.{chosen}.j2", *(f for f in footers if f in self.names)]
+        for facts in samples or [None]:
+            for sample_name in SAMPLE_NAMES:
+                sample = _sample(
+                    folder, audience, chosen, sample_name, facts=facts, rule_id=rule_id
                 )
-            for sample_name in SAMPLE_NAMES:  # a Chinese name forces UCS-2 in any language
-                sample = _sample(folder, audience, language, sample_name)
-                variables = {**sample.variables(language, self.words), WHAT: "x" * 60}
-                if folder == GROUP:
-                    variables = {**variables, "messages": ["x" * 60] * 3, "count": 3}
-                text = self._render(template, variables, name)
-                if folder == GROUP or audience == WHAT or audience not in self.sms_audiences:
-                    continue
-                count = count_segments(text)
-                if count.segments > self.max_segments:
-                    raise TemplateError(
-                        f"{self.directory / name}: needs {count.segments} SMS segments "
-                        f"({count.units} {count.encoding} characters with the customer name "
-                        f"{sample_name!r} and 8-digit amounts) but at most "
-                        f"{self.max_segments} are allowed; shorten it"
-                    )
+                what = self.what(sample, chosen) if audience != "customer" else ""
+                variables = {**sample.variables(chosen, self.words), WHAT: what}
+                for each in names:
+                    text = self._render(self._template(each), variables, each)
+                    if each == name:
+                        self._fits(text, name, audience, sample_name)
 
     def _render(self, template: jinja2.Template, variables: Mapping[str, Any], name: str) -> str:
         try:
-            return template.render(variables).strip()
+            return render_bounded(template, variables).strip()
         except jinja2.UndefinedError as exc:
-            raise TemplateError(f"{self.directory / name}: {exc.message}") from exc
+            where = _where(self.directory / name, exc, template)
+            raise TemplateError(f"{where}: {exc.message}") from exc
         except jinja2.exceptions.SecurityError as exc:
-            raise TemplateError(f"{self.directory / name}: not allowed: {exc}") from exc
+            where = _where(self.directory / name, exc, template)
+            raise TemplateError(f"{where}: not allowed: {exc}") from exc
         except Exception as exc:
-            raise TemplateError(
-                f"{self.directory / name}: does not render ({type(exc).__name__}: {exc})"
-            ) from exc
+            where = _where(self.directory / name, exc, template)
+            raise TemplateError(f"{where}: does not render ({type(exc).__name__}: {exc})") from exc
 
     def choose(self, folder: str, audience: str, languages: Sequence[str]) -> tuple[str, str]:
         """The file and language for a message: the rule's own first, then ``_default``.
@@ -297,6 +363,17 @@ class TemplateBook:
         return self._render(self._template(name), variables, name)
 
 
+def _where(path: Path, exc: BaseException, template: jinja2.Template) -> str:
+    """``path:line`` of the template line that failed (jinja maps its frames to lines)."""
+    line = None
+    trace = exc.__traceback__
+    while trace is not None:
+        if trace.tb_frame.f_code.co_filename == template.filename:
+            line = trace.tb_lineno
+        trace = trace.tb_next
+    return f"{path}:{line}" if line else str(path)
+
+
 def _refuse_full_numbers(body: str, sensitive: Sequence[str], name: str) -> None:
     for value in sensitive:
         digits = re.sub(r"\D", "", value)
@@ -310,11 +387,21 @@ def _refuse_full_numbers(body: str, sensitive: Sequence[str], name: str) -> None
 SAMPLE_NAMES = ("欧阳娜娜", "Alexandra Montgomery")
 
 
-def _sample(folder: str, audience: str, language: str, name: str) -> RenderContext:
+def _sample(
+    folder: str,
+    audience: str,
+    language: str,
+    name: str,
+    *,
+    facts: Mapping[str, Any] | None = None,
+    rule_id: str | None = None,
+) -> RenderContext:
+    """A delivery as the load check renders it; ``facts`` None means "any fact exists"."""
     local = dt.datetime(2026, 12, 31, 23, 59)
+    sample_facts: Mapping[str, Any] = _SampleFacts() if facts is None else dict(facts)
     return RenderContext(
         template=folder,
-        rule_id=folder,
+        rule_id=rule_id or folder,
         audience=audience,
         languages=(language,),
         alert={
@@ -323,9 +410,9 @@ def _sample(folder: str, audience: str, language: str, name: str) -> RenderConte
             "severity": "critical",
             "occurred_at": local,
             "detected_at": local,
-            "facts": _SampleFacts(),
+            "facts": sample_facts,
         },
-        facts=_SampleFacts(),
+        facts=sample_facts,
         customer={
             "name": name,
             "tier": "private",

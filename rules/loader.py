@@ -169,6 +169,7 @@ class _Loader(BlockBuilding):
             loaded = self.parse(path)
             if loaded is not None:
                 parsed.append(loaded)
+        self.digest_companions()
         predicates = self.collect_predicates(parsed)
         compiled: list[CompiledRule] = []
         seen: dict[str, str] = {}
@@ -198,6 +199,26 @@ class _Loader(BlockBuilding):
             str(self.root),
             tiers=tiers,
         )
+
+    def digest_companions(self) -> None:
+        """Fold the routing file and the templates into the fingerprint.
+
+        They are part of the rule set: a changed template is a changed rule set, and the
+        fingerprint a worker reports names what it really sends.
+        """
+        companions = [self.root / name for name in ("routing.yaml", "routing.yml")]
+        templates = self.root / "templates"
+        if templates.is_dir():
+            companions += sorted(templates.rglob("*.j2"))
+        for path in companions:
+            try:
+                if not path.is_file() or path.stat().st_size > MAX_FILE_BYTES:
+                    continue
+                content = path.read_bytes()
+            except OSError:
+                continue  # the template check reports it
+            name = path.relative_to(self.root).as_posix()
+            self.digest.update(name.encode() + b"\0" + content + b"\0")
 
     def routing_tiers(self) -> TierScale:
         """The tier scale routing.yaml declares, so routing and rules agree on tiers."""

@@ -146,7 +146,14 @@ def worker(
                 stack.callback(delivery.loop.stop)
             else:
                 log.warning("notifications are off: no notifiers configured (config: notifiers)")
-            asyncio.run(Worker(settings, sinks=sinks, route=route, observe=observe).run())
+            worker = Worker(
+                settings,
+                sinks=sinks,
+                route=route,
+                observe=observe,
+                on_reload=delivery.use_templates if delivery is not None else None,
+            )
+            asyncio.run(worker.run())
         except RuleSetError as exc:
             for problem in exc.problems:
                 err.print(str(problem), markup=False, highlight=False)

@@ -13,6 +13,7 @@ from churnwatch.rules import SHIPPED_RULES
 from churnwatch.rules.exceptions import RuleSetError
 from churnwatch.rules.loader import RuleSet, load_rules
 from churnwatch.rules.texts import WORDS_FILE, load_words
+from churnwatch.streams.replay.pack import load_pack
 from churnwatch.streams.replay.rule_tests import format_results, run_rule_tests
 
 __all__ = ["app"]
@@ -26,9 +27,9 @@ RulesDir = Annotated[Path, typer.Argument(help="The rule directory.", show_defau
 
 @app.command("check")
 def check(directory: RulesDir = SHIPPED_RULES) -> None:
-    """Validate every rule file; each error names file, line, rule id and field."""
+    """Validate every rule file and template; each error names file, line, rule id and field."""
     try:
-        ruleset = load_rules(directory)
+        ruleset = load_pack(directory).ruleset
     except RuleSetError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)

@@ -35,7 +35,14 @@ from churnwatch.rules.yamlfile import YamlSyntaxError, load_yaml, plain
 from churnwatch.schemas.decode import DeadLetter, decode
 from churnwatch.schemas.models import Alert
 
-__all__ = ["CaseResult", "TestFileSpec", "run_rule_tests", "test_files"]
+__all__ = [
+    "MAX_REPEAT",
+    "CaseResult",
+    "TestFileSpec",
+    "run_rule_tests",
+    "sample_alerts",
+    "test_files",
+]
 
 
 class ExpectedAlert(msgspec.Struct, forbid_unknown_fields=True):
@@ -92,6 +99,26 @@ def run_rule_tests(directory: Path | str, ruleset: RuleSet | None = None) -> lis
     return results
 
 
+def sample_alerts(directory: Path, ruleset: RuleSet) -> list[Alert]:
+    """Every alert the directory's test cases raise, passing or not: real facts of each rule.
+
+    The template check renders each rule's messages with these facts. A test file or
+    case that cannot run gives no samples here; ``churnwatch rules test`` reports it.
+    """
+    alerts: list[Alert] = []
+    for path in test_files(directory):
+        try:
+            spec = msgspec.convert(plain(load_yaml(path).data), TestFileSpec, strict=True)
+        except (YamlSyntaxError, msgspec.ValidationError):
+            continue
+        for index, case in enumerate(spec.tests):
+            try:
+                alerts.extend(_play(ruleset, spec.defaults, case, index)[0])
+            except (ValueError, TypeError, OverflowError, KeyError):
+                continue
+    return alerts
+
+
 def _run_file(path: Path, ruleset: RuleSet, root: Path) -> Iterator[CaseResult]:
     name = str(path.relative_to(root.parent))
     try:
@@ -113,7 +140,12 @@ def _run_file(path: Path, ruleset: RuleSet, root: Path) -> Iterator[CaseResult]:
             result.failures.append(f"unknown rule id(s): {', '.join(unknown)}")
             yield result
             continue
-        alerts, problems = _play(ruleset, spec.defaults, case, index)
+        try:
+            alerts, problems = _play(ruleset, spec.defaults, case, index)
+        except (ValueError, TypeError, OverflowError, KeyError) as exc:
+            result.failures.append(f"the case cannot run: {exc}")
+            yield result
+            continue
         result.failures.extend(problems)
         if scope is not None:
             alerts = [a for a in alerts if a.rule_id in scope]
@@ -156,26 +188,52 @@ def _play(
     return driver.stored, problems
 
 
+#: the most events one ``repeat:`` item may unroll to, and its longest ``every:``
+MAX_REPEAT = 10_000
+MAX_EVERY_SECONDS = 366 * 86400
+
+
 def _expand(items: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
     """Events as written, with ``{repeat: N, every: 2d, event: {...}}`` unrolled.
 
     A repeated event's ``occurred_at`` moves by ``every`` each time and its id gets a
     suffix, so a test can describe ninety days of ordinary activity in three lines.
+    ``repeat`` is at most :data:`MAX_REPEAT` and ``every`` at most a year; anything else
+    raises ValueError naming the item.
     """
     for position, item in enumerate(items, start=1):
         if "repeat" not in item:
             yield item
             continue
-        template = dict(item["event"])
+        template, count, step = _repeat_spec(item, position)
         start = _parse_time(str(template["occurred_at"]))
-        step = dt.timedelta(seconds=parse_duration(item["every"]))
         base_id = template.get("event_id", f"repeat{position}")
-        for n in range(int(item["repeat"])):
+        for n in range(count):
             yield {
                 **template,
                 "occurred_at": (start + n * step).isoformat(),
                 "event_id": f"{base_id}-{n + 1}",
             }
+
+
+def _repeat_spec(item: dict[str, Any], position: int) -> tuple[dict[str, Any], int, dt.timedelta]:
+    where = f"event {position} (repeat)"
+    unknown = sorted(set(item) - {"repeat", "every", "event"})
+    if unknown:
+        raise ValueError(f"{where}: unknown key(s) {', '.join(unknown)}; use repeat, every, event")
+    template = item.get("event")
+    if not isinstance(template, dict) or "occurred_at" not in template:
+        raise ValueError(f"{where}: 'event:' must be an event with an occurred_at")
+    count = item["repeat"]
+    if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= MAX_REPEAT:
+        raise ValueError(f"{where}: 'repeat:' is a whole number from 1 to {MAX_REPEAT:,}")
+    try:
+        seconds = parse_duration(item.get("every", ""))
+    except ValueError as exc:
+        raise ValueError(f"{where}: 'every:' {exc}") from exc
+    if not 0 < seconds <= MAX_EVERY_SECONDS:
+        raise ValueError(f"{where}: 'every:' is a duration from 1s to 366d, e.g. '1d'")
+    return dict(template), count, dt.timedelta(seconds=seconds)
 
 
 def _parse_time(text: str | dt.datetime) -> dt.datetime:

@@ -61,13 +61,13 @@ from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 
 from churnwatch.notifiers.directory import InMemoryDirectory
 from churnwatch.rules.engine import Engine, Status, event_micros
-from churnwatch.rules.loader import load_rules
 from churnwatch.schemas.decode import DeadLetter, Source, decode
 from churnwatch.schemas.models import Alert, CustomerEvent, StaffEvent
 from churnwatch.schemas.store import AlertStore
 from churnwatch.streams.config import Config
 from churnwatch.streams.kafka import aiokafka_options, partition_for
 from churnwatch.streams.replay.driver import AlertSink, wall_clock
+from churnwatch.streams.replay.pack import Pack, load_pack
 from churnwatch.streams.timers import TimerIndex, wall_micros
 from churnwatch.streams.worker.changelog import ChangelogState
 from churnwatch.streams.worker.checkpoint import Checkpointer
@@ -133,14 +133,16 @@ class Worker:
         route: Callable[[Alert, InMemoryDirectory], Alert] | None = None,
         clock: Callable[[], dt.datetime] = wall_clock,
         observe: WorkerObservability | None = None,
+        on_reload: Callable[[Pack], None] | None = None,
     ) -> None:
         self.config = config
+        self.on_reload = on_reload
         self.sinks = list(sinks)
         self.route = route
         self.clock = clock
         self.rules_dir = Path(config.rules.dir)
         self.engine = Engine(
-            load_rules(self.rules_dir, timezone=config.timezone),
+            load_pack(self.rules_dir, timezone=config.timezone).ruleset,
             lateness=config.lateness_seconds,
         )
         self.directory = InMemoryDirectory()
@@ -196,6 +198,7 @@ class Worker:
                     self.config.rules.reload_interval,
                     observe,
                     timezone=self.config.timezone,
+                    on_reload=self.on_reload,
                 )
                 tasks.append(asyncio.create_task(watcher.run(), name="rule-watcher"))
             self.consumer = self._consumer()

@@ -25,6 +25,7 @@ from churnwatch.schemas.models import Alert
 from churnwatch.schemas.store import AlertStore
 from churnwatch.streams.config import Config
 from churnwatch.streams.replay.driver import AlertSink
+from churnwatch.streams.replay.pack import Pack
 from churnwatch.streams.worker.deliveries import DeliveryLoop, DeliveryParts
 
 __all__ = ["WorkerDelivery", "worker_notifications"]
@@ -39,6 +40,18 @@ class WorkerDelivery:
     sinks: list[AlertSink]
     route: Callable[[Alert, InMemoryDirectory], Alert]
     loop: DeliveryLoop
+    pipelines: tuple[Notifications, ...] = ()
+
+    def use_templates(self, pack: Pack) -> None:
+        """Send with the templates of a pack that just went live (a hot reload).
+
+        Templates never reload by themselves: what the reload checked is what is sent.
+        One assignment per pipeline, so each message uses the old set or the new one.
+        """
+        for pipeline in self.pipelines:
+            pipeline.templates = pack.templates
+            if pipeline.dispatcher is not None:
+                pipeline.dispatcher.templates = pack.templates
 
 
 def worker_notifications(config: Config, metrics: Metrics) -> WorkerDelivery | None:
@@ -75,4 +88,4 @@ def worker_notifications(config: Config, metrics: Metrics) -> WorkerDelivery | N
     )
     sink = follow_up_sink(parts, OutboxNotify(parts.store, inline), _now)
     loop = DeliveryLoop(DeliveryParts(dispatcher, sending.outbox, escalator), metrics)
-    return WorkerDelivery([inline, sink], inline.router, loop)
+    return WorkerDelivery([inline, sink], inline.router, loop, (inline, sending))

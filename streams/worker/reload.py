@@ -4,9 +4,10 @@ Each worker watches its own view of the rule directory (a mounted ConfigMap or a
 volume), so a change reaches every worker without a restart. The watcher hashes the rule
 files every ``interval`` seconds rather than relying on inotify, which does not see
 ConfigMap symlink swaps or network filesystems reliably. A changed directory is loaded
-in a thread; :func:`churnwatch.rules.loader.load_rules` is all-or-nothing, so either the whole new
-set is swapped in with one assignment (:meth:`churnwatch.rules.engine.Engine.swap`, between two
-batches) or nothing changes and each problem is logged with file, line and rule.
+in a thread; :func:`churnwatch.streams.replay.pack.load_pack` (rules and templates) is
+all-or-nothing, so either the whole new set is swapped in with one assignment
+(:meth:`churnwatch.rules.engine.Engine.swap`, between two batches) or nothing changes
+and each problem is logged with file, line and rule.
 
 The watcher survives every failure of a load, not only a rule-set error: an unreadable
 file, a vanished directory or a bug met by a strange file is refused, logged and
@@ -19,12 +20,14 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from churnwatch.rules.engine import Engine
 from churnwatch.rules.exceptions import RuleSetError
-from churnwatch.rules.loader import DEFAULT_TIMEZONE, load_rules
+from churnwatch.rules.loader import DEFAULT_TIMEZONE
+from churnwatch.streams.replay.pack import Pack, load_pack
 
 if TYPE_CHECKING:
     from churnwatch.streams.worker.health import WorkerObservability
@@ -57,8 +60,11 @@ class RuleWatcher:
         interval: float,
         observe: WorkerObservability | None = None,
         timezone: str = DEFAULT_TIMEZONE,
+        on_reload: Callable[[Pack], None] | None = None,
     ) -> None:
         self.engine = engine
+        #: told of each pack that went live (the notifications take its templates)
+        self.on_reload = on_reload
         self.timezone = timezone
         self.observe = observe
         self.directory = directory
@@ -90,7 +96,7 @@ class RuleWatcher:
             return False
         self.digest = digest
         try:
-            ruleset = await asyncio.to_thread(load_rules, self.directory, timezone=self.timezone)
+            pack = await asyncio.to_thread(load_pack, self.directory, timezone=self.timezone)
         except RuleSetError as exc:
             self.refused(len(exc.problems))
             for problem in exc.problems:
@@ -100,9 +106,12 @@ class RuleWatcher:
             self.refused(1)
             log.error("  %s: the load failed: %s: %s", self.directory, type(exc).__name__, exc)
             return False
+        ruleset = pack.ruleset
         if ruleset.fingerprint == self.engine.ruleset.fingerprint:
             return False
         self.engine.swap(ruleset)
+        if self.on_reload is not None:
+            self.on_reload(pack)
         if self.observe is not None:
             self.observe.rules_loaded(self.engine, reloaded=True)
         log.info(

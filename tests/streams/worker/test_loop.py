@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from hostile_packs import PACKS, add_hostile, remove
 from kafka import KafkaProducer
 from typer.testing import CliRunner
 
@@ -255,3 +256,27 @@ def test_hot_reload_applies_valid_rules_and_refuses_broken_ones(
     wait_until(lambda: _large_transfers(setup, "c-cust") == ["c-1"], what="phase C alert")
     assert worker.terminate() == 0
     assert "broken.yaml" in worker.text()
+
+
+def test_hostile_packs_offered_to_a_running_worker_are_refused_and_it_keeps_working(
+    make_setup: Callable[..., Setup], start_worker: StartWorker, tmp_path: Path
+) -> None:
+    """Each hostile pack of the hardening issue, written into the live rule directory, is
+    refused and counted; the worker keeps the rules in force and still loads a valid change."""
+    rules = tmp_path / "rules"
+    shutil.copytree(SHIPPED_RULES, rules)
+    setup = make_setup(rules_dir=rules)
+    create_topics(setup.config)
+    worker = start_worker(setup, "hostile")
+    worker.wait_for_log("assigned partitions")
+    for count, name in enumerate(PACKS, start=1):
+        written = add_hostile(rules, name)
+        worker.wait_for_log("rule change refused", timeout=30, count=count)
+        remove(written)
+    assert "Traceback" not in worker.text()
+    transfers = rules / "transfers.yaml"
+    transfers.write_text(transfers.read_text().replace("at_least: 50000.00", "at_least: 70000.00"))
+    worker.wait_for_log("rules reloaded")
+    produce_lines(setup.config, _phase("h", START, [60_000, 80_000]))
+    wait_until(lambda: _large_transfers(setup, "h-cust") == ["h-1"], what="alert after reload")
+    assert worker.terminate() == 0
