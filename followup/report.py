@@ -32,7 +32,18 @@ from churnwatch.followup.store import OUTCOMES
 from churnwatch.schemas.tables import alerts, followups
 from churnwatch.schemas.times import utc_or_none
 
-__all__ = ["Case", "GroupStats", "MaturityStats", "Report", "build_report", "load_cases"]
+__all__ = [
+    "MAX_REPORT_DAYS",
+    "Case",
+    "GroupStats",
+    "MaturityStats",
+    "Report",
+    "build_report",
+    "load_cases",
+]
+
+#: the longest period a report covers, a link's ``?days=`` or ``report --since``: ten years
+MAX_REPORT_DAYS = 3660
 
 MATURITY_RULE = "maturity-reminder"
 KEPT = ("retained", "partly_retained")

@@ -6,7 +6,6 @@ so its per-day charts are inline SVG drawn here.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import io
 from collections.abc import Iterable
@@ -14,6 +13,7 @@ from collections.abc import Iterable
 from markupsafe import Markup, escape
 
 from churnwatch.followup.report import GroupStats, Report
+from churnwatch.followup.spreadsheet import safe_writer
 from churnwatch.followup.store import OUTCOMES
 
 __all__ = ["day_chart", "fmt_duration", "fmt_share", "render_csv", "render_html", "render_text"]
@@ -90,7 +90,7 @@ def render_text(report: Report) -> str:
 
 def render_csv(report: Report) -> str:
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    writer = safe_writer(out)
     writer.writerow(["section", "key", *_COLUMNS])
     for name, groups in _sections(report):
         for g in groups:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,16 +26,19 @@ from zoneinfo import ZoneInfo
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
+from starlette.datastructures import MutableHeaders
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
 from churnwatch.followup.exceptions import AccessDenied, FollowUpError, LinkRefused
 from churnwatch.followup.i18n import choose_language
 from churnwatch.followup.pages import render_page
-from churnwatch.followup.report import build_report
+from churnwatch.followup.report import MAX_REPORT_DAYS, build_report
 from churnwatch.followup.report_render import render_html
 from churnwatch.followup.sms import handle_reply
 from churnwatch.followup.store import OUTCOMES, FollowUp, FollowUpStore, parse_amount
@@ -47,7 +51,7 @@ from churnwatch.rules.loader import RuleSet
 from churnwatch.rules.texts import RuleTexts, Words
 from churnwatch.schemas.models import Alert
 
-__all__ = ["REPORT_SCOPE", "WebSettings", "create_app"]
+__all__ = ["REPORT_SCOPE", "WebSettings", "create_app", "redact"]
 
 log = logging.getLogger("churnwatch.web")
 SESSION_COOKIE = "cw_session"
@@ -76,6 +80,9 @@ def create_app(settings: WebSettings) -> Starlette:
     metrics = settings.metrics or Metrics()
     store, signer = settings.store, settings.signer
     zone = ZoneInfo(settings.timezone)
+    #: TLS usually ends at a proxy: the public URL, not the request, says if it is https
+    secure_cookie = (settings.public_url or "").lower().startswith("https://")
+    _redact_access_log()
 
     def local(value: dt.datetime | None) -> str:
         return value.astimezone(zone).strftime("%Y-%m-%d %H:%M") if value else "-"
@@ -155,7 +162,7 @@ def create_app(settings: WebSettings) -> Starlette:
                 session,
                 httponly=True,
                 samesite="lax",
-                secure=request.url.scheme == "https",
+                secure=secure_cookie or request.url.scheme == "https",
             )
         return response
 
@@ -245,7 +252,11 @@ def create_app(settings: WebSettings) -> Starlette:
                 raise AccessDenied()
         except LinkRefused as exc:
             return refuse(request, exc)
-        days = int(request.query_params.get("days", "30") or 30)
+        days = _report_days(request.query_params.get("days"))
+        if days is None:
+            return PlainTextResponse(
+                f"days must be a whole number from 1 to {MAX_REPORT_DAYS}", status_code=400
+            )
         until = settings.clock()
         report = build_report(
             store.engine, until - dt.timedelta(days=days), until, settings.timezone
@@ -269,8 +280,70 @@ def create_app(settings: WebSettings) -> Starlette:
             Route("/report/{token}", report_page, methods=["GET"]),
             Route("/metrics", metrics_page, methods=["GET"]),
             Route("/healthz", healthz, methods=["GET"]),
-        ]
+        ],
+        middleware=[Middleware(_SecurityHeaders)],
     )
+
+
+#: the pages are server-rendered with inline styles and SVG and no script at all
+CONTENT_SECURITY_POLICY = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+_TOKEN_IN_PATH = re.compile(r"(/(?:a|report)/)[^/?#\s\"]+")
+
+
+class _SecurityHeaders:
+    """Adds the Content-Security-Policy and nosniff headers to every response."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+                headers.setdefault("X-Content-Type-Options", "nosniff")
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
+
+
+class _RedactTokens(logging.Filter):
+    """Access-log lines show ``/a/…`` instead of the link token: a token opens a page."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                _TOKEN_IN_PATH.sub(r"\1…", arg) if isinstance(arg, str) else arg
+                for arg in record.args
+            )
+        if isinstance(record.msg, str):
+            record.msg = _TOKEN_IN_PATH.sub(r"\1…", record.msg)
+        return True
+
+
+def redact(text: str) -> str:
+    """``text`` with any link token in a path replaced by an ellipsis."""
+    return _TOKEN_IN_PATH.sub(r"\1…", text)
+
+
+def _redact_access_log() -> None:
+    for name in ("uvicorn.access", "uvicorn.error"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _RedactTokens) for f in logger.filters):
+            logger.addFilter(_RedactTokens())
+
+
+def _report_days(raw: str | None) -> int | None:
+    """``?days=`` as a whole number of days within bounds; None when it is not one."""
+    if raw is None or raw == "":
+        return 30
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 5:
+        return None
+    days = int(raw)
+    return days if 1 <= days <= MAX_REPORT_DAYS else None
 
 
 _NO_STORE = {"Cache-Control": "no-store", "X-Frame-Options": "DENY"}

@@ -256,6 +256,12 @@ class TemplateBook:
         name, chosen = self.choose(folder, audience, [language])
         footers = [f"{f}.{chosen}.j2" for f in (FOLLOW_UP, REPLY)] if audience != "customer" else []
         names = [name, f"_subject.{chosen}.j2", *(f for f in footers if f in self.names)]
+        # the rule's own sentences strictly: at send time a failing one quietly falls back
+        names += [
+            f"{each}/{WHAT}.{chosen}.j2"
+            for each in dict.fromkeys([folder, rule_id])
+            if f"{each}/{WHAT}.{chosen}.j2" in self.names
+        ]
         for facts in samples or [None]:
             for sample_name in SAMPLE_NAMES:
                 sample = _sample(

@@ -26,7 +26,7 @@ from churnwatch.followup.report_render import render_csv, render_html, render_te
 from churnwatch.followup.store import OUTCOMES, FollowUpStore, parse_amount
 from churnwatch.followup.tokens import load_secret, manager_link
 from churnwatch.rules import SHIPPED_RULES
-from churnwatch.rules.durations import parse_duration
+from churnwatch.rules.durations import EPOCH, parse_duration
 from churnwatch.schemas.models import StaffEvent
 from churnwatch.schemas.store import AlertStore
 from churnwatch.settings import DEFAULT_DB_URL
@@ -42,6 +42,10 @@ followup_app = typer.Typer(help="Links, outcomes and the staff directory.", no_a
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+def _since_epoch(until: dt.datetime) -> int:
+    return int((until - EPOCH).total_seconds())
 
 
 def _fail(exc: Exception) -> typer.Exit:
@@ -98,11 +102,12 @@ def report(
 ) -> None:
     """What follow-up achieved: per rule, branch and manager; maturing funds retained; uplift."""
     try:
+        seconds = parse_duration(since)
         until = _now()
+        # a period longer than the epoch is "everything": from 1970, never an overflow
+        start = max(EPOCH, until - dt.timedelta(seconds=min(seconds, _since_epoch(until))))
         with AlertStore(db) as store:
-            built = build_report(
-                store.engine, until - dt.timedelta(seconds=parse_duration(since)), until
-            )
+            built = build_report(store.engine, start, until)
     except (ChurnwatchError, ValueError) as exc:
         raise _fail(exc) from exc
     text = {"text": render_text, "csv": render_csv, "html": render_html}[fmt](built)

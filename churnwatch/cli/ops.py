@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import io
 import os
 import sys
@@ -12,6 +11,7 @@ from typing import Annotated, Literal
 import msgspec
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from churnwatch.cli.options import (
     BrokerOption,
@@ -21,8 +21,9 @@ from churnwatch.cli.options import (
     effective_config,
 )
 from churnwatch.exceptions import ChurnwatchError
+from churnwatch.followup.spreadsheet import safe_writer
 from churnwatch.schemas.models import Alert
-from churnwatch.streams.config import Config, env_names, masked
+from churnwatch.streams.config import Config, env_names, mask_text, masked
 
 __all__ = ["CSV_COLUMNS", "alerts_app", "config_app", "register"]
 
@@ -81,7 +82,7 @@ def alerts_export(
     try:
         with AlertStore(settings.store.url) as store:
             if output_format == "csv":
-                writer = csv.writer(stdout, lineterminator="\n")
+                writer = safe_writer(stdout)
                 writer.writerow(CSV_COLUMNS)
                 for alert in store.alerts(rule_id=rule_id):
                     writer.writerow(_csv_row(alert))
@@ -133,7 +134,11 @@ def config_check(
     problems = check_reach(settings, secrets_here=not without_secrets)
     if problems:
         for problem in problems:
-            err.print(f"[red]problem:[/red] {problem}", highlight=False, soft_wrap=True)
+            err.print(
+                f"[red]problem:[/red] {escape(mask_text(problem))}",
+                highlight=False,
+                soft_wrap=True,
+            )
         raise typer.Exit(1)
     err.print("config OK", style="green")
 

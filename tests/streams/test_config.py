@@ -8,7 +8,8 @@ import pytest
 from typer.testing import CliRunner
 
 from churnwatch.cli.app import app
-from churnwatch.streams.config import env_names, load_config, masked
+from churnwatch.rules import SHIPPED_RULES
+from churnwatch.streams.config import env_names, load_config, mask_text, masked
 from churnwatch.streams.exceptions import ConfigError
 
 from .conftest import clean_env
@@ -133,3 +134,34 @@ class TestMasking:
         assert "metrics.port" in result.output
         for secret in SECRETS:
             assert secret not in result.output
+
+
+def test_config_check_masks_inline_and_query_string_secrets(tmp_path: Path) -> None:
+    """An inline webhook key it refuses and a password in the store URL's query string are
+    masked in the printed config and in every problem line."""
+    path = tmp_path / "churnwatch.yaml"
+    path.write_text(
+        """
+broker: {url: "kafka://localhost:9092"}
+store: {url: "postgresql://churn@db.bank/alerts?password=QueryPa55&sslmode=require"}
+notifiers:
+  webhook: {url: "https://hooks.example/send?key=InlineK3y"}
+"""
+    )
+    result = CliRunner().invoke(
+        app,
+        ["config", "check", "--config", str(path), "--rules", str(SHIPPED_RULES)],
+        env=clean_env(),
+    )
+    assert result.exit_code == 1  # the inline webhook key is refused
+    assert "never written inline" in result.output
+    assert "QueryPa55" not in result.output and "InlineK3y" not in result.output
+    assert "password=********" in result.output and "sslmode=require" in result.output
+    assert "https://hooks.example/********" in result.output
+
+
+def test_mask_text_hides_credentials_in_any_url() -> None:
+    text = "see https://u:pw@h/x?token=abc&a=1 and postgresql://h/db?sslpassword=zz"
+    assert mask_text(text) == (
+        "see https://u:********@h/x?token=********&a=1 and postgresql://h/db?sslpassword=********"
+    )
