@@ -160,6 +160,17 @@ class Metrics:
             ["topic", "partition"],
             registry=r,
         )
+        self.task_idle = Counter(
+            "churnwatch_task_idle_seconds_total",
+            "Seconds tasks held buffered events back, waiting for another input partition "
+            "so as to process in event-time order.",
+            registry=r,
+        )
+        self.store_outage = Gauge(
+            "churnwatch_store_outage",
+            "1 while the worker retries writes to an unreachable alert store.",
+            registry=r,
+        )
         # rules
         self.evaluations = Counter(
             "churnwatch_rule_evaluations_total",
@@ -305,6 +316,14 @@ class Metrics:
     def lag(self, topic: str, partition: int, messages: int) -> None:
         """Set the consumer lag of one assigned partition."""
         self.consumer_lag.labels(topic=topic, partition=str(partition)).set(messages)
+
+    def task_waited(self, seconds: float) -> None:
+        """Count time tasks held events back for event-time order."""
+        self.task_idle.inc(seconds)
+
+    def store_down(self, down: bool) -> None:
+        """Note the start (True) or end (False) of an alert store outage."""
+        self.store_outage.set(1 if down else 0)
 
     def partition_revoked(self, topic: str, partition: int) -> None:
         """Drop a revoked partition's lag so a stale value does not fire an alert."""

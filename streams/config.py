@@ -141,6 +141,13 @@ class WorkerConfig(_Section):
     #: reminder goes out on its day with no event arriving); ``event``: on the watermark
     #: only, exactly like the replay driver (tests, backfills compared with replay)
     timer_clock: Literal["wall", "event"] = "wall"
+    #: seconds a task waits for an input partition with nothing buffered that is caught up
+    #: to its end before running ahead of it (Kafka Streams' max.task.idle.ms); raise it
+    #: when producers write one customer's topics with skew, at that cost in latency
+    max_task_idle: float = 0.0
+    #: seconds a task waits at most for records known to be on the broker but not yet
+    #: fetched from one of its partitions before running ahead of them
+    lagging_wait: float = 10.0
 
 
 class MetricsConfig(_Section):

@@ -8,9 +8,9 @@ matches in plain dicts and hands them over once per batch (:meth:`BatchCounts.pu
 
 Readiness is: partitions assigned (set on every rebalance), rule set loaded (set at start
 and on each reload), alert store reachable (a ``SELECT 1`` run by the probe thread, with a
-short pool timeout). Liveness is a heartbeat the loop beats once per iteration; the loop
-turns at least every 100 ms (the ``getmany`` timeout), so a minute of silence means it is
-wedged.
+short pool timeout), and no alert write being retried. Liveness is a heartbeat the loop
+beats once per iteration; the loop turns at least every 100 ms (the ``getmany`` timeout),
+so a minute of silence means it is wedged.
 """
 
 from __future__ import annotations
@@ -30,7 +30,10 @@ if TYPE_CHECKING:
     from churnwatch.schemas.models import Alert
     from churnwatch.schemas.store import AlertStore
 
-__all__ = ["BatchCounts", "WorkerObservability"]
+__all__ = ["STORE_WRITES", "BatchCounts", "WorkerObservability"]
+
+#: the readiness check that fails while alert writes are being retried
+STORE_WRITES = "store_writes"
 
 #: Event classes (``churnwatch.schemas.models``) to the ``type`` label, without a per-event
 #: lookup of ``event.type``: the loop keys its counts by class.
@@ -82,6 +85,9 @@ class WorkerObservability:
         self.readiness = Readiness()
         self.liveness = Liveness()
         self.server: ObservabilityServer | None = None
+        #: alert writes failing and being retried (``streams/worker/retry.py``)
+        self.outage = False
+        self.readiness.add_check(STORE_WRITES, lambda: not self.outage)
 
     def serve(self, host: str, port: int) -> int:
         """Start ``/metrics``, ``/healthz`` and ``/readyz``; return the bound port."""
@@ -116,6 +122,11 @@ class WorkerObservability:
 
     def reload_refused(self) -> None:
         self.metrics.reload_failed()
+
+    def store_outage(self, down: bool) -> None:
+        """Not ready while alert writes fail: the probe's ``SELECT 1`` may pass meanwhile."""
+        self.outage = down
+        self.metrics.store_down(down)
 
     def assigned(self, partitions: int) -> None:
         self.readiness.set_partitions_assigned(partitions)

@@ -15,14 +15,20 @@ up to ``max_poll_records`` records, decode each once, evaluate in event-time ord
 one state write per customer per checkpoint. ``bench/worker_bench.py`` measures it.
 
 Order of work (crash safety, at-least-once — never Kafka transactions, see DESIGN):
-1. each fetched batch is decoded and evaluated; bad messages and events too late are
-   queued for the dead-letter topic with topic, partition, offset and reason;
-2. the batch's alerts are written to the store (idempotent by ``alert_id``) and the new
-   ones are passed to the sinks (the notifier hook), then sent to the alerts topic;
+1. each fetched batch is decoded into per-task buffers; each task hands out its records
+   in event-time order across its topics (``streams/worker/order.py``); bad messages and
+   events too late are queued for the dead-letter topic with topic, partition, offset
+   and reason;
+2. the records handed out are evaluated, their alerts written to the store (idempotent
+   by ``alert_id``; an unreachable store is retried, ``streams/worker/retry.py``) and the
+   new ones passed to the sinks (the notifier hook), then sent to the alerts topic; only
+   then do their offsets count as processed;
 3. every ``commit_interval`` seconds (default 5): the offsets are noted and the dirty
    states taken, written to the changelog in slices between batches, every send is
    awaited, and only then the noted offsets are committed (``worker_checkpoint.py`` says
-   why that is safe); on rebalance and on stop the same, all at once.
+   why that is safe); on rebalance and on stop the same, all at once — but never after
+   the loop failed: an unexpected error stops the worker with the batch in hand neither
+   committed nor written as state, and the next start processes it again.
 A crash anywhere replays events since the last commit against the state of the last
 checkpoint: the same alerts with the same ids, which the store refuses a second time.
 With ``worker.state_store: rocksdb:///dir`` the states also go to a RocksDB database per
@@ -48,16 +54,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import functools
 import logging
 import signal
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
+from aiokafka.errors import IllegalStateError
 
 from churnwatch.notifiers.directory import InMemoryDirectory
 from churnwatch.rules.engine import Engine, Status, event_micros
@@ -72,7 +80,9 @@ from churnwatch.streams.timers import TimerIndex, wall_micros
 from churnwatch.streams.worker.changelog import ChangelogState
 from churnwatch.streams.worker.checkpoint import Checkpointer
 from churnwatch.streams.worker.health import BatchCounts, WorkerObservability
+from churnwatch.streams.worker.order import NO_TIME, Item, OrderedInput, Task
 from churnwatch.streams.worker.reload import RuleWatcher
+from churnwatch.streams.worker.retry import with_retry
 from churnwatch.streams.worker.staff import StaffReader
 from churnwatch.streams.worker.state_store import LocalStates
 from churnwatch.streams.worker.topics import input_topics, prepare_topics
@@ -80,6 +90,8 @@ from churnwatch.streams.worker.topics import input_topics, prepare_topics
 __all__ = ["Worker", "WorkerStats"]
 
 log = logging.getLogger("churnwatch.worker")
+
+T = TypeVar("T")
 
 
 class WorkerStats(msgspec.Struct):
@@ -104,7 +116,9 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
 
     async def on_partitions_revoked(self, revoked: Any) -> None:
         async with self.worker.lock:
-            await self.worker.checkpoint()
+            if not self.worker.failed:  # a failed batch is never committed
+                await self.worker.checkpoint()
+            self.worker.order.assign(())
         for tp in revoked:
             self.worker.observe.metrics.partition_revoked(tp.topic, tp.partition)
         self.worker.observe.assigned(0)
@@ -117,6 +131,7 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
             state.drop(state.owned() - partitions)
             await state.restore(partitions)
             worker.checkpoints.keep_only(set(assigned))
+            worker.order.assign(assigned)
             worker.rebuild_timers()
         worker.observe.assigned(len(assigned))
         log.info("assigned partitions %s", sorted(partitions))
@@ -155,10 +170,21 @@ class Worker:
         self.checkpoints = Checkpointer(self.state, self.observe.metrics)
         self.partitions = 0
         self.partition_cache: dict[str, int] = {}
-        #: event-time clock (µs): the latest occurred_at seen; timers fire as it passes them
+        #: the worker's event-time clock (µs): the latest occurred_at processed in any task;
+        #: each task's timers fire on its own clock (``streams/worker/order.py``)
         self.clock_at = 0
         self.wall_timers = config.worker.timer_clock == "wall"
-        self.timers = TimerIndex()
+        self.timers: dict[int, TimerIndex] = {}
+        worker = config.worker
+        self.order = OrderedInput(
+            max_task_idle=worker.max_task_idle,
+            lagging_wait=worker.lagging_wait,
+            limit=worker.max_poll_records,
+        )
+        #: the store is unreachable: consumption paused, not ready, retrying
+        self.outage = False
+        #: the loop failed: nothing more may be committed or written as state
+        self.failed = False
         self.store: AlertStore | None = None
         self.consumer: AIOKafkaConsumer | None = None
         self.producer: AIOKafkaProducer | None = None
@@ -211,6 +237,9 @@ class Worker:
                 self.config.worker.timer_clock,
             )
             await self._loop()
+        except BaseException:
+            self.failed = True
+            raise
         finally:
             await self._shutdown(tasks, staff)
         return self.stats
@@ -238,8 +267,11 @@ class Worker:
         try:
             async with asyncio.timeout(self.config.worker.shutdown_timeout):
                 if self.consumer is not None:
-                    async with self.lock:
-                        await self.checkpoint()
+                    if not self.failed:
+                        async with self.lock:
+                            await self.checkpoint()
+                    else:
+                        log.error("not committing: the batch in hand failed")
                     await self.consumer.stop()  # leaves the group: partitions move at once
                 await staff.stop()
                 if self.producer is not None:
@@ -260,6 +292,7 @@ class Worker:
         max_records = self.config.worker.max_poll_records
         beat = self.observe.liveness.beat
         checkpoints = self.checkpoints
+        order = self.order
         assert self.producer is not None
         next_checkpoint = time.monotonic() + interval
         while not self.stopping.is_set():
@@ -267,17 +300,54 @@ class Worker:
             beat()
             async with self.lock:
                 if batch:
-                    await self.process(batch)
-                if self.wall_timers:
-                    await self.fire_wall_timers()
+                    await self.receive(batch)
+                lags = await self._lags()
+                now = time.monotonic()
+                work = order.take(max_records, now, lags)
+                if work:
+                    await self.process(work)
+                await self.fire_idle_timers(lags)
+                self._flow()
+                waited = order.take_waited(now)
+                if waited:
+                    self.observe.metrics.task_waited(waited)
                 if not checkpoints.in_progress and time.monotonic() >= next_checkpoint:
                     checkpoints.begin()
                 if checkpoints.in_progress and await checkpoints.step(self.producer, consumer):
                     self.stats.checkpoints = checkpoints.completed
                     next_checkpoint = time.monotonic() + interval
 
-    async def process(self, batch: dict[Any, list[Any]]) -> None:
-        """Decode, evaluate, store and send one fetched batch (state is checkpointed later)."""
+    async def _lags(self) -> dict[Any, int | None]:
+        """Records on the broker beyond what was fetched, for each partition with an empty
+        buffer (None: not known yet); the ordering waits for those, not for the others."""
+        consumer = self.consumer
+        assert consumer is not None
+        lags: dict[Any, int | None] = {}
+        for task in self.order.tasks.values():
+            for tp, queue in task.queues.items():
+                if queue:
+                    continue
+                highwater = consumer.highwater(tp)
+                if highwater is None:
+                    lags[tp] = None
+                    continue
+                with contextlib.suppress(IllegalStateError):
+                    lags[tp] = max(highwater - await consumer.position(tp), 0)
+        return lags
+
+    def _flow(self) -> None:
+        consumer = self.consumer
+        assert consumer is not None
+        if self.outage:
+            return
+        pause, resume = self.order.flow(consumer.paused())
+        if pause:
+            consumer.pause(*pause)
+        if resume:
+            consumer.resume(*resume)
+
+    async def receive(self, batch: dict[Any, list[Any]]) -> None:
+        """Decode a fetched batch into the task buffers; forward events keyed otherwise."""
         producer = self.producer
         assert producer is not None
         stats = self.stats
@@ -286,27 +356,16 @@ class Worker:
         cache = self.partition_cache
         limits = self.config.limits
         repartition = self.config.repartition_topic
-        offsets = self.checkpoints.offsets
-        pending = self.checkpoints.pending
-        counts = BatchCounts()
-        types = counts.types
-        work: list[tuple[Any, int, Any]] = []
+        add = self.order.add
         for tp, records in batch.items():
             partition = tp.partition
             stats.events += len(records)
-            offsets[tp] = records[-1].offset + 1
+            items: list[Item] = []
             for record in records:
                 raw = record.value
-                if raw is None:
-                    continue
-                event = decode(raw, limits=limits)
-                if isinstance(event, DeadLetter):
-                    await self.dead_letter(raw, event.reason, event.code, tp, record.offset)
-                    continue
-                kind = event.__class__
-                types[kind] = types.get(kind, 0) + 1
-                if isinstance(event, StaffEvent):
-                    self.directory.put_staff(event)
+                event = decode(raw, limits=limits) if raw is not None else None
+                if event is None or isinstance(event, DeadLetter | StaffEvent):
+                    items.append(Item(tp, NO_TIME, record, event))
                     continue
                 customer_id = event.customer_id
                 owner = cache.get(customer_id)
@@ -315,34 +374,77 @@ class Worker:
                     cache[customer_id] = owner
                 if owner != partition:
                     stats.repartitioned += 1
-                    pending.append(await producer.send(repartition, raw, key=customer_id.encode()))
+                    self.checkpoints.pending.append(
+                        await producer.send(repartition, raw, key=customer_id.encode())
+                    )
+                    # the owner's task evaluates it; here it only moves the offset on
+                    items.append(Item(tp, NO_TIME, record, None))
                     continue
-                work.append((event, partition, record))
-        # event-time order within the batch, as the replay driver sees a time-ordered file
-        work.sort(key=_occurred_at)
-        await self._evaluate(work, counts)
-        counts.publish(self.observe.metrics, self.engine.ruleset)
+                items.append(Item(tp, event_micros(event.occurred_at), record, event))
+            add(tp, items)
 
-    async def _evaluate(self, work: list[tuple[Any, int, Any]], counts: BatchCounts) -> None:
-        evaluate = self.engine.evaluate
-        states_of = self.state.partitions
-        dirty_of = self.state.dirty
-        timers = self.timers
-        matches = counts.matches
-        now = self.clock()
+    async def process(self, work: list[tuple[Task, list[Item]]]) -> None:
+        """Evaluate what the ordering handed out, store its alerts; offsets follow."""
+        counts = BatchCounts()
+        types = counts.types
         alerts: list[Alert] = []
         fired: list[Alert] = []
-        for event, partition, record in work:
-            states = states_of.get(partition)
-            if states is None:  # a partition revoked while this batch was in hand
-                continue
+        offsets = self.checkpoints.offsets
+        moved: dict[Any, int] = {}
+        for task, items in work:
+            evaluated: list[Item] = []
+            for item in items:
+                moved[item.tp] = item.record.offset + 1
+                event = item.event
+                if event is None:
+                    continue
+                if isinstance(event, DeadLetter):
+                    await self.dead_letter(
+                        item.record.value, event.reason, event.code, item.tp, item.record.offset
+                    )
+                    continue
+                kind = event.__class__
+                types[kind] = types.get(kind, 0) + 1
+                if isinstance(event, StaffEvent):
+                    self.directory.put_staff(event)
+                    continue
+                evaluated.append(item)
+            if evaluated:
+                await self._evaluate(task, evaluated, counts, alerts, fired)
+        if alerts or fired:
+            await self.emit(alerts, fired)
+        # only now, with the alerts stored, may a checkpoint cover these records
+        offsets.update(moved)
+        counts.publish(self.observe.metrics, self.engine.ruleset)
+
+    async def _evaluate(
+        self,
+        task: Task,
+        work: list[Item],
+        counts: BatchCounts,
+        alerts: list[Alert],
+        fired: list[Alert],
+    ) -> None:
+        evaluate = self.engine.evaluate
+        partition = task.number
+        states = self.state.partitions.get(partition)
+        if states is None:  # a partition revoked while this batch was in hand
+            return
+        dirty = self.state.dirty[partition]
+        timers = self.timers_of(partition)
+        matches = counts.matches
+        now = self.clock()
+        for item in work:
+            event = item.event
             customer_id = event.customer_id
-            at = event_micros(event.occurred_at)
-            if at > self.clock_at:
-                self.clock_at = at
+            at = item.at
+            if at > task.clock:
+                task.clock = at
+                if at > self.clock_at:
+                    self.clock_at = at
                 due = timers.next_due()
                 if due is not None and due <= at:
-                    self.fire_timers(at, now, fired)
+                    self.fire_timers(partition, at, now, fired)
             outcome = evaluate(event, states.get(customer_id), now, at)
             status = outcome.status
             if status is Status.EVALUATED:
@@ -351,7 +453,7 @@ class Worker:
                 state = outcome.state
                 if state is not None:
                     states[customer_id] = state
-                    dirty_of[partition].add(customer_id)
+                    dirty.add(customer_id)
                     if isinstance(event, CustomerEvent) and state.customer is not None:
                         self.directory.put_customer(state.customer)
                 for rule_id in outcome.matched:
@@ -368,59 +470,82 @@ class Worker:
                     f"{self.engine.lateness // 3_600_000_000} h; replay it in order or "
                     "raise the lateness"
                 )
-                await self.dead_letter(record.value, reason, "too_late", record, record.offset)
+                await self.dead_letter(
+                    item.record.value, reason, "too_late", item.tp, item.record.offset
+                )
         self.stats.duplicates += counts.duplicates
-        if alerts or fired:
-            await self.emit(alerts, fired)
 
-    def fire_timers(self, until: int, now: dt.datetime, alerts: list[Alert]) -> None:
-        """Fire every owned customer's timer due at or before ``until`` (µs), earliest first.
+    def timers_of(self, partition: int) -> TimerIndex:
+        timers = self.timers.get(partition)
+        if timers is None:
+            timers = self.timers[partition] = TimerIndex()
+        return timers
 
-        ``until`` is the event-time watermark (as replay does), or in ``wall`` mode
-        possibly the wall clock (:meth:`fire_wall_timers`).
+    def fire_timers(
+        self, partition: int, until: int, now: dt.datetime, alerts: list[Alert]
+    ) -> None:
+        """Fire the task's customers' timers due at or before ``until`` (µs), earliest first.
+
+        ``until`` is the task's event-time clock (as replay's clock, but per task: another
+        task running ahead must not fire a timer before this customer's own earlier
+        events), the worker's clock for an idle task, or in ``wall`` mode possibly the
+        wall clock (:meth:`fire_idle_timers`).
         """
-        timers = self.timers
+        states = self.state.partitions.get(partition)
+        if states is None:
+            return  # the partition moved to another worker
+        timers = self.timers_of(partition)
+        dirty = self.state.dirty[partition]
         for due, customer_id in timers.pop_due(until):
-            partition = self.partition_cache.get(customer_id)
-            states = self.state.partitions.get(partition) if partition is not None else None
-            state = states.get(customer_id) if states is not None else None
-            if state is None or partition is None:
-                continue  # the customer's partition moved to another worker
+            state = states.get(customer_id)
+            if state is None:
+                continue
             outcome = self.engine.advance(customer_id, state, due, now)
-            self.state.dirty[partition].add(customer_id)
+            dirty.add(customer_id)
             self.stats.timers_fired += 1
             alerts.extend(outcome.alerts)
             if outcome.next_due is not None:
                 timers.set(customer_id, outcome.next_due)
 
-    async def fire_wall_timers(self) -> None:
-        """``wall`` clock: fire what ``max(wall clock, watermark)`` has passed, then emit."""
-        due = self.timers.next_due()
-        if due is None:
-            return
-        until = max(wall_micros(self.clock), self.clock_at)
-        if due <= until:
-            fired: list[Alert] = []
-            self.fire_timers(until, self.clock(), fired)
-            if fired:
-                await self.emit([], fired)
+    async def fire_idle_timers(self, lags: dict[Any, int | None]) -> None:
+        """Timers no event of their task will fire: an idle task's (nothing buffered,
+        caught up) follow the worker's event-time clock, as replay's single clock does;
+        with ``wall`` timers every task's follow ``max(wall clock, its clock)``."""
+        wall = wall_micros(self.clock) if self.wall_timers else 0
+        fired: list[Alert] = []
+        now: dt.datetime | None = None
+        for task in self.order.tasks.values():
+            timers = self.timers.get(task.number)
+            due = timers.next_due() if timers is not None else None
+            if due is None:
+                continue
+            until = max(wall, task.clock)
+            if due > until and self.order.idle(task, lags):
+                until = max(until, self.clock_at)
+            if due <= until:
+                now = now or self.clock()
+                self.fire_timers(task.number, until, now, fired)
+        if fired:
+            await self.emit([], fired)
 
     def rebuild_timers(self) -> None:
         """After a (re)assignment: timers and directory entries of the owned customers.
 
         Timers are state, so they come back from the restored states, not from memory.
         """
-        owned: list[tuple[str, Any]] = []
+        self.timers = {}
         for partition, states in self.state.partitions.items():
+            owned: list[tuple[str, Any]] = []
             for customer_id, state in states.items():
                 self.partition_cache[customer_id] = partition
                 if state.customer is not None:
                     self.directory.put_customer(state.customer)
                 owned.append((customer_id, state))
-        self.timers.rebuild(owned, self.engine.next_due)
+            self.timers_of(partition).rebuild(owned, self.engine.next_due)
 
     async def emit(self, alerts: list[Alert], fired: list[Alert]) -> None:
-        """Store first (idempotent), then notify the sinks of new ones, then the topic.
+        """Store first (idempotent, retried through an outage), then notify the sinks of
+        new ones, then the topic.
 
         ``alerts`` came from events just read, ``fired`` from timers: only the former
         give event-to-alert latency samples.
@@ -430,13 +555,17 @@ class Worker:
         batch = alerts + fired
         if self.route is not None:
             batch = [self.route(alert, self.directory) for alert in batch]
-        fresh = await asyncio.to_thread(store.add_alerts, batch)
+        fresh = await self._retry(lambda: store.add_alerts(batch), "store alerts")
         self.stats.alerts += len(batch)
         self.stats.new_alerts += len(fresh)
         live = {alert.alert_id for alert in alerts}
         self.observe.alerts(fresh, len(batch), live)
         for sink in self.sinks:
-            sink(fresh, self.directory)
+            await self._retry(
+                functools.partial(sink, fresh, self.directory),
+                "hand alerts to the notifiers",
+                thread=False,
+            )
         topic = self.config.topics.alerts
         for alert in batch:  # at-least-once: readers dedupe by alert_id
             self.checkpoints.pending.append(
@@ -444,6 +573,24 @@ class Worker:
                     topic, msgspec.json.encode(alert), key=alert.customer_id.encode()
                 )
             )
+
+    async def _retry(self, call: Callable[[], T], what: str, *, thread: bool = True) -> T:
+        return await with_retry(
+            call, what=what, stopping=self.stopping, on_outage=self._outage, thread=thread
+        )
+
+    def _outage(self, down: bool) -> None:
+        """Through a store outage: not ready, and no fetching (the buffers hold)."""
+        self.outage = down
+        self.observe.store_outage(down)
+        consumer = self.consumer
+        if consumer is None:
+            return
+        if down:
+            consumer.pause(*consumer.assignment())
+        else:
+            consumer.resume(*consumer.assignment())
+            self._flow()
 
     async def dead_letter(
         self, raw: bytes, reason: str, code: str, where: Any, offset: int
@@ -464,8 +611,3 @@ class Worker:
         if self.producer is not None and self.consumer is not None:
             await self.checkpoints.complete(self.producer, self.consumer)
             self.stats.checkpoints = self.checkpoints.completed
-
-
-def _occurred_at(item: tuple[Any, int, Any]) -> dt.datetime:
-    occurred: dt.datetime = item[0].occurred_at
-    return occurred

@@ -1,0 +1,186 @@
+"""Event-time order within a task, the way Kafka Streams' ``PartitionGroup`` keeps it.
+
+Why. Transactions, products and customers arrive on three topics, fetched independently.
+Processed in fetch order, a customer's transactions could run days of event time ahead of
+their product and customer events, which then fell outside the allowed lateness and were
+dead-lettered as ``too_late`` — after an outage or a backfill, when the whole backlog is
+on the broker, hundreds of them, and which ones depended on fetch order (a race).
+
+What. The input partitions that share a partition number (transactions *p*, products *p*,
+customers *p*, the repartition topic's *p*) form one *task*: one customer's events are all
+in it. Fetched records are buffered per partition; a task hands out its records by taking
+the buffered head with the smallest event time, like ``PartitionGroup.nextRecord``. While
+one of its partitions has nothing buffered the task may not run ahead of it:
+
+- records known to be on the broker but not fetched yet (the last fetch's high watermark
+  is beyond the position) or nothing known yet: wait for the fetch, at most
+  ``worker.lagging_wait`` seconds (so a partition whose leader is away cannot stall the
+  task for good);
+- caught up to its end offset: wait ``worker.max_task_idle`` seconds (Kafka Streams'
+  ``max.task.idle.ms``; 0 by default: a live stream is not held back for a quiet topic).
+
+A partition whose buffer holds ``limit`` records is paused (its fetches stop) until the
+buffer is half drained, so a partition running ahead cannot fill memory. Time spent with
+buffered records held back is counted (``churnwatch_task_idle_seconds_total``).
+
+Everything here is pure bookkeeping (no I/O): the worker's loop passes in the lags it
+read from the consumer and applies the pauses this module asks for.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiokafka import TopicPartition
+
+__all__ = ["Item", "OrderedInput", "Task"]
+
+#: The event time of a buffered message that has none (a dead letter, a tombstone, a
+#: message forwarded to the repartition topic): taken as soon as it is at a head.
+NO_TIME = -1
+
+
+@dataclass(slots=True)
+class Item:
+    """One fetched record: its partition, event time (µs) and what decoding made of it."""
+
+    tp: TopicPartition
+    at: int
+    record: Any
+    event: Any
+
+
+@dataclass(slots=True)
+class Task:
+    """The partitions sharing one partition number, and that task's event-time clock."""
+
+    number: int
+    queues: dict[TopicPartition, deque[Item]]
+    #: per empty partition: (caught up?, monotonic deadline of the wait)
+    deadlines: dict[TopicPartition, tuple[bool, float]] = field(default_factory=dict)
+    #: the latest event time processed in this task (µs): its timers fire as it passes them
+    clock: int = 0
+    #: monotonic time the task was first seen held back with records buffered, or None
+    waiting_since: float | None = None
+
+    def buffered(self) -> int:
+        return sum(len(queue) for queue in self.queues.values())
+
+    def head(self) -> deque[Item] | None:
+        """The queue whose head has the smallest event time (None when all are empty)."""
+        best: deque[Item] | None = None
+        for queue in self.queues.values():
+            if queue and (best is None or queue[0].at < best[0].at):
+                best = queue
+        return best
+
+
+class OrderedInput:
+    """Every assigned task's buffers, what is ready to process, and what to pause."""
+
+    def __init__(self, *, max_task_idle: float, lagging_wait: float, limit: int) -> None:
+        self.max_task_idle = max_task_idle
+        self.lagging_wait = lagging_wait
+        self.limit = max(limit, 1)
+        self.tasks: dict[int, Task] = {}
+        #: seconds tasks spent held back since the caller last read it
+        self.waited = 0.0
+
+    def assign(self, tps: Iterable[TopicPartition]) -> None:
+        """Start empty buffers for a new assignment (the fetch positions start again too)."""
+        tasks: dict[int, Task] = {}
+        for tp in sorted(tps):
+            task = tasks.get(tp.partition)
+            if task is None:
+                old = self.tasks.get(tp.partition)
+                task = Task(tp.partition, {}, clock=old.clock if old is not None else 0)
+                tasks[tp.partition] = task
+            task.queues[tp] = deque()
+        self.tasks = tasks
+
+    def add(self, tp: TopicPartition, items: list[Item]) -> None:
+        task = self.tasks.get(tp.partition)
+        queue = task.queues.get(tp) if task is not None else None
+        if queue is not None:
+            queue.extend(items)
+
+    def flow(
+        self, paused: set[TopicPartition]
+    ) -> tuple[list[TopicPartition], list[TopicPartition]]:
+        """Partitions to pause (buffer full) and to resume (buffer half drained)."""
+        pause: list[TopicPartition] = []
+        resume: list[TopicPartition] = []
+        for task in self.tasks.values():
+            for tp, queue in task.queues.items():
+                if tp in paused:
+                    if len(queue) <= self.limit // 2:
+                        resume.append(tp)
+                elif len(queue) >= self.limit:
+                    pause.append(tp)
+        return pause, resume
+
+    def ready(self, task: Task, now: float, lags: Mapping[TopicPartition, int | None]) -> bool:
+        """May the task hand out its smallest head now? (``PartitionGroup.readyToProcess``)"""
+        ready = True
+        deadlines = task.deadlines
+        for tp, queue in task.queues.items():
+            if queue:
+                deadlines.pop(tp, None)
+                continue
+            caught_up = lags.get(tp) == 0
+            noted = deadlines.get(tp)
+            if noted is None or noted[0] != caught_up:
+                wait = self.max_task_idle if caught_up else self.lagging_wait
+                noted = (caught_up, now + wait)
+                deadlines[tp] = noted
+            if now < noted[1]:
+                ready = False
+        return ready
+
+    def idle(self, task: Task, lags: Mapping[TopicPartition, int | None]) -> bool:
+        """Nothing buffered and every partition caught up: no event can come before more
+        arrives, so the task's timers may follow the worker's clock."""
+        return all(not queue and lags.get(tp) == 0 for tp, queue in task.queues.items())
+
+    def take(
+        self, limit: int, now: float, lags: Mapping[TopicPartition, int | None]
+    ) -> list[tuple[Task, list[Item]]]:
+        """Up to ``limit`` records, each task's in event-time order across its partitions."""
+        out: list[tuple[Task, list[Item]]] = []
+        left = limit
+        for task in self.tasks.values():
+            taken: list[Item] = []
+            held = False
+            while left > 0:
+                queue = task.head()
+                if queue is None:
+                    break
+                if not self.ready(task, now, lags):
+                    held = True
+                    break
+                taken.append(queue.popleft())
+                left -= 1
+            self._note_wait(task, now, held)
+            if taken:
+                out.append((task, taken))
+        return out
+
+    def _note_wait(self, task: Task, now: float, held: bool) -> None:
+        if held and task.waiting_since is None:
+            task.waiting_since = now
+        elif not held and task.waiting_since is not None:
+            self.waited += now - task.waiting_since
+            task.waiting_since = None
+
+    def take_waited(self, now: float) -> float:
+        """Seconds held back since the last call, including waits still going on."""
+        waited = self.waited
+        for task in self.tasks.values():
+            if task.waiting_since is not None:
+                waited += now - task.waiting_since
+                task.waiting_since = now
+        self.waited = 0.0
+        return waited
