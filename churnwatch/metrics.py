@@ -60,7 +60,7 @@ DELIVERY_OUTCOMES: Final[tuple[str, ...]] = (
 )
 
 FOLLOWUP_REFUSALS: Final[tuple[str, ...]] = (
-    *("malformed", "forged", "expired", "not_routed", "csrf", "signature"),
+    *("malformed", "forged", "expired", "not_routed", "csrf", "signature", "repeated"),
 )
 FOLLOWUP_ACTIONS: Final[tuple[str, ...]] = ("acknowledge", "contacted", "outcome", "note")
 # The values of notifiers.exceptions.Reason, spelled out because metrics sit below the

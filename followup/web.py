@@ -6,7 +6,10 @@ Routes:
 ``POST /sms/inbound``       Twilio's webhook for replies; the request signature is checked
 ``POST /sms/status``        Twilio's delivery status callbacks (30003 retried, 30005-7 failed)
 ``GET /report/{token}``     the follow-up report, for an executive's report link
-``GET /metrics``            Prometheus text format; ``GET /healthz``
+``GET /healthz``            liveness
+
+``/metrics`` is not on this app: ``churnwatch web`` serves it on a separate port
+(``--metrics-port``), as the workers do, so the public ingress never exposes it.
 
 A refused link, form or webhook answers 403 and is counted by reason. The page's forms
 carry a CSRF token bound to the link and to a random cookie of the browser (signed
@@ -24,7 +27,6 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.datastructures import MutableHeaders
 from starlette.middleware import Middleware
@@ -35,6 +37,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
+from churnwatch.followup import inbound
 from churnwatch.followup.exceptions import AccessDenied, FollowUpError, LinkRefused
 from churnwatch.followup.i18n import choose_language
 from churnwatch.followup.pages import render_page
@@ -219,12 +222,21 @@ def create_app(settings: WebSettings) -> Starlette:
         params = await signed_by_twilio(request)
         if params is None:
             return PlainTextResponse("forbidden", status_code=403)
+        sid = params.get("MessageSid", "")[:64]
+        reply = MessagingResponse()
+        if not sid:
+            return PlainTextResponse("MessageSid is missing", status_code=400)
+        earlier = inbound.claim(store.engine, sid, settings.clock())
+        if earlier is not None:  # Twilio's retry, or a replay: answered once, acted on once
+            metrics.followup_refused_one("repeated")
+            reply.message(earlier)
+            return Response(str(reply), media_type="application/xml")
         result = handle_reply(
             store, params.get("From", ""), params.get("Body", ""), settings.clock()
         )
+        inbound.record_answer(store.engine, sid, result.answer)
         if result.action:
             metrics.followup_action(result.action, "sms")
-        reply = MessagingResponse()
         reply.message(result.answer)
         return Response(str(reply), media_type="application/xml")
 
@@ -266,9 +278,6 @@ def create_app(settings: WebSettings) -> Starlette:
         )
         return HTMLResponse(render_html(report, lang), headers=_NO_STORE)
 
-    async def metrics_page(_: Request) -> Response:
-        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
-
     async def healthz(_: Request) -> Response:
         return PlainTextResponse("ok")
 
@@ -278,7 +287,6 @@ def create_app(settings: WebSettings) -> Starlette:
             Route("/sms/inbound", sms_inbound, methods=["POST"]),
             Route("/sms/status", sms_status, methods=["POST"]),
             Route("/report/{token}", report_page, methods=["GET"]),
-            Route("/metrics", metrics_page, methods=["GET"]),
             Route("/healthz", healthz, methods=["GET"]),
         ],
         middleware=[Middleware(_SecurityHeaders)],

@@ -32,6 +32,7 @@ __all__ = [
     "followup_assignees",
     "followup_events",
     "followups",
+    "inbound_messages",
     "metadata",
 ]
 
@@ -163,4 +164,14 @@ directory_staff = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False),
     Index("ix_directory_staff_phone", "phone"),
     Index("ix_directory_staff_branch_role", "branch_id", "role"),
+)
+
+#: each inbound SMS handled, by Twilio's MessageSid: a retried or replayed webhook call
+#: gets the first answer again and changes nothing
+inbound_messages = Table(
+    "inbound_messages",
+    metadata,
+    Column("message_sid", String(64), primary_key=True),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("answer", Text),
 )

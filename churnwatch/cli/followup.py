@@ -6,6 +6,7 @@ links; ``TWILIO_AUTH_TOKEN`` checks inbound SMS signatures.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import sys
@@ -25,6 +26,7 @@ from churnwatch.followup.report import build_report
 from churnwatch.followup.report_render import render_csv, render_html, render_text
 from churnwatch.followup.store import OUTCOMES, FollowUpStore, parse_amount
 from churnwatch.followup.tokens import load_secret, manager_link
+from churnwatch.metrics import Metrics
 from churnwatch.rules import SHIPPED_RULES
 from churnwatch.rules.durations import EPOCH, parse_duration
 from churnwatch.schemas.models import StaffEvent
@@ -61,6 +63,18 @@ def web(
     host: Annotated[str, typer.Option("--host", envvar="CHURNWATCH_WEB_HOST")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", envvar="CHURNWATCH_WEB_PORT")] = 8080,
     public_url: PublicUrlOption = None,
+    metrics_host: Annotated[
+        str,
+        typer.Option("--metrics-host", envvar="CHURNWATCH_WEB_METRICS_HOST", help="/metrics host."),
+    ] = "0.0.0.0",
+    metrics_port: Annotated[
+        int,
+        typer.Option(
+            "--metrics-port",
+            envvar="CHURNWATCH_WEB_METRICS_PORT",
+            help="/metrics, /healthz and /readyz on their own port, never the public one; 0: off.",
+        ),
+    ] = 9465,
 ) -> None:
     """Serve the managers' alert pages, the inbound SMS webhook and the report page."""
     import uvicorn
@@ -88,8 +102,15 @@ def web(
         staff_language=routing.staff_language,
         twilio_auth_token=os.environ.get("TWILIO_AUTH_TOKEN"),
         public_url=public_url,
+        metrics=Metrics(),
     )
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    app = create_app(settings)
+    with contextlib.ExitStack() as stack:
+        if metrics_port:
+            assert settings.metrics is not None
+            stack.enter_context(settings.metrics.serve(metrics_port, metrics_host))
+            err.print(f"metrics on http://{metrics_host}:{metrics_port}/metrics", highlight=False)
+        uvicorn.run(app, host=host, port=port, log_level="info")
 
 
 def report(

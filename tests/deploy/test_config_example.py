@@ -124,6 +124,8 @@ def test_deploy_uses_only_environment_variables_config_reads() -> None:
         "CHURNWATCH_WEB_PUBLIC_URL",
         "CHURNWATCH_WEB_HOST",
         "CHURNWATCH_WEB_PORT",
+        "CHURNWATCH_WEB_METRICS_HOST",
+        "CHURNWATCH_WEB_METRICS_PORT",
     }
     named = {v for v in _walk(load_yaml(EXAMPLE)) if str(v).startswith("CHURNWATCH_")}
     found: set[str] = set()

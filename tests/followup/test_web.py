@@ -175,8 +175,7 @@ class TestRefusals:
         assert httpx.get(site.base + "/a/not-a-token").status_code == 403
         assert _refused(site.metrics, "forged") == 1
         assert _refused(site.metrics, "expired") == 1
-        scrape = httpx.get(site.base + "/metrics").text
-        assert 'churnwatch_followup_refused_total{reason="forged"} 1.0' in scrape
+        assert httpx.get(site.base + "/metrics").status_code == 404  # a port of its own
 
     def test_form_without_the_csrf_token_is_refused(self, site: Site) -> None:
         """A POST that did not come from the page (no CSRF token, or the wrong one) is 403."""
