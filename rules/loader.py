@@ -8,13 +8,9 @@ all-or-nothing by construction.
 
 from __future__ import annotations
 
-import difflib
 import hashlib
-import re
-from collections.abc import Iterable
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
@@ -26,17 +22,11 @@ from churnwatch.rules.expressions import compile_condition
 from churnwatch.rules.fields import compile_per_type, event_fields, field_catalog
 from churnwatch.rules.model import (
     BLOCK_NAMES,
-    AbsenceSpec,
-    BalanceFallSpec,
-    ChangeSpec,
-    FollowUpSpec,
     RuleFileSpec,
     RuleSpec,
-    ScheduleSpec,
-    ThresholdSpec,
-    WindowSpec,
 )
 from churnwatch.rules.ruleset import CompiledRule, RuleSet
+from churnwatch.rules.specs import SpecParsing
 from churnwatch.rules.tiers import DEFAULT_TIERS, TierScale
 from churnwatch.rules.yamlfile import (
     MAX_FILE_BYTES,
@@ -60,27 +50,6 @@ __all__ = [
 
 DEFAULT_TIMEZONE = "Asia/Shanghai"
 RESERVED_FILES = {"routing.yaml", "routing.yml", "settings.yaml", "settings.yml", "words.yaml"}
-_PATH_PART = re.compile(r"\.([A-Za-z_][A-Za-z0-9_]*)|\[(\d+)\]")
-_UNKNOWN_FIELD = re.compile(r"Object contains unknown field `([^`]+)`")
-_MISSING_FIELD = re.compile(r"Object missing required field `([^`]+)`")
-_RULE_KEYS = frozenset(RuleSpec.__struct_fields__)
-_BLOCK_KEYS: dict[str, frozenset[str]] = {
-    name: frozenset(getattr(spec, "__struct_fields__", ()))
-    for name, spec in (
-        ("threshold", ThresholdSpec),
-        ("window", WindowSpec),
-        ("balance_fall", BalanceFallSpec),
-        ("follow_up", FollowUpSpec),
-        ("schedule", ScheduleSpec),
-        ("absence", AbsenceSpec),
-        ("change", ChangeSpec),
-    )
-}
-
-
-def _did_you_mean(name: str, candidates: Iterable[str]) -> str:
-    close = difflib.get_close_matches(name, sorted(candidates), n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def rule_files(directory: Path) -> list[Path]:
@@ -115,7 +84,7 @@ def load_rules(
     return loader.load()
 
 
-class _Loader(BlockBuilding):
+class _Loader(BlockBuilding, SpecParsing):
     def __init__(self, root: Path, zone: ZoneInfo, tiers: TierScale) -> None:
         self.root = root
         self.zone = zone
@@ -280,73 +249,11 @@ class _Loader(BlockBuilding):
         good: list[RuleSpec] = []
         for index, item in enumerate(rules_data):
             item = self.drop_unknown_keys(doc, index, item)
-            try:
-                rule = msgspec.convert(item, RuleSpec, strict=True)
+            rule = self.convert_rule(doc, index, item)
+            if rule is not None:
                 self.positions[id(rule)] = index
                 good.append(rule)
-            except msgspec.ValidationError as exc:
-                self.schema_problem(
-                    doc,
-                    str(exc).replace(" - at `$", f" - at `$.rules[{index}]"),
-                    default_keys=["rules", index],
-                )
         return doc, msgspec.structs.replace(spec, rules=good)
-
-    def drop_unknown_keys(self, doc: YamlDocument, index: int, item: Any) -> Any:
-        """Report every unknown key of a rule at once (msgspec stops at the first problem).
-
-        The rule without those keys is still checked, so a typo in one key does not hide
-        a broken condition or a bad value elsewhere in the same rule.
-        """
-        if not isinstance(item, dict):
-            return item
-        unknown = [key for key in item if key not in _RULE_KEYS]
-        rule_id = str(item["id"]) if "id" in item else None
-        for key in unknown:
-            self.problem(
-                doc,
-                ["rules", index],
-                f"unknown key {key!r}{_did_you_mean(key, _RULE_KEYS)}",
-                rule_id,
-                key,
-                key=key,
-            )
-        return {k: v for k, v in item.items() if k not in unknown}
-
-    def schema_problem(
-        self, doc: YamlDocument, message: str, default_keys: list[str | int] | None = None
-    ) -> None:
-        text, _, at = message.partition(" - at `")
-        keys: list[str | int] = [] if at else list(default_keys or [])
-        for name, index in _PATH_PART.findall(at.rstrip("`")):
-            keys.append(name if name else int(index))
-        rule_id = None
-        if len(keys) >= 2 and keys[0] == "rules":
-            try:
-                rule_id = str(doc.data["rules"][keys[1]].get("id"))
-            except (KeyError, IndexError, TypeError, AttributeError):
-                rule_id = None
-        unknown = _UNKNOWN_FIELD.search(text)
-        if unknown:
-            allowed = _BLOCK_KEYS.get(str(keys[-1])) if keys else None
-            hint = _did_you_mean(unknown.group(1), allowed) if allowed else ""
-            self.problem(
-                doc,
-                keys,
-                f"unknown key {unknown.group(1)!r}{hint}",
-                rule_id,
-                unknown.group(1),
-                key=unknown.group(1),
-            )
-            return
-        missing = _MISSING_FIELD.search(text)
-        if missing:
-            self.problem(
-                doc, keys, f"missing required key {missing.group(1)!r}", rule_id, missing.group(1)
-            )
-            return
-        field_name = ".".join(str(k) for k in keys[2:]) or None
-        self.problem(doc, keys, text, rule_id, field_name)
 
     def collect_predicates(self, parsed: list[tuple[YamlDocument, RuleFileSpec]]) -> dict[str, str]:
         predicates: dict[str, str] = {}

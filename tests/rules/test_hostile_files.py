@@ -183,3 +183,30 @@ def test_a_rule_file_that_cannot_be_read_is_a_problem(tmp_path: Path) -> None:
         load_rules(directory)
     (problem,) = caught.value.problems
     assert problem.file.endswith("folder.yaml") and "cannot read the file" in problem.message
+
+
+def test_every_wrong_key_of_a_rule_is_reported_not_only_the_first(tmp_path: Path) -> None:
+    rule = """
+rules:
+  - id: many-wrongs
+    version: 0
+    description: Several mistakes in one rule.
+    severity: urgent
+    audience: [relationship_manager, nobody]
+    match: outflow
+    control_share: .inf
+    threshold: {at_least: -3}
+"""
+    directory = write_rules(tmp_path / "rules", {"predicates.yaml": OUTFLOW, "r.yaml": rule})
+    with pytest.raises(RuleSetError) as caught:
+        load_rules(directory)
+    found = {(p.line, p.field) for p in caught.value.problems}
+    assert found == {
+        (2, "title"),
+        (2, "owner"),
+        (3, "version"),
+        (5, "severity"),
+        (6, "audience.1"),
+        (8, "control_share"),
+        (9, "threshold"),
+    }, caught.value
