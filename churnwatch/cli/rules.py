@@ -29,12 +29,19 @@ RulesDir = Annotated[Path, typer.Argument(help="The rule directory.", show_defau
 def check(directory: RulesDir = SHIPPED_RULES) -> None:
     """Validate every rule file and template; each error names file, line, rule id and field."""
     try:
-        ruleset = load_pack(directory).ruleset
+        pack = load_pack(directory)
     except RuleSetError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
         err.print(f"[red]{len(exc.problems)} problem(s); the rule set was not accepted[/red]")
         raise typer.Exit(1) from exc
+    ruleset = pack.ruleset
+    for rule_id in pack.untested:
+        err.print(
+            f"warning: rule {rule_id!r}: no test case makes it fire, so its texts were "
+            "checked with sample facts only (a misspelt fact is not caught); add one",
+            highlight=False,
+        )
     for warning in language_warnings(directory, ruleset):
         err.print(f"warning: {warning}", highlight=False)
     enabled = sum(r.spec.enabled for r in ruleset.rules)

@@ -43,6 +43,8 @@ class Pack:
 
     ruleset: RuleSet
     templates: TemplateBook
+    #: rules no test case makes fire: their texts were checked with sample facts only
+    untested: tuple[str, ...] = ()
 
 
 def load_pack(directory: Path | str, *, timezone: str = DEFAULT_TIMEZONE) -> Pack:
@@ -61,8 +63,11 @@ def load_pack(directory: Path | str, *, timezone: str = DEFAULT_TIMEZONE) -> Pac
         problems.extend(_problem(root, text) for text in exc.problems)
     except NotifierError as exc:
         problems.append(_problem(root, str(exc)))
+    untested: list[str] = []
     if ruleset is not None and templates is not None:
         samples = _facts_by_message(sample_alerts(root, ruleset))
+        fired = {rule_id for rule_id, _ in samples}
+        untested = [rule.id for rule in ruleset.rules if rule.id not in fired]
         for rule in ruleset.rules:
             for folder, audiences in _messages(rule):
                 found = templates.check_rule(
@@ -71,7 +76,7 @@ def load_pack(directory: Path | str, *, timezone: str = DEFAULT_TIMEZONE) -> Pac
                 problems.extend(_problem(root, text, rule.id) for text in found)
     if problems or ruleset is None or templates is None:
         raise RuleSetError(_unique(problems))
-    return Pack(ruleset, templates)
+    return Pack(ruleset, templates, tuple(untested))
 
 
 def _messages(rule: CompiledRule) -> list[tuple[str, tuple[str, ...]]]:

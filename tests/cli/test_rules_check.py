@@ -13,6 +13,9 @@ from pathlib import Path
 
 import pytest
 from hostile_packs import PACKS, hostile_pack
+from typer.testing import CliRunner
+
+from churnwatch.cli.app import app
 
 
 @pytest.mark.parametrize("name", PACKS)
@@ -41,3 +44,36 @@ def test_a_hostile_pack_is_refused_within_15_s_and_600_mb(tmp_path: Path, name: 
     assert "the rule set was not accepted" in text
     named = PACKS[name][4]
     assert any(f"{name}/" in line and named in line for line in text.splitlines()), text
+
+
+TYPO_CASE = """
+rules: [hostile-rule]
+defaults:
+  transaction: {customer_id: C1, account_id: A1, direction: debit, kind: transfer,
+                channel: mobile, balance_after: 10.00, counterparty: {same_bank: false}}
+tests:
+  - name: fires
+    events:
+      - {occurred_at: "2026-03-02T10:00:00+08:00", amount: 900000000000.00}
+    expect:
+      - {rule: hostile-rule}
+"""
+
+
+def test_a_misspelt_fact_is_caught_when_a_test_case_makes_the_rule_fire(tmp_path: Path) -> None:
+    """Without a test case the texts get sample facts and a warning says so; with one they
+    get the rule's real facts, and ``facts.amout`` is refused with its file and line."""
+    pack = hostile_pack(tmp_path, "syntax-template")
+    rule = pack / "hostile.yaml"  # beyond any amount the shipped test cases move
+    rule.write_text(rule.read_text().replace("at_least: 100", "at_least: 900000000000"))
+    for language in ("en", "zh-CN"):
+        path = pack / "templates/hostile-rule" / f"relationship_manager.{language}.j2"
+        path.write_text("{{ customer.name }}\n{{ facts.amout }}\n")
+    untested = CliRunner().invoke(app, ["rules", "check", str(pack)])
+    assert untested.exit_code == 0, untested.output
+    assert "rule 'hostile-rule': no test case makes it fire" in untested.output
+    (pack / "hostile.test.yaml").write_text(TYPO_CASE)
+    tested = CliRunner().invoke(app, ["rules", "check", str(pack)])
+    assert tested.exit_code == 1
+    assert "relationship_manager.en.j2:2:1: rule 'hostile-rule'" in tested.output
+    assert "amout" in tested.output
