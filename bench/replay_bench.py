@@ -8,20 +8,28 @@ It generates the data set once (the same synthetic bank as ``make demo``), then
 replays it ``--repeat`` times through the full replay path — the shipped rule pack
 and a fresh SQLite alert store each time — and reports the best run. Events per CPU
 second (``time.process_time``) is the figure to compare across machines and with
-other work running; events per wall second is printed beside it.
+other work running; events per wall second is printed beside it. Beside them, in the
+same run: the rate of ``json.loads`` and of churnwatch's own decode alone over the same
+lines (the floor no replay can beat), the replay's own figure (``events per second`` of
+its summary) and the encoded state per customer, by rule block.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import tempfile
 import time
 from pathlib import Path
 
+import msgspec
+
 from churnwatch.rules import SHIPPED_RULES
 from churnwatch.rules.engine import Engine
 from churnwatch.rules.loader import load_rules
+from churnwatch.rules.state import CustomerState, encode_state
+from churnwatch.schemas.decode import decode
 from churnwatch.schemas.store import AlertStore
 from churnwatch.streams.replay.driver import ReplayDriver
 from churnwatch.streams.synthetic.bank import DatasetSpec, write_dataset
@@ -41,7 +49,13 @@ def main() -> None:
         print(f"generated {count:,} events in {time.perf_counter() - started:.1f} s")
         lines = data.read_bytes().splitlines(keepends=True)
         ruleset = load_rules(SHIPPED_RULES)
-        wall_rates, cpu_rates = [], []
+        for name, parse in (("json.loads", json.loads), ("churnwatch decode", decode)):
+            cpu0 = time.process_time()
+            for line in lines:
+                parse(line)
+            print(f"{name} alone: {count / (time.process_time() - cpu0):,.0f} lines per CPU second")
+        wall_rates, cpu_rates, own_rates = [], [], []
+        states: dict[str, CustomerState] = {}
         for run in range(1, args.repeat + 1):
             with AlertStore(f"sqlite:///{Path(tmp) / f'run{run}.db'}") as store:
                 driver = ReplayDriver(Engine(ruleset), store)
@@ -50,18 +64,41 @@ def main() -> None:
                 wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
             wall_rates.append(count / wall)
             cpu_rates.append(count / cpu)
+            own_rates.append(summary.events_per_second)
+            states = driver.states
             print(
                 f"run {run}: {wall:.2f} s wall, {cpu:.2f} s CPU, "
                 f"{count / wall:,.0f} events/s wall, {count / cpu:,.0f} events/CPU-s, "
+                f"own rate {summary.events_per_second:,.0f} events/s, "
                 f"{summary.alerts} alerts, {sum(summary.dead_letters.values())} dead letters"
             )
         print(
             f"best: {max(cpu_rates):,.0f} events per CPU second "
             f"({max(wall_rates):,.0f} per wall second); "
             f"median {statistics.median(cpu_rates):,.0f} per CPU second; one core, "
-            f"{len(ruleset.rules)} rules, SQLite store"
+            f"{len(ruleset.rules)} rules, SQLite store; best own rate "
+            f"{max(own_rates):,.0f} events/s"
         )
+        print_state_sizes(states)
 
+
+def print_state_sizes(states: dict[str, CustomerState]) -> None:
+    """Average encoded state per customer, and the share of it each rule block holds."""
+    customers = len(states) or 1
+    total = sum(len(encode_state(state)) for state in states.values())
+    average = total / customers
+    print(f"state: {average:,.0f} bytes per customer on average ({len(states):,} customers)")
+    by_block: dict[str, int] = {}
+    for state in states.values():
+        for rule_id, block in state.blocks.items():
+            by_block[rule_id] = by_block.get(rule_id, 0) + len(encoder.encode(block))
+    seen = sum(len(encoder.encode(state.seen)) for state in states.values())
+    for name, size in sorted(by_block.items(), key=lambda item: -item[1]):
+        print(f"  {name}: {size / customers:,.0f} bytes per customer")
+    print(f"  remembered event ids: {seen / customers:,.0f} bytes per customer")
+
+
+encoder = msgspec.msgpack.Encoder()
 
 if __name__ == "__main__":
     main()
