@@ -10,6 +10,7 @@ cannot do to "exactly once".
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -22,7 +23,7 @@ from churnwatch.notifiers.protocol import Message, Notifier
 from churnwatch.notifiers.retry import RetryPolicy
 from churnwatch.notifiers.templates import TemplateBook
 
-__all__ = ["DispatchReport", "Dispatcher"]
+__all__ = ["DispatchReport", "Dispatcher", "group_key"]
 
 log = logging.getLogger("churnwatch.notifiers")
 
@@ -182,7 +183,7 @@ class Dispatcher:
                     {"id": first.recipient_id, "name": payload.get("recipient_name", "")},
                 )
             subject = body.splitlines()[0] if body else subject
-            key = f"group:{'+'.join(str(r.id) for r in rows)}"
+            key = group_key(rows)
         return Message(
             key=key,
             channel=first.channel,
@@ -213,3 +214,12 @@ def group_rows(rows: Sequence[DeliveryRow]) -> list[list[DeliveryRow]]:
             units.append(groups[key])
         groups[key].append(row)
     return units
+
+
+def group_key(rows: Sequence[DeliveryRow]) -> str:
+    """The same key for every retry of one grouped message, and a bounded one: robots and
+    SMTP get it as an idempotency key, and receivers and the outbox's provider id column
+    take only so much (a list of forty row ids did not fit PostgreSQL's 128 characters,
+    so a sent message could not be recorded and went out again after its lease)."""
+    ids = "+".join(str(r.id) for r in rows)
+    return f"group:{rows[0].id}:{len(rows)}:{hashlib.sha256(ids.encode()).hexdigest()[:24]}"

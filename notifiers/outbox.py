@@ -237,7 +237,8 @@ class Outbox:
                 "status": "sent",
                 "sent_at": now,
                 "updated_at": now,
-                "provider_message_id": provider_message_id,
+                # the provider's reference, for people; never a reason to lose the "sent"
+                "provider_message_id": provider_message_id[:128] if provider_message_id else None,
                 "last_error": None,
             },
         )
@@ -293,6 +294,28 @@ class Outbox:
                 .values(status="pending", due_at=now, updated_at=now)
             ).rowcount
         return changed == 1
+
+    def hold(self, due_before: dt.datetime, now: dt.datetime) -> int:
+        """Mark failed what may already have gone out: every delivery being sent, and every
+        pending one due before ``due_before`` (after a restore to an older point, the
+        store no longer knows they were sent). ``retry`` sends one again on purpose."""
+        due_before, now = utc(due_before), utc(now)
+        with self.engine.begin() as connection:
+            return int(
+                connection.execute(
+                    update(deliveries)
+                    .where(
+                        (deliveries.c.status == "sending")
+                        | ((deliveries.c.status == "pending") & (deliveries.c.due_at < due_before))
+                    )
+                    .values(
+                        status="failed",
+                        updated_at=now,
+                        last_error="held after a restore: it may have gone out already; "
+                        "retry it only if it did not",
+                    )
+                ).rowcount
+            )
 
     def counts(self) -> dict[str, int]:
         query = select(deliveries.c.status, func.count()).group_by(deliveries.c.status)

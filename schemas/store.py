@@ -1,8 +1,9 @@
 """The alert store: SQLite by default, any SQLAlchemy URL (PostgreSQL in production).
 
-Opening a store brings its schema to the latest Alembic revision, so a fresh SQLite
-file and an existing PostgreSQL database are handled the same way. Writes are
-idempotent: :meth:`AlertStore.add_alerts` returns only the alerts that were new.
+Opening a SQLite store brings its schema to the latest Alembic revision; a server
+database must already be at it (``churnwatch db upgrade``, see
+:mod:`churnwatch.schemas.upgrade`). Writes are idempotent:
+:meth:`AlertStore.add_alerts` returns only the alerts that were new.
 """
 
 from __future__ import annotations
@@ -13,8 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
@@ -24,11 +23,19 @@ from churnwatch.schemas.exceptions import StoreError
 from churnwatch.schemas.models import Alert, Recipient
 from churnwatch.schemas.tables import alerts
 from churnwatch.schemas.times import utc
+from churnwatch.schemas.upgrade import MIGRATIONS, migrate, schema_problem, schema_state
 
-__all__ = ["DEFAULT_URL", "AlertStore", "alert_from_row", "mask_url", "open_engine"]
+__all__ = [
+    "DEFAULT_URL",
+    "MIGRATIONS",
+    "AlertStore",
+    "alert_from_row",
+    "mask_url",
+    "migrate",
+    "open_engine",
+]
 
 DEFAULT_URL = "sqlite:///churnwatch.db"
-MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def mask_url(url: str) -> str:
@@ -67,25 +74,26 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def migrate(engine: Engine) -> None:
-    """Bring the database to the latest schema revision."""
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, "head")
-
-
 class AlertStore:
     """Alerts (and, through :attr:`engine`, the delivery outbox) in one database."""
 
-    def __init__(self, url: str = DEFAULT_URL, *, migrate_schema: bool = True) -> None:
+    def __init__(self, url: str = DEFAULT_URL, *, migrate_schema: bool | None = None) -> None:
+        """``migrate_schema`` None: upgrade a SQLite file, require a server database's
+        schema to be current (StoreError saying what to run); True: upgrade; False: no
+        schema step at all."""
         self.url = url
         self.engine = open_engine(url)
+        upgrade = self.engine.dialect.name == "sqlite" if migrate_schema is None else migrate_schema
         try:
-            if migrate_schema:
-                migrate(self.engine)
+            if migrate_schema is not False:
+                state = schema_state(self.engine)
+                if state.status == "ahead" or (not upgrade and state.status != "current"):
+                    self.engine.dispose()
+                    raise StoreError(str(schema_problem(state)))
+                if state.status != "current":
+                    migrate(self.engine)
         except SQLAlchemyError as exc:
+            self.engine.dispose()
             raise StoreError(f"cannot prepare the alert store at {mask_url(url)}: {exc}") from exc
 
     def close(self) -> None:

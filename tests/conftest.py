@@ -40,8 +40,22 @@ def _postgres_reachable() -> bool:
 
 
 @pytest.fixture
-def postgres_url() -> Iterator[str]:
-    """A fresh PostgreSQL schema per test, dropped afterwards."""
+def postgres_url(postgres_empty_url: str) -> str:
+    """A fresh PostgreSQL schema per test at churnwatch's revision (``churnwatch db
+    upgrade`` done, as a deployment does before starting anything)."""
+    from churnwatch.schemas.store import migrate, open_engine
+
+    engine = open_engine(postgres_empty_url)
+    try:
+        migrate(engine)
+    finally:
+        engine.dispose()
+    return postgres_empty_url
+
+
+@pytest.fixture
+def postgres_empty_url() -> Iterator[str]:
+    """A fresh, empty PostgreSQL schema per test, dropped afterwards."""
     if not _postgres_reachable():
         pytest.skip("PostgreSQL is not reachable on 127.0.0.1:5432")
     import sqlalchemy as sa

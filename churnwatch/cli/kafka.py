@@ -158,6 +158,6 @@ def worker(
             for problem in exc.problems:
                 err.print(str(problem), markup=False, highlight=False)
             raise typer.Exit(2) from exc
-        except ChurnwatchError as exc:
-            err.print(f"[red]error:[/red] {exc}", highlight=False)
+        except ChurnwatchError as exc:  # one line: it ends up in a pod's log
+            err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
             raise typer.Exit(1) from exc

@@ -149,6 +149,36 @@ def retry_delivery(
     out.print(f"delivery {delivery_id} is pending again; the next dispatch sends it")
 
 
+@deliveries_app.command("hold")
+def hold_deliveries(
+    due_before: Annotated[
+        str,
+        typer.Option(
+            "--due-before",
+            help="ISO time with offset, e.g. 2026-11-30T09:15:00+08:00: when the store failed.",
+        ),
+    ],
+    db: DbOption = DEFAULT_DB_URL,
+) -> None:
+    """After restoring an older backup: mark failed every delivery that may have gone out
+    since (pending and due before the time, or being sent), so none is sent twice."""
+    try:
+        when = dt.datetime.fromisoformat(due_before)
+    except ValueError as exc:
+        err.print(f"[red]error:[/red] --due-before: not an ISO time: {due_before!r}")
+        raise typer.Exit(2) from exc
+    if when.tzinfo is None:
+        err.print("[red]error:[/red] --due-before needs an offset (+08:00 or Z)")
+        raise typer.Exit(2)
+    with AlertStore(db) as store:
+        held = Outbox(store.engine).hold(when, wall_clock())
+    out.print(
+        f"held {held} deliveries (now failed): review them with "
+        "`churnwatch deliveries list --status failed`, retry the ones that did not go out",
+        highlight=False,
+    )
+
+
 @deliveries_app.command("dispatch")
 def dispatch(
     db: DbOption = DEFAULT_DB_URL,

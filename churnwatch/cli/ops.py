@@ -1,4 +1,5 @@
-"""``churnwatch alerts export`` and ``churnwatch config check``: reading what is there."""
+"""``alerts export``, ``config check`` and ``db upgrade|status``: what is there, and the
+store's schema step."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import msgspec
 import typer
 from rich.console import Console
 from rich.markup import escape
+from sqlalchemy.exc import SQLAlchemyError
 
 from churnwatch.cli.options import (
     BrokerOption,
@@ -25,10 +27,14 @@ from churnwatch.followup.spreadsheet import safe_writer
 from churnwatch.schemas.models import Alert
 from churnwatch.streams.config import Config, env_names, mask_text, masked
 
-__all__ = ["CSV_COLUMNS", "alerts_app", "config_app", "register"]
+__all__ = ["CSV_COLUMNS", "alerts_app", "config_app", "db_app", "register"]
 
 alerts_app = typer.Typer(help="Read the alert store.", no_args_is_help=True)
 config_app = typer.Typer(help="Inspect the configuration.", no_args_is_help=True)
+db_app = typer.Typer(
+    help="The alert store's schema: upgrade it before starting a new version.",
+    no_args_is_help=True,
+)
 err = Console(stderr=True)
 
 CSV_COLUMNS = (
@@ -50,6 +56,7 @@ def register(app: typer.Typer) -> None:
     """Add these command groups to the ``churnwatch`` app."""
     app.add_typer(alerts_app, name="alerts")
     app.add_typer(config_app, name="config")
+    app.add_typer(db_app, name="db")
 
 
 def _csv_row(alert: Alert) -> list[str]:
@@ -176,3 +183,79 @@ def check_reach(settings: Config, *, secrets_here: bool) -> list[str]:
     for warning in result.warnings:
         err.print(f"[yellow]warning:[/yellow] {warning}", highlight=False, soft_wrap=True)
     return problems + result.problems
+
+
+@db_app.command("upgrade")
+def db_upgrade(
+    config: ConfigOption = None,
+    broker: BrokerOption = None,
+    db: DbOption = None,
+    rules: RulesOption = None,
+) -> None:
+    """Bring the store's schema to this version's, once, before the new workers start.
+
+    Safe to run twice or from two places at once (they queue); refuses a store a newer
+    churnwatch already upgraded.
+    """
+    from churnwatch.schemas.store import mask_url, migrate, open_engine
+    from churnwatch.schemas.upgrade import schema_problem, schema_state
+
+    settings = effective_config(config, broker, db, rules)
+    where = mask_url(settings.store.url)
+    try:
+        engine = open_engine(settings.store.url)
+        try:
+            before = schema_state(engine)
+            if before.status == "ahead":
+                err.print(f"[red]error:[/red] {schema_problem(before)}", highlight=False)
+                raise typer.Exit(1)
+            migrate(engine)
+            after = schema_state(engine)
+        finally:
+            engine.dispose()
+    except SQLAlchemyError as exc:
+        err.print(
+            f"[red]error:[/red] cannot upgrade the store at {where}: {escape(mask_text(str(exc)))}",
+            highlight=False,
+        )
+        raise typer.Exit(1) from exc
+    except ChurnwatchError as exc:
+        err.print(f"[red]error:[/red] {escape(mask_text(str(exc)))}", highlight=False)
+        raise typer.Exit(1) from exc
+    change = (
+        "already current"
+        if before.current == after.current
+        else f"from {before.current or 'an empty store'}"
+    )
+    err.print(f"{where}: schema at revision {after.current} ({change})", highlight=False)
+
+
+@db_app.command("status")
+def db_status(
+    config: ConfigOption = None,
+    broker: BrokerOption = None,
+    db: DbOption = None,
+    rules: RulesOption = None,
+) -> None:
+    """The store's schema revision against this version's; exit 1 unless they match."""
+    from churnwatch.schemas.store import mask_url, open_engine
+    from churnwatch.schemas.upgrade import schema_problem, schema_state
+
+    settings = effective_config(config, broker, db, rules)
+    try:
+        engine = open_engine(settings.store.url)
+        try:
+            state = schema_state(engine)
+        finally:
+            engine.dispose()
+    except (SQLAlchemyError, ChurnwatchError) as exc:
+        err.print(f"[red]error:[/red] {escape(mask_text(str(exc)))}", highlight=False)
+        raise typer.Exit(1) from exc
+    sys.stdout.write(
+        f"store: {mask_url(settings.store.url)}\nschema: {state.current or 'none'}\n"
+        f"this churnwatch: {state.head}\nstatus: {state.status}\n"
+    )
+    problem = schema_problem(state)
+    if problem is not None:
+        err.print(problem, highlight=False, soft_wrap=True)
+        raise typer.Exit(1)

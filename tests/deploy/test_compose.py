@@ -90,3 +90,14 @@ def test_grafana_is_provisioned_with_the_dashboard() -> None:
     targets = {v.split(":")[1] for v in grafana["volumes"]}
     assert "/etc/grafana/provisioning" in targets
     assert f"{path}/churnwatch-dashboard.json" in targets
+
+
+def test_the_schema_is_upgraded_once_before_workers_and_web_start() -> None:
+    """A db-upgrade one-shot runs ``churnwatch db upgrade``; the workers and web wait for it
+    to finish, so they never race to create the schema."""
+    upgrade = services()["db-upgrade"]
+    assert upgrade["command"] == ["db", "upgrade"]
+    assert upgrade["restart"] == "no"
+    for name in ("worker-1", "worker-2", "web"):
+        condition = services()[name]["depends_on"]["db-upgrade"]["condition"]
+        assert condition == "service_completed_successfully", name

@@ -198,3 +198,17 @@ def test_web_serves_the_follow_up_pages_with_the_shared_link_secret() -> None:
     assert (
         service["spec"]["selector"].items() <= web["spec"]["template"]["metadata"]["labels"].items()
     )
+
+
+def test_the_schema_upgrade_job_runs_the_workers_image_against_their_store() -> None:
+    """jobs/db-upgrade.yaml is valid, runs ``churnwatch db upgrade`` with the workers' image
+    and database Secret, and stays out of the kustomization (a Job cannot be re-applied)."""
+    job = load_yaml(K8S / "jobs" / "db-upgrade.yaml")
+    for version in VERSIONS:
+        kubernetes_validate.validate(job, version, strict=True)
+    container = job["spec"]["template"]["spec"]["containers"][0]
+    assert container["args"] == ["db", "upgrade"]
+    assert container["image"] == worker()["image"]
+    store = next(e for e in worker()["env"] if e["name"] == "CHURNWATCH_STORE_URL")
+    assert store in container["env"]
+    assert "jobs/db-upgrade.yaml" not in load_yaml(K8S / "kustomization.yaml")["resources"]

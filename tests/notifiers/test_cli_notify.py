@@ -58,3 +58,29 @@ def test_demo_prints_every_audience_in_both_languages(tmp_path: Path) -> None:
     assert {lang for _, lang in headers} == {"zh-CN", "en"}
     assert ("customer", "en") in headers and ("relationship_manager", "zh-CN") in headers
     assert not re.search(r"\+86\d{11}", result.output)  # phone numbers are masked
+
+
+def test_deliveries_hold_after_a_restore(sqlite_url: str, directory: InMemoryDirectory) -> None:
+    """``deliveries hold`` marks failed what was due before the given time (it may have
+    gone out before the store was restored) and leaves later ones pending."""
+    rig = Rig(sqlite_url)
+    rig.deliver([alert()], directory)  # the manager's message waits for group_wait (2m)
+    rig.close()
+    early = runner.invoke(
+        app, ["deliveries", "hold", "--db", sqlite_url, "--due-before", "2026-03-02T10:01:00+08:00"]
+    )
+    assert early.exit_code == 0 and "held 0 deliveries" in early.output
+    late = runner.invoke(
+        app, ["deliveries", "hold", "--db", sqlite_url, "--due-before", "2026-03-02T10:05:00+08:00"]
+    )
+    assert late.exit_code == 0 and "held 1 deliveries" in late.output
+    listed = runner.invoke(
+        app,
+        ["deliveries", "list", "--status", "failed", "--db", sqlite_url],
+        env={"COLUMNS": "300"},
+    )
+    assert "held after a restore" in listed.output
+    naive = runner.invoke(
+        app, ["deliveries", "hold", "--db", sqlite_url, "--due-before", "2026-03-02T10:05:00"]
+    )
+    assert naive.exit_code == 2

@@ -1,0 +1,368 @@
+"""The deployment as compose describes it, as local processes: everyone hears, once.
+
+A broker, PostgreSQL, two workers in one group, ``churnwatch web`` and the escalation
+job run from the shipped ``deploy/compose.config.yaml`` with only addresses overridden
+(broker, relay, Twilio API, rule and state directories, metrics ports), and with the
+environment compose.yaml gives its services. Local receivers stand in for the WeCom
+robot, the bank's SMTP relay (STARTTLS and a login) and the Twilio API. A generated
+bank's events go onto the topics; the customers, relationship managers, branch heads
+and executives each receive their messages, and no message arrives twice.
+
+The shipped routing holds staff messages for ``group_wait`` (up to 15 minutes) and
+customers' texts through the night. Rather than wait, the test moves the store's clock:
+it makes the waiting deliveries due now, as those minutes passing would.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from email import message_from_bytes
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import sqlalchemy as sa
+from ruamel.yaml import YAML
+
+from churnwatch.rules import SHIPPED_RULES
+
+from .conftest import free_port
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "notifiers"))
+from helpers import SmtpPeer, TwilioPeer, make_certificate
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
+
+DEPLOY = Path(__file__).parents[2] / "deploy"
+SMTP_PASSWORD = "relay-pass-stack-4d1e"
+TWILIO_TOKEN = "twilio-token-stack-77aa"
+WEB_SECRET = "link-secret-for-the-stack-test-0123456789"
+LINK = re.compile(r"https?://127\.0\.0\.1:\d+/a/[A-Za-z0-9_-]+")
+
+
+@dataclass
+class WecomRobot:
+    """A WeCom group robot: takes ``{"msgtype": "text", ...}`` and answers ``errcode`` 0."""
+
+    received: list[dict[str, Any]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        robot = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                robot.received.append(
+                    {"key": self.headers.get("Idempotency-Key"), "json": json.loads(body)}
+                )
+                data = b'{"errcode": 0, "errmsg": "ok"}'
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args: Any) -> None:
+                return None
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/cgi-bin/webhook/send?key=k1"
+
+    def mobiles(self) -> Counter[str]:
+        return Counter(
+            mobile
+            for message in self.received
+            for mobile in message["json"]["text"]["mentioned_mobile_list"]
+        )
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@dataclass
+class Stack:
+    tmp: Path
+    config: Path
+    env: dict[str, str]
+    db: str
+    web_port: int
+    robot: WecomRobot
+    relay: SmtpPeer
+    twilio: TwilioPeer
+    processes: list[tuple[str, subprocess.Popen[bytes], Path]] = field(default_factory=list)
+
+    def churnwatch(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        """A one-shot churnwatch command (like compose's ``run --rm``)."""
+        return subprocess.run(
+            [sys.executable, "-m", "churnwatch", *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+
+    def start(self, label: str, *args: str, **env: str) -> subprocess.Popen[bytes]:
+        log = self.tmp / f"{label}.log"
+        process = subprocess.Popen(
+            [sys.executable, "-m", "churnwatch", *args],
+            env={**self.env, **env},
+            stdout=log.open("wb"),
+            stderr=subprocess.STDOUT,
+        )
+        self.processes.append((label, process, log))
+        return process
+
+    def logs(self) -> str:
+        return "\n".join(
+            f"--- {label}\n{log.read_text(errors='replace')[-3000:]}"
+            for label, _, log in self.processes
+        )
+
+    def rows(self, query: str) -> list[Any]:
+        engine = sa.create_engine(self.db)
+        try:
+            with engine.begin() as conn:
+                result = conn.execute(sa.text(query))
+                return list(result.all()) if result.returns_rows else []
+        finally:
+            engine.dispose()
+
+
+def compose_variables() -> list[str]:
+    """The environment compose.yaml gives each worker."""
+    compose = YAML(typ="safe", pure=True).load((DEPLOY / "compose.yaml").read_text())
+    return list(compose["x-worker"]["environment"])
+
+
+@pytest.fixture
+def stack(broker_url: str, postgres_empty_url: str, tmp_path: Path) -> Iterator[Stack]:
+    """compose.config.yaml with its addresses pointed at local stand-ins."""
+    cert, key = make_certificate(tmp_path)
+    relay = SmtpPeer(cert, key, username="churnwatch", password=SMTP_PASSWORD)
+    twilio = TwilioPeer()
+    robot = WecomRobot()
+    yaml = YAML(typ="safe", pure=True)
+    config = yaml.load((DEPLOY / "compose.config.yaml").read_text())
+    config["broker"]["url"] = broker_url
+    config["rules"]["dir"] = str(SHIPPED_RULES)  # compose mounts rules/pack there
+    config["metrics"]["host"] = "127.0.0.1"
+    config["notifiers"]["email"].update(host="127.0.0.1", port=relay.port)
+    config["notifiers"]["twilio_sms"]["base_url"] = twilio.url
+    path = tmp_path / "config.yaml"
+    with path.open("w") as handle:
+        yaml.dump(config, handle)
+    web_port = free_port()
+    values = {
+        "CHURNWATCH_STORE_URL": postgres_empty_url,
+        "CHURNWATCH_WEB_SECRET": WEB_SECRET,
+        "CHURNWATCH_WEB_PUBLIC_URL": f"http://127.0.0.1:{web_port}",
+        "TWILIO_ACCOUNT_SID": "AC" + "5" * 32,
+        "TWILIO_AUTH_TOKEN": TWILIO_TOKEN,
+        "TWILIO_FROM": "+15005550006",
+        "CHURNWATCH_WEBHOOK_URL": robot.url,
+        "CHURNWATCH_SMTP_PASSWORD": SMTP_PASSWORD,
+    }
+    variables = compose_variables()
+    assert set(variables) == set(values), "compose.yaml's worker environment changed"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CHURNWATCH_", "TWILIO_"))}
+    env.update(values)
+    env["SSL_CERT_FILE"] = str(cert)  # the relay's certificate, as the bank's CA would be
+    made = Stack(tmp_path, path, env, postgres_empty_url, web_port, robot, relay, twilio)
+    try:
+        yield made
+    finally:
+        for _, process, _ in made.processes:
+            if process.poll() is None:
+                process.kill()
+                process.wait(timeout=10)
+        robot.close()
+        twilio.close()
+        relay.close()
+
+
+def staff_by_role(events: Path) -> dict[str, dict[str, str]]:
+    """role -> {staff_id: phone} from the generated directory."""
+    found: dict[str, dict[str, str]] = {}
+    for line in events.read_text().splitlines():
+        if '"type":"staff"' in line:
+            person = json.loads(line)
+            found.setdefault(person["role"], {})[person["staff_id"]] = person["phone"]
+    return found
+
+
+def settle(stack: Stack, query: str, what: str, quiet: float = 4.0, timeout: float = 120) -> int:
+    """Wait until ``query``'s count is non-zero and has not moved for ``quiet`` seconds."""
+    deadline = time.monotonic() + timeout
+    last, since = -1, time.monotonic()
+    while time.monotonic() < deadline:
+        count = int(stack.rows(query)[0][0])
+        if count != last:
+            last, since = count, time.monotonic()
+        elif count and time.monotonic() - since >= quiet:
+            return count
+        time.sleep(0.5)
+    pytest.fail(f"{what} did not settle (last count {last}):\n{stack.logs()}")
+
+
+def make_due_now(stack: Stack) -> None:
+    """Time passes: deliveries held for group_wait or quiet hours are due now."""
+    stack.rows("update deliveries set due_at = now() where status = 'pending'")
+
+
+def wait_all_sent(stack: Stack, timeout: float = 60) -> None:
+    """Until no delivery is waiting or being sent; fails with what is left and why."""
+    query = (
+        "select channel, audience, status, attempts, due_at, last_error from deliveries"
+        " where status in ('pending', 'sending')"
+    )
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        left = stack.rows(query)
+        if not left:
+            return
+        time.sleep(0.3)
+    pytest.fail(f"deliveries still waiting: {left[:10]}\n{stack.logs()}")
+
+
+def test_the_compose_stack_tells_every_audience_once(stack: Stack) -> None:
+    events = stack.tmp / "events.jsonl"
+    generated = stack.churnwatch("generate", str(events), "--customers", "300", "--weeks", "3")
+    assert generated.returncode == 0, generated.stderr
+    upgraded = stack.churnwatch(
+        "db", "upgrade", "--config", str(stack.config)
+    )  # compose's one-shot
+    assert upgraded.returncode == 0, upgraded.stderr
+    created = stack.churnwatch("topics", "create", "--config", str(stack.config))
+    assert created.returncode == 0, created.stdout + created.stderr
+    checked = stack.churnwatch("config", "check", "--config", str(stack.config))
+    assert checked.returncode == 0, checked.stderr
+    web = stack.start("web", "web", "--rules", str(SHIPPED_RULES), "--host", "127.0.0.1",
+                      "--port", str(stack.web_port))  # fmt: skip
+    workers = [
+        stack.start(
+            f"worker-{n}",
+            "worker",
+            "--config",
+            str(stack.config),
+            CHURNWATCH_WORKER_STATE_STORE=f"rocksdb://{stack.tmp / f'state-{n}'}",
+            CHURNWATCH_METRICS_PORT=str(free_port()),
+        )
+        for n in (1, 2)
+    ]
+    produced = stack.churnwatch("produce", str(events), "--config", str(stack.config))
+    assert produced.returncode == 0, produced.stderr
+
+    alerts = settle(stack, "select count(*) from alerts", "the alerts")
+    settle(stack, "select count(*) from deliveries", "the deliveries")
+    make_due_now(stack)
+    wait_all_sent(stack)
+    make_due_now(stack)  # anything a late group opened meanwhile
+    wait_all_sent(stack)
+    for worker in workers:
+        worker.terminate()
+        assert worker.wait(timeout=60) == 0, stack.logs()
+
+    statuses = Counter(
+        (audience, status)
+        for audience, status in stack.rows("select audience, status from deliveries")
+    )
+    assert not {s for (_, s) in statuses} - {"sent", "suppressed"}, statuses
+    people = staff_by_role(events)
+    robot, relay, twilio = stack.robot, stack.relay, stack.twilio
+
+    # each audience heard, through its own channel, and only the people it should be
+    mobiles = robot.mobiles()
+    managers = set(people["relationship_manager"].values())
+    heads = set(people["branch_head"].values())
+    assert set(mobiles) & managers, (mobiles, statuses)
+    assert set(mobiles) & heads, (mobiles, statuses)
+    assert set(mobiles) <= managers | heads
+    texts = [request["form"]["To"] for request in twilio.requests]
+    assert texts and not set(texts) & (managers | heads)
+    mailed = {envelope.rcpt_tos[0] for envelope in relay.messages}
+    assert mailed and mailed <= {f"{sid}@bank.example" for sid in people["executive"]}
+    assert relay.logins and set(relay.logins) == {"churnwatch"}
+
+    # once: no message repeated, and as many messages as the outbox says it sent
+    keys = [message["key"] for message in robot.received]
+    assert len(keys) == len(set(keys))
+    ids = [message_from_bytes(envelope.content)["Message-ID"] for envelope in relay.messages]
+    assert len(ids) == len(set(ids))
+    sms = [(r["form"]["To"], r["form"]["Body"]) for r in twilio.requests]
+    assert len(sms) == len(set(sms))
+    sent_messages = {
+        channel: count
+        for channel, count in stack.rows(
+            "select channel, count(distinct coalesce(provider_message_id, cast(id as text)))"
+            " from deliveries where status = 'sent' group by channel"
+        )
+    }
+    assert sent_messages == {
+        "webhook": len(keys),
+        "email": len(ids),
+        "twilio_sms": len(sms),
+    }, statuses
+
+    # a manager's link opens the alert in churnwatch web
+    bodies = [m["json"]["text"]["content"] for m in robot.received]
+    link = next(LINK.search(b) for b in bodies if LINK.search(b))
+    assert link is not None
+    page = httpx.get(link.group(0), timeout=10)
+    assert page.status_code == 200, page.text[:500]
+
+    # the escalation job, with the same configuration: a high alert nobody acknowledged
+    # four business hours ago goes to the branch head
+    high = stack.rows(
+        "select f.alert_id from followups f join alerts a on a.alert_id = f.alert_id"
+        " where a.severity = 'high' and f.acknowledged_at is null"
+        " and f.next_escalation_at is not null limit 1"
+    )
+    assert high, f"no open high alert among {alerts}"
+    stack.rows(
+        "update followups set next_escalation_at = now() - interval '1 minute'"
+        f" where alert_id = '{high[0][0]}'"
+    )
+    before = len(robot.received)
+    job = ("--db", stack.db, "--rules", str(SHIPPED_RULES), "--channels", str(stack.config))
+    escalated = stack.churnwatch("escalations", "run", "--once", *job)
+    assert escalated.returncode == 0, escalated.stderr
+    assert "escalated 1 alert(s)" in escalated.stderr
+    make_due_now(stack)
+    dispatched = stack.churnwatch("deliveries", "dispatch", *job)
+    assert dispatched.returncode == 0, dispatched.stdout + dispatched.stderr
+    assert len(robot.received) == before + 1
+    assert set(robot.received[-1]["json"]["text"]["mentioned_mobile_list"]) <= heads
+    web.terminate()
+
+
+def test_a_worker_refuses_a_store_whose_schema_is_behind(stack: Stack) -> None:
+    """Started before ``db upgrade``, a worker exits at once saying what to run, rather
+    than racing the others to create the schema; after the upgrade it starts."""
+    created = stack.churnwatch("topics", "create", "--config", str(stack.config))
+    assert created.returncode == 0, created.stderr
+    refused = stack.churnwatch("worker", "--config", str(stack.config), timeout=60)
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert "run `churnwatch db upgrade`" in refused.stderr
+    upgraded = stack.churnwatch("db", "upgrade", "--config", str(stack.config))
+    assert upgraded.returncode == 0, upgraded.stderr
+    stack.rows("update alembic_version set version_num = '9999'")
+    ahead = stack.churnwatch("worker", "--config", str(stack.config), timeout=60)
+    assert ahead.returncode == 1
+    assert "newer than this churnwatch knows" in ahead.stderr
