@@ -74,7 +74,10 @@ class RuleWatcher:
     async def run(self) -> None:
         while True:
             await asyncio.sleep(self.interval)
-            await self.check()
+            try:
+                await self.check()
+            except Exception:  # the watcher outlives any failure; the next change is tried
+                log.exception("the rule watcher failed; the rules in force stay")
 
     def refused(self, count: int) -> None:
         if self.observe is not None:
@@ -111,7 +114,10 @@ class RuleWatcher:
             return False
         self.engine.swap(ruleset)
         if self.on_reload is not None:
-            self.on_reload(pack)
+            try:
+                self.on_reload(pack)
+            except Exception:
+                log.exception("the new templates could not be handed to the notifications")
         if self.observe is not None:
             self.observe.rules_loaded(self.engine, reloaded=True)
         log.info(
