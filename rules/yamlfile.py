@@ -158,7 +158,10 @@ def load_yaml(path: Path) -> YamlDocument:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else 1
         column = mark.column + 1 if mark else 1
-        raise YamlSyntaxError(f"YAML syntax error: {exc.problem or exc}", line, column) from exc
+        problem = str(exc.problem or exc)
+        if not problem.startswith("aliases"):  # ours: a refusal, not a syntax error
+            problem = f"YAML syntax error: {problem}"
+        raise YamlSyntaxError(problem, line, column) from exc
     except UnicodeDecodeError as exc:
         raise YamlSyntaxError(f"file is not UTF-8 text: {exc}", 1, 1) from exc
     except OSError as exc:
