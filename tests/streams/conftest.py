@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from kafka import KafkaConsumer, TopicPartition
 
 from churnwatch.rules import SHIPPED_RULES
 from churnwatch.schemas.store import AlertStore
@@ -90,6 +91,22 @@ class Setup:
         with AlertStore(self.db) as store:
             return store.alert_ids()
 
+    def committed(self) -> int:
+        """Records the worker group has committed on the three input topics."""
+        topics = self.config.topics
+        inputs = (topics.transactions, topics.products, topics.customers)
+        consumer = KafkaConsumer(
+            bootstrap_servers=self.config.bootstrap_servers,
+            group_id=self.config.worker.group_id,
+            enable_auto_commit=False,
+        )
+        try:
+            parts = range(topics.partitions)
+            offsets = [consumer.committed(TopicPartition(t, p)) for t in inputs for p in parts]
+        finally:
+            consumer.close()
+        return sum(offset or 0 for offset in offsets)
+
 
 @pytest.fixture
 def make_setup(broker_url: str, tmp_path: Path) -> Callable[..., Setup]:
@@ -104,6 +121,9 @@ def make_setup(broker_url: str, tmp_path: Path) -> Callable[..., Setup]:
         timer_clock: str = "event",
         metrics_port: int = 0,
         state_store: str = "memory://",
+        store_url: str = "",
+        max_task_idle: float = 0.0,
+        shutdown_timeout: float = 30.0,
     ) -> Setup:
         token = name or uuid.uuid4().hex[:8]
         path = tmp_path / f"churnwatch-{token}.yaml"
@@ -118,7 +138,7 @@ topics:
   alerts: {token}.alerts
   dead_letter: {token}.dead-letter
   partitions: {partitions}
-store: {{url: "sqlite:///{tmp_path / (token + ".db")}"}}
+store: {{url: "{store_url or f"sqlite:///{tmp_path / (token + '.db')}"}"}}
 rules: {{dir: "{rules_dir}", reload_interval: 0.3}}
 worker:
   group_id: g-{token}
@@ -129,6 +149,8 @@ worker:
   timer_clock: {timer_clock}
   state_store: "{state_store}"
   rocksdb_block_cache_mb: 8
+  max_task_idle: {max_task_idle}
+  shutdown_timeout: {shutdown_timeout}
 metrics: {{port: {metrics_port}}}
 """
         )

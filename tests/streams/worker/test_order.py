@@ -8,7 +8,6 @@ import json
 from collections.abc import Callable
 
 import pytest
-from kafka import KafkaConsumer, TopicPartition
 
 from churnwatch.streams.produce import produce_lines
 from churnwatch.streams.synthetic.bank import DatasetSpec, generate
@@ -20,23 +19,6 @@ from .test_loop import read_topic, replay_ids, sink_ids
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
 StartWorker = Callable[[Setup, str], WorkerProcess]
-
-
-def committed(setup: Setup) -> int:
-    """Records the worker's group has committed on the three input topics."""
-    topics = setup.config.topics
-    inputs = {topics.transactions, topics.products, topics.customers}
-    consumer = KafkaConsumer(
-        bootstrap_servers=setup.config.bootstrap_servers,
-        group_id=setup.config.worker.group_id,
-        enable_auto_commit=False,
-    )
-    try:
-        parts = range(setup.config.topics.partitions)
-        offsets = [consumer.committed(TopicPartition(t, p)) for t in inputs for p in parts]
-    finally:
-        consumer.close()
-    return sum(offset or 0 for offset in offsets)
 
 
 def test_backlog_produced_before_start_gives_replays_alerts(
@@ -53,7 +35,7 @@ def test_backlog_produced_before_start_gives_replays_alerts(
     produce_lines(setup.config, lines)
     inputs = sum(1 for line in lines if json.loads(line)["type"] != "staff")
     worker = start_worker(setup, "backlog")
-    wait_until(lambda: committed(setup) == inputs, timeout=120, what="every event")
+    wait_until(lambda: setup.committed() == inputs, timeout=120, what="every event")
     assert worker.terminate() == 0
     assert setup.alert_ids() == expected, (sorted(rules), worker.text()[-2000:])
     assert sorted(sink_ids(worker)) == sorted(expected)

@@ -1,0 +1,196 @@
+"""The fault matrix: the worker on the real path (a broker, a store, ``churnwatch worker``
+subprocesses) through a store outage, an unexpected store error, a SIGTERM in a backlog
+and a worker killed in a group, each case ending with exactly replay's alert ids on the
+same generated stream, none handed to the sinks twice, and no help from outside.
+
+Kept lean: one broker per module, small generated banks, one replay per stream."""
+
+from __future__ import annotations
+
+import functools
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import pytest
+import sqlalchemy as sa
+
+from churnwatch.streams.produce import produce_lines
+from churnwatch.streams.synthetic.bank import DatasetSpec, generate
+from churnwatch.streams.topics import create_topics
+
+from ..conftest import Setup, WorkerProcess, free_port, wait_until
+from .test_loop import replay_ids, sink_ids
+from .test_ops import status_of
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(150)]
+
+StartWorker = Callable[[Setup, str], WorkerProcess]
+OUTAGE = 20.0  # seconds the store refuses every connection
+
+
+@functools.cache
+def bank(customers: int = 200, weeks: int = 6) -> tuple[list[bytes], frozenset[str], int]:
+    """A generated bank, replay's alert ids for it, and how many lines go to input topics."""
+    lines = list(generate(DatasetSpec(customers=customers, weeks=weeks, seed=29)))
+    inputs = sum(1 for line in lines if b'"type":"staff"' not in line)
+    return lines, frozenset(replay_ids(lines)), inputs
+
+
+def all_delivered_once(*workers: WorkerProcess) -> set[str]:
+    delivered = [alert_id for worker in workers for alert_id in sink_ids(worker)]
+    assert len(delivered) == len(set(delivered)), "an alert went to the sinks twice"
+    return set(delivered)
+
+
+@pytest.fixture
+def database(postgres_url: str) -> Iterator[tuple[str, sa.Engine, str]]:
+    """A PostgreSQL database of its own (an outage must not touch other tests' databases)."""
+    server = sa.make_url(postgres_url).set(query={})
+    name = f"cw_fault_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    url = server.set(database=name).render_as_string(hide_password=False)
+    try:
+        yield url, admin, name
+    finally:
+        with admin.connect() as connection:
+            connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@contextmanager
+def refusing(admin: sa.Engine, name: str) -> Iterator[None]:
+    """The database refuses new connections and its open ones are killed, until the end."""
+    with admin.connect() as connection:
+        connection.execute(sa.text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false'))
+        connection.execute(
+            sa.text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"),
+            {"n": name},
+        )
+    try:
+        yield
+    finally:
+        with admin.connect() as connection:
+            connection.execute(sa.text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true'))
+
+
+def test_store_outage_is_retried_with_nothing_committed_and_nothing_lost(
+    make_setup: Callable[..., Setup],
+    start_worker: StartWorker,
+    database: tuple[str, sa.Engine, str],
+) -> None:
+    """The store's connections killed and refused for 20 s while two thirds of a bank
+    arrive: the worker stays up, reports not-ready, commits nothing until its writes
+    succeed, then resumes by itself and ends with exactly replay's alerts."""
+    url, admin, name = database
+    port = free_port()
+    setup = make_setup(store_url=url, metrics_port=port, max_task_idle=0.5)
+    lines, expected, inputs = bank()
+    third = len(lines) // 3
+    head = sum(1 for line in lines[:third] if b'"type":"staff"' not in line)
+    create_topics(setup.config)
+    produce_lines(setup.config, lines[:third])
+    worker = start_worker(setup, "outage")
+    wait_until(lambda: setup.committed() == head, what="the first third")
+    with refusing(admin, name):
+        produce_lines(setup.config, lines[third:])
+        worker.wait_for_log("cannot store alerts", timeout=10)
+        time.sleep(1)
+        before = setup.committed()
+        assert status_of(port, "/readyz") == 503
+        time.sleep(OUTAGE - 3)
+        assert setup.committed() == before < inputs, "committed during the outage"
+        assert status_of(port, "/readyz") == 503
+        assert worker.process.poll() is None
+    wait_until(lambda: setup.committed() == inputs, timeout=60, what="every event after")
+    wait_until(lambda: status_of(port, "/readyz") == 200, what="ready again")
+    assert worker.terminate() == 0
+    assert setup.alert_ids() == expected
+    assert all_delivered_once(worker) == expected
+    assert "succeeded after" in worker.text()
+
+
+def test_an_unexpected_store_error_stops_the_worker_without_committing(
+    make_setup: Callable[..., Setup],
+    start_worker: StartWorker,
+    database: tuple[str, sa.Engine, str],
+) -> None:
+    """A store error no retry can cure (the alerts table gone) stops the worker with the
+    batch in hand neither committed nor written as state; once the table is back, the
+    next start processes that batch again and nothing is skipped."""
+    url, _, _ = database
+    setup = make_setup(store_url=url, commit_interval=0.2, max_task_idle=0.5)
+    lines, expected, inputs = bank()
+    third = len(lines) // 3
+    head = sum(1 for line in lines[:third] if b'"type":"staff"' not in line)
+    create_topics(setup.config)
+    produce_lines(setup.config, lines[:third])
+    first = start_worker(setup, "first")
+    wait_until(lambda: setup.committed() == head, what="the first third")
+    store = sa.create_engine(url)
+    with store.begin() as connection:
+        connection.execute(sa.text("ALTER TABLE alerts RENAME TO alerts_away"))
+    produce_lines(setup.config, lines[third:])
+    assert first.process.wait(timeout=30) == 1
+    first.handle.close()
+    assert "not committing" in first.text()
+    assert head <= setup.committed() < inputs
+    with store.begin() as connection:
+        connection.execute(sa.text("ALTER TABLE alerts_away RENAME TO alerts"))
+    store.dispose()
+    second = start_worker(setup, "second")
+    wait_until(lambda: setup.committed() == inputs, timeout=60, what="every event")
+    assert second.terminate() == 0
+    assert setup.alert_ids() == expected
+    assert all_delivered_once(first, second) == expected
+
+
+def test_sigterm_in_a_backlog_stops_in_time_and_restarts_without_loss_or_repeat(
+    make_setup: Callable[..., Setup], start_worker: StartWorker
+) -> None:
+    """SIGTERM while a whole bank waits on the topics: the worker stops within its
+    shutdown_timeout with exit 0; a restart finishes it, every alert stored and handed
+    to the sinks once."""
+    setup = make_setup(max_poll_records=100, commit_interval=1.0, shutdown_timeout=10)
+    lines, expected, inputs = bank()
+    create_topics(setup.config)
+    produce_lines(setup.config, lines)
+    first = start_worker(setup, "first")
+    wait_until(lambda: setup.committed() > 0, what="a first checkpoint")
+    started = time.monotonic()
+    assert first.terminate() == 0
+    assert time.monotonic() - started < 10
+    assert 0 < setup.committed() < inputs
+    second = start_worker(setup, "second")
+    wait_until(lambda: setup.committed() == inputs, timeout=60, what="every event")
+    assert second.terminate() == 0
+    assert setup.alert_ids() == expected
+    assert all_delivered_once(first, second) == expected
+
+
+def test_two_workers_one_killed_a_third_joining_on_a_backlog(
+    make_setup: Callable[..., Setup], start_worker: StartWorker
+) -> None:
+    """A backlog shared by two workers; one is SIGKILLed mid-stream and a third joins:
+    the group ends with exactly replay's alerts, none handed to the sinks twice."""
+    setup = make_setup(max_poll_records=200, commit_interval=0.5)
+    lines, expected, inputs = bank()
+    create_topics(setup.config)
+    one = start_worker(setup, "one")
+    one.wait_for_log("assigned partitions [0, 1, 2, 3]")
+    two = start_worker(setup, "two")
+    two.wait_for_log("assigned partitions [")
+    one.wait_for_log("assigned partitions [", count=2)
+    produce_lines(setup.config, lines)
+    wait_until(lambda: setup.committed() > inputs // 5, what="some progress")
+    two.kill()
+    three = start_worker(setup, "three")
+    three.wait_for_log("assigned partitions [")
+    wait_until(lambda: setup.committed() == inputs, timeout=90, what="every event")
+    assert one.terminate() == 0
+    assert three.terminate() == 0
+    assert setup.alert_ids() == expected
+    assert all_delivered_once(one, two, three) == expected
