@@ -1,7 +1,8 @@
 """The fault matrix: the worker on the real path (a broker, a store, ``churnwatch worker``
-subprocesses) through a store outage, an unexpected store error, a SIGTERM in a backlog
-and a worker killed in a group, each case ending with exactly replay's alert ids on the
-same generated stream, none handed to the sinks twice, and no help from outside.
+subprocesses) through a store outage, an unexpected store error, a SIGTERM or a SIGKILL
+in a backlog and a worker killed in a group while a third joins, each case ending with
+exactly replay's alert ids on the same generated stream, none handed to the sinks twice,
+and no help from outside.
 
 Kept lean: one broker per module, small generated banks, one replay per stream."""
 
@@ -148,21 +149,25 @@ def test_an_unexpected_store_error_stops_the_worker_without_committing(
     assert all_delivered_once(first, second) == expected
 
 
-def test_sigterm_in_a_backlog_stops_in_time_and_restarts_without_loss_or_repeat(
-    make_setup: Callable[..., Setup], start_worker: StartWorker
+@pytest.mark.parametrize("signal", ["SIGTERM", "SIGKILL"])
+def test_a_worker_stopped_in_a_backlog_restarts_without_loss_or_repeat(
+    make_setup: Callable[..., Setup], start_worker: StartWorker, signal: str
 ) -> None:
-    """SIGTERM while a whole bank waits on the topics: the worker stops within its
-    shutdown_timeout with exit 0; a restart finishes it, every alert stored and handed
-    to the sinks once."""
-    setup = make_setup(max_poll_records=100, commit_interval=1.0, shutdown_timeout=10)
-    lines, expected, inputs = bank()
+    """SIGTERM or SIGKILL while a whole bank waits on the topics: SIGTERM stops the worker
+    within its shutdown_timeout with exit 0; either way a restart finishes the backlog,
+    every alert stored and handed to the sinks once."""
+    setup = make_setup(max_poll_records=100, commit_interval=0.2, shutdown_timeout=10)
+    lines, expected, inputs = bank(customers=600)  # long enough to stop it halfway
     create_topics(setup.config)
     produce_lines(setup.config, lines)
     first = start_worker(setup, "first")
     wait_until(lambda: setup.committed() > 0, what="a first checkpoint")
-    started = time.monotonic()
-    assert first.terminate() == 0
-    assert time.monotonic() - started < 10
+    if signal == "SIGKILL":
+        first.kill()
+    else:
+        started = time.monotonic()
+        assert first.terminate() == 0
+        assert time.monotonic() - started < 10
     assert 0 < setup.committed() < inputs
     second = start_worker(setup, "second")
     wait_until(lambda: setup.committed() == inputs, timeout=60, what="every event")
