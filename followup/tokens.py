@@ -11,7 +11,9 @@ is counted (``churnwatch_followup_refused_total``), so guessing shows up long be
 could succeed.
 
 The secret comes from ``CHURNWATCH_WEB_SECRET`` or the file named by
-``CHURNWATCH_WEB_SECRET_FILE``; it is never logged or put in error text.
+``CHURNWATCH_WEB_SECRET_FILE``; it is never logged or put in error text. To rotate it
+without breaking links already sent, ``churnwatch web`` also accepts the previous one
+(``CHURNWATCH_WEB_SECRET_PREVIOUS``) for an overlap, and never signs with it.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import hmac
 import os
 import re
 import struct
+from collections.abc import Mapping
 from pathlib import Path
 from typing import NamedTuple
 
@@ -30,17 +33,26 @@ from churnwatch.followup.exceptions import LinkRefused, SecretMissing
 
 __all__ = [
     "DEFAULT_TTL",
+    "PREVIOUS_ENV",
+    "PREVIOUS_FILE_ENV",
+    "PREVIOUS_UNTIL_ENV",
     "SECRET_ENV",
     "SECRET_FILE_ENV",
     "LinkClaims",
     "LinkSigner",
+    "PreviousSecret",
+    "load_previous_secret",
     "load_secret",
+    "load_signer",
     "manager_link",
     "short_ref",
 ]
 
 SECRET_ENV = "CHURNWATCH_WEB_SECRET"
 SECRET_FILE_ENV = "CHURNWATCH_WEB_SECRET_FILE"
+PREVIOUS_ENV = "CHURNWATCH_WEB_SECRET_PREVIOUS"
+PREVIOUS_FILE_ENV = "CHURNWATCH_WEB_SECRET_PREVIOUS_FILE"
+PREVIOUS_UNTIL_ENV = "CHURNWATCH_WEB_SECRET_PREVIOUS_UNTIL"
 #: long enough to cover a weekend and an escalation to the executive
 DEFAULT_TTL = dt.timedelta(days=7)
 _MAC_BYTES = 10
@@ -50,16 +62,20 @@ _COMPACT_ID = re.compile(r"^al-([0-9a-f]{24})$")
 _MIN_SECRET = 16
 
 
-def load_secret(environ: dict[str, str] | None = None) -> bytes:
+def _read(env: Mapping[str, str], name: str, file_name: str) -> str | None:
+    value = env.get(name)
+    if not value and env.get(file_name):
+        try:
+            value = Path(env[file_name]).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise SecretMissing(f"cannot read the secret file named by {file_name}") from exc
+    return value or None
+
+
+def load_secret(environ: Mapping[str, str] | None = None) -> bytes:
     """The server secret from the environment or a file; at least 16 bytes."""
     env = os.environ if environ is None else environ
-    value = env.get(SECRET_ENV)
-    if not value and env.get(SECRET_FILE_ENV):
-        path = Path(env[SECRET_FILE_ENV])
-        try:
-            value = path.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise SecretMissing(f"cannot read the secret file named by {SECRET_FILE_ENV}") from exc
+    value = _read(env, SECRET_ENV, SECRET_FILE_ENV)
     if not value:
         raise SecretMissing(f"set {SECRET_ENV} or {SECRET_FILE_ENV} to the link-signing secret")
     secret = value.encode("utf-8")
@@ -68,10 +84,55 @@ def load_secret(environ: dict[str, str] | None = None) -> bytes:
     return secret
 
 
+class PreviousSecret(NamedTuple):
+    """The secret links were signed with before a rotation, accepted until ``until``."""
+
+    secret: bytes
+    until: dt.datetime | None
+
+
+def load_previous_secret(environ: Mapping[str, str] | None = None) -> PreviousSecret | None:
+    """The previous secret while a rotation overlaps, or None.
+
+    Links already sent stay valid for up to their lifetime (seven days) after the secret
+    changes, so ``churnwatch web`` keeps accepting the old one until
+    ``CHURNWATCH_WEB_SECRET_PREVIOUS_UNTIL`` (an ISO time with offset; unset: until the
+    variable is removed). It never signs with it.
+    """
+    env = os.environ if environ is None else environ
+    value = _read(env, PREVIOUS_ENV, PREVIOUS_FILE_ENV)
+    if not value:
+        return None
+    if len(value.encode("utf-8")) < _MIN_SECRET:
+        raise SecretMissing(
+            f"the previous link-signing secret must be at least {_MIN_SECRET} bytes"
+        )
+    until_text = env.get(PREVIOUS_UNTIL_ENV, "").strip()
+    until = None
+    if until_text:
+        try:
+            until = dt.datetime.fromisoformat(until_text.replace("Z", "+00:00"))
+        except ValueError as exc:
+            raise SecretMissing(f"{PREVIOUS_UNTIL_ENV} is not an ISO time: {until_text!r}") from exc
+        if until.tzinfo is None:
+            raise SecretMissing(f"{PREVIOUS_UNTIL_ENV} needs an offset (+08:00 or Z)")
+    return PreviousSecret(value.encode("utf-8"), until)
+
+
+def load_signer(environ: Mapping[str, str] | None = None) -> LinkSigner:
+    """What ``churnwatch web`` checks links with: the secret, and the previous one if any."""
+    return LinkSigner(load_secret(environ), previous=load_previous_secret(environ))
+
+
 def short_ref(alert_id: str) -> str:
     """A six-character reference a person can type in an SMS reply (``2 3f9a2c``)."""
     match = _COMPACT_ID.match(alert_id)
     return (match.group(1) if match else hashlib.sha256(alert_id.encode()).hexdigest())[:6]
+
+
+def _derive(secret: bytes) -> bytes:
+    # separate keys per purpose, so a CSRF token can never pass as a link and back
+    return hmac.new(secret, b"churnwatch-link-v1", hashlib.sha256).digest()
 
 
 class LinkClaims(NamedTuple):
@@ -89,19 +150,33 @@ def _unb64(text: str) -> bytes:
 
 
 class LinkSigner:
-    """Signs and checks link tokens and the CSRF tokens of the forms they open."""
+    """Signs and checks link tokens and the CSRF tokens of the forms they open.
 
-    __slots__ = ("_key",)
+    With a ``previous`` secret (a rotation under way) it still signs with the current
+    one only, and accepts tokens of either until the previous one's ``until``.
+    """
 
-    def __init__(self, secret: bytes) -> None:
-        # separate keys per purpose, so a CSRF token can never pass as a link and back
-        self._key = hmac.new(secret, b"churnwatch-link-v1", hashlib.sha256).digest()
+    __slots__ = ("_key", "_previous", "_previous_until")
+
+    def __init__(self, secret: bytes, previous: PreviousSecret | None = None) -> None:
+        self._key = _derive(secret)
+        self._previous = _derive(previous.secret) if previous is not None else None
+        self._previous_until = previous.until if previous is not None else None
 
     def __repr__(self) -> str:  # never show key material
         return "LinkSigner(<secret>)"
 
-    def _mac(self, purpose: bytes, data: bytes) -> bytes:
-        return hmac.new(self._key, purpose + b"\x00" + data, hashlib.sha256).digest()
+    def _mac(self, purpose: bytes, data: bytes, key: bytes | None = None) -> bytes:
+        return hmac.new(key or self._key, purpose + b"\x00" + data, hashlib.sha256).digest()
+
+    def _keys(self, now: dt.datetime | None) -> list[bytes]:
+        """The current key, and the previous one while its overlap lasts."""
+        keys = [self._key]
+        if self._previous is not None and (
+            self._previous_until is None or now is None or now < self._previous_until
+        ):
+            keys.append(self._previous)
+        return keys
 
     def sign(self, alert_id: str, staff_id: str, expires_at: dt.datetime) -> str:
         match = _COMPACT_ID.match(alert_id)
@@ -126,7 +201,10 @@ class LinkSigner:
         if len(raw) < 7 + _MAC_BYTES:
             raise LinkRefused("malformed")
         payload, mac = raw[:-_MAC_BYTES], raw[-_MAC_BYTES:]
-        if not hmac.compare_digest(mac, self._mac(b"link", payload)[:_MAC_BYTES]):
+        if not any(
+            hmac.compare_digest(mac, self._mac(b"link", payload, key)[:_MAC_BYTES])
+            for key in self._keys(now)
+        ):
             raise LinkRefused("forged")
         version, flags, expires, alert_len = struct.unpack("!BBIB", payload[:7])
         alert, staff = payload[7 : 7 + alert_len], payload[7 + alert_len :]
@@ -145,7 +223,11 @@ class LinkSigner:
     def check_csrf(self, link_token: str, session: str, given: str) -> None:
         if not session or not given:
             raise LinkRefused("csrf")
-        if not hmac.compare_digest(self.csrf_token(link_token, session), given):
+        data = f"{link_token}\x00{session}".encode()
+        if not any(
+            hmac.compare_digest(_b64(self._mac(b"csrf", data, key)[:16]), given)
+            for key in self._keys(None)  # a form opened just before a restart
+        ):
             raise LinkRefused("csrf")
 
 

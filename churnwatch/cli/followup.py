@@ -25,7 +25,7 @@ from churnwatch.followup.exceptions import FollowUpError
 from churnwatch.followup.report import build_report
 from churnwatch.followup.report_render import render_csv, render_html, render_text
 from churnwatch.followup.store import OUTCOMES, FollowUpStore, parse_amount
-from churnwatch.followup.tokens import load_secret, manager_link
+from churnwatch.followup.tokens import manager_link
 from churnwatch.metrics import Metrics
 from churnwatch.rules import SHIPPED_RULES
 from churnwatch.rules.durations import EPOCH, parse_duration
@@ -79,13 +79,14 @@ def web(
     """Serve the managers' alert pages, the inbound SMS webhook and the report page."""
     import uvicorn
 
-    from churnwatch.followup.tokens import LinkSigner
+    from churnwatch.followup.tokens import load_previous_secret, load_signer
     from churnwatch.followup.web import WebSettings, create_app
     from churnwatch.notifiers.setup import load_templates, routing_for
     from churnwatch.rules.loader import load_rules
 
     try:
-        signer = LinkSigner(load_secret())
+        signer = load_signer()
+        previous = load_previous_secret()
         store = AlertStore(db)
         ruleset = load_rules(rules_dir)
         routing = routing_for(rules_dir)
@@ -94,6 +95,9 @@ def web(
         raise _fail(exc) from exc
     if not os.environ.get("TWILIO_AUTH_TOKEN"):
         err.print("TWILIO_AUTH_TOKEN is not set: inbound SMS will be refused", highlight=False)
+    if previous is not None:
+        until = f"until {previous.until:%Y-%m-%d %H:%M %Z}" if previous.until else "until removed"
+        err.print(f"also accepting links signed with the previous secret, {until}", highlight=False)
     settings = WebSettings(
         store=FollowUpStore(store.engine),
         signer=signer,

@@ -10,10 +10,15 @@ import pytest
 from churnwatch.followup.control import is_control
 from churnwatch.followup.exceptions import LinkRefused, SecretMissing
 from churnwatch.followup.tokens import (
+    PREVIOUS_ENV,
+    PREVIOUS_UNTIL_ENV,
     SECRET_ENV,
     SECRET_FILE_ENV,
     LinkSigner,
+    PreviousSecret,
+    load_previous_secret,
     load_secret,
+    load_signer,
     manager_link,
 )
 
@@ -87,3 +92,54 @@ class TestControlGroup:
         one = {i for i in range(2000) if is_control("rule-a", f"C{i}", 0.2)}
         two = {i for i in range(2000) if is_control("rule-b", f"C{i}", 0.2)}
         assert one != two
+
+
+class TestRotation:
+    """A new link secret without breaking the links already sent."""
+
+    OLD = b"o" * 32
+    NEW = b"n" * 32
+
+    def test_links_of_the_previous_secret_open_during_the_overlap(self) -> None:
+        """Web signs with the new secret and opens links of the old one until the overlap
+        ends; after it, and without the previous secret, they are forged."""
+        old_link = LinkSigner(self.OLD).sign("al-" + "ab" * 12, "S1", NOW + dt.timedelta(days=7))
+        until = NOW + dt.timedelta(days=3)
+        rotating = LinkSigner(self.NEW, previous=PreviousSecret(self.OLD, until))
+        assert rotating.verify(old_link, NOW).staff_id == "S1"
+        new_link = rotating.sign("al-" + "ab" * 12, "S1", NOW + dt.timedelta(days=7))
+        with pytest.raises(LinkRefused):
+            LinkSigner(self.OLD).verify(new_link, NOW)  # signed with the new one only
+        with pytest.raises(LinkRefused, match="forged"):
+            rotating.verify(old_link, until)
+        with pytest.raises(LinkRefused, match="forged"):
+            LinkSigner(self.NEW).verify(old_link, NOW)
+
+    def test_a_form_opened_before_the_restart_still_posts(self) -> None:
+        """A CSRF token the old secret made passes while the previous one is accepted."""
+        old = LinkSigner(self.OLD)
+        token = old.csrf_token("tok", "session")
+        LinkSigner(self.NEW, previous=PreviousSecret(self.OLD, None)).check_csrf(
+            "tok", "session", token
+        )
+        with pytest.raises(LinkRefused):
+            LinkSigner(self.NEW).check_csrf("tok", "session", token)
+
+    def test_the_environment_names_the_previous_secret_and_its_overlap(self) -> None:
+        """CHURNWATCH_WEB_SECRET_PREVIOUS(_UNTIL) configure it; bad values are refused."""
+        env = {
+            SECRET_ENV: self.NEW.decode(),
+            PREVIOUS_ENV: self.OLD.decode(),
+            PREVIOUS_UNTIL_ENV: "2026-11-26T10:00:00+08:00",
+        }
+        previous = load_previous_secret(env)
+        assert previous is not None and previous.secret == self.OLD
+        assert previous.until == dt.datetime(2026, 11, 26, 2, 0, tzinfo=dt.UTC)
+        old_link = LinkSigner(self.OLD).sign("a1", "S1", NOW + dt.timedelta(days=7))
+        assert load_signer(env).verify(old_link, NOW).alert_id == "a1"
+        assert load_previous_secret({SECRET_ENV: self.NEW.decode()}) is None
+        for bad in ("next tuesday", "2026-11-26T10:00:00"):
+            with pytest.raises(SecretMissing):
+                load_previous_secret({**env, PREVIOUS_UNTIL_ENV: bad})
+        with pytest.raises(SecretMissing):
+            load_previous_secret({PREVIOUS_ENV: "short"})
