@@ -17,6 +17,7 @@ from contextlib import contextmanager
 import pytest
 import sqlalchemy as sa
 
+from churnwatch.schemas.store import migrate, open_engine
 from churnwatch.streams.produce import produce_lines
 from churnwatch.streams.synthetic.bank import DatasetSpec, generate
 from churnwatch.streams.topics import create_topics
@@ -54,6 +55,11 @@ def database(postgres_url: str) -> Iterator[tuple[str, sa.Engine, str]]:
     with admin.connect() as connection:
         connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
     url = server.set(database=name).render_as_string(hide_password=False)
+    engine = open_engine(url)  # `churnwatch db upgrade`, as before any worker starts
+    try:
+        migrate(engine)
+    finally:
+        engine.dispose()
     try:
         yield url, admin, name
     finally:
