@@ -67,13 +67,14 @@ class BalanceFallBlock:
         observations = state.observations
         if not observations or at >= observations[-1].at:
             observations.append(observation)
-            state.total, state.parked = _post(
-                observation, state.accounts, state.total, state.parked
-            )
-            if observation.total_before >= state.peak:
-                state.peak, state.peak_at = observation.total_before, at
-            if observation.total_after >= state.peak:
-                state.peak, state.peak_at = observation.total_after, at
+            total, state.parked = _post(observation, state.accounts, state.total, state.parked)
+            state.total = total
+            peak, before = state.peak, observation.total_before
+            if before >= peak:
+                peak = state.peak = before
+                state.peak_at = at
+            if total >= peak:
+                state.peak, state.peak_at = total, at
         else:  # late: place it by event time and recompute the running totals
             bisect.insort(observations, observation, key=lambda item: item.at)
             _rebuild(state)
@@ -115,16 +116,22 @@ class BalanceFallBlock:
 
     def prune(self, state: BlockState, cutoff: int) -> None:
         assert isinstance(state, BalanceState)
-        start = cutoff - self.span
-        folded = 0
-        for obs in state.observations:
-            if obs.at >= start:
-                break
-            state.base_accounts[obs.account_id] = (obs.at, obs.balance_after)
-            state.base_parked = max(ZERO, state.base_parked + obs.parked_delta)
-            folded += 1
-        if folded:
-            del state.observations[:folded]
+        observations = state.observations
+        folded = bisect.bisect_left(observations, cutoff - self.span, key=_at)
+        if not folded:
+            return
+        base_accounts = state.base_accounts
+        parked = state.base_parked
+        for obs in observations[:folded]:
+            base_accounts[obs.account_id] = (obs.at, obs.balance_after)
+            if obs.parked_delta:
+                parked = max(ZERO, parked + obs.parked_delta)
+        state.base_parked = parked
+        del observations[:folded]
+
+
+def _at(obs: Observation) -> int:
+    return obs.at
 
 
 def _post(

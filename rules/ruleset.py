@@ -5,9 +5,10 @@ The loader builds it; the engine reads it; a reload swaps a whole new one in.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from churnwatch.rules.blocks import Block
+from churnwatch.rules.blocks import Block, TimedBlock
 from churnwatch.rules.expressions import CompiledCondition
 from churnwatch.rules.model import RuleSpec
 from churnwatch.rules.tiers import DEFAULT_TIERS, TierScale
@@ -36,7 +37,16 @@ class CompiledRule:
         return self.spec.id
 
 
-RulePlan = tuple[CompiledRule, CompiledCondition, Block, bool, str, type, bool]
+#: a timed block's ``next_due`` (None for a block without timers)
+NextDue = Callable[[object], int | None] | None
+RulePlan = tuple[CompiledRule, CompiledCondition, Block, bool, str, type, NextDue]
+
+
+def _next_due_of(rule: CompiledRule) -> NextDue:
+    if not rule.timed:
+        return None
+    block: TimedBlock = rule.block  # type: ignore[assignment]  # timed: the loader checked
+    return block.next_due  # type: ignore[return-value]
 
 
 @dataclass(frozen=True)
@@ -80,7 +90,7 @@ class RuleSet:
                     r.block.sees_unmatched,
                     r.id,
                     r.state_type,
-                    r.timed,
+                    _next_due_of(r),
                 )
                 for r in by_type[name]
             )
