@@ -87,6 +87,8 @@ class FollowUpSink:
     def __call__(self, alerts: Sequence[Alert], directory: Directory) -> None:
         self.sync_staff(directory)
         for alert in alerts:
+            if alert.shadow:  # a rule on trial: nobody follows it up, nothing escalates
+                continue
             assignees = [
                 (r.staff_id, r.audience)
                 for r in alert.recipients

@@ -116,6 +116,10 @@ class Notifications:
 
     def submit(self, alert: Alert, directory: Directory) -> list[Delivery]:
         """Plan, check and write the deliveries of one stored alert."""
+        if alert.shadow:  # a rule on trial: stored for comparison, never told to anyone
+            suppressed = self.plan_report.suppressed
+            suppressed["shadow rule"] = suppressed.get("shadow rule", 0) + 1
+            return []
         if self.control is not None and self.control(alert):
             suppressed = self.plan_report.suppressed
             suppressed["control group"] = suppressed.get("control group", 0) + 1

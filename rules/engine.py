@@ -232,7 +232,8 @@ class Engine:
         account_id = firing.account_id
         if account_id is None and event is not None:
             account_id = getattr(event, "account_id", None)
-        audience = firing.audience or tuple(spec.audience)
+        shadow = spec.mode == "shadow"
+        audience = () if shadow else firing.audience or tuple(spec.audience)
         return Alert(
             alert_id=alert_id_for(spec.id, spec.version, who, firing.trigger_event_ids),
             rule_id=spec.id,
@@ -247,6 +248,7 @@ class Engine:
             recipients=[Recipient(audience=a) for a in audience],
             title=pick(spec.title, FALLBACK_LANGUAGE),
             template=firing.template or spec.template,
+            shadow=shadow,
         )
 
     def prune(self, state: CustomerState) -> None:

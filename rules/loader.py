@@ -158,6 +158,7 @@ class _Loader(BlockBuilding, SpecParsing):
                 result = self.compile_rule(doc, keys, rule, predicates)
                 if result is not None:
                     compiled.append(result)
+        self.check_shadows(parsed)
         tiers = self.routing_tiers()
         if self.problems:
             raise RuleSetError(sorted(self.problems, key=lambda p: (p.file, p.line, p.column)))
@@ -188,6 +189,25 @@ class _Loader(BlockBuilding, SpecParsing):
                 continue  # the template check reports it
             name = path.relative_to(self.root).as_posix()
             self.digest.update(name.encode() + b"\0" + content + b"\0")
+
+    def check_shadows(self, parsed: list[tuple[YamlDocument, RuleFileSpec]]) -> None:
+        """``shadows`` names a rule in force, and only a rule in shadow mode may say it."""
+        modes = {rule.id: rule.mode for _, spec in parsed for rule in spec.rules}
+        for doc, spec in parsed:
+            for rule in spec.rules:
+                if rule.shadows is None:
+                    continue
+                keys: list[str | int] = ["rules", self.positions[id(rule)], "shadows"]
+                if rule.mode != "shadow":
+                    message = "only a rule with `mode: shadow` can shadow another"
+                elif modes.get(rule.shadows) != "live":
+                    known = [rid for rid, mode in modes.items() if mode == "live"]
+                    message = f"no rule in force with id {rule.shadows!r}" + _did_you_mean(
+                        rule.shadows, known
+                    )
+                else:
+                    continue
+                self.problem(doc, keys, message, rule.id, "shadows")
 
     def routing_tiers(self) -> TierScale:
         """The tier scale routing.yaml declares, so routing and rules agree on tiers."""

@@ -196,6 +196,10 @@ class RuleSpec(msgspec.Struct, forbid_unknown_fields=True, frozen=True, rename={
     suggested_actions: LocalizedList = msgspec.field(default_factory=list)
     #: share of triggered customers held back as a control group: alert recorded, no message
     control_share: Decimal = Decimal(0)
+    #: ``shadow``: evaluated and stored, marked as shadow, never routed, delivered or escalated
+    mode: Literal["live", "shadow"] = "live"
+    #: the rule in force this one is tried against (``churnwatch rules compare``)
+    shadows: RuleId | None = None
 
     def __post_init__(self) -> None:
         titles = [self.title] if isinstance(self.title, str) else list(self.title.values())

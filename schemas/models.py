@@ -216,6 +216,8 @@ class Alert(msgspec.Struct, frozen=True, tag_field="type", tag="alert", omit_def
     title: str = ""
     #: the message template to render, when not the rule's own (e.g. a schedule step's)
     template: str | None = None
+    #: from a rule in ``mode: shadow``: stored for comparison, never routed or delivered
+    shadow: bool = False
 
 
 def event_type_name(event: Event) -> str:

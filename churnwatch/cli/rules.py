@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -221,3 +222,52 @@ def _events_source(events: str) -> Path | list[bytes]:
     if not Path(events).is_file():
         raise FileNotFoundError(f"no such events file: {events}")
     return Path(events)
+
+
+@app.command("compare")
+def compare(
+    db: Annotated[str, typer.Option("--db", help="Alert store URL (SQLAlchemy).")],
+    rules_dir: Annotated[
+        Path, typer.Option("--rules", help="The rule directory in force (shadow rules inside).")
+    ] = SHIPPED_RULES,
+    since: Annotated[
+        str, typer.Option("--since", help="Start: a date (2026-09-01) or how far back (30d).")
+    ] = "30d",
+    until: Annotated[
+        str | None, typer.Option("--until", help="End (a date, exclusive); default now.")
+    ] = None,
+) -> None:
+    """Shadow rules against the rules they shadow: alerts, customers, overlap, precision."""
+    from churnwatch.followup.compare import compare_shadows, render_comparisons
+    from churnwatch.schemas.exceptions import StoreError
+    from churnwatch.schemas.store import AlertStore
+
+    try:
+        ruleset = load_rules(rules_dir)
+    except RuleSetError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        raise typer.Exit(2) from exc
+    pairs = {r.id: r.spec.shadows for r in ruleset.rules if r.spec.mode == "shadow"}
+    try:
+        end = _instant(until) if until else dt.datetime.now(dt.UTC)
+        start = _instant(since, end)
+        with AlertStore(db) as store:
+            comparisons = compare_shadows(store.engine, pairs, start, end)
+    except (ValueError, StoreError) as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(2) from exc
+    sys.stdout.write(render_comparisons(comparisons, start.date(), end.date()))
+
+
+def _instant(text: str, end: dt.datetime | None = None) -> dt.datetime:
+    """A date or date-time (UTC when no offset), or a duration back from ``end``."""
+    from churnwatch.rules.durations import parse_duration
+
+    try:
+        at = dt.datetime.fromisoformat(text)
+    except ValueError:
+        if end is None:
+            raise
+        return end - dt.timedelta(seconds=parse_duration(text))
+    return at if at.tzinfo is not None else at.replace(tzinfo=dt.UTC)

@@ -568,6 +568,8 @@ class Worker:
             )
         topic = self.config.topics.alerts
         for alert in batch:  # at-least-once: readers dedupe by alert_id
+            if alert.shadow:  # a rule on trial stays in the store, off the alerts topic
+                continue
             self.checkpoints.pending.append(
                 await producer.send(
                     topic, msgspec.json.encode(alert), key=alert.customer_id.encode()
