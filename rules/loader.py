@@ -26,7 +26,7 @@ from churnwatch.rules.model import (
     RuleSpec,
 )
 from churnwatch.rules.ruleset import CompiledRule, RuleSet
-from churnwatch.rules.specs import SpecParsing
+from churnwatch.rules.specs import SpecParsing, did_you_mean
 from churnwatch.rules.tiers import DEFAULT_TIERS, TierScale
 from churnwatch.rules.yamlfile import (
     MAX_FILE_BYTES,
@@ -202,7 +202,7 @@ class _Loader(BlockBuilding, SpecParsing):
                     message = "only a rule with `mode: shadow` can shadow another"
                 elif modes.get(rule.shadows) != "live":
                     known = [rid for rid, mode in modes.items() if mode == "live"]
-                    message = f"no rule in force with id {rule.shadows!r}" + _did_you_mean(
+                    message = f"no rule in force with id {rule.shadows!r}" + did_you_mean(
                         rule.shadows, known
                     )
                 else:
