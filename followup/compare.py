@@ -11,6 +11,10 @@ promoting it (changing ``mode`` to ``live``), compliance read, for a period:
   follow-up of its own, so both sides are judged by the same customer outcomes, and a
   side's precision counts only its customers with an outcome (``judged``).
 
+Shadow alerts are told apart by their rule (a rule in shadow mode in the pack given);
+the ``shadow`` mark they carry is on the alert itself (alerts topic, ``--alerts-out``),
+not yet a column of the store.
+
 The period selects alerts by ``occurred_at`` (the triggering event's time), so a replay
 of past events compares the days it covers, not the day it ran.
 """
@@ -75,7 +79,7 @@ def compare_shadows(
 ) -> list[Comparison]:
     """One comparison per shadow rule id in ``pairs`` (shadow id -> the id it shadows)."""
     wanted = set(pairs) | {rid for rid in pairs.values() if rid is not None}
-    query = select(alerts.c.rule_id, alerts.c.customer_id, alerts.c.shadow).where(
+    query = select(alerts.c.rule_id, alerts.c.customer_id).where(
         alerts.c.rule_id.in_(sorted(wanted)),
         alerts.c.occurred_at >= since.astimezone(dt.UTC),
         alerts.c.occurred_at < until.astimezone(dt.UTC),
@@ -84,7 +88,7 @@ def compare_shadows(
     customers: dict[tuple[str, bool], set[str]] = {}
     with engine.connect() as conn:
         for row in conn.execute(query):
-            key = (row.rule_id, bool(row.shadow))
+            key = (row.rule_id, row.rule_id in pairs)
             counts[key] = counts.get(key, 0) + 1
             customers.setdefault(key, set()).add(row.customer_id)
     outcomes = customer_outcomes(engine, since, until)

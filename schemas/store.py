@@ -178,7 +178,6 @@ def _row(alert: Alert) -> dict[str, Any]:
         "facts": msgspec.to_builtins(alert.facts),
         "trigger_event_ids": list(alert.trigger_event_ids),
         "recipients": msgspec.to_builtins(alert.recipients),
-        "shadow": alert.shadow,
     }
 
 
@@ -197,5 +196,4 @@ def alert_from_row(row: Any) -> Alert:
         trigger_event_ids=list(row["trigger_event_ids"]),
         recipients=msgspec.convert(row["recipients"], list[Recipient]),
         title=row["title"],
-        shadow=bool(row["shadow"]),
     )

@@ -64,7 +64,6 @@ alerts = Table(
     Column("facts", Json, nullable=False),
     Column("trigger_event_ids", Json, nullable=False),
     Column("recipients", Json, nullable=False),
-    Column("shadow", Boolean, nullable=False, default=False),
     Index("ix_alerts_customer_occurred", "customer_id", "occurred_at"),
     Index("ix_alerts_rule_detected", "rule_id", "detected_at"),
 )
