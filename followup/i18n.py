@@ -1,93 +1,44 @@
-"""The page's own words in zh-CN and en.
+"""The pages' own words: gettext catalogs, one per language, edited with standard tools.
 
-Rule titles, descriptions, suggested next steps and "what happened" come from the rule
-pack, in the reader's language; these are the page's own words.
+Templates mark their words with ``_()`` (jinja2's i18n extension); the English text is
+the message id, so English needs no catalog. Translations live in
+``followup/locale/<locale>/LC_MESSAGES/messages.po``; a translator refreshes and edits
+them with Babel's command line, and a new language is a new catalog, not code::
+
+    pybabel extract -F followup/babel.cfg -o followup/locale/messages.pot followup
+    pybabel update -i followup/locale/messages.pot -d followup/locale
+    pybabel init -i followup/locale/messages.pot -d followup/locale -l ja   # a new language
+
+The ``.po`` files are compiled in memory at first use, so nothing binary is committed.
+Rule texts, "what happened" and the words for tiers or products are the rule pack's.
 """
 
 from __future__ import annotations
 
+import functools
+import io
+from pathlib import Path
 from typing import Final
 
-__all__ = ["LANGUAGES", "choose_language", "text"]
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from babel.support import NullTranslations, Translations
 
-LANGUAGES: Final = ("zh-CN", "en")
+__all__ = ["LANGUAGES", "LOCALE_DIR", "choose_language", "translations"]
 
-_TEXT: Final[dict[str, dict[str, str]]] = {
-    "en": {
-        "customer": "Customer",
-        "tier": "Tier",
-        "branch": "Branch",
-        "account": "Account",
-        "what_happened": "What happened",
-        "why": "Why this matters",
-        "next_steps": "Suggested next steps",
-        "history": "Earlier alerts for this customer",
-        "no_history": "No earlier alerts.",
-        "status": "Status",
-        "acknowledge": "Acknowledge",
-        "contacted": "I contacted the customer",
-        "outcome": "Outcome",
-        "note": "Note (optional)",
-        "retained_amount": "Amount kept, if partly retained (optional)",
-        "save_outcome": "Save outcome",
-        "record": "Record",
-        "ref": "Ref",
-        "severity": "Severity",
-        "detected": "Detected",
-        "open": "open",
-        "acknowledged": "acknowledged",
-        "closed": "closed",
-        "retained": "retained",
-        "partly_retained": "partly retained",
-        "left": "left",
-        "false_alarm": "not churn (false alarm)",
-        "forbidden": "This link is not valid for you, or it has expired.",
-        "forbidden_title": "Link not valid",
-        "saved": "Saved.",
-        "report": "Follow-up report",
-        "escalated": "escalated",
-        "opened": "opened",
-        "note_kind": "note",
-    },
-    "zh-CN": {
-        "customer": "客户",
-        "tier": "等级",
-        "branch": "网点",
-        "account": "账户",
-        "what_happened": "发生了什么",
-        "why": "为什么重要",
-        "next_steps": "建议的下一步",
-        "history": "该客户此前的预警",
-        "no_history": "此前没有预警。",
-        "status": "状态",
-        "acknowledge": "确认收到",
-        "contacted": "已联系客户",
-        "outcome": "结果",
-        "note": "备注（可选）",
-        "retained_amount": "部分挽留时留存的金额（可选）",
-        "save_outcome": "保存结果",
-        "record": "记录",
-        "ref": "编号",
-        "severity": "级别",
-        "detected": "发现时间",
-        "open": "待处理",
-        "acknowledged": "已确认",
-        "closed": "已结案",
-        "retained": "已挽留",
-        "partly_retained": "部分挽留",
-        "left": "已流失",
-        "false_alarm": "非流失（误报）",
-        "forbidden": "此链接对您无效或已过期。",
-        "forbidden_title": "链接无效",
-        "saved": "已保存。",
-        "report": "跟进报告",
-        "escalated": "已升级",
-        "opened": "已创建",
-        "note_kind": "备注",
-    },
-}
-_TEXT["en"]["contacted_status"] = "contacted"
-_TEXT["zh-CN"]["contacted_status"] = "已联系"
+LOCALE_DIR: Final = Path(__file__).parent / "locale"
+SOURCE_LANGUAGE: Final = "en"
+
+
+def _catalog_languages() -> tuple[str, ...]:
+    found = sorted(
+        p.parent.parent.name.replace("_", "-") for p in LOCALE_DIR.glob("*/LC_MESSAGES/messages.po")
+    )
+    return (*found, SOURCE_LANGUAGE)
+
+
+#: languages the pages can be read in: one per catalog, and English (the message ids)
+LANGUAGES: Final = _catalog_languages()
 
 
 def choose_language(requested: str | None, accept: str | None, fallback: str = "zh-CN") -> str:
@@ -96,12 +47,21 @@ def choose_language(requested: str | None, accept: str | None, fallback: str = "
         return requested
     for part in (accept or "").split(","):
         tag = part.split(";")[0].strip().lower()
-        if tag.startswith("zh"):
-            return "zh-CN"
-        if tag.startswith("en"):
-            return "en"
-    return fallback if fallback in LANGUAGES else "zh-CN"
+        for language in LANGUAGES:
+            if tag == language.lower() or tag.split("-")[0] == language.lower().split("-")[0]:
+                return language
+    return fallback if fallback in LANGUAGES else LANGUAGES[0]
 
 
-def text(language: str) -> dict[str, str]:
-    return _TEXT.get(language, _TEXT["zh-CN"])
+@functools.cache
+def translations(language: str) -> NullTranslations:
+    """The compiled catalog of ``language``; English and unknown languages pass through."""
+    path = LOCALE_DIR / language.replace("-", "_") / "LC_MESSAGES" / "messages.po"
+    if not path.is_file():
+        return NullTranslations()
+    with path.open("rb") as po:
+        catalog = read_po(po, locale=language.replace("-", "_"))
+    compiled = io.BytesIO()
+    write_mo(compiled, catalog)
+    compiled.seek(0)
+    return Translations(compiled)

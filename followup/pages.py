@@ -1,4 +1,4 @@
-"""The jinja2 environment of the follow-up pages (autoescaped, strict undefined)."""
+"""The jinja2 environments of the follow-up pages (autoescaped, strict undefined), per language."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from churnwatch.followup.i18n import text
+from churnwatch.followup.i18n import translations
 
 __all__ = ["TEMPLATES", "environment", "mask_account", "render_page"]
 
@@ -23,18 +23,21 @@ def mask_account(number: str | None) -> str:
 
 
 @functools.cache
-def environment() -> Environment:
+def environment(language: str) -> Environment:
+    """One environment per language, its gettext catalog installed (``_()`` in templates)."""
     env = Environment(
         loader=FileSystemLoader(TEMPLATES),
         autoescape=select_autoescape(["html", "j2"]),
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        extensions=["jinja2.ext.i18n"],
     )
+    env.install_gettext_translations(translations(language), newstyle=True)  # type: ignore[attr-defined]
     env.filters["mask"] = mask_account
     env.globals["style"] = (TEMPLATES / "style.css").read_text(encoding="utf-8")
     return env
 
 
 def render_page(name: str, language: str, **context: Any) -> str:
-    return environment().get_template(name).render(lang=language, t=text(language), **context)
+    return environment(language).get_template(name).render(lang=language, **context)

@@ -227,9 +227,17 @@ def _maturity(cases: Iterable[Case]) -> MaturityStats:
 
 
 def build_report(
-    engine: Engine, since: dt.datetime, until: dt.datetime, timezone: str = "Asia/Shanghai"
+    engine: Engine,
+    since: dt.datetime,
+    until: dt.datetime,
+    timezone: str = "Asia/Shanghai",
+    *,
+    branch_id: str | None = None,
 ) -> Report:
+    """The report over the whole bank, or over one branch's alerts (a branch head's)."""
     cases = load_cases(engine, since, until)
+    if branch_id is not None:
+        cases = [c for c in cases if c.branch_id == branch_id]
     zone = ZoneInfo(timezone)
     per_day: dict[dt.date, dict[str, tuple[int, int]]] = defaultdict(dict)
     for case in cases:

@@ -8,15 +8,27 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 
+from babel.dates import format_timedelta
+from babel.numbers import format_decimal, format_percent
 from markupsafe import Markup, escape
 
 from churnwatch.followup.report import GroupStats, Report
 from churnwatch.followup.spreadsheet import safe_writer
 from churnwatch.followup.store import OUTCOMES
+from churnwatch.notifiers.filters import date_long, locale_of, money
 
-__all__ = ["day_chart", "fmt_duration", "fmt_share", "render_csv", "render_html", "render_text"]
+__all__ = [
+    "ReportNames",
+    "day_chart",
+    "fmt_duration",
+    "fmt_share",
+    "render_csv",
+    "render_html",
+    "render_text",
+]
 
 _COLUMNS = (
     "alerts",
@@ -116,8 +128,18 @@ def render_csv(report: Report) -> str:
     return out.getvalue()
 
 
-def day_chart(report: Report, rule_id: str | None = None, width: int = 640) -> Markup:
-    """Bars per day: alerts (light) with the acknowledged part (dark), as inline SVG."""
+def day_chart(
+    report: Report,
+    rule_id: str | None = None,
+    width: int = 640,
+    *,
+    caption: str = "{top} a day at most",
+    tip: str = "{day}: {count} alerts, {acked} acknowledged",
+) -> Markup:
+    """Bars per day: alerts (light) with the acknowledged part (dark), as inline SVG.
+
+    ``caption`` and ``tip`` are the page's words in the reader's language (format strings).
+    """
     days = list(report.per_day)
     if not days:
         return Markup("")
@@ -133,16 +155,15 @@ def day_chart(report: Report, rule_id: str | None = None, width: int = 640) -> M
     bar = max(2.0, (width - 2 * pad) / len(span))
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height + 2 * pad}"'
-        f' role="img" class="chart"><title>{escape(rule_id or "all rules")}: alerts per day'
-        "</title>",
-        f'<text x="{pad}" y="12" font-size="11">max {top}/day</text>',
+        f' role="img" class="chart">',
+        f'<text x="{pad}" y="12" font-size="11">{escape(caption.format(top=top))}</text>',
     ]
     for i, (day, (count, acked)) in enumerate(zip(span, values, strict=True)):
         x = pad + i * bar
         h_all, h_ack = height * count / top, height * acked / top
-        tip = f"{day:%Y-%m-%d}: {count} alerts, {acked} acknowledged"
+        text = escape(tip.format(day=f"{day:%Y-%m-%d}", count=count, acked=acked))
         parts.append(
-            f'<g><title>{tip}</title><rect x="{x:.1f}" y="{pad + height - h_all:.1f}"'
+            f'<g><title>{text}</title><rect x="{x:.1f}" y="{pad + height - h_all:.1f}"'
             f' width="{bar * 0.8:.1f}" height="{h_all:.1f}" fill="#9ecae1"/>'
             f'<rect x="{x:.1f}" y="{pad + height - h_ack:.1f}" width="{bar * 0.8:.1f}"'
             f' height="{h_ack:.1f}" fill="#3182bd"/></g>'
@@ -155,16 +176,49 @@ def day_chart(report: Report, rule_id: str | None = None, width: int = 640) -> M
     return Markup("".join(parts))
 
 
-def render_html(report: Report, language: str = "en") -> str:
+@dataclass(frozen=True)
+class ReportNames:
+    """How the page names what the report groups by: rules, branches, managers."""
+
+    rules: Mapping[str, str] = field(default_factory=dict)
+    branches: Mapping[str, str] = field(default_factory=dict)
+    managers: Mapping[str, str] = field(default_factory=dict)
+
+    def of(self, section: str, key: str) -> str:
+        names = {"rule": self.rules, "branch": self.branches, "manager": self.managers}[section]
+        return names.get(key, key)
+
+
+def render_html(
+    report: Report,
+    language: str = "en",
+    names: ReportNames | None = None,
+    *,
+    scope: str = "",
+) -> str:
+    """The report page: one card per rule, branch and manager, so it reads on a phone.
+
+    ``scope`` names whose report it is (a branch's), shown in the heading.
+    """
     from churnwatch.followup.pages import render_page  # the page environment owns the templates
 
+    names = names or ReportNames()
+    locale = locale_of(language)
     return render_page(
         "report.html.j2",
         language,
         report=report,
-        sections=list(_sections(report)),
-        columns=_COLUMNS,
-        cells=_cells,
+        scope=scope,
+        sections=[
+            (section, [(names.of(section, g.key), g) for g in groups])
+            for section, groups in _sections(report)
+        ],
         chart=day_chart,
-        fmt_share=fmt_share,
+        share=lambda v: "-" if v is None else format_percent(v, "#,##0.#%", locale=locale),
+        points=lambda v: (
+            "-" if v is None else format_decimal(v * 100, "+#,##0.0;-#,##0.0", locale=locale)
+        ),
+        waited=lambda v: "-" if v is None else format_timedelta(v, locale=locale),
+        money=lambda v: money(v, language),
+        day=lambda v: date_long(v, language),
     )

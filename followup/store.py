@@ -54,6 +54,8 @@ class StaffRecord:
     role: str
     branch_id: str
     active: bool
+    language: str | None = None
+    branch_name: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +115,14 @@ class HistoryItem:
 
 def _staff(row: Any) -> StaffRecord:
     return StaffRecord(
-        row["staff_id"], row["name"], row["phone"], row["role"], row["branch_id"], row["active"]
+        row["staff_id"],
+        row["name"],
+        row["phone"],
+        row["role"],
+        row["branch_id"],
+        row["active"],
+        row["language"],
+        row["branch_name"],
     )
 
 
@@ -147,6 +156,9 @@ class FollowUpStore:
             "branch_id": staff.branch_id,
             "active": staff.active,
             "updated_at": now,
+            "language": staff.language,
+            "branch_name": staff.branch_name,
+            "im_user_id": staff.im_user_id,
         }
         with self.engine.begin() as conn:
             changed = conn.execute(
@@ -173,6 +185,19 @@ class FollowUpStore:
                 )
             ).all()
         return _staff(rows[0]._mapping) if len(rows) == 1 else None
+
+    def branch_names(self) -> dict[str, str]:
+        """Branch id -> the name its staff records give it (for reports and pages)."""
+        query = select(directory_staff.c.branch_id, directory_staff.c.branch_name).where(
+            directory_staff.c.branch_name.is_not(None)
+        )
+        with self.engine.connect() as conn:
+            return {r.branch_id: r.branch_name for r in conn.execute(query)}
+
+    def staff_names(self) -> dict[str, str]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(directory_staff.c.staff_id, directory_staff.c.name))
+            return {r.staff_id: r.name for r in rows}
 
     def staff_with_role(self, role: str, branch_id: str | None = None) -> list[StaffRecord]:
         query = select(directory_staff).where(

@@ -36,6 +36,7 @@ __all__ = [
     "PREVIOUS_ENV",
     "PREVIOUS_FILE_ENV",
     "PREVIOUS_UNTIL_ENV",
+    "REPORT_SCOPE",
     "SECRET_ENV",
     "SECRET_FILE_ENV",
     "LinkClaims",
@@ -45,6 +46,7 @@ __all__ = [
     "load_secret",
     "load_signer",
     "manager_link",
+    "report_link",
     "short_ref",
 ]
 
@@ -248,3 +250,25 @@ def manager_link(
     signer = LinkSigner(secret if secret is not None else load_secret())
     when = now if now is not None else dt.datetime.now(dt.UTC)
     return f"{base_url.rstrip('/')}/a/{signer.sign(alert_id, staff_id, when + ttl)}"
+
+
+#: the "alert id" a report link is signed for
+REPORT_SCOPE = "report"
+
+
+def report_link(
+    base_url: str,
+    staff_id: str,
+    *,
+    secret: bytes | None = None,
+    now: dt.datetime | None = None,
+    ttl: dt.timedelta = dt.timedelta(days=90),
+) -> str:
+    """A branch head's or executive's own signed link to their report page.
+
+    A branch head's shows their branch, an executive's the whole bank; the page checks
+    the role when it is opened, so a link outlives no change of role.
+    """
+    signer = LinkSigner(secret if secret is not None else load_secret())
+    when = now if now is not None else dt.datetime.now(dt.UTC)
+    return f"{base_url.rstrip('/')}/report/{signer.sign(REPORT_SCOPE, staff_id, when + ttl)}"

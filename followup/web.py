@@ -5,7 +5,8 @@ Routes:
 ``GET/POST /a/{token}``     one alert for one staff member (the link in their message)
 ``POST /sms/inbound``       Twilio's webhook for replies; the request signature is checked
 ``POST /sms/status``        Twilio's delivery status callbacks (30003 retried, 30005-7 failed)
-``GET /report/{token}``     the follow-up report, for an executive's report link
+``GET /report/{token}``     the follow-up report: a branch head's link shows their branch,
+                            an executive's the whole bank
 ``GET /healthz``            liveness
 
 ``/metrics`` is not on this app: ``churnwatch web`` serves it on a separate port
@@ -42,11 +43,12 @@ from churnwatch.followup.exceptions import AccessDenied, FollowUpError, LinkRefu
 from churnwatch.followup.i18n import choose_language
 from churnwatch.followup.pages import render_page
 from churnwatch.followup.report import MAX_REPORT_DAYS, build_report
-from churnwatch.followup.report_render import render_html
+from churnwatch.followup.report_render import ReportNames, render_html
 from churnwatch.followup.sms import handle_reply
 from churnwatch.followup.store import OUTCOMES, FollowUp, FollowUpStore, parse_amount
-from churnwatch.followup.tokens import LinkClaims, LinkSigner, short_ref
+from churnwatch.followup.tokens import REPORT_SCOPE, LinkClaims, LinkSigner, short_ref
 from churnwatch.metrics import Metrics
+from churnwatch.notifiers.filters import date_long, local_time
 from churnwatch.notifiers.masking import mask_digits
 from churnwatch.notifiers.status_callbacks import apply_status
 from churnwatch.notifiers.templates import RenderContext, TemplateBook
@@ -58,8 +60,6 @@ __all__ = ["REPORT_SCOPE", "WebSettings", "create_app", "redact"]
 
 log = logging.getLogger("churnwatch.web")
 SESSION_COOKIE = "cw_session"
-#: the "alert id" a report link is signed for
-REPORT_SCOPE = "report"
 
 
 @dataclass(frozen=True)
@@ -87,8 +87,12 @@ def create_app(settings: WebSettings) -> Starlette:
     secure_cookie = (settings.public_url or "").lower().startswith("https://")
     _redact_access_log()
 
-    def local(value: dt.datetime | None) -> str:
-        return value.astimezone(zone).strftime("%Y-%m-%d %H:%M") if value else "-"
+    def local(value: dt.datetime | None, language: str) -> str:
+        return local_time(value.astimezone(zone), language) if value else "-"
+
+    def staff_name(staff_id: str) -> str | None:
+        person = store.staff(staff_id) if staff_id != "system" else None
+        return person.name if person is not None else None
 
     def refuse(request: Request, exc: LinkRefused) -> HTMLResponse:
         metrics.followup_refused_one(exc.reason)
@@ -122,13 +126,7 @@ def create_app(settings: WebSettings) -> Starlette:
         texts = rule.spec.texts if rule else RuleTexts(alert.title or alert.rule_id)
         session, fresh = session_of(request)
         events = [
-            {
-                **e,
-                "at_local": local(e["at"]),
-                "label": "note_kind"
-                if e["kind"] == "note"
-                else ("contacted_status" if e["kind"] == "contacted" else e["kind"]),
-            }
+            {**e, "at_local": local(e["at"], lang), "actor_name": staff_name(e["actor"])}
             for e in store.events(alert.alert_id)
         ]
         html = render_page(
@@ -137,8 +135,7 @@ def create_app(settings: WebSettings) -> Starlette:
             alert=alert,
             followup=followup,
             ref=short_ref(alert.alert_id),
-            detected=local(alert.detected_at),
-            status_key="contacted_status" if followup.status == "contacted" else followup.status,
+            detected=local(alert.detected_at, lang),
             rule_title=texts.title_in(lang),
             rule_description=texts.description_in(lang),
             actions=texts.actions_in(lang),
@@ -150,13 +147,15 @@ def create_app(settings: WebSettings) -> Starlette:
                     "status": item.status,
                     "outcome": item.outcome,
                     "title": title_of(item.alert, lang),
+                    "day": date_long(item.alert.occurred_at.astimezone(zone), lang),
                 }
                 for item in store.history(alert.customer_id, alert.alert_id)
             ],
             events=events,
             outcomes=OUTCOMES,
             csrf=signer.csrf_token(token, session),
-            flash=_flash(request, lang),
+            flash=bool(request.query_params.get("saved")),
+            branch_name=store.branch_names().get(followup.branch_id),
         )
         response = HTMLResponse(html, headers=_NO_STORE)
         if fresh:
@@ -257,10 +256,16 @@ def create_app(settings: WebSettings) -> Starlette:
         return PlainTextResponse(update.outcome)
 
     async def report_page(request: Request) -> Response:
+        """An executive's link shows the whole bank; a branch head's, their own branch."""
         try:
             claims = signer.verify(request.path_params["token"], settings.clock())
             staff = store.staff(claims.staff_id)
-            if claims.alert_id != REPORT_SCOPE or staff is None or staff.role != "executive":
+            if (
+                claims.alert_id != REPORT_SCOPE
+                or staff is None
+                or not staff.active
+                or staff.role not in ("executive", "branch_head")
+            ):
                 raise AccessDenied()
         except LinkRefused as exc:
             return refuse(request, exc)
@@ -270,13 +275,30 @@ def create_app(settings: WebSettings) -> Starlette:
                 f"days must be a whole number from 1 to {MAX_REPORT_DAYS}", status_code=400
             )
         until = settings.clock()
+        branch = staff.branch_id if staff.role == "branch_head" else None
         report = build_report(
-            store.engine, until - dt.timedelta(days=days), until, settings.timezone
+            store.engine,
+            until - dt.timedelta(days=days),
+            until,
+            settings.timezone,
+            branch_id=branch,
         )
         lang = choose_language(
-            request.query_params.get("lang"), request.headers.get("accept-language")
+            request.query_params.get("lang"),
+            request.headers.get("accept-language"),
+            staff.language or settings.staff_language,
         )
-        return HTMLResponse(render_html(report, lang), headers=_NO_STORE)
+        branches = store.branch_names()
+        names = ReportNames(
+            rules={
+                rule.id: rule.spec.texts.title_in(lang)
+                for rule in (settings.ruleset.rules if settings.ruleset else [])
+            },
+            branches=branches,
+            managers=store.staff_names(),
+        )
+        scope = branches.get(branch, branch) if branch else ""
+        return HTMLResponse(render_html(report, lang, names, scope=scope), headers=_NO_STORE)
 
     async def healthz(_: Request) -> Response:
         return PlainTextResponse("ok")
@@ -406,9 +428,3 @@ def _words(templates: TemplateBook | None, language: str) -> Callable[[str, obje
         return vocabulary.word(section, key, language)
 
     return word
-
-
-def _flash(request: Request, lang: str) -> str:
-    from churnwatch.followup.i18n import text
-
-    return text(lang)["saved"] if request.query_params.get("saved") else ""

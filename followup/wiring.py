@@ -108,11 +108,10 @@ class FollowUpSink:
             return  # no staff upsert since the last sync: nothing to compare
         self.synced_version = version if version is not None else -1
         now = dt.datetime.now(dt.UTC)
-        for role in STAFF_ROLES:
-            for staff in directory.staff_by_role(role):
-                if self.synced.get(staff.staff_id) != staff:
-                    self.store.put_staff(staff, now)
-                    self.synced[staff.staff_id] = staff
+        for staff in directory.all_staff():
+            if self.synced.get(staff.staff_id) != staff:
+                self.store.put_staff(staff, now)
+                self.synced[staff.staff_id] = staff
 
 
 class OutboxNotify:

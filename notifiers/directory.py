@@ -26,6 +26,10 @@ class Directory(Protocol):
         """Active staff of ``role`` bank-wide (executives), ordered by staff id."""
         ...
 
+    def all_staff(self) -> list[StaffEvent]:
+        """Everyone, active or not (a former manager is still named in reports)."""
+        ...
+
 
 class InMemoryDirectory:
     """A dictionary-backed directory, fed event by event."""
@@ -57,6 +61,9 @@ class InMemoryDirectory:
             (s for s in self.staff_by_id.values() if s.role == role and s.active),
             key=lambda s: s.staff_id,
         )
+
+    def all_staff(self) -> list[StaffEvent]:
+        return sorted(self.staff_by_id.values(), key=lambda s: s.staff_id)
 
     def put_customer(self, profile: CustomerProfile) -> None:
         self.customers[profile.customer_id] = profile

@@ -165,6 +165,8 @@ class StaffEvent(msgspec.Struct, frozen=True, tag_field="type", tag="staff", omi
     language: Language | None = None
     #: the person's id in the bank's messenger (WeCom user id, DingTalk user id)
     im_user_id: str | None = None
+    #: the branch's name as staff call it (reports and pages show it instead of the id)
+    branch_name: str | None = None
 
 
 Event: TypeAlias = TransactionEvent | ProductEvent | CustomerEvent | StaffEvent

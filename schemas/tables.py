@@ -162,6 +162,9 @@ directory_staff = Table(
     Column("branch_id", String(64), nullable=False),
     Column("active", Boolean, nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("language", String(16)),
+    Column("branch_name", Text),
+    Column("im_user_id", String(128)),
     Index("ix_directory_staff_phone", "phone"),
     Index("ix_directory_staff_branch_role", "branch_id", "role"),
 )

@@ -25,7 +25,7 @@ from churnwatch.followup.exceptions import FollowUpError
 from churnwatch.followup.report import build_report
 from churnwatch.followup.report_render import render_csv, render_html, render_text
 from churnwatch.followup.store import OUTCOMES, FollowUpStore, parse_amount
-from churnwatch.followup.tokens import manager_link
+from churnwatch.followup.tokens import manager_link, report_link
 from churnwatch.metrics import Metrics
 from churnwatch.rules import SHIPPED_RULES
 from churnwatch.rules.durations import EPOCH, parse_duration
@@ -124,8 +124,24 @@ def report(
     ] = "text",
     db: Db = DEFAULT_DB_URL,
     out: Annotated[Path | None, typer.Option("--out", help="Write to a file.")] = None,
+    link_for: Annotated[
+        str | None,
+        typer.Option(
+            "--link-for",
+            help="Print this branch head's or executive's own link to the report page.",
+        ),
+    ] = None,
+    public_url: PublicUrlOption = None,
 ) -> None:
     """What follow-up achieved: per rule, branch and manager; maturing funds retained; uplift."""
+    if link_for is not None:
+        if not public_url:
+            raise _fail(ValueError("--link-for needs --public-url (churnwatch web's address)"))
+        try:
+            print(report_link(public_url, link_for))
+        except ChurnwatchError as exc:
+            raise _fail(exc) from exc
+        return
     try:
         seconds = parse_duration(since)
         until = _now()

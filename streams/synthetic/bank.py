@@ -29,6 +29,7 @@ import msgspec
 from churnwatch.streams.synthetic.patterns import (
     BANK_CP,
     BANK_NAME,
+    BRANCH_NAMES,
     EMPLOYERS,
     OTHER_BANKS,
     OWN_PRODUCT_CP,
@@ -88,6 +89,14 @@ class DatasetSpec:
             raise ValueError("DatasetSpec needs customers >= 100 and weeks >= 3")
         if not (0 <= self.malformed_share <= 1 and 0 <= self.shuffle_share <= 1):
             raise ValueError("malformed_share and shuffle_share must be within [0, 1]")
+
+
+def branch_name(branch_id: str) -> str:
+    """The demo's name for ``BRnn``: what its staff call it."""
+    if branch_id == "HQ":
+        return "总行"
+    number = int(branch_id.removeprefix("BR"))
+    return BRANCH_NAMES[number - 1] if number <= len(BRANCH_NAMES) else f"第{number}支行"
 
 
 def tier_of(aum: Decimal) -> int:
@@ -526,7 +535,7 @@ class _World:
             out.append((sec, -1, {
                 "type": "staff", "event_id": f"st-{k + 1:07d}", "occurred_at": self._ts(sec),
                 "staff_id": sid, "name": name, "phone": phone, "role": role,
-                "branch_id": branch, "active": active,
+                "branch_id": branch, "active": active, "branch_name": branch_name(branch),
                 **({"language": "en"} if name.isascii() else {})}))  # fmt: skip
         for k, c in enumerate(self.customers, start=len(self.staff)):
             out.append((k * HOUR // total, c.index, self._customer(c, k * HOUR // total)))
