@@ -9,6 +9,7 @@ what an auditor reads. Times are stored in UTC.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -185,6 +186,30 @@ class FollowUpStore:
                 )
             ).all()
         return _staff(rows[0]._mapping) if len(rows) == 1 else None
+
+    def resolve(self, reference: str) -> str:
+        """The alert id a person means: a full id, or the six-character reference they see.
+
+        Raises FollowUpError when no open-for-follow-up alert has that reference, or
+        several do (then the full id is needed).
+        """
+        text = reference.strip().lstrip("#").lower()
+        if not re.fullmatch(r"[0-9a-f]{6}", text):
+            return reference.strip()
+        with self.engine.connect() as conn:
+            found = [
+                str(r.alert_id)
+                for r in conn.execute(
+                    select(followups.c.alert_id).where(followups.c.alert_id.like(f"al-{text}%"))
+                )
+            ]
+        if len(found) == 1:
+            return found[0]
+        if not found:
+            raise FollowUpError(f"no alert with the reference {text}")
+        raise FollowUpError(
+            f"{len(found)} alerts share the reference {text}; give the full alert id"
+        )
 
     def branch_names(self) -> dict[str, str]:
         """Branch id -> the name its staff records give it (for reports and pages)."""

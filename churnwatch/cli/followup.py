@@ -55,6 +55,27 @@ def _fail(exc: Exception) -> typer.Exit:
     return typer.Exit(2)
 
 
+def _existing_store(db: str) -> str:
+    """``db``, when it names a store that exists; reading commands never create one.
+
+    Without ``--db`` the default is ``./churnwatch.db``: a report run from the wrong
+    directory would otherwise create an empty store and print an empty report.
+    """
+    from sqlalchemy.engine import make_url
+
+    url = make_url(db)
+    path = url.database or ""
+    missing = path not in ("", ":memory:") and not Path(path).is_file()
+    if url.get_backend_name() == "sqlite" and missing:
+        raise _fail(
+            FileNotFoundError(
+                f"no alert store at {Path(path).resolve()}: give the store with --db "
+                "(e.g. --db postgresql://… or --db sqlite:///var/demo/churnwatch.db)"
+            )
+        )
+    return db
+
+
 def web(
     db: Annotated[
         str, typer.Option("--db", envvar="CHURNWATCH_STORE_URL", help="Alert store URL.")
@@ -147,7 +168,7 @@ def report(
         until = _now()
         # a period longer than the epoch is "everything": from 1970, never an overflow
         start = max(EPOCH, until - dt.timedelta(seconds=min(seconds, _since_epoch(until))))
-        with AlertStore(db) as store:
+        with AlertStore(_existing_store(db)) as store:
             built = build_report(store.engine, start, until)
     except (ChurnwatchError, ValueError) as exc:
         raise _fail(exc) from exc
@@ -221,7 +242,9 @@ def link(
 
 @followup_app.command("outcome")
 def outcome(
-    alert_id: str,
+    alert_id: Annotated[
+        str, typer.Argument(help="The alert id, or the six-character reference staff see.")
+    ],
     result: Annotated[str, typer.Argument(help=", ".join(OUTCOMES))],
     by: Annotated[str, typer.Option("--by", help="Who records it (staff id).")],
     note: Annotated[str, typer.Option("--note")] = "",
@@ -230,10 +253,11 @@ def outcome(
 ) -> None:
     """Record an outcome from the back office (e.g. for control-group alerts)."""
     try:
-        with AlertStore(db) as store:
-            FollowUpStore(store.engine).record(
-                alert_id, "outcome", by, "backoffice", _now(), outcome=result, note=note,
-                retained_amount=parse_amount(retained_amount),
+        with AlertStore(_existing_store(db)) as store:
+            followups = FollowUpStore(store.engine)
+            followups.record(
+                followups.resolve(alert_id), "outcome", by, "backoffice", _now(),
+                outcome=result, note=note, retained_amount=parse_amount(retained_amount),
             )  # fmt: skip
     except (ChurnwatchError, FollowUpError) as exc:
         raise _fail(exc) from exc

@@ -54,3 +54,36 @@ def test_report_escalate_link_outcome_and_staff_load(
     reported = runner.invoke(app, ["report", "--since", "100000d", "--format", "csv", "--db", url])
     assert reported.exit_code == 0
     assert "rule,large-transfer-out,1," in reported.stdout
+
+
+def test_outcome_takes_the_reference_staff_see_and_report_needs_a_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`followup outcome` accepts the six-character ref; `report` without a store fails."""
+    from churnwatch.followup.tokens import short_ref
+
+    url = f"sqlite:///{tmp_path / 'cw.db'}"
+    with AlertStore(url) as alert_store:
+        store = FollowUpStore(alert_store.engine)
+        alert = make_alert(2, at=MONDAY_10)
+        add(store, alert)
+        store.open(alert, customer(), [("S-RM1", "relationship_manager")], MONDAY_10)
+    runner = CliRunner()
+    ref = short_ref(alert.alert_id)
+    recorded = runner.invoke(
+        app, ["followup", "outcome", ref, "retained", "--by", "S-RM1", "--db", url]
+    )
+    assert recorded.exit_code == 0, recorded.output
+    with AlertStore(url) as alert_store:
+        followup = FollowUpStore(alert_store.engine).get(alert.alert_id)
+        assert followup is not None and followup.outcome == "retained"
+    unknown = runner.invoke(
+        app, ["followup", "outcome", "ffffff", "left", "--by", "S-RM1", "--db", url]
+    )
+    assert unknown.exit_code == 2 and "no alert with the reference ffffff" in unknown.output
+    elsewhere = tmp_path / "empty"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    reported = runner.invoke(app, ["report", "--since", "30d"])
+    assert reported.exit_code == 2 and "no alert store at" in reported.output
+    assert not (elsewhere / "churnwatch.db").exists()
