@@ -49,7 +49,7 @@ __all__ = [
 
 OTHER: Final = "other"
 EVENT_TYPES: Final[tuple[str, ...]] = ("transaction", "product", "customer", "staff")
-DEAD_LETTER_REASONS: Final[tuple[str, ...]] = (*REASON_CODES, "too_late")
+DEAD_LETTER_REASONS: Final[tuple[str, ...]] = (*REASON_CODES, "too_late", "rule_error")
 SEVERITIES: Final[tuple[str, ...]] = ("low", "medium", "high", "critical")
 DELIVERY_OUTCOMES: Final[tuple[str, ...]] = (
     "sent",  # the channel accepted it
@@ -301,7 +301,7 @@ class Metrics:
         self.events.labels(type=_bounded(event_type, EVENT_TYPES)).inc()
 
     def dead_letter(self, code: str) -> None:
-        """Count one dead letter by reason code (decode's ``REASON_CODES``, or too_late)."""
+        """Count one dead letter by reason code (decode's codes, too_late, rule_error)."""
         self.dead_letters.labels(reason=_bounded(code, DEAD_LETTER_REASONS)).inc()
 
     def events_in(self, counts: Mapping[str, int]) -> None:

@@ -27,6 +27,7 @@ import msgspec
 from churnwatch.rules.blocks import Firing, TimedBlock
 from churnwatch.rules.durations import EPOCH
 from churnwatch.rules.durations import micros as event_micros
+from churnwatch.rules.exceptions import RuleFailure
 from churnwatch.rules.loader import CompiledRule, RuleSet
 from churnwatch.rules.state import CustomerProfile, CustomerState
 from churnwatch.rules.texts import FALLBACK_LANGUAGE, pick
@@ -48,6 +49,8 @@ class Status(Enum):
     DUPLICATE = "duplicate"
     TOO_LATE = "too_late"
     DIRECTORY = "directory"
+    #: a rule raised on the event; the state is the one before it (rules/isolation.py)
+    RULE_ERROR = "rule_error"
 
 
 class Outcome(msgspec.Struct, frozen=True, gc=False):
@@ -61,6 +64,8 @@ class Outcome(msgspec.Struct, frozen=True, gc=False):
     late_by: dt.timedelta | None = None
     #: the customer's earliest timer after this step (µs since the epoch), if any
     next_due: int | None = None
+    #: what failed, when ``status`` is RULE_ERROR
+    failure: RuleFailure | None = None
 
 
 def alert_id_for(rule_id: str, version: int, customer_id: str, trigger_ids: tuple[str, ...]) -> str:
@@ -124,52 +129,58 @@ class Engine:
         if at < state.watermark - self.lateness:
             late_by = dt.timedelta(microseconds=state.watermark - at)
             return Outcome(state, [], Status.TOO_LATE, late_by=late_by)
-        state.seen[event.event_id] = at
-        if at > state.watermark:
-            state.watermark = at
-        ruleset = self.ruleset
-        if isinstance(event, CustomerEvent):
-            if at < state.customer_at:  # an older upsert: the newer record stands
-                return Outcome(state, [], Status.EVALUATED, next_due=self.next_due(state))
-            state.customer = CustomerProfile.from_event(event, self.tiers.tier_of(event.aum))
-            state.customer_at = at
-        alerts: list[Alert] = []
-        matched_ids: list[str] = []
-        customer = state.customer
-        blocks = state.blocks
-        timers_touched = False
-        for rule, match, block, sees_unmatched, rule_id, state_type, next_due in ruleset.plans[
-            type(event)
-        ]:
-            matched = bool(match(event, customer))
-            if not matched and not sees_unmatched:
-                continue
-            if state_type is NONE_TYPE:
-                block_state = None
-            else:
-                block_state = blocks.get(rule_id)
-                if type(block_state) is not state_type:
-                    block_state = block.new_state()
-                    blocks[rule_id] = block_state  # type: ignore[assignment]
-            if next_due is None:
-                firing = block.on_event(event, customer, at, matched, block_state)
-            else:
-                due_before = next_due(block_state)
-                firing = block.on_event(event, customer, at, matched, block_state)
-                if next_due(block_state) != due_before:
-                    timers_touched = True
-            if firing is None:
-                continue
-            matched_ids.append(rule_id)
-            last = state.last_alert_at.get(rule_id)
-            if last is not None and rule.cooldown and abs(at - last) < rule.cooldown:
-                continue
-            state.last_alert_at[rule_id] = at
-            alerts.append(self.alert(rule, event, customer, firing, now))
-        if state.watermark - state.pruned_at >= self.prune_every:
-            self.prune(state)
-        earliest = self.next_due(state) if timers_touched else None
-        return Outcome(state, alerts, Status.EVALUATED, tuple(matched_ids), next_due=earliest)
+        stage: str | None = None
+        try:
+            state.seen[event.event_id] = at
+            if at > state.watermark:
+                state.watermark = at
+            ruleset = self.ruleset
+            if isinstance(event, CustomerEvent):
+                if at < state.customer_at:  # an older upsert: the newer record stands
+                    return Outcome(state, [], Status.EVALUATED, next_due=self.next_due(state))
+                state.customer = CustomerProfile.from_event(event, self.tiers.tier_of(event.aum))
+                state.customer_at = at
+            alerts: list[Alert] = []
+            matched_ids: list[str] = []
+            customer = state.customer
+            blocks = state.blocks
+            timers_touched = False
+            for rule, match, block, sees_unmatched, rule_id, state_type, next_due in ruleset.plans[
+                type(event)
+            ]:
+                stage = rule_id
+                matched = bool(match(event, customer))
+                if not matched and not sees_unmatched:
+                    continue
+                if state_type is NONE_TYPE:
+                    block_state = None
+                else:
+                    block_state = blocks.get(rule_id)
+                    if type(block_state) is not state_type:
+                        block_state = block.new_state()
+                        blocks[rule_id] = block_state  # type: ignore[assignment]
+                if next_due is None:
+                    firing = block.on_event(event, customer, at, matched, block_state)
+                else:
+                    due_before = next_due(block_state)
+                    firing = block.on_event(event, customer, at, matched, block_state)
+                    if next_due(block_state) != due_before:
+                        timers_touched = True
+                if firing is None:
+                    continue
+                matched_ids.append(rule_id)
+                last = state.last_alert_at.get(rule_id)
+                if last is not None and rule.cooldown and abs(at - last) < rule.cooldown:
+                    continue
+                state.last_alert_at[rule_id] = at
+                alerts.append(self.alert(rule, event, customer, firing, now))
+            stage = None
+            if state.watermark - state.pruned_at >= self.prune_every:
+                self.prune(state)
+            earliest = self.next_due(state) if timers_touched else None
+            return Outcome(state, alerts, Status.EVALUATED, tuple(matched_ids), next_due=earliest)
+        except Exception as exc:  # one handler for every rule: the event fails, not the stream
+            raise RuleFailure(stage, exc) from exc
 
     def next_due(self, state: CustomerState) -> int | None:
         """The earliest timer of this customer (µs since the epoch), if any."""
@@ -195,21 +206,26 @@ class Engine:
         alerts: list[Alert] = []
         matched_ids: list[str] = []
         customer = state.customer
-        for rule in self.ruleset.timed_rules:
-            block_state = state.blocks.get(rule.id)
-            if type(block_state) is not rule.state_type or block_state is None:
-                continue
-            for firing in cast(TimedBlock, rule.block).on_clock(block_state, until, customer):
-                matched_ids.append(rule.id)
-                at = firing.occurred_at if firing.occurred_at is not None else until
-                last = state.last_alert_at.get(rule.id)
-                if last is not None and rule.cooldown and abs(at - last) < rule.cooldown:
+        stage: str | None = None
+        try:
+            for rule in self.ruleset.timed_rules:
+                stage = rule.id
+                block_state = state.blocks.get(rule.id)
+                if type(block_state) is not rule.state_type or block_state is None:
                     continue
-                state.last_alert_at[rule.id] = at
-                alerts.append(self.alert(rule, None, customer, firing, now, customer_id))
-        return Outcome(
-            state, alerts, Status.EVALUATED, tuple(matched_ids), next_due=self.next_due(state)
-        )
+                for firing in cast(TimedBlock, rule.block).on_clock(block_state, until, customer):
+                    matched_ids.append(rule.id)
+                    at = firing.occurred_at if firing.occurred_at is not None else until
+                    last = state.last_alert_at.get(rule.id)
+                    if last is not None and rule.cooldown and abs(at - last) < rule.cooldown:
+                        continue
+                    state.last_alert_at[rule.id] = at
+                    alerts.append(self.alert(rule, None, customer, firing, now, customer_id))
+            stage = None
+            next_due = self.next_due(state)
+        except Exception as exc:  # the timer fails, not the stream (rules/isolation.py)
+            raise RuleFailure(stage, exc) from exc
+        return Outcome(state, alerts, Status.EVALUATED, tuple(matched_ids), next_due=next_due)
 
     def alert(
         self,

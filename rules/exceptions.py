@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from churnwatch.exceptions import ChurnwatchError
 
-__all__ = ["ExpressionError", "Problem", "RuleError", "RuleSetError"]
+__all__ = ["ExpressionError", "Problem", "RuleError", "RuleFailure", "RuleSetError"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +41,20 @@ class ExpressionError(ChurnwatchError):
 
 class RuleError(ChurnwatchError):
     """A rule is valid but cannot be used as asked (raised at run time, never for bad input)."""
+
+
+class RuleFailure(ChurnwatchError):
+    """Evaluating one event (or one timer) raised: which rule, and the exception's type.
+
+    The message names no customer, amount or value, so it can go into a dead letter's
+    reason and a log line as it is; the original exception is the ``__cause__``.
+    """
+
+    def __init__(self, rule_id: str | None, error: BaseException) -> None:
+        self.rule_id = rule_id
+        self.error_type = type(error).__name__
+        where = f"rule {rule_id}" if rule_id else "the rule engine"
+        super().__init__(f"{where} failed with {self.error_type}")
 
 
 class RuleSetError(ChurnwatchError):

@@ -61,7 +61,7 @@ def produce_lines(config: Config, lines: Iterable[bytes], source: str = "-") -> 
             raw = line.rstrip(b"\r\n")
             if not raw.strip():
                 continue
-            event = decode(raw)
+            event = decode(raw, limits=config.limits)
             if isinstance(event, DeadLetter):
                 letter = DeadLetter.of(
                     raw, event.reason, event.code, Source(file=source, line=number)

@@ -5,7 +5,9 @@ It runs the very engine the worker runs, with state in a dict instead of a Faust
 table, so for the same input both give the same alerts (a test holds them to it).
 
 Bad lines never stop a replay: each becomes a dead letter with the file and line it
-came from and a reason, and the summary counts them by reason.
+came from and a reason, and the summary counts them by reason. So does an event on
+which a rule raises (``rule_error``): :class:`~churnwatch.rules.isolation.Isolation`
+puts the customer's state back as it was before the event, and the replay goes on.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import msgspec
 
 from churnwatch.notifiers.directory import InMemoryDirectory
 from churnwatch.rules.engine import Engine, Status, event_micros
+from churnwatch.rules.isolation import Isolation, rule_error_reason
 from churnwatch.rules.state import CustomerState
 from churnwatch.schemas.decode import DEFAULT_LIMITS, DeadLetter, Limits, Source, decode
 from churnwatch.schemas.models import Alert, CustomerEvent, StaffEvent
@@ -52,6 +55,8 @@ class ReplaySummary:
     dead_letters: Counter[str] = field(default_factory=Counter)
     duplicates: int = 0
     too_late: int = 0
+    #: timer steps on which a rule raised (logged; the customer's state kept as before)
+    timer_errors: int = 0
     alerts_by_rule: Counter[str] = field(default_factory=Counter)
     new_alerts: int = 0
     seconds: float = 0.0
@@ -80,6 +85,7 @@ class ReplayDriver:
         limits: Limits = DEFAULT_LIMITS,
     ) -> None:
         self.engine = engine
+        self.isolation = Isolation(engine)
         self.store = store
         self.sinks = list(sinks)
         self.dead_letter_file = dead_letters
@@ -104,7 +110,7 @@ class ReplayDriver:
         summary = ReplaySummary()
         started = time.perf_counter()
         states = self.states
-        evaluate = self.engine.evaluate
+        evaluate = self.isolation.evaluate
         clock = self.clock
         limits = self.limits
         now = clock()
@@ -112,7 +118,8 @@ class ReplayDriver:
         for number, raw in enumerate(lines, start=1):
             if progress is not None and number % 10_000 == 0:
                 progress(number)
-            event = decode(raw.rstrip(b"\r\n"), limits=limits)
+            message = raw.rstrip(b"\r\n")
+            event = decode(message, limits=limits)
             if isinstance(event, DeadLetter):
                 if not raw.strip():
                     continue  # a blank line is not a message
@@ -132,7 +139,7 @@ class ReplayDriver:
                     self.fire_timers(at, summary)
             if not number & 0xFF:  # read the clock every 256 lines: it stamps detected_at only
                 now = clock()
-            outcome = evaluate(event, states.get(customer_id), now, at)
+            outcome = evaluate(customer_id, event, message, states.get(customer_id), now, at)
             status = outcome.status
             if status is Status.EVALUATED:
                 if outcome.next_due is not None:
@@ -157,6 +164,11 @@ class ReplayDriver:
                 )
                 summary.too_late += 1
                 self.dead_letter(raw, reason, "too_late", source, number, summary)
+            elif status is Status.RULE_ERROR:
+                self.put_state(customer_id, outcome.state)
+                assert outcome.failure is not None
+                reason = rule_error_reason(outcome.failure)
+                self.dead_letter(raw, reason, "rule_error", source, number, summary)
         self.flush(summary)
         summary.lines = number
         summary.seconds = time.perf_counter() - started
@@ -169,11 +181,22 @@ class ReplayDriver:
             state = self.states.get(customer_id)
             if state is None:
                 continue
-            outcome = self.engine.advance(customer_id, state, due, self.clock())
+            outcome = self.isolation.advance(customer_id, state, due, self.clock())
+            if outcome.status is Status.RULE_ERROR:
+                self.put_state(customer_id, outcome.state)
+                summary.timer_errors += 1
+                continue
             self.pending.extend(outcome.alerts)
             if outcome.next_due is not None:
                 timers.set(customer_id, outcome.next_due)
         self.flush(summary)
+
+    def put_state(self, customer_id: str, state: CustomerState | None) -> None:
+        """Put back a customer's state as it was before a step that failed."""
+        if state is None:
+            self.states.pop(customer_id, None)
+        else:
+            self.states[customer_id] = state
 
     def advance_to(self, until: dt.datetime) -> ReplaySummary:
         """Move the event-time clock to ``until`` with no new event, firing what falls due.

@@ -69,6 +69,7 @@ from aiokafka.errors import IllegalStateError
 
 from churnwatch.notifiers.directory import InMemoryDirectory
 from churnwatch.rules.engine import Engine, Status, event_micros
+from churnwatch.rules.isolation import Isolation, rule_error_reason
 from churnwatch.schemas.decode import DeadLetter, Source, decode
 from churnwatch.schemas.models import Alert, CustomerEvent, StaffEvent
 from churnwatch.schemas.store import AlertStore
@@ -160,6 +161,8 @@ class Worker:
             load_pack(self.rules_dir, timezone=config.timezone).ruleset,
             lateness=config.lateness_seconds,
         )
+        #: the engine's evaluate and advance, undone whole when a rule raises
+        self.isolation = Isolation(self.engine)
         self.directory = InMemoryDirectory()
         self.options = aiokafka_options(config)
         self.state = ChangelogState(config.changelog_topic, self.options, LocalStates.of(config))
@@ -425,7 +428,7 @@ class Worker:
         alerts: list[Alert],
         fired: list[Alert],
     ) -> None:
-        evaluate = self.engine.evaluate
+        evaluate = self.isolation.evaluate
         partition = task.number
         states = self.state.partitions.get(partition)
         if states is None:  # a partition revoked while this batch was in hand
@@ -445,7 +448,9 @@ class Worker:
                 due = timers.next_due()
                 if due is not None and due <= at:
                     self.fire_timers(partition, at, now, fired)
-            outcome = evaluate(event, states.get(customer_id), now, at)
+            outcome = evaluate(
+                customer_id, event, item.record.value, states.get(customer_id), now, at
+            )
             status = outcome.status
             if status is Status.EVALUATED:
                 if outcome.next_due is not None:
@@ -472,6 +477,14 @@ class Worker:
                 )
                 await self.dead_letter(
                     item.record.value, reason, "too_late", item.tp, item.record.offset
+                )
+            elif status is Status.RULE_ERROR:  # the state before the event, the stream goes on
+                _put_state(states, customer_id, outcome.state)
+                dirty.add(customer_id)
+                assert outcome.failure is not None
+                reason = rule_error_reason(outcome.failure)
+                await self.dead_letter(
+                    item.record.value, reason, "rule_error", item.tp, item.record.offset
                 )
         self.stats.duplicates += counts.duplicates
 
@@ -500,8 +513,11 @@ class Worker:
             state = states.get(customer_id)
             if state is None:
                 continue
-            outcome = self.engine.advance(customer_id, state, due, now)
+            outcome = self.isolation.advance(customer_id, state, due, now)
             dirty.add(customer_id)
+            if outcome.status is Status.RULE_ERROR:
+                _put_state(states, customer_id, outcome.state)
+                continue
             self.stats.timers_fired += 1
             alerts.extend(outcome.alerts)
             if outcome.next_due is not None:
@@ -613,3 +629,11 @@ class Worker:
         if self.producer is not None and self.consumer is not None:
             await self.checkpoints.complete(self.producer, self.consumer)
             self.stats.checkpoints = self.checkpoints.completed
+
+
+def _put_state(states: dict[str, Any], customer_id: str, state: Any) -> None:
+    """Put back a customer's state as it was before a step that failed."""
+    if state is None:
+        states.pop(customer_id, None)
+    else:
+        states[customer_id] = state
