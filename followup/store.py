@@ -16,6 +16,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Final, Literal
 
 from sqlalchemy import Connection, Engine, and_, insert, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from churnwatch.followup.exceptions import FollowUpError
 from churnwatch.rules.state import CustomerProfile
@@ -161,6 +162,18 @@ class FollowUpStore:
             "branch_name": staff.branch_name,
             "im_user_id": staff.im_user_id,
         }
+        dialect = self.engine.dialect.name
+        if dialect in ("postgresql", "sqlite"):
+            # one statement: two workers syncing the same staff member at once cannot
+            # both find no row and both insert it (a duplicate-key error stopped a worker)
+            upsert = (postgresql if dialect == "postgresql" else sqlite).insert(directory_staff)
+            with self.engine.begin() as conn:
+                conn.execute(
+                    upsert.values(staff_id=staff.staff_id, **values).on_conflict_do_update(
+                        index_elements=["staff_id"], set_=values
+                    )
+                )
+            return
         with self.engine.begin() as conn:
             changed = conn.execute(
                 update(directory_staff)
