@@ -254,7 +254,8 @@ def test_the_compose_stack_tells_every_audience_once(stack: Stack) -> None:
     checked = stack.churnwatch("config", "check", "--config", str(stack.config))
     assert checked.returncode == 0, checked.stderr
     web = stack.start("web", "web", "--rules", str(SHIPPED_RULES), "--host", "127.0.0.1",
-                      "--port", str(stack.web_port))  # fmt: skip
+                      "--port", str(stack.web_port),
+                      "--metrics-port", str(free_port()))  # fmt: skip
     workers = [
         stack.start(
             f"worker-{n}",
