@@ -261,6 +261,12 @@ class Metrics:
             "How long the oldest due, unsent delivery has been waiting (0 when none is due).",
             registry=r,
         )
+        self.escalation_oldest_due_age = Gauge(
+            "churnwatch_escalation_oldest_due_age_seconds",
+            "How long the oldest due escalation (an unacknowledged alert past its step's "
+            "delay) has waited to go up a level (0 when none is due).",
+            registry=r,
+        )
         # replay
         self.replay_lines = Counter(
             "churnwatch_replay_lines_total", "Input lines read by replays.", registry=r
@@ -408,6 +414,10 @@ class Metrics:
         """Set the outbox gauges from one backlog query."""
         self.outbox_pending.set(pending)
         self.outbox_oldest_due_age.set(max(oldest_due_age_s, 0.0))
+
+    def escalation_backlog(self, oldest_due_age_s: float) -> None:
+        """Set the escalation gauge: escalations not run in time show here."""
+        self.escalation_oldest_due_age.set(max(oldest_due_age_s, 0.0))
 
     # --- follow-up ---------------------------------------------------------------------
     def followup_refused_one(self, reason: str) -> None:

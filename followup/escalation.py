@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from sqlalchemy import and_, select, update
+from sqlalchemy import and_, func, select, update
 
 from churnwatch.exceptions import ChurnwatchError
 from churnwatch.followup.businesstime import BusinessHours
@@ -187,6 +187,19 @@ class Escalator:
         claimed = sum(self._claim(r.alert_id, r.escalation_level, r.branch_id, now) for r in due)
         self.notify_pending()
         return claimed
+
+    def oldest_due(self) -> dt.datetime | None:
+        """When the longest-waiting due escalation fell due; None when none is due. The
+        worker reports its age, so escalations that stop running raise an alert."""
+        now = utc(self.clock())
+        with self.store.engine.connect() as conn:
+            value = conn.execute(
+                select(func.min(followups.c.next_escalation_at)).where(
+                    followups.c.acknowledged_at.is_(None),
+                    followups.c.next_escalation_at <= now,
+                )
+            ).scalar()
+        return utc(value) if value is not None else None
 
     def _claim(self, alert_id: str, level: int, branch_id: str, now: dt.datetime) -> bool:
         if level >= len(self.policy.steps):

@@ -71,3 +71,7 @@ class DeliveryLoop:
         now = dt.datetime.now(dt.UTC)
         age = max((now - due).total_seconds(), 0.0) if due is not None else 0.0
         self.metrics.outbox(pending, age)
+        if self.parts.escalator is not None:
+            waiting = self.parts.escalator.oldest_due()
+            late = (now - waiting).total_seconds() if waiting is not None else 0.0
+            self.metrics.escalation_backlog(late)

@@ -89,3 +89,13 @@ def test_every_alert_points_at_its_runbook_section() -> None:
 def test_compose_prometheus_config_passes_promtool(promtool: str) -> None:
     """The compose prometheus.yml, with the rules it loads, passes `promtool check config`."""
     promtool_run(promtool, "check", "config", str(PROMETHEUS / "prometheus.yml"))
+
+
+def test_the_parts_that_are_not_workers_are_watched() -> None:
+    """churnwatch web down, escalations not run in time, outbox deliveries stuck; the
+    compose Prometheus scrapes web under the job the web alert uses."""
+    names = {rule["alert"] for rule in alert_rules()}
+    assert {"ChurnwatchWebDown", "ChurnwatchEscalationsLate", "ChurnwatchOutboxBacklogOld"} <= names
+    scrape = load_yaml(PROMETHEUS / "prometheus.yml")["scrape_configs"]
+    web = [job for job in scrape if job["job_name"] == "churnwatch-web"]
+    assert web and web[0]["static_configs"][0]["targets"] == ["web:9465"]

@@ -69,6 +69,20 @@ class TestEscalation:
         assert notify.sent == [Sent(alert.alert_id, "branch_head", "S-BH1", notify.sent[0].reason)]
         assert store.get(alert.alert_id).escalation_level == 1  # type: ignore[union-attr]
 
+    def test_the_oldest_due_escalation_is_measured(self, store: FollowUpStore) -> None:
+        """``oldest_due`` is when the longest-waiting due escalation fell due (the worker
+        reports its age, so escalations that stop running raise an alert); none once run."""
+        clock, notify = FixedClock(MONDAY_10), RecordingNotify()
+        alert = make_alert(7)
+        add(store, alert)
+        esc = escalator(store, clock, notify)
+        esc.open(alert, customer(), [("S-RM1", "relationship_manager")])
+        assert esc.oldest_due() is None
+        clock.advance(5 * HOUR)
+        assert esc.oldest_due() == MONDAY_10 + 4 * HOUR
+        esc.run_due()
+        assert esc.oldest_due() is None
+
     def test_then_to_an_executive(self, store: FollowUpStore) -> None:
         """Four more business hours without acknowledgement reach the executive."""
         clock, notify = FixedClock(MONDAY_10), RecordingNotify()
