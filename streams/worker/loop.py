@@ -594,7 +594,12 @@ class Worker:
 
     async def _retry(self, call: Callable[[], T], what: str, *, thread: bool = True) -> T:
         return await with_retry(
-            call, what=what, stopping=self.stopping, on_outage=self._outage, thread=thread
+            call,
+            what=what,
+            stopping=self.stopping,
+            on_outage=self._outage,
+            beat=self.observe.liveness.beat,
+            thread=thread,
         )
 
     def _outage(self, down: bool) -> None:

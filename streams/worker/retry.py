@@ -55,6 +55,7 @@ async def with_retry(
     what: str,
     stopping: asyncio.Event,
     on_outage: Callable[[bool], None],
+    beat: Callable[[], None] = lambda: None,
     thread: bool = True,
 ) -> T:
     """``call()`` in a thread until it succeeds; transient failures wait and try again.
@@ -62,11 +63,14 @@ async def with_retry(
     ``on_outage(True)`` is called at the first failure and ``on_outage(False)`` when a
     retry succeeds. A stop asked for during the outage ends the wait with
     :class:`WorkerError`: the batch in hand is then not committed. ``thread=False`` runs
-    ``call`` on the loop (a sink sharing the worker's in-memory directory).
+    ``call`` on the loop (a sink sharing the worker's in-memory directory). ``beat`` is
+    called at each attempt: a worker waiting out an outage is alive, not wedged, and must
+    not be restarted by its liveness probe for it.
     """
     delay = FIRST_BACKOFF
     failures = 0
     while True:
+        beat()
         try:
             result = await asyncio.to_thread(call) if thread else call()
         except Exception as exc:
