@@ -46,7 +46,12 @@ class DispatchReport:
 
 
 class Dispatcher:
-    """Sends due deliveries through the configured notifiers."""
+    """Sends due deliveries through the configured notifiers.
+
+    It claims only deliveries for channels it has: deliveries for a channel configured on
+    another dispatcher (or not yet configured anywhere) stay pending, visible in
+    ``churnwatch deliveries list``, rather than failing here.
+    """
 
     def __init__(
         self,
@@ -72,7 +77,9 @@ class Dispatcher:
     def run_once(self) -> DispatchReport:
         """Claim what is due now and send it; returns what happened."""
         claimed_at = self.clock()
-        rows = self.outbox.claim(claimed_at, limit=self.batch, lease=self.lease)
+        rows = self.outbox.claim(
+            claimed_at, limit=self.batch, lease=self.lease, channels=self.notifiers.keys()
+        )
         report = DispatchReport()
         for group in group_rows(rows):
             self._send(group, claimed_at, report)
@@ -91,13 +98,7 @@ class Dispatcher:
         self, rows: list[DeliveryRow], claimed_at: dt.datetime, report: DispatchReport
     ) -> None:
         first = rows[0]
-        notifier = self.notifiers.get(first.channel)
-        if notifier is None:
-            missing = DeliveryFailed.permanent(
-                Reason.MISCONFIGURED, f"channel {first.channel!r} is not configured here"
-            )
-            self._record_failure(rows, missing, report)
-            return
+        notifier = self.notifiers[first.channel]  # claim() takes only channels we have
         try:
             message = self.compose(rows)
         except TemplateError as exc:

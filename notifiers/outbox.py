@@ -27,7 +27,7 @@ other; on SQLite (one writer at a time) the conditional update alone decides the
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
 import msgspec
@@ -168,8 +168,19 @@ class Outbox:
 
     # -- dispatching -----------------------------------------------------------------
 
-    def claim(self, now: dt.datetime, *, limit: int, lease: dt.timedelta) -> list[DeliveryRow]:
-        """Claim up to ``limit`` due rows (pending, or sending with an expired lease)."""
+    def claim(
+        self,
+        now: dt.datetime,
+        *,
+        limit: int,
+        lease: dt.timedelta,
+        channels: Collection[str] | None = None,
+    ) -> list[DeliveryRow]:
+        """Claim up to ``limit`` due rows (pending, or sending with an expired lease).
+
+        With ``channels``, only rows for those channels: a dispatcher that cannot send on a
+        channel leaves its rows pending for one that can, instead of failing them.
+        """
         now = utc(now)
         query = (
             select(deliveries)
@@ -177,6 +188,8 @@ class Outbox:
             .order_by(deliveries.c.due_at, deliveries.c.id)
             .limit(limit)
         )
+        if channels is not None:
+            query = query.where(deliveries.c.channel.in_(sorted(channels)))
         if self.dialect == "postgresql":
             query = query.with_for_update(skip_locked=True)
         claimed: list[DeliveryRow] = []

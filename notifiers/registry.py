@@ -17,7 +17,15 @@ from typing import Any
 from churnwatch.notifiers.exceptions import ConfigError, NotifierError
 from churnwatch.notifiers.protocol import Channel, Notifier
 
-__all__ = ["GROUP", "ChannelStatus", "build_notifiers", "channel", "channels", "status"]
+__all__ = [
+    "GROUP",
+    "ChannelStatus",
+    "build_configured",
+    "build_notifiers",
+    "channel",
+    "channels",
+    "status",
+]
 
 GROUP = "churnwatch.notifiers"
 
@@ -95,3 +103,24 @@ def build_notifiers(
         plugin = channel(name)
         built[name] = plugin.build(plugin.configure(sections.get(name, {}), env))
     return built
+
+
+def build_configured(
+    names: set[str] | frozenset[str],
+    sections: Mapping[str, Mapping[str, Any]],
+    env: Mapping[str, str],
+) -> tuple[dict[str, Notifier], dict[str, str]]:
+    """The notifiers of ``names`` that are configured, and why each of the others is not.
+
+    For an operator's dispatcher: it sends what it can; deliveries on the other channels stay
+    pending for a dispatcher that has them (the worker, by contrast, refuses to start).
+    """
+    built: dict[str, Notifier] = {}
+    problems: dict[str, str] = {}
+    for name in sorted(names):
+        try:
+            plugin = channel(name)
+            built[name] = plugin.build(plugin.configure(sections.get(name, {}), env))
+        except ConfigError as exc:
+            problems[name] = str(exc)
+    return built, problems

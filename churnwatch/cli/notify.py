@@ -26,7 +26,7 @@ from churnwatch.notifiers.dispatcher import Dispatcher
 from churnwatch.notifiers.exceptions import NotifierError
 from churnwatch.notifiers.masking import mask_digits
 from churnwatch.notifiers.outbox import STATUSES, Outbox
-from churnwatch.notifiers.registry import build_notifiers, status
+from churnwatch.notifiers.registry import build_configured, status
 from churnwatch.notifiers.settings import load_channels_file
 from churnwatch.notifiers.setup import load_templates, routing_for
 from churnwatch.rules import SHIPPED_RULES
@@ -191,10 +191,21 @@ def dispatch(
     try:
         routing = routing_for(rules_dir)
         templates = load_templates(rules_dir, routing)
-        notifiers = build_notifiers(routing.channels, load_channels_file(channels_file), os.environ)
+        notifiers, problems = build_configured(
+            routing.channels, load_channels_file(channels_file), os.environ
+        )
     except (ChurnwatchError, NotifierError) as exc:
         err.print(f"[red]error:[/red] {exc}", highlight=False)
         raise typer.Exit(2) from exc
+    for name, problem in problems.items():
+        err.print(
+            f"[yellow]warning:[/yellow] channel {name} is not configured ({problem}); "
+            "its deliveries stay pending for a dispatcher that has it",
+            highlight=False,
+        )
+    if not notifiers:
+        err.print("[red]error:[/red] no channel of the routing is configured", highlight=False)
+        raise typer.Exit(2)
     with AlertStore(db) as store:
         dispatcher = Dispatcher(
             Outbox(store.engine), notifiers, templates=templates, metrics=Metrics()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from helpers import Rig, alert
+from helpers import Rig, TwilioPeer, alert, twilio_env
 from typer.testing import CliRunner
 
 from churnwatch.cli.app import app
@@ -84,3 +84,36 @@ def test_deliveries_hold_after_a_restore(sqlite_url: str, directory: InMemoryDir
         app, ["deliveries", "hold", "--db", sqlite_url, "--due-before", "2026-03-02T10:05:00"]
     )
     assert naive.exit_code == 2
+
+
+def test_dispatch_sends_what_it_can_and_leaves_the_rest_pending(
+    sqlite_url: str, directory: InMemoryDirectory, twilio_peer: TwilioPeer
+) -> None:
+    """With only Twilio configured, the customer SMS goes out; the manager's delivery, on a
+    channel this dispatcher lacks, stays pending (with a warning) instead of failing."""
+    rig = Rig(sqlite_url)
+    both = alert(rule_id="payroll-moved-out", audience=("customer", "relationship_manager"))
+    routed = rig.pipeline.router(both, directory)
+    rig.store.add_alerts([routed])
+    rig.pipeline.submit(routed, directory)
+    staff_channel = next(r.channel for r in routed.recipients if r.audience != "customer")
+    rig.close()
+    result = runner.invoke(
+        app, ["deliveries", "dispatch", "--db", sqlite_url], env=twilio_env(twilio_peer)
+    )
+    assert result.exit_code == 0, result.output
+    assert f"channel {staff_channel} is not configured" in result.output
+    assert len(twilio_peer.requests) == 1
+    after = Rig(sqlite_url)
+    rows = after.outbox.list()
+    after.close()
+    assert sorted((r.channel, r.status, r.attempts) for r in rows) == sorted(
+        [("twilio_sms", "sent", 1), (staff_channel, "pending", 0)]
+    )
+
+
+def test_dispatch_without_any_configured_channel_is_refused(sqlite_url: str) -> None:
+    """A dispatcher that could send nothing is a configuration mistake, said at once."""
+    result = runner.invoke(app, ["deliveries", "dispatch", "--db", sqlite_url], env={})
+    assert result.exit_code == 2
+    assert "no channel of the routing is configured" in result.output

@@ -108,6 +108,27 @@ class TestOnce:
         assert len(rig.outbox.list()) == 1
 
 
+class TestChannelsItHas:
+    def test_a_channel_it_lacks_stays_pending_for_a_dispatcher_that_has_it(
+        self, rig: Rig, directory: InMemoryDirectory
+    ) -> None:
+        """A dispatcher without the SMS channel leaves the customer SMS pending (not failed);
+        a dispatcher with it sends the SMS later, once."""
+        others = {name: n for name, n in rig.notifiers.items() if name != "twilio_sms"}
+        without_sms = Dispatcher(rig.outbox, others, templates=rig.templates, clock=rig.clock)
+        routed = rig.pipeline.router(customer_sms(), directory)  # type: ignore[arg-type]
+        rig.store.add_alerts([routed])
+        rig.pipeline.submit(routed, directory)  # written to the outbox, not yet dispatched
+        report = without_sms.run_until_idle()
+        assert (report.sent, report.failed) == (0, 0)
+        assert [(row.channel, row.status, row.attempts) for row in rig.outbox.list()] == [
+            ("twilio_sms", "pending", 0)
+        ]
+        rig.dispatcher.run_until_idle()
+        assert len(rig.sms()) == 1
+        assert [row.status for row in rig.outbox.list()] == ["sent"]
+
+
 KILLED_DISPATCHER = textwrap.dedent(
     """
     import datetime as dt, os, signal, sys
