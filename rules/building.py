@@ -24,7 +24,13 @@ from churnwatch.rules.blocks import (
 from churnwatch.rules.durations import parse_duration
 from churnwatch.rules.exceptions import ExpressionError
 from churnwatch.rules.expressions import CompiledCondition, FieldCatalog, compile_condition
-from churnwatch.rules.fields import CUSTOMER_FIELDS, compile_per_type
+from churnwatch.rules.fields import CUSTOMER_FIELDS, compile_per_type, numeric_fields
+from churnwatch.rules.history import (
+    MAX_VALUES,
+    HistoryAggregate,
+    HistoryThresholdBlock,
+    parse_aggregate,
+)
 from churnwatch.rules.model import RuleSpec
 from churnwatch.rules.tiers import TierScale
 from churnwatch.rules.timed_blocks import AbsenceBlock, ChangeBlock, ScheduleBlock, Step
@@ -126,6 +132,8 @@ class BlockBuilding:
             read = self.reader(
                 doc, [*where, "field"], rule, "threshold.field", spec_t.field, catalog
             )
+            if spec_t.history is not None:
+                return self.history_block(doc, where, rule, read, catalog)
             return ThresholdBlock(spec_t.field, spec_t.at_least, read) if read else None
         if kind == "window":
             spec_w = rule.window
@@ -198,6 +206,86 @@ class BlockBuilding:
             spec_f.field,
             read,
             read_trigger,
+        )
+
+    def history_block(
+        self,
+        doc: YamlDocument,
+        where: list[str | int],
+        rule: RuleSpec,
+        read: Callable[[Any], Any] | None,
+        catalog: FieldCatalog,
+    ) -> Block | None:
+        """A threshold that also reads the customer's own history (rules/history.py)."""
+        spec_t = rule.threshold
+        assert spec_t is not None and spec_t.history is not None
+        spec = spec_t.history
+        keys: list[str | int] = [*where, "history"]
+        over = self.duration(doc, [*keys, "over"], rule, "threshold.history.over", spec.over)
+        if not spec.values or len(spec.values) > MAX_VALUES:
+            self.problem(
+                doc,
+                [*keys, "values"],
+                f"name 1 to {MAX_VALUES} aggregates, e.g. {{largest: max(amount), n: count}}",
+                rule.id,
+                "threshold.history.values",
+            )
+        aggregates: list[HistoryAggregate] = []
+        readers: list[Callable[[Any], Any]] = []
+        slots: dict[str, int] = {}
+        numeric = numeric_fields(list(rule.on))
+        for name, text in spec.values.items():
+            at: list[str | int] = [*keys, "values", name]
+            label = f"threshold.history.values.{name}"
+            try:
+                kind, field_name = parse_aggregate(text)
+            except ValueError as exc:
+                self.problem(doc, at, str(exc), rule.id, label)
+                continue
+            if field_name is not None and field_name not in slots:
+                if field_name not in numeric:
+                    self.problem(
+                        doc,
+                        at,
+                        f"{kind}() needs a number field of {' / '.join(rule.on)} events "
+                        f"({', '.join(sorted(numeric))}); got {field_name!r}",
+                        rule.id,
+                        label,
+                    )
+                    continue
+                reader = self.reader(doc, at, rule, label, field_name, catalog)
+                if reader is None:
+                    continue
+                slots[field_name] = len(readers)
+                readers.append(reader)
+            slot = None if field_name is None else slots[field_name]
+            aggregates.append(HistoryAggregate(name, kind, field_name, slot))
+        seen = FieldCatalog({"history": set(spec.values)})
+        relative = None
+        if spec.at_least is not None:
+            at_least = spec.at_least
+            label = "threshold.history.at_least"
+            relative = self.condition(doc, [*keys, "at_least"], rule, label, at_least, seen, {})
+        require = self.condition(
+            doc, [*keys, "require"], rule, "threshold.history.require", spec.require, seen, {}
+        )
+        if (
+            over is None
+            or read is None
+            or require is None
+            or (spec.at_least is not None and relative is None)
+            or len(aggregates) != len(spec.values)
+        ):
+            return None
+        return HistoryThresholdBlock(
+            spec_t.field,
+            spec_t.at_least,
+            read,
+            over,
+            tuple(aggregates),
+            tuple(readers),
+            relative,
+            require,
         )
 
     def timed_block(

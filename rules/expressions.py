@@ -345,9 +345,9 @@ class _Translator:
         path.reverse()
         root = current.id
         if root not in self.catalog.fields:
+            readable = " and ".join(f"'{name}.…'" for name in self.catalog.fields)
             raise ExpressionError(
-                f"unknown name {root!r}: conditions read 'event.…' and 'customer.…'",
-                current.col_offset,
+                f"unknown name {root!r}: conditions here read {readable}", current.col_offset
             )
         if any(part.startswith("_") for part in path):
             raise ExpressionError("names starting with '_' are not allowed", node.col_offset)

@@ -7,10 +7,18 @@ transactions and products pays nothing at run time for the difference.
 
 from __future__ import annotations
 
+import msgspec
+
 from churnwatch.rules.expressions import CompiledCondition, FieldCatalog, compile_condition
 from churnwatch.schemas.models import EVENT_TYPES, Counterparty
 
-__all__ = ["CUSTOMER_FIELDS", "compile_per_type", "event_fields", "field_catalog"]
+__all__ = [
+    "CUSTOMER_FIELDS",
+    "compile_per_type",
+    "event_fields",
+    "field_catalog",
+    "numeric_fields",
+]
 
 CUSTOMER_FIELDS = {
     "aum",
@@ -31,6 +39,19 @@ def event_fields(type_name: str) -> set[str]:
         names.discard("counterparty")
         names |= {f"counterparty.{n}" for n in Counterparty.__struct_fields__}
     return names
+
+
+def numeric_fields(types: list[str]) -> set[str]:
+    """Event fields holding money or another number on every one of ``types``."""
+    per_type = [
+        {
+            f.name
+            for f in msgspec.structs.fields(EVENT_TYPES[name])
+            if "Decimal" in str(f.type) or f.type is int
+        }
+        for name in types
+    ]
+    return set.intersection(*per_type) if per_type else set()
 
 
 def field_catalog(types: list[str]) -> FieldCatalog:

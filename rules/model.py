@@ -7,7 +7,8 @@ converts the loaded YAML into them and reports the exact path of anything wrong
 Each rule has one *building block* that decides when it fires, or none (the ``match``
 condition alone fires it):
 
-``threshold``     one event's field reaches a value
+``threshold``     one event's field reaches a value (optionally also a multiple of the
+                  customer's own history: ``threshold.history``)
 ``window``        sum / count / max of matching events in the last W reaches a value
 ``balance_fall``  the customer's balance at the bank falls from its peak within W
 ``follow_up``     after a trigger event, matching events within W reach a share of it
@@ -31,6 +32,7 @@ __all__ = [
     "BLOCK_NAMES",
     "BalanceFallSpec",
     "FollowUpSpec",
+    "HistorySpec",
     "RuleFileSpec",
     "RuleSpec",
     "ThresholdSpec",
@@ -60,11 +62,31 @@ def _refuse_bad_numbers(spec: msgspec.Struct, *names: str) -> None:
             raise ValueError(f"`{name}` cannot be negative, got {value}")
 
 
+HistoryName = Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_]{0,30}$")]
+
+
+class HistorySpec(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """Aggregates of the customer's own past matching events, for a relative threshold.
+
+    ``values`` names each aggregate (``largest: max(amount)``, ``outflows: count``); the
+    expressions ``at_least`` and ``require`` read them as ``history.<name>``. The events
+    are those the rule matched in the ``over`` period before the event at hand.
+    """
+
+    over: Duration
+    values: dict[HistoryName, str]
+    #: the event's field must also reach this (e.g. ``history.largest * 1.5``)
+    at_least: str | None = None
+    #: no alert unless this holds (e.g. ``history.outflows >= 5``: enough history to judge)
+    require: str = "true"
+
+
 class ThresholdSpec(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
-    """Fire when one event's ``field`` is at least ``at_least``."""
+    """Fire when one event's ``field`` is at least ``at_least`` (and what ``history`` asks)."""
 
     at_least: Decimal
     field: str = "amount"
+    history: HistorySpec | None = None
 
     def __post_init__(self) -> None:
         _refuse_bad_numbers(self, "at_least")

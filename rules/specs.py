@@ -19,6 +19,7 @@ from churnwatch.rules.model import (
     BalanceFallSpec,
     ChangeSpec,
     FollowUpSpec,
+    HistorySpec,
     RuleSpec,
     ScheduleSpec,
     ThresholdSpec,
@@ -54,6 +55,7 @@ _BLOCK_KEYS: dict[str, frozenset[str]] = {
         ("schedule", ScheduleSpec),
         ("absence", AbsenceSpec),
         ("change", ChangeSpec),
+        ("history", HistorySpec),
     )
 }
 

@@ -25,6 +25,7 @@ __all__ = [
     "CustomerState",
     "Entry",
     "FollowUpState",
+    "HistoryState",
     "PendingStep",
     "ScheduleState",
     "Trigger",
@@ -154,8 +155,23 @@ class ChangeState(msgspec.Struct, tag="change", array_like=True):
     at: int = 0
 
 
+class HistoryState(msgspec.Struct, tag="history", array_like=True):
+    """Past matching events as a relative threshold reads them: (time in µs, field values).
+
+    Kept in time order, pruned to the history period and capped in number (rules/history.py).
+    """
+
+    entries: list[tuple[int, tuple[Decimal | None, ...]]] = msgspec.field(default_factory=list)
+
+
 BlockState: TypeAlias = (
-    WindowState | FollowUpState | BalanceState | ScheduleState | ActivityState | ChangeState
+    WindowState
+    | FollowUpState
+    | BalanceState
+    | ScheduleState
+    | ActivityState
+    | ChangeState
+    | HistoryState
 )
 
 

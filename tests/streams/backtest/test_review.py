@@ -171,10 +171,12 @@ class TestCommand:
 
 class TestCoverage:
     def test_a_short_file_warns_for_rules_that_look_back_further(self) -> None:
-        """Six weeks of events cannot judge activity-drop's 120-day look-back; 24h rules pass."""
+        """Six weeks cannot judge 120-day or 90-day look-backs; 24h rules pass."""
         shipped = load_rules(SHIPPED_RULES)
         warnings = coverage_warnings(dt.timedelta(weeks=6), shipped)
-        assert len(warnings) == 1
+        assert len(warnings) == 2
         assert "'activity-drop' looks back 120 days" in warnings[0]
+        assert "'large-transfer-out-relative' looks back 90 days" in warnings[1]
         assert "42.0 days" in warnings[0]
+        assert len(coverage_warnings(dt.timedelta(days=91), shipped)) == 1
         assert coverage_warnings(dt.timedelta(days=121), shipped) == ()
