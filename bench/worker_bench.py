@@ -6,6 +6,9 @@
    decode), by the same consumer running ``json.loads`` on every message (the peer the
    worker is held to: at least half its rate), and then by the worker (in process,
    shipped rule pack), same broker, same run; the rates and the ratios are printed.
+   Wall rates move with whatever else the machine runs; the per-CPU-second figures
+   (``time.process_time`` of this process; the broker runs apart) and their ratio
+   much less, so both are printed, with the load average.
 2. Latency: a ``churnwatch worker`` subprocess runs while events are produced at a
    steady rate; for each alert, the time from producing its trigger event to the alert
    record the worker sends after storing it (the alerts topic's CreateTime).
@@ -105,8 +108,9 @@ async def load(config: Config, lines: list[bytes]) -> None:
     await producer.stop()
 
 
-async def raw_rate(config: Config, total: int, parse: bool = False) -> float:
-    """Messages per second of a bare aiokafka consumer; ``parse``: ``json.loads`` each one."""
+async def raw_rate(config: Config, total: int, parse: bool = False) -> tuple[float, float]:
+    """Messages per wall and per CPU second of a bare aiokafka consumer; ``parse``:
+    ``json.loads`` each one."""
     consumer = AIOKafkaConsumer(
         bootstrap_servers=config.bootstrap_servers,
         enable_auto_commit=False,
@@ -118,7 +122,7 @@ async def raw_rate(config: Config, total: int, parse: bool = False) -> float:
     tps = [TopicPartition(t, p) for t in topics for p in consumer.partitions_for_topic(t) or ()]
     consumer.assign(tps)
     await consumer.seek_to_beginning(*tps)
-    count, size, started = 0, 0, time.perf_counter()
+    count, size, started, cpu = 0, 0, time.perf_counter(), time.process_time()
     while count < total:
         batch = await consumer.getmany(timeout_ms=200, max_records=5000)
         for records in batch.values():
@@ -128,9 +132,9 @@ async def raw_rate(config: Config, total: int, parse: bool = False) -> float:
                     json.loads(record.value)
             else:
                 size += sum(len(r.value) for r in records)
-    elapsed = time.perf_counter() - started
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
     await consumer.stop()
-    return count / elapsed
+    return count / elapsed, count / cpu
 
 
 async def worker_rate(config: Config, total: int) -> tuple[float, float]:
@@ -227,14 +231,21 @@ async def main() -> None:
                 if b'"staff"' not in line
             ]
             await load(config, lines)
-            raw = await raw_rate(config, len(lines))
-            parsed = await raw_rate(config, len(lines), parse=True)
+            load_before = os.getloadavg()[0]
+            raw, raw_cpu = await raw_rate(config, len(lines))
+            parsed, parsed_cpu = await raw_rate(config, len(lines), parse=True)
             rate, per_cpu = await worker_rate(config, len(lines))
             print(f"events: {len(lines):,} (shipped pack, {args.partitions} partitions)")
-            print(f"aiokafka, raw bytes:      {raw:,.0f} msgs/s")
-            print(f"aiokafka + json.loads:    {parsed:,.0f} msgs/s")
+            print(f"load average: {load_before:.1f} before, {os.getloadavg()[0]:.1f} after")
+            print(f"aiokafka, raw bytes:      {raw:,.0f} msgs/s ({raw_cpu:,.0f} per CPU-second)")
+            print(
+                f"aiokafka + json.loads:    {parsed:,.0f} msgs/s ({parsed_cpu:,.0f} per CPU-second)"
+            )
             print(f"churnwatch worker:        {rate:,.0f} events/s ({per_cpu:,.0f} per CPU-second)")
-            print(f"worker / aiokafka + JSON: {rate / parsed:.2f} (target >= 0.5)")
+            print(
+                f"worker / aiokafka + JSON: {rate / parsed:.2f} (target >= 0.5); "
+                f"per CPU-second {per_cpu / parsed_cpu:.2f}"
+            )
             print(f"worker / raw:             {rate / raw:.2f}")
             config, path = make_config(url, Path(tmp), "lat", args.partitions)
             create_topics(config)

