@@ -32,6 +32,7 @@ from churnwatch.rules.history import (
     parse_aggregate,
 )
 from churnwatch.rules.model import RuleSpec
+from churnwatch.rules.overdue import OverdueBlock
 from churnwatch.rules.tiers import TierScale
 from churnwatch.rules.timed_blocks import AbsenceBlock, ChangeBlock, ScheduleBlock, Step
 from churnwatch.rules.yamlfile import YamlDocument
@@ -143,7 +144,7 @@ class BlockBuilding:
             if over is None or read is None:
                 return None
             return WindowBlock(over, spec_w.aggregate, spec_w.field, spec_w.at_least, read)
-        if kind in ("schedule", "absence", "change"):
+        if kind in ("schedule", "absence", "change", "overdue"):
             return self.timed_block(doc, keys, where, rule, kind, catalog, predicates)
         if kind == "balance_fall":
             spec_b = rule.balance_fall
@@ -288,6 +289,36 @@ class BlockBuilding:
             require,
         )
 
+    def overdue_block(
+        self, doc: YamlDocument, where: list[str | int], rule: RuleSpec
+    ) -> Block | None:
+        """A regular event overdue by more than a grace period (rules/overdue.py)."""
+        spec = rule.overdue
+        assert spec is not None
+        found: dict[str, int | None] = {}
+        for name in ("history", "median_gap_at_least", "median_gap_at_most", "grace"):
+            value = self.duration(doc, [*where, name], rule, f"overdue.{name}", getattr(spec, name))
+            if value is not None and value % 86400:
+                label = f"overdue.{name}"
+                self.problem(doc, [*where, name], "use whole days, e.g. '30d'", rule.id, label)
+                value = None
+            found[name] = value
+        history, low, high, grace = found.values()
+        if low is not None and high is not None and not 0 < low <= high:
+            self.problem(
+                doc,
+                [*where, "median_gap_at_most"],
+                "the median gap needs 0 < median_gap_at_least <= median_gap_at_most",
+                rule.id,
+                "overdue.median_gap_at_most",
+            )
+            return None
+        if history is None or low is None or high is None or grace is None:
+            return None
+        hour, minute = (int(x) for x in spec.check_at.split(":"))
+        check_at = dt.time(hour, minute)
+        return OverdueBlock(history, spec.at_least, low, high, grace, check_at, self.zone)
+
     def timed_block(
         self,
         doc: YamlDocument,
@@ -400,6 +431,8 @@ class BlockBuilding:
                 dt.time(hour, minute),
                 self.zone,
             )
+        if kind == "overdue":
+            return self.overdue_block(doc, where, rule)
         spec_c = rule.change
         assert spec_c is not None
         if list(rule.on) != ["customer"]:

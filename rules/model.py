@@ -15,6 +15,8 @@ condition alone fires it):
 ``schedule``      steps at offsets before a date field (e.g. 7, 3 and 1 day before maturity)
 ``absence``       a customer who used to be active has gone quiet (fires without any event)
 ``change``        a customer field changed (e.g. the tier fell by a level)
+``overdue``       a regular event (a monthly payroll) did not come by its expected date plus
+                  a grace period (fires without any event)
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ __all__ = [
 AUDIENCES = ("customer", "relationship_manager", "branch_head", "executive")
 Audience = Literal["customer", "relationship_manager", "branch_head", "executive"]
 EventTypeName = Literal["transaction", "product", "customer"]
-__all__ += ["AbsenceSpec", "ChangeSpec", "ScheduleSpec", "StepSpec"]
+__all__ += ["AbsenceSpec", "ChangeSpec", "OverdueSpec", "ScheduleSpec", "StepSpec"]
 Aggregate = Literal["sum", "count", "max"]
 RuleId = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$")]
 Duration = str | int
@@ -192,6 +194,22 @@ class ChangeSpec(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
         _refuse_bad_numbers(self, "by_at_least")
 
 
+class OverdueSpec(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """A regular matching event did not come by the expected date plus ``grace``.
+
+    Regular: at least ``at_least`` matching events within ``history`` up to the latest,
+    with a median gap between ``median_gap_at_least`` and ``median_gap_at_most``. The
+    expected date is the latest + the median gap. Checked daily at ``check_at``.
+    """
+
+    history: Duration
+    at_least: Annotated[int, msgspec.Meta(ge=2, le=50)]
+    median_gap_at_least: Duration
+    median_gap_at_most: Duration
+    grace: Duration
+    check_at: TimeOfDay = "09:00"
+
+
 class RuleSpec(msgspec.Struct, forbid_unknown_fields=True, frozen=True, rename={"on": "on"}):
     """One rule as written in the file."""
 
@@ -215,6 +233,7 @@ class RuleSpec(msgspec.Struct, forbid_unknown_fields=True, frozen=True, rename={
     schedule: ScheduleSpec | None = None
     absence: AbsenceSpec | None = None
     change: ChangeSpec | None = None
+    overdue: OverdueSpec | None = None
     suggested_actions: LocalizedList = msgspec.field(default_factory=list)
     #: share of triggered customers held back as a control group: alert recorded, no message
     control_share: Decimal = Decimal(0)
@@ -250,6 +269,7 @@ BLOCK_NAMES = (
     "schedule",
     "absence",
     "change",
+    "overdue",
 )
 
 

@@ -20,6 +20,7 @@ from churnwatch.rules.model import (
     ChangeSpec,
     FollowUpSpec,
     HistorySpec,
+    OverdueSpec,
     RuleSpec,
     ScheduleSpec,
     ThresholdSpec,
@@ -56,6 +57,7 @@ _BLOCK_KEYS: dict[str, frozenset[str]] = {
         ("absence", AbsenceSpec),
         ("change", ChangeSpec),
         ("history", HistorySpec),
+        ("overdue", OverdueSpec),
     )
 }
 

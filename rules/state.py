@@ -26,6 +26,7 @@ __all__ = [
     "Entry",
     "FollowUpState",
     "HistoryState",
+    "OverdueState",
     "PendingStep",
     "ScheduleState",
     "Trigger",
@@ -164,6 +165,18 @@ class HistoryState(msgspec.Struct, tag="history", array_like=True):
     entries: list[tuple[int, tuple[Decimal | None, ...]]] = msgspec.field(default_factory=list)
 
 
+class OverdueState(msgspec.Struct, tag="overdue", array_like=True):
+    """The customer's regular events in the history period, and the one check that can fire.
+
+    ``seen`` holds (time in µs, event id, account, amount) in time order; ``fired_for`` is
+    the latest event an alert was raised after, so each expected event alerts once.
+    """
+
+    seen: list[tuple[int, str, str | None, Decimal | None]] = msgspec.field(default_factory=list)
+    next_check: int | None = None
+    fired_for: str | None = None
+
+
 BlockState: TypeAlias = (
     WindowState
     | FollowUpState
@@ -172,6 +185,7 @@ BlockState: TypeAlias = (
     | ActivityState
     | ChangeState
     | HistoryState
+    | OverdueState
 )
 
 

@@ -171,12 +171,13 @@ class TestCommand:
 
 class TestCoverage:
     def test_a_short_file_warns_for_rules_that_look_back_further(self) -> None:
-        """Six weeks cannot judge 120-day or 90-day look-backs; 24h rules pass."""
+        """Six weeks cannot judge 120-, 100- or 90-day look-backs; 24h rules pass."""
         shipped = load_rules(SHIPPED_RULES)
         warnings = coverage_warnings(dt.timedelta(weeks=6), shipped)
-        assert len(warnings) == 2
+        assert len(warnings) == 3
         assert "'activity-drop' looks back 120 days" in warnings[0]
         assert "'large-transfer-out-relative' looks back 90 days" in warnings[1]
+        assert "'payroll-stopped' looks back 100 days" in warnings[2]
         assert "42.0 days" in warnings[0]
-        assert len(coverage_warnings(dt.timedelta(days=91), shipped)) == 1
+        assert len(coverage_warnings(dt.timedelta(days=91), shipped)) == 2
         assert coverage_warnings(dt.timedelta(days=121), shipped) == ()
