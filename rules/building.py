@@ -7,10 +7,7 @@ rule id and field like every other load error.
 from __future__ import annotations
 
 import datetime as dt
-import operator
-from collections.abc import Callable
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from churnwatch.rules.balance import BalanceFallBlock
@@ -21,18 +18,10 @@ from churnwatch.rules.blocks import (
     ThresholdBlock,
     WindowBlock,
 )
-from churnwatch.rules.durations import parse_duration
-from churnwatch.rules.exceptions import ExpressionError
-from churnwatch.rules.expressions import CompiledCondition, FieldCatalog, compile_condition
-from churnwatch.rules.fields import CUSTOMER_FIELDS, compile_per_type, numeric_fields
-from churnwatch.rules.history import (
-    MAX_VALUES,
-    HistoryAggregate,
-    HistoryThresholdBlock,
-    parse_aggregate,
-)
+from churnwatch.rules.expressions import FieldCatalog
+from churnwatch.rules.fields import CUSTOMER_FIELDS, compile_per_type
 from churnwatch.rules.model import RuleSpec
-from churnwatch.rules.overdue import OverdueBlock
+from churnwatch.rules.signal_building import SignalBuilding
 from churnwatch.rules.tiers import TierScale
 from churnwatch.rules.timed_blocks import AbsenceBlock, ChangeBlock, ScheduleBlock, Step
 from churnwatch.rules.yamlfile import YamlDocument
@@ -41,79 +30,11 @@ from churnwatch.schemas.models import EVENT_TYPES
 __all__ = ["BlockBuilding"]
 
 
-class BlockBuilding:
+class BlockBuilding(SignalBuilding):
     """Block construction for the loader (see churnwatch.rules.loader._Loader)."""
 
     zone: ZoneInfo
     tiers: TierScale
-
-    if TYPE_CHECKING:
-
-        def problem(
-            self,
-            doc: YamlDocument,
-            keys: list[str | int],
-            message: str,
-            rule_id: str | None = None,
-            field_name: str | None = None,
-            key: str | None = None,
-            column_offset: int = 0,
-        ) -> None: ...
-
-    def condition(
-        self,
-        doc: YamlDocument,
-        keys: list[str | int],
-        rule: RuleSpec,
-        name: str,
-        text: str,
-        catalog: FieldCatalog,
-        predicates: dict[str, str],
-    ) -> CompiledCondition | None:
-        try:
-            return compile_condition(text, catalog, predicates)
-        except ExpressionError as exc:
-            self.problem(doc, keys, exc.message, rule.id, name, column_offset=exc.offset)
-            return None
-
-    def duration(
-        self, doc: YamlDocument, keys: list[str | int], rule: RuleSpec, name: str, value: str | int
-    ) -> int | None:
-        try:
-            return parse_duration(value)
-        except ValueError as exc:
-            self.problem(doc, keys, str(exc), rule.id, name)
-            return None
-
-    def reader(
-        self,
-        doc: YamlDocument,
-        keys: list[str | int],
-        rule: RuleSpec,
-        name: str,
-        field_name: str,
-        catalog: FieldCatalog,
-    ) -> Callable[[Any], Any] | None:
-        if field_name not in catalog.fields["event"]:
-            self.problem(
-                doc,
-                keys,
-                f"event field {field_name!r} does not exist on {' / '.join(rule.on)} events",
-                rule.id,
-                name,
-            )
-            return None
-        if field_name in catalog.partial.get("event", ()):
-            return lambda event: getattr(event, field_name, None)
-        return operator.attrgetter(field_name)
-
-    def share(
-        self, doc: YamlDocument, keys: list[str | int], rule: RuleSpec, name: str, value: Decimal
-    ) -> None:
-        if not Decimal(0) < value <= Decimal(10):
-            self.problem(
-                doc, keys, f"a share is a number such as 0.7 (70%); got {value}", rule.id, name
-            )
 
     def block(
         self,
@@ -144,7 +65,7 @@ class BlockBuilding:
             if over is None or read is None:
                 return None
             return WindowBlock(over, spec_w.aggregate, spec_w.field, spec_w.at_least, read)
-        if kind in ("schedule", "absence", "change", "overdue"):
+        if kind in ("schedule", "absence", "change", "overdue", "calendar"):
             return self.timed_block(doc, keys, where, rule, kind, catalog, predicates)
         if kind == "balance_fall":
             spec_b = rule.balance_fall
@@ -208,116 +129,6 @@ class BlockBuilding:
             read,
             read_trigger,
         )
-
-    def history_block(
-        self,
-        doc: YamlDocument,
-        where: list[str | int],
-        rule: RuleSpec,
-        read: Callable[[Any], Any] | None,
-        catalog: FieldCatalog,
-    ) -> Block | None:
-        """A threshold that also reads the customer's own history (rules/history.py)."""
-        spec_t = rule.threshold
-        assert spec_t is not None and spec_t.history is not None
-        spec = spec_t.history
-        keys: list[str | int] = [*where, "history"]
-        over = self.duration(doc, [*keys, "over"], rule, "threshold.history.over", spec.over)
-        if not spec.values or len(spec.values) > MAX_VALUES:
-            self.problem(
-                doc,
-                [*keys, "values"],
-                f"name 1 to {MAX_VALUES} aggregates, e.g. {{largest: max(amount), n: count}}",
-                rule.id,
-                "threshold.history.values",
-            )
-        aggregates: list[HistoryAggregate] = []
-        readers: list[Callable[[Any], Any]] = []
-        slots: dict[str, int] = {}
-        numeric = numeric_fields(list(rule.on))
-        for name, text in spec.values.items():
-            at: list[str | int] = [*keys, "values", name]
-            label = f"threshold.history.values.{name}"
-            try:
-                kind, field_name = parse_aggregate(text)
-            except ValueError as exc:
-                self.problem(doc, at, str(exc), rule.id, label)
-                continue
-            if field_name is not None and field_name not in slots:
-                if field_name not in numeric:
-                    self.problem(
-                        doc,
-                        at,
-                        f"{kind}() needs a number field of {' / '.join(rule.on)} events "
-                        f"({', '.join(sorted(numeric))}); got {field_name!r}",
-                        rule.id,
-                        label,
-                    )
-                    continue
-                reader = self.reader(doc, at, rule, label, field_name, catalog)
-                if reader is None:
-                    continue
-                slots[field_name] = len(readers)
-                readers.append(reader)
-            slot = None if field_name is None else slots[field_name]
-            aggregates.append(HistoryAggregate(name, kind, field_name, slot))
-        seen = FieldCatalog({"history": set(spec.values)})
-        relative = None
-        if spec.at_least is not None:
-            at_least = spec.at_least
-            label = "threshold.history.at_least"
-            relative = self.condition(doc, [*keys, "at_least"], rule, label, at_least, seen, {})
-        require = self.condition(
-            doc, [*keys, "require"], rule, "threshold.history.require", spec.require, seen, {}
-        )
-        if (
-            over is None
-            or read is None
-            or require is None
-            or (spec.at_least is not None and relative is None)
-            or len(aggregates) != len(spec.values)
-        ):
-            return None
-        return HistoryThresholdBlock(
-            spec_t.field,
-            spec_t.at_least,
-            read,
-            over,
-            tuple(aggregates),
-            tuple(readers),
-            relative,
-            require,
-        )
-
-    def overdue_block(
-        self, doc: YamlDocument, where: list[str | int], rule: RuleSpec
-    ) -> Block | None:
-        """A regular event overdue by more than a grace period (rules/overdue.py)."""
-        spec = rule.overdue
-        assert spec is not None
-        found: dict[str, int | None] = {}
-        for name in ("history", "median_gap_at_least", "median_gap_at_most", "grace"):
-            value = self.duration(doc, [*where, name], rule, f"overdue.{name}", getattr(spec, name))
-            if value is not None and value % 86400:
-                label = f"overdue.{name}"
-                self.problem(doc, [*where, name], "use whole days, e.g. '30d'", rule.id, label)
-                value = None
-            found[name] = value
-        history, low, high, grace = found.values()
-        if low is not None and high is not None and not 0 < low <= high:
-            self.problem(
-                doc,
-                [*where, "median_gap_at_most"],
-                "the median gap needs 0 < median_gap_at_least <= median_gap_at_most",
-                rule.id,
-                "overdue.median_gap_at_most",
-            )
-            return None
-        if history is None or low is None or high is None or grace is None:
-            return None
-        hour, minute = (int(x) for x in spec.check_at.split(":"))
-        check_at = dt.time(hour, minute)
-        return OverdueBlock(history, spec.at_least, low, high, grace, check_at, self.zone)
 
     def timed_block(
         self,
@@ -433,6 +244,8 @@ class BlockBuilding:
             )
         if kind == "overdue":
             return self.overdue_block(doc, where, rule)
+        if kind == "calendar":
+            return self.calendar_block(doc, keys, where, rule)
         spec_c = rule.change
         assert spec_c is not None
         if list(rule.on) != ["customer"]:

@@ -15,12 +15,14 @@ condition alone fires it):
 ``schedule``      steps at offsets before a date field (e.g. 7, 3 and 1 day before maturity)
 ``absence``       a customer who used to be active has gone quiet (fires without any event)
 ``change``        a customer field changed (e.g. the tier fell by a level)
+``calendar``      a reminder N days before a customer's date (birthday) or the pack's dates
 ``overdue``       a regular event (a monthly payroll) did not come by its expected date plus
                   a grace period (fires without any event)
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
 from typing import Annotated, Literal
 
@@ -44,7 +46,7 @@ __all__ = [
 AUDIENCES = ("customer", "relationship_manager", "branch_head", "executive")
 Audience = Literal["customer", "relationship_manager", "branch_head", "executive"]
 EventTypeName = Literal["transaction", "product", "customer"]
-__all__ += ["AbsenceSpec", "ChangeSpec", "OverdueSpec", "ScheduleSpec", "StepSpec"]
+__all__ += ["AbsenceSpec", "CalendarSpec", "ChangeSpec", "OverdueSpec", "ScheduleSpec", "StepSpec"]
 Aggregate = Literal["sum", "count", "max"]
 RuleId = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$")]
 Duration = str | int
@@ -210,6 +212,22 @@ class OverdueSpec(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     check_at: TimeOfDay = "09:00"
 
 
+OccasionName = Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9-]{0,40}$")]
+
+
+class CalendarSpec(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """Remind ``before`` a customer date field (yearly) or each of the pack's ``dates``.
+
+    Exactly one of ``date_field`` (e.g. ``birthday``) and ``dates`` (a name per date,
+    e.g. ``{mid-autumn-2026: 2026-09-25}``). Rules with a calendar are ``on: [customer]``.
+    """
+
+    before: Duration
+    date_field: str | None = None
+    dates: dict[OccasionName, dt.date] | None = None
+    at: TimeOfDay = "09:00"
+
+
 class RuleSpec(msgspec.Struct, forbid_unknown_fields=True, frozen=True, rename={"on": "on"}):
     """One rule as written in the file."""
 
@@ -234,6 +252,7 @@ class RuleSpec(msgspec.Struct, forbid_unknown_fields=True, frozen=True, rename={
     absence: AbsenceSpec | None = None
     change: ChangeSpec | None = None
     overdue: OverdueSpec | None = None
+    calendar: CalendarSpec | None = None
     suggested_actions: LocalizedList = msgspec.field(default_factory=list)
     #: share of triggered customers held back as a control group: alert recorded, no message
     control_share: Decimal = Decimal(0)
@@ -270,6 +289,7 @@ BLOCK_NAMES = (
     "absence",
     "change",
     "overdue",
+    "calendar",
 )
 
 

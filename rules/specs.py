@@ -17,6 +17,7 @@ import msgspec
 from churnwatch.rules.model import (
     AbsenceSpec,
     BalanceFallSpec,
+    CalendarSpec,
     ChangeSpec,
     FollowUpSpec,
     HistorySpec,
@@ -58,6 +59,7 @@ _BLOCK_KEYS: dict[str, frozenset[str]] = {
         ("change", ChangeSpec),
         ("history", HistorySpec),
         ("overdue", OverdueSpec),
+        ("calendar", CalendarSpec),
     )
 }
 

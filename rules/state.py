@@ -20,6 +20,7 @@ __all__ = [
     "ActivityState",
     "BalanceState",
     "BlockState",
+    "CalendarState",
     "ChangeState",
     "CustomerProfile",
     "CustomerState",
@@ -177,6 +178,17 @@ class OverdueState(msgspec.Struct, tag="overdue", array_like=True):
     fired_for: str | None = None
 
 
+class CalendarState(msgspec.Struct, tag="calendar", array_like=True):
+    """The next reminder of a calendar rule: when, for which date, and the last one sent."""
+
+    next_due: int | None = None
+    on: str | None = None
+    occasion: str | None = None
+    last: str | None = None
+    #: event time of the customer record the timer was planned from
+    record_at: int = 0
+
+
 BlockState: TypeAlias = (
     WindowState
     | FollowUpState
@@ -186,6 +198,7 @@ BlockState: TypeAlias = (
     | ChangeState
     | HistoryState
     | OverdueState
+    | CalendarState
 )
 
 

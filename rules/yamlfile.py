@@ -16,7 +16,7 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.composer import Composer, ComposerError, MaxDepthExceededError
-from ruamel.yaml.constructor import RoundTripConstructor
+from ruamel.yaml.constructor import ConstructorError, RoundTripConstructor
 from ruamel.yaml.error import MarkedYAMLError
 from ruamel.yaml.events import AliasEvent
 
@@ -65,8 +65,20 @@ class _ExactConstructor(RoundTripConstructor):
         except ArithmeticError:
             return super().construct_yaml_float(node)
 
+    def construct_yaml_timestamp(self, node: Any, values: Any = None) -> Any:
+        """A date such as 2026-02-30 that does not exist is a located error, not a crash."""
+        try:
+            return super().construct_yaml_timestamp(node, values)
+        except ValueError as exc:
+            raise ConstructorError(
+                None, None, f"{node.value!r} is not a date ({exc})", node.start_mark
+            ) from exc
+
 
 _ExactConstructor.add_constructor("tag:yaml.org,2002:float", _ExactConstructor.construct_yaml_float)
+_ExactConstructor.add_constructor(
+    "tag:yaml.org,2002:timestamp", _ExactConstructor.construct_yaml_timestamp
+)
 
 
 class YamlSyntaxError(Exception):
