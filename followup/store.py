@@ -58,6 +58,7 @@ class StaffRecord:
     active: bool
     language: str | None = None
     branch_name: str | None = None
+    im_user_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +126,7 @@ def _staff(row: Any) -> StaffRecord:
         row["active"],
         row["language"],
         row["branch_name"],
+        row["im_user_id"],
     )
 
 

@@ -164,6 +164,9 @@ class OutboxNotify:
                         role=record.role,  # type: ignore[arg-type]
                         branch_id=record.branch_id,
                         active=record.active,
+                        language=record.language,  # type: ignore[arg-type]
+                        im_user_id=record.im_user_id,
+                        branch_name=record.branch_name,
                     )
                 )
         return directory

@@ -40,6 +40,8 @@ class Delivery:
     outcome: Outcome = "pending"
     note: str | None = None
     grouped: bool = False
+    #: the channel addresses staff by messenger user id (``im_user_id``), not by phone
+    by_im: bool = False
 
     @property
     def key(self) -> str:
@@ -47,10 +49,13 @@ class Delivery:
 
     @property
     def address(self) -> str | None:
-        """The phone number the channel needs: the customer's, or the staff member's."""
+        """What the channel sends to: the customer's phone, or the staff member's phone or
+        messenger user id."""
         if self.audience == "customer":
             return self.customer.phone if self.customer else None
-        return self.staff.phone if self.staff else None
+        if self.staff is None:
+            return None
+        return self.staff.im_user_id if self.by_im else self.staff.phone
 
     def suppress(self, note: str) -> Delivery:
         return replace(self, outcome="suppressed", note=note)

@@ -165,9 +165,14 @@ class Notifications:
             tier=customer_tier(customer, self.routing) if customer else None,
             now=now,
             due_at=now,
+            by_im=self._by_im(channel),
         )
         if audience != "customer" and staff_id is None:
             return delivery.fail(f"nobody to tell: no active {audience} found for this customer")
+        if delivery.by_im and staff is not None and not staff.im_user_id:
+            return delivery.fail(
+                f"nobody to tell: staff member {staff.staff_id} has no im_user_id for {channel}"
+            )
         return delivery
 
     def _row(self, delivery: Delivery) -> NewDelivery:
@@ -258,6 +263,10 @@ class Notifications:
             texts=self.texts.get(alert.rule_id),
             sensitive=tuple(v for v in (alert.account_id,) if v),
         )
+
+    def _by_im(self, channel: str) -> bool:
+        notifier = channels().get(channel)
+        return bool(notifier is not None and notifier.address == "im_user")
 
     def _by_sms(self, channel: str) -> bool:
         notifier = channels().get(channel)

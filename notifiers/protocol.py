@@ -18,7 +18,9 @@ import msgspec
 
 __all__ = ["AddressKind", "Channel", "Message", "Notifier", "Receipt"]
 
-AddressKind = Literal["phone", "staff", "none"]
+#: what a channel sends to: a phone number, a staff member (by phone), a staff member by
+#: their messenger user id (``im_user_id``), or nobody in particular
+AddressKind = Literal["phone", "staff", "im_user", "none"]
 
 
 class Message(msgspec.Struct, frozen=True, kw_only=True):

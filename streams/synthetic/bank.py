@@ -536,6 +536,7 @@ class _World:
                 "type": "staff", "event_id": f"st-{k + 1:07d}", "occurred_at": self._ts(sec),
                 "staff_id": sid, "name": name, "phone": phone, "role": role,
                 "branch_id": branch, "active": active, "branch_name": branch_name(branch),
+                "im_user_id": sid.lower(),
                 **({"language": "en"} if name.isascii() else {})}))  # fmt: skip
         for k, c in enumerate(self.customers, start=len(self.staff)):
             out.append((k * HOUR // total, c.index, self._customer(c, k * HOUR // total)))

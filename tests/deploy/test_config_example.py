@@ -83,6 +83,10 @@ def test_example_holds_no_secret() -> None:
             value = section.get(key)
             if value is not None:
                 assert isinstance(value, dict) and set(value) <= {"env", "file"}, (channel, key)
+        for key in ("app_secret",):
+            value = section.get(key)
+            if value is not None:
+                assert isinstance(value, dict) and set(value) <= {"env", "file"}, (channel, key)
         if channel == "webhook":
             assert isinstance(section["url"], dict), "a robot URL carries its key: a secret"
 

@@ -268,6 +268,7 @@ def staff(staff_id: str, role: str, branch: str = "BR1", active: bool = True) ->
         role=role,  # type: ignore[arg-type]
         branch_id=branch,
         active=active,
+        im_user_id=staff_id.lower(),
     )
 
 

@@ -19,7 +19,7 @@ def test_notifiers_list_shows_installed_and_configured() -> None:
     """Every built-in channel is listed; console is configured, twilio_sms is not."""
     result = runner.invoke(app, ["notifiers", "list"], env={"COLUMNS": "200"})
     assert result.exit_code == 0
-    for name in ("console", "email", "file", "twilio_sms", "webhook"):
+    for name in ("console", "dingtalk_work", "email", "file", "twilio_sms", "webhook", "wecom_app"):
         assert name in result.output
     assert re.search(r"console\s+│\s+yes", result.output)
     assert re.search(r"twilio_sms\s+│\s+no", result.output)

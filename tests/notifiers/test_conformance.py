@@ -26,6 +26,7 @@ from helpers import (
     alert,
     twilio_env,
 )
+from im_peers import DingtalkAppPeer, WecomAppPeer
 
 from churnwatch.notifiers.channels.console import ConsoleNotifier
 from churnwatch.notifiers.directory import InMemoryDirectory
@@ -138,6 +139,51 @@ class EmailHarness:
         return {**self.settings(), "starttls": False}, {"CHURNWATCH_SMTP_PASSWORD": SMTP_PASSWORD}
 
 
+IM_SECRET = "im-app-secret-6b20f1"
+#: the user ids the messenger peers know: the pipeline's staff, and ``message()``'s address
+IM_USERS = {"rm1", "bh1", "ex1", "+8613900000001"}
+
+
+class ImAppHarness:
+    """The WeCom application and DingTalk work-notice channels against their local APIs."""
+
+    secrets = (IM_SECRET, "tok-1", "tok-2")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.peer: WecomAppPeer | DingtalkAppPeer
+        if name == "wecom_app":
+            self.peer = WecomAppPeer("ww-corp", IM_SECRET, IM_USERS)
+            self.settings: dict[str, Any] = {"corp_id": "ww-corp", "agent_id": 1000002}
+            self.env = {"CHURNWATCH_WECOM_SECRET": IM_SECRET}
+        else:
+            self.peer = DingtalkAppPeer("ding-key", IM_SECRET, IM_USERS)
+            self.settings = {"app_key": "ding-key", "agent_id": 2000003}
+            self.env = {"CHURNWATCH_DINGTALK_SECRET": IM_SECRET}
+        self.settings["base_url"] = self.peer.url
+
+    def notifier(self) -> Notifier:
+        plugin = channels()[self.name]
+        return plugin.build(plugin.configure(self.settings, self.env))
+
+    def transient(self) -> Notifier:
+        self.peer.fail_next(-1)  # system busy
+        return self.notifier()
+
+    def permanent(self) -> Notifier:
+        self.peer.fail_next(60020)  # the server's IP is not on the app's allow list
+        return self.notifier()
+
+    def received(self) -> int:
+        return len(self.peer.sent)
+
+    def bad_config(self) -> tuple[dict[str, Any], dict[str, str]]:
+        return {**self.settings, "agent_id": "the-app"}, self.env
+
+    def close(self) -> None:
+        self.peer.close()
+
+
 class _FailingStream(io.StringIO):
     def __init__(self, code: int) -> None:
         super().__init__()
@@ -210,6 +256,10 @@ def harness(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Harness]
         yield ConsoleHarness()
     elif name == "file":
         yield FileHarness(tmp_path)
+    elif name in ("wecom_app", "dingtalk_work"):
+        im = ImAppHarness(name)
+        yield im
+        im.close()
     else:
         pytest.fail(f"the registered channel {name!r} has no conformance harness: add one")
 

@@ -47,7 +47,7 @@ class TestQuietHours:
         rig.deliver([alert(at="2026-03-02T23:00:00+08:00")], directory)
         rig.clock.advance(minutes=2)
         rig.dispatcher.run_until_idle()
-        assert len(rig.recorders["webhook"].sent) == 1
+        assert len(rig.recorders["wecom_app"].sent) == 1
 
 
 class TestCaps:
@@ -112,10 +112,10 @@ class TestGrouping:
             ],
             directory,
         )
-        assert rig.recorders["webhook"].sent == []
+        assert rig.recorders["wecom_app"].sent == []
         rig.clock.advance(minutes=1)
         rig.dispatcher.run_until_idle()
-        [message] = rig.recorders["webhook"].sent
+        [message] = rig.recorders["wecom_app"].sent
         assert len(message.alert_ids) == 2
         assert "80,000.00" in message.body and "90,000.00" in message.body
         assert message.body.startswith("【流失预警汇总】2 条新预警")
@@ -132,4 +132,4 @@ class TestGrouping:
         rig.deliver([alert(at="2026-03-02T10:03:00+08:00")], directory)
         rig.clock.advance(minutes=3)
         rig.dispatcher.run_until_idle()
-        assert [len(m.alert_ids) for m in rig.recorders["webhook"].sent] == [1, 1]
+        assert [len(m.alert_ids) for m in rig.recorders["wecom_app"].sent] == [1, 1]

@@ -86,7 +86,9 @@ class TestRoutingFile:
         path.write_text(text)
         line = next(i for i, row in enumerate(text.splitlines(), 1) if "channel: fax" in row)
         with pytest.raises(RoutingError, match=rf"routing.yaml:{line}:.*'fax'.*installed"):
-            load_routing(path, frozenset({"email", "webhook", "twilio_sms", "console"}))
+            load_routing(
+                path, frozenset({"email", "webhook", "wecom_app", "twilio_sms", "console"})
+            )
 
     def test_bad_quiet_hours_are_refused(self, tmp_path: Path) -> None:
         """Quiet hours must read like 21:00-08:00."""

@@ -92,7 +92,7 @@ class TestRendered:
         rig.deliver([alert()], directory)
         rig.clock.advance(minutes=2)
         rig.dispatcher.run_until_idle()
-        [message] = rig.recorders["webhook"].sent
+        [message] = rig.recorders["wecom_app"].sent
         assert "王芳" in message.body and "C级" in message.body and "80,000.00" in message.body
         assert "****5678" in message.body and "6222020000005678" not in message.body
 

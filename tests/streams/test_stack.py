@@ -4,9 +4,10 @@ A broker, PostgreSQL, two workers in one group, ``churnwatch web`` and the escal
 job run from the shipped ``deploy/compose.config.yaml`` with only addresses overridden
 (broker, relay, Twilio API, rule and state directories, metrics ports), and with the
 environment compose.yaml gives its services. Local receivers stand in for the WeCom
-robot, the bank's SMTP relay (STARTTLS and a login) and the Twilio API. A generated
-bank's events go onto the topics; the customers, relationship managers, branch heads
-and executives each receive their messages, and no message arrives twice.
+application API (gettoken and message/send), the bank's SMTP relay (STARTTLS and a login)
+and the Twilio API. A generated bank's events go onto the topics; the customers,
+relationship managers, branch heads and executives each receive their messages, staff
+each at their own WeCom user id, and no message arrives twice.
 
 The shipped routing holds staff messages for ``group_wait`` (up to 15 minutes) and
 customers' texts through the night. Rather than wait, the test moves the store's clock:
@@ -20,13 +21,11 @@ import os
 import re
 import subprocess
 import sys
-import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email import message_from_bytes
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -41,58 +40,16 @@ from .conftest import free_port
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "notifiers"))
 from helpers import SmtpPeer, TwilioPeer, make_certificate
+from im_peers import WecomAppPeer
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
 DEPLOY = Path(__file__).parents[2] / "deploy"
 SMTP_PASSWORD = "relay-pass-stack-4d1e"
 TWILIO_TOKEN = "twilio-token-stack-77aa"
+WECOM_SECRET = "wecom-app-secret-stack-5e0b"
 WEB_SECRET = "link-secret-for-the-stack-test-0123456789"
 LINK = re.compile(r"https?://127\.0\.0\.1:\d+/a/[A-Za-z0-9_-]+")
-
-
-@dataclass
-class WecomRobot:
-    """A WeCom group robot: takes ``{"msgtype": "text", ...}`` and answers ``errcode`` 0."""
-
-    received: list[dict[str, Any]] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        robot = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                robot.received.append(
-                    {"key": self.headers.get("Idempotency-Key"), "json": json.loads(body)}
-                )
-                data = b'{"errcode": 0, "errmsg": "ok"}'
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args: Any) -> None:
-                return None
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/cgi-bin/webhook/send?key=k1"
-
-    def mobiles(self) -> Counter[str]:
-        return Counter(
-            mobile
-            for message in self.received
-            for mobile in message["json"]["text"]["mentioned_mobile_list"]
-        )
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @dataclass
@@ -102,7 +59,7 @@ class Stack:
     env: dict[str, str]
     db: str
     web_port: int
-    robot: WecomRobot
+    wecom: WecomAppPeer
     relay: SmtpPeer
     twilio: TwilioPeer
     processes: list[tuple[str, subprocess.Popen[bytes], Path]] = field(default_factory=list)
@@ -157,7 +114,7 @@ def stack(broker_url: str, postgres_empty_url: str, tmp_path: Path) -> Iterator[
     cert, key = make_certificate(tmp_path)
     relay = SmtpPeer(cert, key, username="churnwatch", password=SMTP_PASSWORD)
     twilio = TwilioPeer()
-    robot = WecomRobot()
+    wecom = WecomAppPeer("ww0000000000000000", WECOM_SECRET, set())
     yaml = YAML(typ="safe", pure=True)
     config = yaml.load((DEPLOY / "compose.config.yaml").read_text())
     config["broker"]["url"] = broker_url
@@ -165,6 +122,7 @@ def stack(broker_url: str, postgres_empty_url: str, tmp_path: Path) -> Iterator[
     config["metrics"]["host"] = "127.0.0.1"
     config["notifiers"]["email"].update(host="127.0.0.1", port=relay.port)
     config["notifiers"]["twilio_sms"]["base_url"] = twilio.url
+    config["notifiers"]["wecom_app"]["base_url"] = wecom.url
     path = tmp_path / "config.yaml"
     with path.open("w") as handle:
         yaml.dump(config, handle)
@@ -176,7 +134,7 @@ def stack(broker_url: str, postgres_empty_url: str, tmp_path: Path) -> Iterator[
         "TWILIO_ACCOUNT_SID": "AC" + "5" * 32,
         "TWILIO_AUTH_TOKEN": TWILIO_TOKEN,
         "TWILIO_FROM": "+15005550006",
-        "CHURNWATCH_WEBHOOK_URL": robot.url,
+        "CHURNWATCH_WECOM_SECRET": WECOM_SECRET,
         "CHURNWATCH_SMTP_PASSWORD": SMTP_PASSWORD,
     }
     variables = compose_variables()
@@ -184,7 +142,7 @@ def stack(broker_url: str, postgres_empty_url: str, tmp_path: Path) -> Iterator[
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CHURNWATCH_", "TWILIO_"))}
     env.update(values)
     env["SSL_CERT_FILE"] = str(cert)  # the relay's certificate, as the bank's CA would be
-    made = Stack(tmp_path, path, env, postgres_empty_url, web_port, robot, relay, twilio)
+    made = Stack(tmp_path, path, env, postgres_empty_url, web_port, wecom, relay, twilio)
     try:
         yield made
     finally:
@@ -192,18 +150,18 @@ def stack(broker_url: str, postgres_empty_url: str, tmp_path: Path) -> Iterator[
             if process.poll() is None:
                 process.kill()
                 process.wait(timeout=10)
-        robot.close()
+        wecom.close()
         twilio.close()
         relay.close()
 
 
-def staff_by_role(events: Path) -> dict[str, dict[str, str]]:
-    """role -> {staff_id: phone} from the generated directory."""
+def staff_by_role(events: Path, field: str = "phone") -> dict[str, dict[str, str]]:
+    """role -> {staff_id: phone (or another field)} from the generated directory."""
     found: dict[str, dict[str, str]] = {}
     for line in events.read_text().splitlines():
         if '"type":"staff"' in line:
             person = json.loads(line)
-            found.setdefault(person["role"], {})[person["staff_id"]] = person["phone"]
+            found.setdefault(person["role"], {})[person["staff_id"]] = person[field]
     return found
 
 
@@ -245,6 +203,8 @@ def test_the_compose_stack_tells_every_audience_once(stack: Stack) -> None:
     events = stack.tmp / "events.jsonl"
     generated = stack.churnwatch("generate", str(events), "--customers", "300", "--weeks", "3")
     assert generated.returncode == 0, generated.stderr
+    for role in staff_by_role(events, "im_user_id").values():
+        stack.wecom.users.update(role.values())  # the bank's WeCom knows its staff
     upgraded = stack.churnwatch(
         "db", "upgrade", "--config", str(stack.config)
     )  # compose's one-shot
@@ -286,23 +246,27 @@ def test_the_compose_stack_tells_every_audience_once(stack: Stack) -> None:
     )
     assert not {s for (_, s) in statuses} - {"sent", "suppressed"}, statuses
     people = staff_by_role(events)
-    robot, relay, twilio = stack.robot, stack.relay, stack.twilio
+    ims = staff_by_role(events, "im_user_id")
+    wecom, relay, twilio = stack.wecom, stack.relay, stack.twilio
 
-    # each audience heard, through its own channel, and only the people it should be
-    mobiles = robot.mobiles()
-    managers = set(people["relationship_manager"].values())
-    heads = set(people["branch_head"].values())
-    assert set(mobiles) & managers, (mobiles, statuses)
-    assert set(mobiles) & heads, (mobiles, statuses)
-    assert set(mobiles) <= managers | heads
+    # each audience heard, through its own channel, and only the people it should be:
+    # staff privately, each at their own WeCom user id
+    users = Counter(message["touser"] for message in wecom.sent)
+    managers = set(ims["relationship_manager"].values())
+    heads = set(ims["branch_head"].values())
+    assert set(users) & managers, (users, statuses)
+    assert set(users) & heads, (users, statuses)
+    assert set(users) <= managers | heads
+    assert wecom.token_requests <= 2  # one cached token per worker, not one per message
+    phones = set(people["relationship_manager"].values()) | set(people["branch_head"].values())
     texts = [request["form"]["To"] for request in twilio.requests]
-    assert texts and not set(texts) & (managers | heads)
+    assert texts and not set(texts) & phones
     mailed = {envelope.rcpt_tos[0] for envelope in relay.messages}
     assert mailed and mailed <= {f"{sid}@bank.example" for sid in people["executive"]}
     assert relay.logins and set(relay.logins) == {"churnwatch"}
 
     # once: no message repeated, and as many messages as the outbox says it sent
-    keys = [message["key"] for message in robot.received]
+    keys = [(message["touser"], message["text"]["content"]) for message in wecom.sent]
     assert len(keys) == len(set(keys))
     ids = [message_from_bytes(envelope.content)["Message-ID"] for envelope in relay.messages]
     assert len(ids) == len(set(ids))
@@ -316,13 +280,13 @@ def test_the_compose_stack_tells_every_audience_once(stack: Stack) -> None:
         )
     }
     assert sent_messages == {
-        "webhook": len(keys),
+        "wecom_app": len(keys),
         "email": len(ids),
         "twilio_sms": len(sms),
     }, statuses
 
     # a manager's link opens the alert in churnwatch web
-    bodies = [m["json"]["text"]["content"] for m in robot.received]
+    bodies = [m["text"]["content"] for m in wecom.sent]
     link = next(LINK.search(b) for b in bodies if LINK.search(b))
     assert link is not None
     page = httpx.get(link.group(0), timeout=10)
@@ -343,7 +307,7 @@ def test_the_compose_stack_tells_every_audience_once(stack: Stack) -> None:
         "update followups set next_escalation_at = now() - interval '1 minute'"
         f" where alert_id = '{high[0][0]}'"
     )
-    before = len(robot.received)
+    before = len(wecom.sent)
     job = ("--db", stack.db, "--rules", str(SHIPPED_RULES), "--channels", str(stack.config))
     escalated = stack.churnwatch("escalations", "run", "--once", *job)
     assert escalated.returncode == 0, escalated.stderr
@@ -351,8 +315,8 @@ def test_the_compose_stack_tells_every_audience_once(stack: Stack) -> None:
     make_due_now(stack)
     dispatched = stack.churnwatch("deliveries", "dispatch", *job)
     assert dispatched.returncode == 0, dispatched.stdout + dispatched.stderr
-    assert len(robot.received) == before + 1
-    assert set(robot.received[-1]["json"]["text"]["mentioned_mobile_list"]) <= heads
+    assert len(wecom.sent) == before + 1
+    assert wecom.sent[-1]["touser"] in heads
     web.terminate()
 
 

@@ -34,7 +34,7 @@ def file_channel_rules(tmp: Path) -> Path:
     shutil.copytree(SHIPPED_RULES, rules)
     routing = rules / "routing.yaml"
     text = routing.read_text(encoding="utf-8")
-    for channel in ("twilio_sms", "webhook", "email"):
+    for channel in ("twilio_sms", "wecom_app", "email"):
         text = text.replace(f"channel: {channel}", "channel: file")
     routing.write_text(text.replace("group_wait:", "group_wait: 0s #"), encoding="utf-8")
     return rules
