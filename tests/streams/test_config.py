@@ -14,7 +14,15 @@ from churnwatch.streams.exceptions import ConfigError
 
 from .conftest import clean_env
 
-SECRETS = ("s3cr3t-sasl", "db-pa55word", "hook-t0ken", "ssl-keypass", "tw-t0ken", "smtp-pa55")
+SECRETS = (
+    "s3cr3t-sasl",
+    "db-pa55word",
+    "hook-t0ken",
+    "ssl-keypass",
+    "tw-t0ken",
+    "smtp-pa55",
+    "wecom-app-s3cret",
+)
 
 
 @pytest.fixture
@@ -30,6 +38,7 @@ worker: {max_poll_records: 1000}
 notifiers:
   twilio_sms: {account_sid: AC00000000000000000000000000000000, from: "+15005550006"}
   webhook: {preset: wecom, url: {env: CW_TEST_HOOK_URL}}
+  wecom_app: {corp_id: ww-bank, agent_id: 1000002, secret: {env: CW_TEST_WECOM}}
   email: {host: smtp.bank, from: cw@bank.example, username: cw, password: {env: CW_TEST_SMTP}}
 """
     )
@@ -112,6 +121,7 @@ class TestMasking:
             "CHURNWATCH_BROKER_SECURITY_SASL_PASSWORD": "s3cr3t-sasl",
             "CHURNWATCH_BROKER_SECURITY_SSL_PASSWORD": "ssl-keypass",
             "CW_TEST_HOOK_URL": "https://hooks.example/x?key=hook-t0ken",
+            "CW_TEST_WECOM": "wecom-app-s3cret",
             "TWILIO_AUTH_TOKEN": "tw-t0ken",
             "CW_TEST_SMTP": "smtp-pa55",
         }
