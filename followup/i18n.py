@@ -24,7 +24,7 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import NullTranslations, Translations
 
-__all__ = ["LANGUAGES", "LOCALE_DIR", "choose_language", "translations"]
+__all__ = ["LANGUAGES", "LOCALE_DIR", "choose_language", "person_language", "translations"]
 
 LOCALE_DIR: Final = Path(__file__).parent / "locale"
 SOURCE_LANGUAGE: Final = "en"
@@ -51,6 +51,18 @@ def choose_language(requested: str | None, accept: str | None, fallback: str = "
             if tag == language.lower() or tag.split("-")[0] == language.lower().split("-")[0]:
                 return language
     return fallback if fallback in LANGUAGES else LANGUAGES[0]
+
+
+def person_language(
+    requested: str | None, own: str | None, accept: str | None, fallback: str = "zh-CN"
+) -> str:
+    """A staff member's page: ``?lang=`` wins, then the language on their own staff record
+    (what their messages are in), then the browser's Accept-Language, then ``fallback``."""
+    if requested in LANGUAGES:
+        return requested
+    if own in LANGUAGES:
+        return own
+    return choose_language(None, accept, fallback)
 
 
 @functools.cache

@@ -18,6 +18,7 @@ from typing import Any, Final, Literal
 from sqlalchemy import Connection, Engine, and_, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from churnwatch.followup import cases
 from churnwatch.followup.exceptions import FollowUpError
 from churnwatch.rules.state import CustomerProfile
 from churnwatch.schemas.models import Alert, StaffEvent
@@ -273,10 +274,14 @@ class FollowUpStore:
             )
             if exists:
                 return False
+            # a later 7-3-1 step of a case already acknowledged or closed starts that way,
+            # without an escalation timer
+            case = cases.case_state(conn, alert) or {}
+            if case:
+                next_escalation_at = None
             conn.execute(
                 insert(followups).values(
                     alert_id=alert.alert_id,
-                    status="open",
                     is_control=control,
                     customer_name=customer.name if customer else "",
                     customer_tier=customer.tier if customer else str(alert.facts.get("tier", "")),
@@ -287,6 +292,7 @@ class FollowUpStore:
                     escalation_level=0,
                     next_escalation_at=None if control else next_escalation_at,
                     updated_at=now,
+                    **{"status": "open", **case},
                 )
             )
             for staff_id, audience in dict(assignees).items():
@@ -469,5 +475,36 @@ class FollowUpStore:
             values["status"] = status
             conn.execute(update(followups).where(followups.c.alert_id == alert_id).values(values))
             self.log_in(conn, alert_id, action, actor, channel, now, outcome, note)
+            self._spread_to_case(conn, alert_id, action, actor, channel, now, outcome)
             fresh = conn.execute(select(followups).where(followups.c.alert_id == alert_id)).one()
         return FollowUp.from_row(fresh._mapping)
+
+    def _spread_to_case(
+        self,
+        conn: Connection,
+        alert_id: str,
+        action: str,
+        actor: str,
+        channel: str,
+        now: dt.datetime,
+        outcome: str | None,
+    ) -> None:
+        """The other 7-3-1 steps of the alert's case: acknowledged too, and closed with the
+        outcome when one was recorded; each change is logged on that step."""
+        row = conn.execute(select(alerts).where(alerts.c.alert_id == alert_id)).first()
+        if row is None:
+            return
+        closing = outcome if action == "outcome" else None
+        for sibling in cases.spread(
+            conn, alert_from_row(row._mapping), actor, now, outcome=closing
+        ):
+            kind = "outcome" if closing else "acknowledge"
+            self.log_in(conn, sibling, kind, actor, channel, now, closing)
+
+    def case_closed(self, alert: Alert) -> bool:
+        """Whether ``alert`` is a later step of a case an outcome already closed."""
+        if cases.case_key(alert) is None:
+            return False
+        with self.engine.connect() as conn:
+            state = cases.case_state(conn, alert)
+        return bool(state and state.get("outcome"))

@@ -40,7 +40,7 @@ from twilio.twiml.messaging_response import MessagingResponse
 
 from churnwatch.followup import inbound
 from churnwatch.followup.exceptions import AccessDenied, FollowUpError, LinkRefused
-from churnwatch.followup.i18n import choose_language
+from churnwatch.followup.i18n import choose_language, person_language
 from churnwatch.followup.pages import render_page
 from churnwatch.followup.report import MAX_REPORT_DAYS, build_report
 from churnwatch.followup.report_render import ReportNames, render_html
@@ -117,8 +117,10 @@ def create_app(settings: WebSettings) -> Starlette:
         alert = store.alert(claims.alert_id)
         if alert is None:
             raise AccessDenied()
-        lang = choose_language(
+        person = store.staff(claims.staff_id)
+        lang = person_language(
             request.query_params.get("lang"),
+            person.language if person is not None else None,
             request.headers.get("accept-language"),
             settings.staff_language,
         )
@@ -283,10 +285,11 @@ def create_app(settings: WebSettings) -> Starlette:
             settings.timezone,
             branch_id=branch,
         )
-        lang = choose_language(
+        lang = person_language(
             request.query_params.get("lang"),
+            staff.language,
             request.headers.get("accept-language"),
-            staff.language or settings.staff_language,
+            settings.staff_language,
         )
         branches = store.branch_names()
         names = ReportNames(

@@ -64,12 +64,15 @@ class Notifications:
         metrics: DeliveryMetrics | None = None,
         links: Callable[[str, str], Mapping[str, str]] | None = None,
         control: Callable[[Alert], bool] | None = None,
+        closed: Callable[[Alert], bool] | None = None,
     ) -> None:
         self.routing = routing
         #: (alert id, staff id) -> {"link": …, "ref": …} for staff messages, when on
         self.links = links
         #: alerts of a control group are recorded but nobody is told (retention uplift)
         self.control = control
+        #: a later step of a follow-up case an outcome closed: recorded, nobody is told
+        self.closed = closed
         self.templates = templates
         self.outbox = outbox
         self.dispatcher = dispatcher
@@ -123,6 +126,10 @@ class Notifications:
         if self.control is not None and self.control(alert):
             suppressed = self.plan_report.suppressed
             suppressed["control group"] = suppressed.get("control group", 0) + 1
+            return []
+        if self.closed is not None and self.closed(alert):
+            suppressed = self.plan_report.suppressed
+            suppressed["case closed"] = suppressed.get("case closed", 0) + 1
             return []
         now = utc(self.clock())
         if any(r.channel is None for r in alert.recipients):

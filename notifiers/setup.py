@@ -72,6 +72,7 @@ def build_pipeline(
     metrics: DeliveryMetrics | None = None,
     links: Callable[[str, str], Mapping[str, str]] | None = None,
     control: Callable[[Alert], bool] | None = None,
+    closed: Callable[[Alert], bool] | None = None,
 ) -> Notifications:
     """A ready :class:`Notifications` sink over ``engine``'s outbox."""
     routing = routing_for(rules_dir)
@@ -94,4 +95,5 @@ def build_pipeline(
         metrics=metrics,
         links=links,
         control=control,
+        closed=closed,
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import secrets
+import shutil
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -98,7 +99,7 @@ def demo(
         leftover.unlink()  # a fresh store, so every alert is new and shown
     summary = run_replay(
         str(events),
-        SHIPPED_RULES,
+        demo_rules(directory),
         f"sqlite:///{database}",
         directory / "alerts.jsonl",
         directory / "dead-letters.jsonl",
@@ -146,3 +147,25 @@ def _demo_links(directory: Path) -> str | None:
         secret_file.chmod(0o600)
     os.environ[SECRET_FILE_ENV] = str(secret_file)
     return f"http://127.0.0.1:{DEMO_WEB_PORT}"
+
+
+#: the demo's control group: this share of the customers the rule fires on get no message,
+#: so the report's uplift column compares them with the customers who were followed up
+DEMO_CONTROL_RULE = "payroll-moved-out"
+DEMO_CONTROL_SHARE = "0.2"
+
+
+def demo_rules(directory: Path) -> Path:
+    """The shipped pack, copied beside the demo's data, with a control share on one rule."""
+    rules = directory / "rules"
+    if rules.exists():
+        shutil.rmtree(rules)
+    shutil.copytree(SHIPPED_RULES, rules)
+    for path in sorted(p for p in rules.glob("*.yaml") if not p.name.endswith(".test.yaml")):
+        text = path.read_text(encoding="utf-8")
+        opening = f"  - id: {DEMO_CONTROL_RULE}\n"
+        if opening in text:
+            held = f"    control_share: {DEMO_CONTROL_SHARE}  # the demo's control group\n"
+            path.write_text(text.replace(opening, opening + held, 1), encoding="utf-8")
+            return rules
+    raise FileNotFoundError(f"the shipped pack has no rule {DEMO_CONTROL_RULE}")

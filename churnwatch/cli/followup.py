@@ -22,13 +22,16 @@ from churnwatch.cli.options import ChannelsFileOption, PublicUrlOption
 from churnwatch.exceptions import ChurnwatchError
 from churnwatch.followup.escalation import Escalator, load_policy
 from churnwatch.followup.exceptions import FollowUpError
+from churnwatch.followup.i18n import LANGUAGES
 from churnwatch.followup.report import build_report
-from churnwatch.followup.report_render import render_csv, render_html, render_text
+from churnwatch.followup.report_render import ReportNames, render_csv, render_html, render_text
 from churnwatch.followup.store import OUTCOMES, FollowUpStore, parse_amount
 from churnwatch.followup.tokens import manager_link, report_link
 from churnwatch.metrics import Metrics
+from churnwatch.notifiers.setup import routing_for
 from churnwatch.rules import SHIPPED_RULES
 from churnwatch.rules.durations import EPOCH, parse_duration
+from churnwatch.rules.loader import load_rules
 from churnwatch.schemas.models import StaffEvent
 from churnwatch.schemas.store import AlertStore
 from churnwatch.settings import DEFAULT_DB_URL
@@ -153,6 +156,14 @@ def report(
         ),
     ] = None,
     public_url: PublicUrlOption = None,
+    lang: Annotated[
+        str | None,
+        typer.Option(
+            "--lang",
+            help="Language of the html report (zh-CN or en); default: routing's staff_language.",
+        ),
+    ] = None,
+    rules: Rules = SHIPPED_RULES,
 ) -> None:
     """What follow-up achieved: per rule, branch and manager; maturing funds retained; uplift."""
     if link_for is not None:
@@ -168,11 +179,18 @@ def report(
         until = _now()
         # a period longer than the epoch is "everything": from 1970, never an overflow
         start = max(EPOCH, until - dt.timedelta(seconds=min(seconds, _since_epoch(until))))
+        language = lang or routing_for(rules, check_installed=False).staff_language
+        if language not in LANGUAGES:
+            raise ValueError(f"--lang {language!r}: the pages read {', '.join(LANGUAGES)}")
         with AlertStore(_existing_store(db)) as store:
             built = build_report(store.engine, start, until)
+            names = _report_names(FollowUpStore(store.engine), rules, language)
     except (ChurnwatchError, ValueError) as exc:
         raise _fail(exc) from exc
-    text = {"text": render_text, "csv": render_csv, "html": render_html}[fmt](built)
+    if fmt == "html":
+        text = render_html(built, language, names)
+    else:  # the operators' table and the spreadsheet keep ids and English column names
+        text = {"text": render_text, "csv": render_csv}[fmt](built)
     if out is None:
         sys.stdout.write(text)
     else:
@@ -286,3 +304,13 @@ def register(app: typer.Typer) -> None:
     app.command("report")(report)
     app.add_typer(escalations_app, name="escalations")
     app.add_typer(followup_app, name="followup")
+
+
+def _report_names(store: FollowUpStore, rules: Path, language: str) -> ReportNames:
+    """Rules by their title in ``language``, branches and managers by name."""
+    ruleset = load_rules(rules)
+    return ReportNames(
+        rules={rule.id: rule.spec.texts.title_in(language) for rule in ruleset.rules},
+        branches=store.branch_names(),
+        managers=store.staff_names(),
+    )

@@ -106,6 +106,7 @@ def run_replay(
             channels_file=channels_file,
             links=follow_up.links,
             control=follow_up.control,
+            closed=follow_up.store.case_closed,
         )
         all_sinks = list(sinks)
         if alerts_handle is not None:

@@ -38,6 +38,7 @@ def notifications_for(
     channels_file: Path | None = None,
     links: Callable[[str, str], Mapping[str, str]] | None = None,
     control: Callable[[Alert], bool] | None = None,
+    closed: Callable[[Alert], bool] | None = None,
 ) -> Notifications | None:
     """The notifications sink for ``mode``; ``None`` for ``none``."""
     if mode not in MODES:
@@ -55,6 +56,7 @@ def notifications_for(
             texts=texts,
             links=links,
             control=control,
+            closed=closed,
         )
     return build_pipeline(
         store.engine,
@@ -64,6 +66,7 @@ def notifications_for(
         texts=texts,
         links=links,
         control=control,
+        closed=closed,
     )
 
 

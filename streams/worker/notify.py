@@ -73,6 +73,7 @@ def worker_notifications(config: Config, metrics: Metrics) -> WorkerDelivery | N
             texts=texts,
             links=parts.links,
             control=control,
+            closed=parts.store.case_closed,
         )
 
     inline = pipeline(parts.control)

@@ -46,3 +46,18 @@ def test_generate_keeps_its_bytes_for_a_given_start(tmp_path: Path) -> None:
     dated = [*base, "--start", "2026-09-07"]
     assert CliRunner().invoke(app, ["generate", str(second), *dated]).exit_code == 0
     assert first.read_bytes() == second.read_bytes()
+
+
+def test_the_demo_holds_back_a_control_group_on_one_rule(tmp_path: Path) -> None:
+    """The demo's rule pack is the shipped one with a 20% control share on one rule, so the
+    report's uplift column has something to compare."""
+    from decimal import Decimal
+
+    from churnwatch.cli.demo import DEMO_CONTROL_RULE, demo_rules
+    from churnwatch.rules import SHIPPED_RULES
+    from churnwatch.rules.loader import load_rules
+
+    shares = {r.id: r.spec.control_share for r in load_rules(demo_rules(tmp_path)).rules}
+    assert {k: v for k, v in shares.items() if v} == {DEMO_CONTROL_RULE: Decimal("0.2")}
+    shipped = {r.id for r in load_rules(SHIPPED_RULES).rules}
+    assert set(shares) == shipped

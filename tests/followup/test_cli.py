@@ -13,7 +13,7 @@ from churnwatch.followup.store import FollowUpStore
 from churnwatch.followup.tokens import SECRET_ENV, LinkSigner
 from churnwatch.schemas.store import AlertStore
 
-from .conftest import MONDAY_10, add, customer, make_alert
+from .conftest import MONDAY_10, add, customer, make_alert, staff_event
 
 
 def test_report_escalate_link_outcome_and_staff_load(
@@ -87,3 +87,26 @@ def test_outcome_takes_the_reference_staff_see_and_report_needs_a_store(
     reported = runner.invoke(app, ["report", "--since", "30d"])
     assert reported.exit_code == 2 and "no alert store at" in reported.output
     assert not (elsewhere / "churnwatch.db").exists()
+
+
+def test_report_html_takes_a_language(tmp_path: Path) -> None:
+    """`report --format html --lang` renders the page in that language, rules by their title
+    in it and branches by name; without --lang it follows routing's staff_language (zh-CN)."""
+    url = f"sqlite:///{tmp_path / 'cw.db'}"
+    with AlertStore(url) as alert_store:
+        store = FollowUpStore(alert_store.engine)
+        store.put_staff(
+            staff_event("S-BH1", "黄芳", "+8613800000011", "branch_head", "BR01"), MONDAY_10
+        )
+        alert = make_alert(1, at=MONDAY_10)
+        add(store, alert)
+        store.open(alert, customer(), [("S-RM1", "relationship_manager")], MONDAY_10)
+    runner = CliRunner()
+    base = ["report", "--since", "100000d", "--format", "html", "--db", url]
+    chinese = runner.invoke(app, base)
+    assert chinese.exit_code == 0, chinese.output
+    assert '<html lang="zh-CN"' in chinese.stdout and "大额资金流出" in chinese.stdout
+    english = runner.invoke(app, [*base, "--lang", "en"])
+    assert '<html lang="en"' in english.stdout and "Large outflow from the bank" in english.stdout
+    refused = runner.invoke(app, [*base, "--lang", "fr"])
+    assert refused.exit_code == 2 and "--lang 'fr'" in refused.output

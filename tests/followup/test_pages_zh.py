@@ -44,7 +44,8 @@ _LATIN_WORD = re.compile(r"(?<![A-Za-z0-9])[A-Za-z]{2,}(?![A-Za-z0-9])")
 class Bank:
     base: str
     names: set[str]
-    #: rule id -> the relationship manager's link to one of its alerts
+    #: rule id -> a Chinese-reading relationship manager's link to one of its alerts (an
+    #: English-speaking manager's own page is English: tests/followup/test_person_language.py)
     manager_links: dict[str, str]
     branch_head_report: str
     executive_report: str
@@ -97,7 +98,9 @@ def bank(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bank]:
         rows = conn.execute(
             sa.text(
                 "SELECT a.rule_id, a.alert_id, f.staff_id FROM alerts a JOIN followup_assignees f"
-                " ON f.alert_id = a.alert_id WHERE f.audience = 'relationship_manager'"
+                " ON f.alert_id = a.alert_id JOIN directory_staff s ON s.staff_id = f.staff_id"
+                " WHERE f.audience = 'relationship_manager'"
+                " AND coalesce(s.language, 'zh-CN') = 'zh-CN'"  # staff who read Chinese
                 " ORDER BY a.id"
             )
         ).all()

@@ -133,3 +133,14 @@ class TestGrouping:
         rig.clock.advance(minutes=3)
         rig.dispatcher.run_until_idle()
         assert [len(m.alert_ids) for m in rig.recorders["wecom_app"].sent] == [1, 1]
+
+
+def test_a_step_of_a_closed_case_is_told_to_nobody(rig: Rig, directory: InMemoryDirectory) -> None:
+    """A 7-3-1 step whose case already has an outcome is recorded but not delivered."""
+    rig.pipeline.closed = lambda a: a.alert_id == "A-closed-step"
+    rig.deliver([alert(alert_id="A-closed-step"), alert(alert_id="A-open")], directory)
+    rig.clock.advance(minutes=5)
+    rig.dispatcher.run_until_idle()
+    assert rig.pipeline.plan_report.suppressed.get("case closed") == 1
+    [message] = rig.recorders["wecom_app"].sent
+    assert message.alert_ids == ("A-open",)
