@@ -26,9 +26,10 @@ from pathlib import Path
 import msgspec
 
 from churnwatch.rules import SHIPPED_RULES
+from churnwatch.rules.codec import encode_state, stored_block
 from churnwatch.rules.engine import Engine
 from churnwatch.rules.loader import load_rules
-from churnwatch.rules.state import CustomerState, encode_state
+from churnwatch.rules.state import CustomerState
 from churnwatch.schemas.decode import decode
 from churnwatch.schemas.store import AlertStore
 from churnwatch.streams.replay.driver import ReplayDriver
@@ -91,7 +92,7 @@ def print_state_sizes(states: dict[str, CustomerState]) -> None:
     by_block: dict[str, int] = {}
     for state in states.values():
         for rule_id, block in state.blocks.items():
-            by_block[rule_id] = by_block.get(rule_id, 0) + len(encoder.encode(block))
+            by_block[rule_id] = by_block.get(rule_id, 0) + len(encoder.encode(stored_block(block)))
     seen = sum(len(encoder.encode(state.seen)) for state in states.values())
     for name, size in sorted(by_block.items(), key=lambda item: -item[1]):
         print(f"  {name}: {size / customers:,.0f} bytes per customer")

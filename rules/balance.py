@@ -13,9 +13,15 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
-from churnwatch.rules.blocks import ZERO, Firing, iso_time, money
+from churnwatch.rules.blocks import Firing, iso_time, money
 from churnwatch.rules.durations import MICROS_PER_SECOND, format_duration
-from churnwatch.rules.state import BalanceState, BlockState, Observation
+from churnwatch.rules.state import (
+    BalanceState,
+    BlockState,
+    Observation,
+    post_balance,
+    rebuild_balance,
+)
 from churnwatch.schemas.models import TransactionEvent
 
 __all__ = ["BalanceFallBlock"]
@@ -54,30 +60,37 @@ class BalanceFallBlock:
         assert isinstance(state, BalanceState)
         if not isinstance(event, TransactionEvent):
             return None
-        signed = event.amount if event.direction == "debit" else -event.amount
-        parked = signed if self.parks_money(event, customer) else ZERO
-        observation = Observation(
-            at,
-            event.account_id,
-            event.balance_after + signed,
-            event.balance_after,
-            parked,
-            event.event_id,
-        )
+        factor = _FACTORS[state.scale]
+        scaled_after = event.balance_after * factor
+        scaled_amount = event.amount * factor
+        after = int(scaled_after)
+        amount = int(scaled_amount)
+        if after != scaled_after or amount != scaled_amount:  # more digits than the scale
+            factor = _rescale(state, event.amount, event.balance_after)
+            after = int(event.balance_after * factor)
+            amount = int(event.amount * factor)
+        signed = amount if event.direction == "debit" else -amount
+        parked = signed if self.parks_money(event, customer) else 0
         observations = state.observations
+        account_id = event.account_id
         if not observations or at >= observations[-1].at:
+            accounts = state.accounts
+            # an account already known never needs its balance before: it is not a first sight
+            before = None if account_id in accounts else after + signed
+            observation = Observation(at, account_id, before, after, parked)
             observations.append(observation)
-            total, state.parked = _post(observation, state.accounts, state.total, state.parked)
+            total, state.parked = post_balance(observation, accounts, state.total, state.parked)
             state.total = total
-            peak, before = state.peak, observation.total_before
-            if before >= peak:
-                peak = state.peak = before
+            peak, before_total = state.peak, observation.total_before
+            if before_total >= peak:
+                peak = state.peak = before_total
                 state.peak_at = at
             if total >= peak:
                 state.peak, state.peak_at = total, at
         else:  # late: place it by event time and recompute the running totals
-            bisect.insort(observations, observation, key=lambda item: item.at)
-            _rebuild(state)
+            observation = Observation(at, account_id, after + signed, after, parked)
+            bisect.insort(observations, observation, key=_at)
+            rebuild_balance(state)
             state.peak, state.peak_at = self._peak(observations)
         if not matched:
             return None
@@ -86,21 +99,24 @@ class BalanceFallBlock:
         peak, peak_at = state.peak, state.peak_at
         current = state.total
         drop = peak - current
-        if peak <= 0 or drop < self.drop_at_least or current > peak * self.share:
+        if peak <= 0 or drop < self.drop_at_least * factor or current > peak * self.share:
             return None
+        exponent = -state.scale
+        peak_money = Decimal(peak).scaleb(exponent)
+        current_money = Decimal(current).scaleb(exponent)
         return Firing(
             (event.event_id,),
             {
-                "peak_balance": money(peak),
-                "balance": money(current),
-                "drop": money(drop),
-                "share_of_peak": str((current / peak).quantize(Decimal("0.0001"))),
+                "peak_balance": money(peak_money),
+                "balance": money(current_money),
+                "drop": money(Decimal(drop).scaleb(exponent)),
+                "share_of_peak": str((current_money / peak_money).quantize(Decimal("0.0001"))),
                 "peak_at": iso_time(peak_at),
                 "window": format_duration(self.horizon),
             },
         )
 
-    def _peak(self, observations: list[Observation]) -> tuple[Decimal, int]:
+    def _peak(self, observations: list[Observation]) -> tuple[int, int]:
         """Highest balance within ``over`` before the latest posting, and when it stood."""
         start = observations[-1].at - self.span
         peak = observations[-1].total_after
@@ -125,7 +141,7 @@ class BalanceFallBlock:
         for obs in observations[:folded]:
             base_accounts[obs.account_id] = (obs.at, obs.balance_after)
             if obs.parked_delta:
-                parked = max(ZERO, parked + obs.parked_delta)
+                parked = max(0, parked + obs.parked_delta)
         state.base_parked = parked
         del observations[:folded]
 
@@ -134,35 +150,35 @@ def _at(obs: Observation) -> int:
     return obs.at
 
 
-def _post(
-    obs: Observation, accounts: dict[str, Decimal], total: Decimal, parked: Decimal
-) -> tuple[Decimal, Decimal]:
-    """Apply one posting to the running balances; return the new total and parked money.
+#: 10 ** scale as a Decimal, for the scales money comes in
+_FACTORS = [Decimal(10) ** scale for scale in range(29)]
 
-    Money parked in the bank's own products never goes below zero: redeeming a product
-    bought before the data began brings money we had not counted, which is new to the
-    balance, not a transfer out of ``parked``.
+
+def _rescale(state: BalanceState, *values: Decimal) -> Decimal:
+    """Raise the state's scale to hold every digit of ``values``; return the new factor.
+
+    Every figure of the state is multiplied by the same power of ten, so nothing
+    changes but the unit (a 3-decimal currency's first posting, say).
     """
-    previous = accounts.get(obs.account_id)
-    if previous is None:  # first sight of the account: it held its balance before this posting
-        previous = obs.balance_before
-        total += previous
-    obs.total_before = total
-    delta = obs.parked_delta
-    if parked + delta < 0:
-        delta = -parked
-    total += obs.balance_after - previous + delta
-    obs.total_after = total
-    accounts[obs.account_id] = obs.balance_after
-    return total, parked + delta
-
-
-def _rebuild(state: BalanceState) -> None:
-    accounts = {account: balance for account, (_, balance) in state.base_accounts.items()}
-    parked = state.base_parked
-    total = sum(accounts.values(), ZERO) + parked
+    needed = max(-_exponent(value) for value in values)
+    if needed <= state.scale:  # pragma: no cover - only called when a value needs more
+        return _FACTORS[state.scale]
+    times = 10 ** (needed - state.scale)
+    state.scale = needed
+    state.base_accounts = {
+        account: (at, balance * times) for account, (at, balance) in state.base_accounts.items()
+    }
+    state.base_parked *= times
     for obs in state.observations:
-        total, parked = _post(obs, accounts, total, parked)
-    state.accounts = accounts
-    state.total = total
-    state.parked = parked
+        if obs.balance_before is not None:
+            obs.balance_before *= times
+        obs.balance_after *= times
+        obs.parked_delta *= times
+    state.peak *= times
+    rebuild_balance(state)
+    return _FACTORS[needed]
+
+
+def _exponent(value: Decimal) -> int:
+    exponent: Any = value.as_tuple().exponent
+    return exponent if isinstance(exponent, int) else 0

@@ -34,11 +34,12 @@ import logging
 
 import msgspec
 
+from churnwatch.rules.codec import decode_state, encode_state
 from churnwatch.rules.durations import micros
 from churnwatch.rules.engine import Engine, Outcome, Status
 from churnwatch.rules.exceptions import RuleFailure
 from churnwatch.rules.loader import RuleSet
-from churnwatch.rules.state import CustomerState, decode_state, encode_state
+from churnwatch.rules.state import CustomerState
 from churnwatch.schemas.models import Event
 
 __all__ = ["BUDGET", "JOURNAL_STEPS", "Isolation", "rule_error_reason"]

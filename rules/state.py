@@ -2,8 +2,8 @@
 
 The worker keeps one :class:`CustomerState` per customer in a Faust table; the replay
 driver keeps them in a dict. Everything here is plain data (msgspec Structs, lists of
-tuples) so it round-trips through msgpack without custom code, and every list is
-pruned by event time, so state stays bounded however long a customer lives.
+tuples), and every list is pruned by event time, so state stays bounded however long a
+customer lives. How a state is stored (versioned, compact) is rules/codec.py's business.
 """
 
 from __future__ import annotations
@@ -32,15 +32,15 @@ __all__ = [
     "ScheduleState",
     "Trigger",
     "WindowState",
-    "decode_state",
-    "encode_state",
+    "post_balance",
+    "rebuild_balance",
 ]
 
 # (event time in µs since the epoch, value, event id)
 Entry: TypeAlias = tuple[int, Decimal, str]
 
 
-class CustomerProfile(msgspec.Struct, frozen=True, omit_defaults=True):
+class CustomerProfile(msgspec.Struct, frozen=True, omit_defaults=True, array_like=True):
     """The customer's directory record as conditions and routing see it (tier resolved)."""
 
     customer_id: str
@@ -91,35 +91,80 @@ class FollowUpState(msgspec.Struct, tag="follow_up", array_like=True):
 
 
 class Observation(msgspec.Struct, array_like=True):
-    """One posting as the balance tracker needs it, with the running totals around it."""
+    """One posting as the balance tracker needs it, with the running totals around it.
+
+    Money is in integer minor units of the block's ``scale`` (cents at scale 2).
+    ``balance_before`` is only kept when it may be needed: for a posting that may be the
+    first seen of its account (an account already known, in order, never needs it).
+    """
 
     at: int
     account_id: str
-    balance_before: Decimal
-    balance_after: Decimal
-    parked_delta: Decimal
-    event_id: str
-    total_before: Decimal = Decimal(0)
-    total_after: Decimal = Decimal(0)
+    balance_before: int | None
+    balance_after: int
+    parked_delta: int
+    total_before: int = 0
+    total_after: int = 0
 
 
 class BalanceState(msgspec.Struct, tag="balance", array_like=True):
     """The customer's balance at the bank, as postings in the window and what came before.
 
+    Money is exact integer minor units: ``scale`` decimal places (2 to start; more when
+    a posting brings more, e.g. a 3-decimal currency, and every figure is rescaled).
     ``base_accounts`` maps account -> (time, balance) of the last posting before the
     window and ``base_parked`` is money moved into the bank's own products by then;
     together they let a late posting be placed and the totals recomputed. ``accounts``
     and ``total`` are the balances now, kept up to date as postings arrive in order.
+    ``accounts``, ``total``, ``parked`` and the observations' totals follow from the
+    rest (:func:`rebuild_balance`), so the stored form leaves them out.
     """
 
-    base_accounts: dict[str, tuple[int, Decimal]] = msgspec.field(default_factory=dict)
-    base_parked: Decimal = Decimal(0)
+    scale: int = 2
+    base_accounts: dict[str, tuple[int, int]] = msgspec.field(default_factory=dict)
+    base_parked: int = 0
     observations: list[Observation] = msgspec.field(default_factory=list)
-    accounts: dict[str, Decimal] = msgspec.field(default_factory=dict)
-    total: Decimal = Decimal(0)
-    parked: Decimal = Decimal(0)
-    peak: Decimal = Decimal(0)
+    accounts: dict[str, int] = msgspec.field(default_factory=dict)
+    total: int = 0
+    parked: int = 0
+    peak: int = 0
     peak_at: int = 0
+
+
+def post_balance(
+    obs: Observation, accounts: dict[str, int], total: int, parked: int
+) -> tuple[int, int]:
+    """Apply one posting to the running balances; return the new total and parked money.
+
+    Money parked in the bank's own products never goes below zero: redeeming a product
+    bought before the data began brings money we had not counted, which is new to the
+    balance, not a transfer out of ``parked``.
+    """
+    previous = accounts.get(obs.account_id)
+    if previous is None:  # first sight of the account: it held its balance before this posting
+        previous = obs.balance_before
+        assert previous is not None  # kept for every posting that may be a first sight
+        total += previous
+    obs.total_before = total
+    delta = obs.parked_delta
+    if parked + delta < 0:
+        delta = -parked
+    total += obs.balance_after - previous + delta
+    obs.total_after = total
+    accounts[obs.account_id] = obs.balance_after
+    return total, parked + delta
+
+
+def rebuild_balance(state: BalanceState) -> None:
+    """Recompute the running balances and each posting's totals from the base on."""
+    accounts = {account: balance for account, (_, balance) in state.base_accounts.items()}
+    parked = state.base_parked
+    total = sum(accounts.values()) + parked
+    for obs in state.observations:
+        total, parked = post_balance(obs, accounts, total, parked)
+    state.accounts = accounts
+    state.total = total
+    state.parked = parked
 
 
 class PendingStep(msgspec.Struct, array_like=True):
@@ -213,15 +258,3 @@ class CustomerState(msgspec.Struct):
     blocks: dict[str, BlockState] = msgspec.field(default_factory=dict)
     last_alert_at: dict[str, int] = msgspec.field(default_factory=dict)
     pruned_at: int = 0
-
-
-_encoder = msgspec.msgpack.Encoder()
-_decoder = msgspec.msgpack.Decoder(CustomerState)
-
-
-def encode_state(state: CustomerState) -> bytes:
-    return _encoder.encode(state)
-
-
-def decode_state(data: bytes) -> CustomerState:
-    return _decoder.decode(data)

@@ -104,6 +104,9 @@ class TransactionEvent(
     description: str | None = None
 
     def __post_init__(self) -> None:
+        # the common case in one line (runs for every posting); the helpers say why not
+        if self.amount.is_finite() and self.balance_after.is_finite() and self.amount > 0:
+            return
         _require_positive("amount", self.amount)
         _require_finite("balance_after", self.balance_after)
 

@@ -9,8 +9,10 @@ Each of these becomes a dead letter with its own reason code here, so the rules 
 ever see money a ledger could hold and times a timer can schedule.
 
 msgspec gives no hook for repeated keys nor for a number's source text, so the checks
-decode the message a second time into its fields' raw JSON text (and count keys in
-its compact form): about 2 µs per event on top of the typed decode's 2 µs.
+decode the message a second time into its fields' raw JSON text and count its keys.
+Counting needs the compact form (``msgspec.json.format``) only when the message has
+escapes or whitespace around its tokens; compact JSON without escapes, what a bank's
+producer writes, is counted as it came, which halves the key check.
 """
 
 from __future__ import annotations
@@ -178,6 +180,19 @@ def _may_repeat_keys(raw: bytes, fields: dict[str, msgspec.Raw]) -> bool:
         if nested > 1 or counterparty is None:
             return True
         decoded += len(_fields.decode(counterparty))
+    if (
+        b"\\" not in raw
+        and b'" ' not in raw
+        and b"\n" not in raw
+        and b"\t" not in raw
+        and b"\r" not in raw
+    ):
+        # the common case, without compacting: with no escapes every quote delimits a
+        # string and a raw tab or line break can only sit between tokens; with none of
+        # them and no quote followed by a space, every key's closing quote is followed
+        # by its colon. ``":`` may also open a string that starts with a colon: that
+        # only counts more, which takes the exact path
+        return raw.count(b'":') != decoded
     compact = msgspec.json.format(raw, indent=-1)
     closes = compact.count(b'":')
     escaped = compact.count(b'\\":')

@@ -31,7 +31,8 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from churnwatch.rules.state import CustomerState, decode_state, encode_state
+from churnwatch.rules.codec import decode_state, encode_state
+from churnwatch.rules.state import CustomerState
 from churnwatch.streams.worker.state_store import LocalStates
 
 __all__ = ["ChangelogState", "RestoreReport"]

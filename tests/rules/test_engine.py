@@ -9,9 +9,10 @@ from typing import Any
 import pytest
 from contract_events import NOW, T0, at, customer, engine_for, event, transaction, write_rules
 
+from churnwatch.rules.codec import decode_state, encode_state
 from churnwatch.rules.engine import Engine, Outcome, Status, alert_id_for
 from churnwatch.rules.loader import load_rules
-from churnwatch.rules.state import CustomerState, decode_state, encode_state
+from churnwatch.rules.state import CustomerState
 from churnwatch.schemas.models import Alert
 
 RULES = {

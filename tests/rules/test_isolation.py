@@ -10,11 +10,12 @@ from contract_events import NOW, at, customer, encode, engine_for, product, tran
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from churnwatch.rules.codec import encode_state
 from churnwatch.rules.durations import micros
 from churnwatch.rules.engine import Engine, Status
 from churnwatch.rules.exceptions import RuleFailure
 from churnwatch.rules.isolation import Isolation, rule_error_reason
-from churnwatch.rules.state import CustomerState, encode_state
+from churnwatch.rules.state import CustomerState
 from churnwatch.schemas.decode import DeadLetter, Limits, decode
 from churnwatch.schemas.models import Event
 

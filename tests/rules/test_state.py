@@ -1,21 +1,39 @@
-"""Per-customer state: plain data that round-trips through msgpack exactly."""
+"""Per-customer state: plain data that round-trips through msgpack exactly, in few bytes."""
 
 from __future__ import annotations
 
+import base64
+import datetime as dt
+import gzip
+import json
+from collections import Counter
 from decimal import Decimal
+from pathlib import Path
 
+import msgspec
+import pytest
 from contract_events import NOW, at, customer, engine_for, event, product, transaction
 
+from churnwatch.rules import SHIPPED_RULES
+from churnwatch.rules.codec import FORMAT_VERSION, decode_state, encode_state
+from churnwatch.rules.engine import Engine
+from churnwatch.rules.loader import load_rules
 from churnwatch.rules.state import (
     BalanceState,
     CustomerProfile,
     CustomerState,
     Observation,
     WindowState,
-    decode_state,
-    encode_state,
 )
 from churnwatch.schemas.models import CustomerEvent
+from churnwatch.streams.replay.driver import ReplayDriver
+from churnwatch.streams.synthetic.bank import DatasetSpec, generate
+
+#: states of the 30 busiest customers of ``V1_SPEC`` after the first half of its replay,
+#: written by churnwatch's version-1 codec (before the format had a version)
+V1_STATES = Path(__file__).parent / "data" / "states_v1.json.gz"
+V1_SPEC = DatasetSpec(customers=100, weeks=6, seed=11, shuffle_share=0.3)
+NOW_FIXED = dt.datetime(2026, 12, 1, tzinfo=dt.UTC)
 
 
 class TestEncoding:
@@ -39,9 +57,9 @@ class TestEncoding:
             blocks={
                 "w": WindowState(),
                 "b": BalanceState(
-                    observations=[
-                        Observation(1, "AC1", Decimal("10"), Decimal("5"), Decimal("0"), "e1")
-                    ]
+                    observations=[Observation(1, "AC1", 1000, 500, 0, 1000, 500)],
+                    accounts={"AC1": 500},
+                    total=500,
                 ),
             }
         )
@@ -94,3 +112,93 @@ class TestCustomerProfile:
         chosen = CustomerProfile.from_event(overridden, "B")
         assert chosen.tier == "private"
         assert chosen.tier_overridden is True
+
+
+class TestStoredForm:
+    def test_the_stored_form_leads_with_its_version(self) -> None:
+        """What encode_state writes says which format it is in, so a later one can upgrade it."""
+        data = encode_state(CustomerState())
+        assert msgspec.msgpack.decode(data)[0] == FORMAT_VERSION == 2
+
+    def test_a_newer_format_is_refused_with_a_reason(self) -> None:
+        """A state from a newer churnwatch is not misread: the error says to upgrade."""
+        data = bytearray(encode_state(CustomerState()))
+        data[1] = FORMAT_VERSION + 1
+        with pytest.raises(ValueError, match="format version 3"):
+            decode_state(bytes(data))
+
+    def test_money_of_a_finer_currency_is_kept_exactly(self) -> None:
+        """A 3-decimal posting raises the balance window's scale; every figure stays exact."""
+        engine = engine_for()
+        state = None
+        for n, (amount, after) in enumerate([("10.00", "990.00"), ("0.125", "989.875")]):
+            message = transaction(
+                event_id=f"t{n}",
+                occurred_at=at(hours=n),
+                amount=amount,
+                balance_after=after,
+                currency="KWD",
+            )
+            state = engine.evaluate(event(message), state, NOW).state
+        assert state is not None
+        balance = next(b for b in state.blocks.values() if isinstance(b, BalanceState))
+        assert balance.scale == 3
+        assert balance.total == 989_875
+        assert balance.peak == 1_000_000
+        assert decode_state(encode_state(state)) == state
+
+
+class TestUpgradeFromVersion1:
+    def stored_v1(self) -> dict[str, bytes]:
+        text = gzip.decompress(V1_STATES.read_bytes())
+        return {who: base64.b64decode(value) for who, value in json.loads(text).items()}
+
+    def test_version_1_states_load_as_the_state_the_engine_keeps_now(self) -> None:
+        """Old states decode to today's model: balance figures in cents, equal to a fresh run's."""
+        lines = list(generate(V1_SPEC))
+        driver = ReplayDriver(Engine(load_rules(SHIPPED_RULES)), None, clock=lambda: NOW_FIXED)
+        driver.run(lines[: len(lines) // 2])
+        for who, data in self.stored_v1().items():
+            assert data[:1] != encode_state(CustomerState())[:1]  # a map, not today's array
+            upgraded, native = decode_state(data), driver.states[who]
+            assert upgraded.seen == native.seen
+            assert upgraded.customer == native.customer
+            assert upgraded.last_alert_at == native.last_alert_at
+            for rule_id, block in native.blocks.items():
+                if not isinstance(block, BalanceState):
+                    assert upgraded.blocks[rule_id] == block
+                    continue
+                old = upgraded.blocks[rule_id]
+                assert isinstance(old, BalanceState)
+                assert (old.accounts, old.total, old.parked) == (
+                    block.accounts,
+                    block.total,
+                    block.parked,
+                )
+                assert (old.peak, old.peak_at, old.base_accounts) == (
+                    block.peak,
+                    block.peak_at,
+                    block.base_accounts,
+                )
+                assert [(o.at, o.total_before, o.total_after) for o in old.observations] == [
+                    (o.at, o.total_before, o.total_after) for o in block.observations
+                ]
+
+    def test_a_replay_resumed_from_version_1_states_gives_the_same_alerts(self) -> None:
+        """Half a replay, the busiest states then swapped for their version-1 bytes: same alerts."""
+        lines = list(generate(V1_SPEC))
+        half = len(lines) // 2
+        whole = ReplayDriver(Engine(load_rules(SHIPPED_RULES)), None, clock=lambda: NOW_FIXED)
+        whole.run(lines)
+        resumed = ReplayDriver(Engine(load_rules(SHIPPED_RULES)), None, clock=lambda: NOW_FIXED)
+        resumed.run(lines[:half])
+        stored = self.stored_v1()
+        for who, data in stored.items():
+            resumed.states[who] = decode_state(data)
+        resumed.run(lines[half:])
+        assert Counter(a.rule_id for a in resumed.stored)["balance-sharp-fall"] >= 1
+        assert [(a.alert_id, a.facts) for a in resumed.stored] == [
+            (a.alert_id, a.facts) for a in whole.stored
+        ]
+        again = {who: encode_state(resumed.states[who]) for who in stored}
+        assert all(len(again[who]) < len(stored[who]) for who in stored)
