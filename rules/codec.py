@@ -6,30 +6,33 @@ snapshots in it. So the stored form is made small and cheap, and it carries a ve
 
 Version 2 (this one): a msgpack array led by the version, with the balance window in
 integer minor units, its accounts named once, times as small deltas and derived figures
-left out (rebuilt on decode). Version 1 (before it) was the state's structs written as
-msgpack maps with Decimals; :func:`decode_state` still reads it and upgrades it
-(rules/state_v1.py), so states already in a changelog or a local store load after an
-upgrade of churnwatch, and are written as version 2 at their next change.
+left out (rebuilt on decode), and the activity counts as one dense run of days. Version 1
+(before it) was the state's structs written as msgpack maps with Decimals;
+:func:`decode_state` still reads it and upgrades it (rules/state_v1.py), so states already
+in a changelog or a local store load after an upgrade of churnwatch, and are written as
+version 2 at their next change.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeAlias, Union, get_args
 
 import msgspec
 
 from churnwatch.rules.state import (
+    ActivityState,
     BalanceState,
     BlockState,
     CustomerProfile,
     CustomerState,
     Observation,
-    rebuild_balance,
 )
 from churnwatch.rules.state_v1 import decode_v1
 
 __all__ = [
     "FORMAT_VERSION",
+    "ActivityRow",
     "BalanceRow",
     "decode_state",
     "encode_state",
@@ -78,15 +81,20 @@ def _balance_row(state: BalanceState) -> BalanceRow:
         base += (index.setdefault(account, len(index)), at, balance)
     postings: list[int | None] = []
     previous = 0
-    for obs in state.observations:
+    for obs in state.observations:  # time_code inlined: this runs for every posting kept
+        at = obs.at
+        delta = at - previous
+        previous = at
+        number = index.get(obs.account_id)
+        if number is None:
+            number = index[obs.account_id] = len(index)
         postings += (
-            time_code(obs.at - previous),
-            index.setdefault(obs.account_id, len(index)),
+            delta // 500_000 if delta % 1_000_000 == 0 else delta * 2 + 1,
+            number,
             obs.balance_after,
             obs.parked_delta,
             obs.balance_before,
         )
-        previous = obs.at
     return BalanceRow(
         state.scale, list(index), base, state.base_parked, postings, state.peak, state.peak_at
     )
@@ -95,29 +103,90 @@ def _balance_row(state: BalanceState) -> BalanceRow:
 def _balance_state(row: BalanceRow) -> BalanceState:
     names = row.accounts
     base = row.base
+    accounts = {names[base[i]]: base[i + 2] for i in range(0, len(base), 3)}
+    parked = row.base_parked
+    total = sum(accounts.values()) + parked
     state = BalanceState(
-        scale=row.scale,
-        base_accounts={names[base[i]]: (base[i + 1], base[i + 2]) for i in range(0, len(base), 3)},
-        base_parked=row.base_parked,
+        row.scale,
+        {names[base[i]]: (base[i + 1], base[i + 2]) for i in range(0, len(base), 3)},
+        parked,
         peak=row.peak,
         peak_at=row.peak_at,
     )
     at = 0
-    postings: list[Any] = row.postings
+    p: list[Any] = row.postings
     observations = state.observations
-    for i in range(0, len(postings), 5):
-        code, account, after, parked, before = postings[i : i + 5]
-        at += from_time_code(code)
-        observations.append(Observation(at, names[account], before, after, parked))
-    rebuild_balance(state)
+    # the postings again, their running totals rebuilt as they come (post_balance inlined)
+    for code, index, after, moved, before in zip(
+        p[0::5], p[1::5], p[2::5], p[3::5], p[4::5], strict=True
+    ):
+        at += (code - 1) // 2 if code & 1 else code * 500_000
+        account = names[index]
+        previous = accounts.get(account)
+        if previous is None:
+            previous = before
+            total += previous
+        total_before = total
+        delta = -parked if parked + moved < 0 else moved
+        total += after - previous + delta
+        parked += delta
+        accounts[account] = after
+        observations.append(Observation(at, account, before, after, moved, total_before, total))
+    state.accounts = accounts
+    state.total = total
+    state.parked = parked
     return state
 
 
+class ActivityRow(msgspec.Struct, tag="activity", array_like=True):
+    """An :class:`ActivityState` as stored: the per-day counts as one dense run from ``first``."""
+
+    first: int
+    counts: list[int]
+    next_check: int | None
+    through: int
+    recent: int
+    baseline: int
+
+
+def _activity_row(state: ActivityState) -> ActivityRow:
+    days = state.days
+    first = min(days, default=0)
+    counts = [0] * (max(days) - first + 1) if days else []
+    for day, count in days.items():
+        counts[day - first] = count
+    return ActivityRow(first, counts, state.next_check, state.through, state.recent, state.baseline)
+
+
+def _activity_state(row: ActivityRow) -> ActivityState:
+    first = row.first
+    return ActivityState(
+        {first + offset: count for offset, count in enumerate(row.counts) if count},
+        row.next_check,
+        row.through,
+        row.recent,
+        row.baseline,
+    )
+
+
+#: in-memory block states stored in another form, and the way back
+_TO_ROW: dict[type, Callable[[Any], Any]] = {
+    BalanceState: _balance_row,
+    ActivityState: _activity_row,
+}
+_FROM_ROW: dict[type, Callable[[Any], Any]] = {
+    BalanceRow: _balance_state,
+    ActivityRow: _activity_state,
+}
+
 if TYPE_CHECKING:
-    StoredBlock: TypeAlias = BlockState | BalanceRow
-else:  # every block state as stored: the in-memory classes, the balance as its row
+    StoredBlock: TypeAlias = BlockState | BalanceRow | ActivityRow
+else:  # every block state as stored: the in-memory classes, or the row they are stored as
     StoredBlock = Union[  # noqa: UP007 (built from a tuple, so a block added later is in)
-        tuple(BalanceRow if t is BalanceState else t for t in get_args(BlockState))
+        tuple(
+            {BalanceState: BalanceRow, ActivityState: ActivityRow}.get(t, t)
+            for t in get_args(BlockState)
+        )
     ]
 
 
@@ -139,17 +208,20 @@ _decoder = msgspec.msgpack.Decoder(_Stored)
 
 
 def stored_block(block: BlockState) -> StoredBlock:
-    """A block's state as :func:`encode_state` writes it (the balance as its row)."""
-    return _balance_row(block) if type(block) is BalanceState else block
+    """A block's state as :func:`encode_state` writes it (some as their rows)."""
+    to_row = _TO_ROW.get(type(block))
+    return block if to_row is None else to_row(block)
+
+
+def _in_memory(block: StoredBlock) -> BlockState:
+    back = _FROM_ROW.get(type(block))
+    return block if back is None else back(block)  # type: ignore[return-value]
 
 
 def encode_state(state: CustomerState) -> bytes:
     """The state in the current stored form (:data:`FORMAT_VERSION`)."""
     watermark = state.watermark
-    blocks = {
-        rule_id: _balance_row(block) if type(block) is BalanceState else block
-        for rule_id, block in state.blocks.items()
-    }
+    blocks = {rule_id: stored_block(block) for rule_id, block in state.blocks.items()}
     return _encoder.encode(
         _Stored(
             FORMAT_VERSION,
@@ -184,10 +256,7 @@ def decode_state(data: bytes) -> CustomerState:
             eid: watermark - from_time_code(code)
             for eid, code in zip(stored.seen, stored.seen_at, strict=True)
         },
-        blocks={
-            rule_id: _balance_state(block) if isinstance(block, BalanceRow) else block
-            for rule_id, block in stored.blocks.items()
-        },
+        blocks={rule_id: _in_memory(block) for rule_id, block in stored.blocks.items()},
         last_alert_at=stored.last_alert_at,
         pruned_at=stored.pruned_at,
     )

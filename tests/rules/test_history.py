@@ -11,11 +11,12 @@ from contract_events import NOW, T0, event, transaction, write_rules
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from churnwatch.rules.codec import decode_state, encode_state
 from churnwatch.rules.engine import Engine
 from churnwatch.rules.exceptions import Problem, RuleSetError
 from churnwatch.rules.history import MAX_ENTRIES, parse_aggregate
 from churnwatch.rules.loader import load_rules
-from churnwatch.rules.state import CustomerState, HistoryState, decode_state, encode_state
+from churnwatch.rules.state import CustomerState, HistoryState
 
 PREDICATES = """
 predicates:

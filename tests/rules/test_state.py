@@ -164,11 +164,12 @@ class TestUpgradeFromVersion1:
             assert upgraded.seen == native.seen
             assert upgraded.customer == native.customer
             assert upgraded.last_alert_at == native.last_alert_at
-            for rule_id, block in native.blocks.items():
+            # the blocks of the rules there were then (a rule shipped since starts empty)
+            for rule_id, old in upgraded.blocks.items():
+                block = native.blocks[rule_id]
                 if not isinstance(block, BalanceState):
-                    assert upgraded.blocks[rule_id] == block
+                    assert old == block
                     continue
-                old = upgraded.blocks[rule_id]
                 assert isinstance(old, BalanceState)
                 assert (old.accounts, old.total, old.parked) == (
                     block.accounts,
