@@ -8,11 +8,12 @@ from pathlib import Path
 import pytest
 from contract_events import NOW, event, transaction, write_rules
 
+from churnwatch.rules.codec import decode_state, encode_state
 from churnwatch.rules.durations import micros
 from churnwatch.rules.engine import Engine
 from churnwatch.rules.exceptions import Problem, RuleSetError
 from churnwatch.rules.loader import load_rules
-from churnwatch.rules.state import CustomerState, OverdueState, decode_state, encode_state
+from churnwatch.rules.state import CustomerState, OverdueState
 
 SHANGHAI = dt.timezone(dt.timedelta(hours=8))
 

@@ -34,6 +34,17 @@ from churnwatch.streams.synthetic.bank import DatasetSpec, generate
 V1_STATES = Path(__file__).parent / "data" / "states_v1.json.gz"
 V1_SPEC = DatasetSpec(customers=100, weeks=6, seed=11, shuffle_share=0.3)
 NOW_FIXED = dt.datetime(2026, 12, 1, tzinfo=dt.UTC)
+#: the rules shipped when those states were written (rules shipped since start empty)
+V1_RULES = {
+    "large-transfer-out",
+    "balance-sharp-fall",
+    "payroll-moved-out",
+    "maturity-reminder",
+    "maturity-funds-moved-out",
+    "sticky-product-cancelled",
+    "activity-drop",
+    "tier-downgrade",
+}
 
 
 class TestEncoding:
@@ -163,7 +174,9 @@ class TestUpgradeFromVersion1:
             upgraded, native = decode_state(data), driver.states[who]
             assert upgraded.seen == native.seen
             assert upgraded.customer == native.customer
-            assert upgraded.last_alert_at == native.last_alert_at
+            assert upgraded.last_alert_at == {
+                rule: at for rule, at in native.last_alert_at.items() if rule in V1_RULES
+            }
             # the blocks of the rules there were then (a rule shipped since starts empty)
             for rule_id, old in upgraded.blocks.items():
                 block = native.blocks[rule_id]
@@ -198,8 +211,8 @@ class TestUpgradeFromVersion1:
             resumed.states[who] = decode_state(data)
         resumed.run(lines[half:])
         assert Counter(a.rule_id for a in resumed.stored)["balance-sharp-fall"] >= 1
-        assert [(a.alert_id, a.facts) for a in resumed.stored] == [
-            (a.alert_id, a.facts) for a in whole.stored
+        assert [(a.alert_id, a.facts) for a in resumed.stored if a.rule_id in V1_RULES] == [
+            (a.alert_id, a.facts) for a in whole.stored if a.rule_id in V1_RULES
         ]
         again = {who: encode_state(resumed.states[who]) for who in stored}
         assert all(len(again[who]) < len(stored[who]) for who in stored)
