@@ -6,7 +6,8 @@ snapshots in it. So the stored form is made small and cheap, and it carries a ve
 
 Version 2 (this one): a msgpack array led by the version, with the balance window in
 integer minor units, its accounts named once, times as small deltas and derived figures
-left out (rebuilt on decode), and the activity counts as one dense run of days. Version 1
+left out (rebuilt on decode), the activity counts as one dense run of days, the history
+entries' times as deltas, and the stored rows tagged with one letter. Version 1
 (before it) was the state's structs written as msgpack maps with Decimals;
 :func:`decode_state` still reads it and upgrades it (rules/state_v1.py), so states already
 in a changelog or a local store load after an upgrade of churnwatch, and are written as
@@ -16,6 +17,7 @@ version 2 at their next change.
 from __future__ import annotations
 
 from collections.abc import Callable
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypeAlias, Union, get_args
 
 import msgspec
@@ -26,6 +28,7 @@ from churnwatch.rules.state import (
     BlockState,
     CustomerProfile,
     CustomerState,
+    HistoryState,
     Observation,
 )
 from churnwatch.rules.state_v1 import decode_v1
@@ -34,6 +37,7 @@ __all__ = [
     "FORMAT_VERSION",
     "ActivityRow",
     "BalanceRow",
+    "HistoryRow",
     "decode_state",
     "encode_state",
     "from_time_code",
@@ -45,7 +49,7 @@ __all__ = [
 FORMAT_VERSION = 2
 
 
-class BalanceRow(msgspec.Struct, tag="balance", array_like=True):
+class BalanceRow(msgspec.Struct, tag="b", array_like=True):
     """A :class:`BalanceState` as stored: what the running figures are rebuilt from.
 
     ``base`` holds, per account before the window, its index in ``accounts``, the time
@@ -138,7 +142,7 @@ def _balance_state(row: BalanceRow) -> BalanceState:
     return state
 
 
-class ActivityRow(msgspec.Struct, tag="activity", array_like=True):
+class ActivityRow(msgspec.Struct, tag="a", array_like=True):
     """An :class:`ActivityState` as stored: the per-day counts as one dense run from ``first``."""
 
     first: int
@@ -169,25 +173,56 @@ def _activity_state(row: ActivityRow) -> ActivityState:
     )
 
 
+class HistoryRow(msgspec.Struct, tag="h", array_like=True):
+    """A :class:`HistoryState` as stored: times as deltas, the values in one flat run."""
+
+    width: int
+    times: list[int]
+    values: list[Decimal | None]
+
+
+def _history_row(state: HistoryState) -> HistoryRow | HistoryState:
+    entries = state.entries
+    width = len(entries[0][1]) if entries else 0
+    times: list[int] = []
+    values: list[Decimal | None] = []
+    previous = 0
+    for at, fields in entries:
+        if len(fields) != width:  # a reload changed what the rule reads: stored as it is
+            return state
+        delta = at - previous
+        previous = at
+        times.append(delta // 500_000 if delta % 1_000_000 == 0 else delta * 2 + 1)
+        values += fields
+    return HistoryRow(width, times, values)
+
+
+def _history_state(row: HistoryRow) -> HistoryState:
+    width, values = row.width, row.values
+    entries: list[tuple[int, tuple[Decimal | None, ...]]] = []
+    at = 0
+    for i, code in enumerate(row.times):
+        at += (code - 1) // 2 if code & 1 else code * 500_000
+        entries.append((at, tuple(values[i * width : i * width + width])))
+    return HistoryState(entries)
+
+
 #: in-memory block states stored in another form, and the way back
 _TO_ROW: dict[type, Callable[[Any], Any]] = {
     BalanceState: _balance_row,
     ActivityState: _activity_row,
+    HistoryState: _history_row,
 }
 _FROM_ROW: dict[type, Callable[[Any], Any]] = {
     BalanceRow: _balance_state,
     ActivityRow: _activity_state,
+    HistoryRow: _history_state,
 }
 
 if TYPE_CHECKING:
-    StoredBlock: TypeAlias = BlockState | BalanceRow | ActivityRow
-else:  # every block state as stored: the in-memory classes, or the row they are stored as
-    StoredBlock = Union[  # noqa: UP007 (built from a tuple, so a block added later is in)
-        tuple(
-            {BalanceState: BalanceRow, ActivityState: ActivityRow}.get(t, t)
-            for t in get_args(BlockState)
-        )
-    ]
+    StoredBlock: TypeAlias = BlockState | BalanceRow | ActivityRow | HistoryRow
+else:  # every block state as stored: the in-memory classes, and the rows some are stored as
+    StoredBlock = Union[(*get_args(BlockState), BalanceRow, ActivityRow, HistoryRow)]
 
 
 class _Stored(msgspec.Struct, array_like=True):

@@ -22,6 +22,7 @@ from churnwatch.rules.state import (
     BalanceState,
     CustomerProfile,
     CustomerState,
+    HistoryState,
     Observation,
     WindowState,
 )
@@ -157,6 +158,16 @@ class TestStoredForm:
         assert balance.total == 989_875
         assert balance.peak == 1_000_000
         assert decode_state(encode_state(state)) == state
+
+    def test_history_entries_round_trip_whatever_their_width(self) -> None:
+        """History values come back exact, also when a reload changed how many a rule reads."""
+        same = HistoryState(
+            [(1_000_000, (Decimal("10.50"), None)), (1_000_001, (Decimal(2), None))]
+        )
+        mixed = HistoryState([(1_000_000, (Decimal("10.50"),)), (3_000_000, (None, Decimal(1)))])
+        for history in (same, mixed):
+            state = CustomerState(blocks={"h": history})
+            assert decode_state(encode_state(state)) == state
 
 
 class TestUpgradeFromVersion1:
