@@ -8,6 +8,11 @@ JSON ``POST`` to the send path with ``?access_token=``; every answer is HTTP 200
 invalid or expired (40014, 42001, or 88 with those sub-codes on DingTalk) it is fetched
 again and the message sent once more, within the same ``send``.
 
+A text longer than the messenger takes in one message (WeCom: 2,048 bytes; a digest of
+many alerts reaches that) is sent as several, split between lines. A retry after a part
+went out sends every part again; both messengers drop a repeated identical text to the
+same person (WeCom within ``duplicate_check_interval``, DingTalk within the day).
+
 Classification, as for every channel: busy (-1) and rate limits are retryable; an unknown
 recipient and everything else are permanent. Error text never carries the secret or the
 token (both travel in the URL, so the transport's own message is never quoted).
@@ -26,7 +31,7 @@ from churnwatch.notifiers.exceptions import DeliveryFailed, Reason
 from churnwatch.notifiers.http_status import classify_status
 from churnwatch.notifiers.protocol import Message, Receipt
 
-__all__ = ["ImAppNotifier"]
+__all__ = ["ImAppNotifier", "split_text"]
 
 #: the token was refused as invalid or expired: fetch a new one and send again
 TOKEN_CODES = frozenset({40014, 42001})
@@ -45,6 +50,8 @@ class ImAppNotifier:
     send_path: ClassVar[str]
     rate_codes: ClassVar[frozenset[int]]
     recipient_codes: ClassVar[frozenset[int]]
+    #: the most UTF-8 bytes one text message may carry
+    max_bytes: ClassVar[int]
 
     def __init__(
         self, base_url: str, timeout: float, *, transport: httpx.BaseTransport | None = None
@@ -62,7 +69,7 @@ class ImAppNotifier:
     def token_params(self) -> dict[str, str]:
         raise NotImplementedError
 
-    def payload(self, message: Message) -> dict[str, Any]:
+    def payload(self, message: Message, text: str) -> dict[str, Any]:
         raise NotImplementedError
 
     def refused_recipient(self, answer: Mapping[str, Any]) -> bool:
@@ -80,7 +87,12 @@ class ImAppNotifier:
                 Reason.INVALID_RECIPIENT,
                 f"staff member {message.recipient_id} has no im_user_id for {self.peer}",
             )
-        body = msgspec.json.encode(self.payload(message))
+        receipt = Receipt()
+        for part in split_text(message.body, self.max_bytes):
+            receipt = self._send_one(message, msgspec.json.encode(self.payload(message, part)))
+        return receipt
+
+    def _send_one(self, message: Message, body: bytes) -> Receipt:
         for last in (False, True):
             token = self.token.get()
             answer = self._call(
@@ -173,3 +185,38 @@ def _errcode(answer: Mapping[str, Any]) -> int:
     except (TypeError, ValueError):
         return -2
     return code
+
+
+def split_text(text: str, max_bytes: int) -> list[str]:
+    """``text`` in parts of at most ``max_bytes`` UTF-8 bytes, cut between lines where it
+    can be and inside a line (between characters) only when one line alone is too long."""
+    parts: list[str] = []
+    current: str | None = None  # the part being filled; None before its first line
+    for line in text.split("\n"):
+        while len(line.encode()) > max_bytes:
+            if current is not None:
+                parts.append(current)
+                current = None
+            cut = _fit(line, max_bytes)
+            parts.append(line[:cut])
+            line = line[cut:]
+        if current is None:
+            current = line
+        elif len(f"{current}\n{line}".encode()) > max_bytes:
+            parts.append(current)
+            current = line
+        else:
+            current = f"{current}\n{line}"
+    if current is not None:
+        parts.append(current)
+    return parts
+
+
+def _fit(line: str, max_bytes: int) -> int:
+    """How many characters of ``line`` fit in ``max_bytes`` bytes (at least one)."""
+    size = 0
+    for index, char in enumerate(line):
+        size += len(char.encode())
+        if size > max_bytes:
+            return max(index, 1)
+    return len(line)

@@ -53,6 +53,7 @@ class DingtalkWorkNotifier(ImAppNotifier):
     send_path = "/topapi/message/corpconversation/asyncsend_v2"
     rate_codes = frozenset({90002, 90005, 90006, 90018})
     recipient_codes = frozenset({33012})
+    max_bytes = 2048  # the same cut as WeCom: a work notification is read on a phone too
 
     def __init__(
         self, config: DingtalkWorkConfig, *, transport: httpx.BaseTransport | None = None
@@ -63,11 +64,11 @@ class DingtalkWorkNotifier(ImAppNotifier):
     def token_params(self) -> dict[str, str]:
         return {"appkey": self.config.app_key, "appsecret": self.config.app_secret.reveal()}
 
-    def payload(self, message: Message) -> dict[str, Any]:
+    def payload(self, message: Message, text: str) -> dict[str, Any]:
         return {
             "agent_id": self.config.agent_id,
             "userid_list": message.address,
-            "msg": {"msgtype": "text", "text": {"content": message.body}},
+            "msg": {"msgtype": "text", "text": {"content": text}},
         }
 
     def message_id(self, answer: Mapping[str, Any]) -> str | None:

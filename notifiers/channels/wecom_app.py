@@ -54,6 +54,7 @@ class WecomAppNotifier(ImAppNotifier):
     send_path = "/cgi-bin/message/send"
     rate_codes = frozenset({45009, 45033})
     recipient_codes = frozenset({81013, 40003, 60111})
+    max_bytes = 2048
 
     def __init__(
         self, config: WecomAppConfig, *, transport: httpx.BaseTransport | None = None
@@ -64,12 +65,12 @@ class WecomAppNotifier(ImAppNotifier):
     def token_params(self) -> dict[str, str]:
         return {"corpid": self.config.corp_id, "corpsecret": self.config.secret.reveal()}
 
-    def payload(self, message: Message) -> dict[str, Any]:
+    def payload(self, message: Message, text: str) -> dict[str, Any]:
         return {
             "touser": message.address,
             "msgtype": "text",
             "agentid": self.config.agent_id,
-            "text": {"content": message.body},
+            "text": {"content": text},
             "safe": 0,
             "enable_duplicate_check": 1,
             "duplicate_check_interval": 1800,

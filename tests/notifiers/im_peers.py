@@ -127,6 +127,8 @@ class WecomAppPeer(_AppPeer):
     secret_param = "corpsecret"
 
     def accept(self, payload: dict[str, Any]) -> dict[str, Any]:
+        if len(str(payload.get("text", {}).get("content", "")).encode()) > 2048:
+            return {"errcode": 45002, "errmsg": "content size out of limit"}
         users = str(payload.get("touser", "")).split("|")
         unknown = [u for u in users if u not in self.users]
         if unknown == users:

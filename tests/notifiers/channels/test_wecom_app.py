@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import msgspec
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from im_peers import WecomAppPeer
 
 from churnwatch.notifiers.channels.wecom_app import CHANNEL, WecomAppNotifier
 from churnwatch.notifiers.exceptions import ConfigError, DeliveryFailed, Reason
+from churnwatch.notifiers.im_app import split_text
 from churnwatch.notifiers.protocol import Message
 
 SECRET = "wecom-app-secret-0c4e"
@@ -169,3 +173,23 @@ def test_settings_come_from_the_environment_and_are_checked() -> None:
     assert SECRET not in repr(config)
     with pytest.raises(ConfigError):
         CHANNEL.configure({"secret": SECRET, "corp_id": "c", "agent_id": 1}, {})
+
+
+def test_a_long_digest_goes_as_several_texts_within_wecoms_limit(peer: WecomAppPeer) -> None:
+    """A digest over WeCom's 2,048 bytes is sent in parts cut between lines, none refused."""
+    lines = [f"{n}. 【流失预警·高】大额资金流出 客户：王芳 金额 ¥80,000.00" for n in range(60)]
+    receipt = notifier(peer).send(msgspec.structs.replace(note(), body="\n".join(lines)))
+    assert len(peer.sent) >= 2
+    assert all(len(m["text"]["content"].encode()) <= 2048 for m in peer.sent)
+    assert "\n".join(m["text"]["content"] for m in peer.sent) == "\n".join(lines)
+    assert receipt.provider_message_id == f"msg-{len(peer.sent)}"
+
+
+@given(st.text(alphabet="ab流失\n", max_size=400), st.integers(min_value=4, max_value=64))
+def test_split_text_keeps_every_character_within_the_limit(text: str, limit: int) -> None:
+    """Every part fits the byte limit, and the parts hold the text's characters in order."""
+    parts = split_text(text, limit)
+    assert all(len(p.encode()) <= limit for p in parts)
+    assert "".join(parts).replace("\n", "") == text.replace("\n", "")
+    if all(len(line.encode()) <= limit for line in text.split("\n")):
+        assert "\n".join(parts) == text
