@@ -124,6 +124,10 @@ class RulesConfig(_Section):
 class WorkerConfig(_Section):
     """Consumer-group worker tuning. See ``streams/worker/loop.py`` for what each one costs."""
 
+    #: ``aiokafka`` (the default: batches, one state write per customer per checkpoint) or
+    #: ``faust``: the same pipeline as agents of a faust-streaming app, state in a Faust
+    #: table (``streams/faust/``, for banks that run Faust already; slower, see README)
+    runtime: Literal["aiokafka", "faust"] = "aiokafka"
     group_id: str = "churnwatch-worker"
     max_poll_records: int = 5000
     fetch_max_wait_ms: int = 50

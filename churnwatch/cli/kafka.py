@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
 import logging
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Annotated
 
+import msgspec
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -31,6 +33,13 @@ topics_app = typer.Typer(help="Manage churnwatch's Kafka topics.", no_args_is_he
 log = logging.getLogger("churnwatch.worker")
 err = Console(stderr=True)
 out = Console()
+
+
+class Runtime(enum.Enum):
+    """What drives the worker: ``worker.runtime``'s choices."""
+
+    AIOKAFKA = "aiokafka"
+    FAUST = "faust"
 
 
 def register(app: typer.Typer) -> None:
@@ -116,6 +125,12 @@ def worker(
         Path | None, typer.Option("--alerts-out", help="Append each new alert as a JSON line.")
     ] = None,
     log_level: Annotated[str, typer.Option("--log-level", help="debug, info, warning.")] = "info",
+    runtime: Annotated[
+        Runtime | None,
+        typer.Option(
+            "--runtime", help="aiokafka (the default) or faust; overrides worker.runtime."
+        ),
+    ] = None,
 ) -> None:
     """Run a streaming worker; several in one group share the partitions. Stops on SIGTERM."""
     from churnwatch.streams.worker.health import WorkerObservability
@@ -123,13 +138,20 @@ def worker(
     from churnwatch.streams.worker.notify import worker_notifications
 
     settings = effective_config(config, broker, db, rules)
+    if runtime is not None:
+        settings = msgspec.structs.replace(
+            settings, worker=msgspec.structs.replace(settings.worker, runtime=runtime.value)
+        )
     logging.basicConfig(
         level=log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    for noisy in ("aiokafka", "kafka", "alembic"):
+    for noisy in ("aiokafka", "kafka", "alembic", "faust", "mode"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # Faust's timers warn when a run outlasts the interval: the Faust runtime's tick
+    # checkpoints, which may (streams/faust/runtime.py)
+    logging.getLogger("mode.timers").setLevel(logging.ERROR)
     sinks: list[AlertSink] = []
     with contextlib.ExitStack() as stack:
         if alerts_out is not None:
@@ -146,12 +168,21 @@ def worker(
                 stack.callback(delivery.loop.stop)
             else:
                 log.warning("notifications are off: no notifiers configured (config: notifiers)")
+            on_reload = delivery.use_templates if delivery is not None else None
+            if settings.worker.runtime == "faust":
+                from churnwatch.streams.faust import run_faust_worker
+
+                run_faust_worker(
+                    settings,
+                    sinks=sinks,
+                    route=route,
+                    observe=observe,
+                    on_reload=on_reload,
+                    loglevel=log_level,
+                )
+                return
             worker = Worker(
-                settings,
-                sinks=sinks,
-                route=route,
-                observe=observe,
-                on_reload=delivery.use_templates if delivery is not None else None,
+                settings, sinks=sinks, route=route, observe=observe, on_reload=on_reload
             )
             asyncio.run(worker.run())
         except RuleSetError as exc:

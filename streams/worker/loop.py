@@ -64,6 +64,7 @@ from typing import Any, TypeVar
 
 import msgspec
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener
+from aiokafka import __version__ as aiokafka_version
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from aiokafka.errors import IllegalStateError
 
@@ -234,7 +235,9 @@ class Worker:
             await self.consumer.start()
             self.consumer.subscribe(input_topics(self.config), listener=_Rebalance(self))
             log.info(
-                "worker started: group %s, rules %s, timers on the %s clock",
+                "worker started: runtime aiokafka (aiokafka %s), group %s, rules %s, "
+                "timers on the %s clock",
+                aiokafka_version,
                 self.config.worker.group_id,
                 self.engine.ruleset.fingerprint,
                 self.config.worker.timer_clock,

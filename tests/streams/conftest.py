@@ -124,6 +124,7 @@ def make_setup(broker_url: str, tmp_path: Path) -> Callable[..., Setup]:
         store_url: str = "",
         max_task_idle: float = 0.0,
         shutdown_timeout: float = 30.0,
+        runtime: str = "aiokafka",
     ) -> Setup:
         token = name or uuid.uuid4().hex[:8]
         path = tmp_path / f"churnwatch-{token}.yaml"
@@ -141,6 +142,7 @@ topics:
 store: {{url: "{store_url or f"sqlite:///{tmp_path / (token + '.db')}"}"}}
 rules: {{dir: "{rules_dir}", reload_interval: 0.3}}
 worker:
+  runtime: {runtime}
   group_id: g-{token}
   commit_interval: {commit_interval}
   max_poll_records: {max_poll_records}
