@@ -26,6 +26,18 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
 StartWorker = Callable[[Setup, str], WorkerProcess]
 
+#: the pack's rules when the Faust runtime was asked for; each alerts on the test's bank
+EIGHT_RULES = {
+    "activity-drop",
+    "balance-sharp-fall",
+    "large-transfer-out",
+    "maturity-funds-moved-out",
+    "maturity-reminder",
+    "payroll-moved-out",
+    "sticky-product-cancelled",
+    "tier-downgrade",
+}
+
 
 def replay_alerts(lines: list[bytes]) -> tuple[dict[str, str], Counter[str]]:
     """Replay's alert ids, each with its rule, and its dead letters by code."""
@@ -44,8 +56,8 @@ def test_hostile_stream_arriving_live_gives_replays_alerts_all_eight_rules(
     make_setup: Callable[..., Setup], start_worker: StartWorker
 ) -> None:
     """The bank is produced in slices while a Faust worker runs, timers on event time: it
-    stays up, stores exactly replay's alert ids (every one of the eight rules), hands each
-    to the sinks once, and dead-letters exactly the lines replay refuses."""
+    stays up, stores exactly replay's alert ids (the issue's eight rules among them),
+    hands each to the sinks once, and dead-letters exactly the lines replay refuses."""
     # produce sends a slice's topics in separate batches, so one may be fetched well after
     # another: max_task_idle is the setting for that skew (the README gives the figures)
     setup = make_setup(
@@ -55,7 +67,7 @@ def test_hostile_stream_arriving_live_gives_replays_alerts_all_eight_rules(
     lines = list(hostile_bank())
     rules, refused = replay_alerts(lines)
     expected = set(rules)
-    assert len(set(rules.values())) == 8
+    assert set(rules.values()) >= EIGHT_RULES
     assert sum(refused.values()) > 50
     create_topics(setup.config)
     worker = start_worker(setup, "live")
