@@ -42,7 +42,8 @@ import faust
 from faust.streams import _current_event
 
 from churnwatch.notifiers.directory import InMemoryDirectory
-from churnwatch.rules.state import CustomerState, encode_state
+from churnwatch.rules.codec import encode_state
+from churnwatch.rules.state import CustomerState
 from churnwatch.schemas.models import Alert
 from churnwatch.schemas.store import AlertStore
 from churnwatch.streams.config import Config
