@@ -150,7 +150,8 @@ class WorkerConfig(_Section):
     #: when producers write one customer's topics with skew, at that cost in latency
     max_task_idle: float = 0.0
     #: seconds a task waits at most for records known to be on the broker but not yet
-    #: fetched from one of its partitions before running ahead of them
+    #: fetched from one of its partitions before running ahead of them; only seconds
+    #: with the broker answering fetches count (a broker restarting stalls, not skips)
     lagging_wait: float = 10.0
 
 

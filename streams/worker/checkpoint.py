@@ -120,8 +120,15 @@ class Checkpointer:
         await self.step(producer, consumer, len(latest.customers))
 
     def _record_lag(self, consumer: AIOKafkaConsumer, offsets: dict[TopicPartition, int]) -> None:
-        """Lag from the high watermarks the last fetches brought (no extra request)."""
+        """Lag from the high watermarks the last fetches brought (no extra request).
+
+        Only for partitions still assigned: a rebalance may have moved some while the
+        commit was awaited (aiokafka refuses ``highwater`` for a partition not assigned).
+        """
+        assignment = consumer.assignment()
         for tp, offset in offsets.items():
+            if tp not in assignment:
+                continue
             highwater = consumer.highwater(tp)
             if highwater is not None:
                 self.metrics.lag(tp.topic, tp.partition, max(highwater - offset, 0))

@@ -14,8 +14,10 @@ one of its partitions has nothing buffered the task may not run ahead of it:
 
 - records known to be on the broker but not fetched yet (the last fetch's high watermark
   is beyond the position) or nothing known yet: wait for the fetch, at most
-  ``worker.lagging_wait`` seconds (so a partition whose leader is away cannot stall the
-  task for good);
+  ``worker.lagging_wait`` seconds of the broker answering (so a partition whose leader is
+  away cannot stall the task for good, while a broker that answers nobody — restarting,
+  unreachable — cannot make the task run ahead of records it is about to serve: that
+  wait only starts to count once fetches are answered again);
 - caught up to its end offset: wait ``worker.max_task_idle`` seconds (Kafka Streams'
   ``max.task.idle.ms``; 0 by default: a live stream is not held back for a quiet topic).
 
@@ -114,8 +116,18 @@ class OrderedInput:
                     pause.append(tp)
         return pause, resume
 
-    def ready(self, task: Task, now: float, lags: Mapping[TopicPartition, int | None]) -> bool:
-        """May the task hand out its smallest head now? (``PartitionGroup.readyToProcess``)"""
+    def ready(
+        self,
+        task: Task,
+        now: float,
+        lags: Mapping[TopicPartition, int | None],
+        answering: bool = True,
+    ) -> bool:
+        """May the task hand out its smallest head now? (``PartitionGroup.readyToProcess``)
+
+        ``answering``: the broker answered a fetch lately; when it did not, the wait for a
+        partition that is not caught up starts again (a broker away stalls, not skips).
+        """
         ready = True
         deadlines = task.deadlines
         for tp, queue in task.queues.items():
@@ -124,7 +136,7 @@ class OrderedInput:
                 continue
             caught_up = lags.get(tp) == 0
             noted = deadlines.get(tp)
-            if noted is None or noted[0] != caught_up:
+            if noted is None or noted[0] != caught_up or not (answering or caught_up):
                 wait = self.max_task_idle if caught_up else self.lagging_wait
                 noted = (caught_up, now + wait)
                 deadlines[tp] = noted
@@ -138,7 +150,11 @@ class OrderedInput:
         return all(not queue and lags.get(tp) == 0 for tp, queue in task.queues.items())
 
     def take(
-        self, limit: int, now: float, lags: Mapping[TopicPartition, int | None]
+        self,
+        limit: int,
+        now: float,
+        lags: Mapping[TopicPartition, int | None],
+        answering: bool = True,
     ) -> list[tuple[Task, list[Item]]]:
         """Up to ``limit`` records, each task's in event-time order across its partitions."""
         out: list[tuple[Task, list[Item]]] = []
@@ -147,7 +163,7 @@ class OrderedInput:
             taken: list[Item] = []
             held = False
             if left > 0 and task.buffered():
-                held = self._take_task(task, taken, left, now, lags)
+                held = self._take_task(task, taken, left, now, lags, answering)
                 left -= len(taken)
             self._note_wait(task, now, held)
             if taken:
@@ -161,6 +177,7 @@ class OrderedInput:
         left: int,
         now: float,
         lags: Mapping[TopicPartition, int | None],
+        answering: bool,
     ) -> bool:
         """Append the task's records in event-time order; True when held back.
 
@@ -171,7 +188,7 @@ class OrderedInput:
         so it is checked then, not per record.
         """
         queues = list(task.queues.values())
-        if not self.ready(task, now, lags):
+        if not self.ready(task, now, lags, answering):
             return True
         while left > 0:
             best = -1
@@ -205,7 +222,12 @@ class OrderedInput:
                         break
                     append(popleft())
                     left -= 1
-            if left > 0 and not queue and any(queues) and not self.ready(task, now, lags):
+            if (
+                left > 0
+                and not queue
+                and any(queues)
+                and not self.ready(task, now, lags, answering)
+            ):
                 return True
         return False
 

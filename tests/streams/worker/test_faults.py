@@ -1,14 +1,16 @@
 """The fault matrix: the worker on the real path (a broker, a store, ``churnwatch worker``
 subprocesses) through a store outage, an unexpected store error, a SIGTERM or a SIGKILL
-in a backlog and a worker killed in a group while a third joins, each case ending with
-exactly replay's alert ids on the same generated stream, none handed to the sinks twice,
-and no help from outside.
+in a backlog, a worker killed in a group while a third joins and a timer fired in a batch
+the store fails on, each case ending with exactly replay's alert ids on the same
+generated stream, none handed to the sinks twice, and no help from outside. The broker
+restarted is ``test_broker_restart.py`` (a broker of its own, on storage that survives).
 
 Kept lean: one broker per module, small generated banks, one replay per stream."""
 
 from __future__ import annotations
 
 import functools
+import json
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -17,7 +19,7 @@ from contextlib import contextmanager
 import pytest
 import sqlalchemy as sa
 
-from churnwatch.schemas.store import migrate, open_engine
+from churnwatch.schemas.store import AlertStore, migrate, open_engine
 from churnwatch.streams.produce import produce_lines
 from churnwatch.streams.synthetic.bank import DatasetSpec, generate
 from churnwatch.streams.topics import create_topics
@@ -205,3 +207,78 @@ def test_two_workers_one_killed_a_third_joining_on_a_backlog(
     assert three.terminate() == 0
     assert setup.alert_ids() == expected
     assert all_delivered_once(one, two, three) == expected
+
+
+def _maturing_customer() -> tuple[list[bytes], list[bytes]]:
+    """A deposit scheduled to mature on 11 March (its 7-day reminder due 4 March 09:30),
+    and a card payment on 5 March that moves the task's event-time clock past it."""
+    scheduled = {
+        "type": "product",
+        "event_id": "sched-t1",
+        "occurred_at": "2026-03-01T10:00:00+08:00",
+        "customer_id": "CT1",
+        "account_id": "AC-T1",
+        "product_id": "TD-T1",
+        "product_kind": "time_deposit",
+        "action": "maturity_scheduled",
+        "maturity_date": "2026-03-11",
+        "amount": "200000.00",
+    }
+
+    def payment(event_id: str, at: str) -> bytes:
+        return json.dumps(
+            {
+                "type": "transaction",
+                "event_id": event_id,
+                "occurred_at": at,
+                "customer_id": "CT1",
+                "account_id": "AC-T1",
+                "amount": "10.00",
+                "direction": "debit",
+                "kind": "card",
+                "channel": "pos",
+                "balance_after": "900000.00",
+            }
+        ).encode()
+
+    before = [json.dumps(scheduled).encode(), payment("pay-t1", "2026-03-02T12:00:00+08:00")]
+    return before, [payment("pay-t2", "2026-03-05T12:00:00+08:00")]
+
+
+def test_a_timer_fired_in_a_failed_batch_fires_again(
+    make_setup: Callable[..., Setup],
+    start_worker: StartWorker,
+    database: tuple[str, sa.Engine, str],
+) -> None:
+    """A maturity reminder whose timer fires in the batch the store fails on: the worker
+    stops without committing, and the restarted worker fires the timer again and stores
+    the reminder — replay's one alert, no other."""
+    url, _, _ = database
+    setup = make_setup(store_url=url, commit_interval=0.2, max_task_idle=0.5)
+    before, after = _maturing_customer()
+    expected = replay_ids(before + after)
+    assert len(expected) == 1
+    create_topics(setup.config)
+    produce_lines(setup.config, before)
+    first = start_worker(setup, "first")
+    wait_until(lambda: setup.committed() == len(before), what="the scheduling")
+    assert setup.alert_ids() == set()
+    store = sa.create_engine(url)
+    with store.begin() as connection:
+        connection.execute(sa.text("ALTER TABLE alerts RENAME TO alerts_away"))
+    produce_lines(setup.config, after)
+    assert first.process.wait(timeout=30) == 1
+    first.handle.close()
+    assert "not committing" in first.text()
+    assert setup.committed() == len(before)
+    with store.begin() as connection:
+        connection.execute(sa.text("ALTER TABLE alerts_away RENAME TO alerts"))
+    store.dispose()
+    second = start_worker(setup, "second")
+    wait_until(lambda: setup.committed() == len(before + after), what="the payment")
+    assert second.terminate() == 0
+    with AlertStore(url) as stored:
+        assert [(a.alert_id, a.rule_id) for a in stored.alerts()] == [
+            (*expected, "maturity-reminder")
+        ]
+    assert all_delivered_once(first, second) == expected

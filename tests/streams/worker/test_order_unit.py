@@ -64,6 +64,25 @@ def test_an_empty_partition_with_records_on_the_broker_holds_the_task_back() -> 
     assert [item.at for item in order.take(100, 15.0, lags)[0][1]] == [20]
 
 
+def test_a_broker_answering_no_fetch_stalls_the_task_rather_than_skipping() -> None:
+    """While no fetch is answered (the broker restarting), the wait for a partition with
+    records on the broker does not run down, however long; once fetches are answered
+    again it counts from there, and the records that came first go first."""
+    order = ordered(wait=5.0)
+    tx0, products0, customers0 = tps(0)
+    order.add(tx0, items(tx0, [10, 20]))
+    order.add(products0, items(products0, [30]))
+    lagging: dict[TopicPartition, int | None] = {**{tp: 0 for tp in tps(1)}, customers0: 3}
+    assert order.take(100, 0.0, lagging) == []
+    for now in (4.0, 9.0, 60.0):  # the broker away: no answer
+        assert order.take(100, now, lagging, answering=False) == []
+    assert order.take(100, 64.9, lagging) == []  # answering again: 5 s from the last
+    order.add(customers0, items(customers0, [15]))
+    assert [item.at for item in order.take(100, 65.0, lagging)[0][1]] == [10, 15]
+    assert order.take(100, 69.9, lagging) == []  # customers 0 empty again, lagging
+    assert [item.at for item in order.take(100, 70.0, lagging)[0][1]] == [20]
+
+
 def test_a_caught_up_partition_holds_back_only_for_max_task_idle() -> None:
     order = ordered(idle=0.5)
     tx0 = tps(0)[0]
@@ -105,7 +124,7 @@ class OneAtATime:
         self.order = order
 
     def take(
-        self, limit: int, now: float, lags: dict[TopicPartition, int | None]
+        self, limit: int, now: float, lags: dict[TopicPartition, int | None], answering: bool
     ) -> list[tuple[int, list[Item]]]:
         out: list[tuple[int, list[Item]]] = []
         left = limit
@@ -116,7 +135,7 @@ class OneAtATime:
                 heads = [queue for queue in task.queues.values() if queue]
                 if not heads:
                     break
-                if not self.order.ready(task, now, lags):
+                if not self.order.ready(task, now, lags, answering):
                     held = True
                     break
                 queue = min(heads, key=lambda queue: queue[0].at)  # the first on a tie
@@ -128,7 +147,7 @@ class OneAtATime:
         return out
 
 
-Step = tuple[int, int, int, int, float, int]
+Step = tuple[int, int, int, int, float, int, bool]
 
 
 @given(
@@ -140,6 +159,7 @@ Step = tuple[int, int, int, int, float, int]
             st.integers(1, 8),  # records taken at most, then
             st.floats(0, 3),  # seconds passing
             st.integers(0, 2),  # 0 caught up, 1 records on the broker, 2 nothing known
+            st.booleans(),  # the broker answering fetches
         ),
         max_size=40,
     )
@@ -151,7 +171,7 @@ def test_taking_in_runs_hands_out_what_one_at_a_time_would(steps: list[Step]) ->
     reference = OneAtATime(slow)
     everything = tps(0) + tps(1)
     now, serial = 0.0, 0
-    for which, count, first, limit, passing, lag in steps:
+    for which, count, first, limit, passing, lag, answering in steps:
         tp = everything[which]
         times = [first + n * (which % 3) for n in range(count)]  # ties, repeats, orders
         for order in (fast, slow):
@@ -161,11 +181,11 @@ def test_taking_in_runs_hands_out_what_one_at_a_time_would(steps: list[Step]) ->
         lags = {tp: (None if lag == 2 else lag) for tp in everything[:which]}
         got = [
             (task.number, [item.event for item in items])
-            for task, items in fast.take(limit, now, lags)
+            for task, items in fast.take(limit, now, lags, answering)
         ]
         want = [
             (number, [item.event for item in items])
-            for number, items in reference.take(limit, now, lags)
+            for number, items in reference.take(limit, now, lags, answering)
         ]
         assert got == want
         assert fast.take_waited(now) == slow.take_waited(now)

@@ -1,0 +1,374 @@
+"""A fetched batch's way through the worker, once it is fetched and until it is stored.
+
+Order of work (crash safety, at-least-once — never Kafka transactions, see DESIGN):
+1. :meth:`Batches.receive` decodes each fetched record once into its task's buffer
+   (``streams/worker/order.py``); an event keyed to another partition is forwarded to
+   the repartition topic, where its owner's task reads it;
+2. :meth:`Batches.process` takes what the ordering hands out — each task's records in
+   event-time order across its topics — and evaluates it: a bad message, an event too
+   late or one a rule raised on is a dead letter with topic, partition, offset and
+   reason; a task's timers fire as its event-time clock passes them;
+3. :meth:`Batches.emit` stores the alerts (idempotent by ``alert_id``; an unreachable
+   store is retried, ``streams/worker/retry.py``), passes the new ones to the sinks (the
+   notifier hook), then sends them to the alerts topic; only then do the records' offsets
+   count as processed, for the next checkpoint (``streams/worker/checkpoint.py``).
+If anything raises on the way, the offsets of the batch in hand are not noted: the
+worker stops without committing them (``streams/worker/loop.py``) and the next start
+evaluates them again against the last checkpoint's states (the store refuses repeats).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import msgspec
+from aiokafka import AIOKafkaProducer
+
+from churnwatch.notifiers.directory import InMemoryDirectory
+from churnwatch.rules.engine import Engine, Status, event_micros
+from churnwatch.rules.isolation import Isolation, rule_error_reason
+from churnwatch.schemas.decode import DeadLetter, Source, decode
+from churnwatch.schemas.models import Alert, CustomerEvent, StaffEvent
+from churnwatch.schemas.store import AlertStore
+from churnwatch.streams.config import Config
+from churnwatch.streams.kafka import partition_for
+from churnwatch.streams.replay.driver import AlertSink
+from churnwatch.streams.timers import TimerIndex, wall_micros
+from churnwatch.streams.worker.changelog import ChangelogState
+from churnwatch.streams.worker.checkpoint import Checkpointer
+from churnwatch.streams.worker.health import BatchCounts, WorkerObservability
+from churnwatch.streams.worker.order import NO_TIME, Item, OrderedInput, Task
+
+__all__ = ["Batches", "Retry", "WorkerStats"]
+
+
+#: ``retry(call, what, thread=...)``: ``call`` until it succeeds through a store outage
+Retry = Callable[..., Awaitable[Any]]
+
+
+class WorkerStats(msgspec.Struct):
+    """Running totals, for the bench, tests and the stop log line."""
+
+    events: int = 0
+    dead_letters: int = 0
+    duplicates: int = 0
+    repartitioned: int = 0
+    alerts: int = 0
+    new_alerts: int = 0
+    batches: int = 0
+    timers_fired: int = 0
+    checkpoints: int = 0
+
+
+class Batches:
+    """Decode, order, evaluate, fire timers, store and send: one worker's batch work."""
+
+    def __init__(
+        self,
+        config: Config,
+        engine: Engine,
+        state: ChangelogState,
+        checkpoints: Checkpointer,
+        observe: WorkerObservability,
+        retry: Retry,
+        *,
+        sinks: Sequence[AlertSink],
+        route: Callable[[Alert, InMemoryDirectory], Alert] | None,
+        clock: Callable[[], dt.datetime],
+    ) -> None:
+        self.config = config
+        self.engine = engine
+        #: the engine's evaluate and advance, undone whole when a rule raises
+        self.isolation = Isolation(engine)
+        self.state = state
+        self.checkpoints = checkpoints
+        self.observe = observe
+        self.retry = retry
+        self.sinks = list(sinks)
+        self.route = route
+        self.clock = clock
+        self.directory = InMemoryDirectory()
+        self.stats = WorkerStats()
+        self.partitions = 0
+        self.partition_cache: dict[str, int] = {}
+        #: the worker's event-time clock (µs): the latest occurred_at processed in any task;
+        #: each task's timers fire on its own clock (``streams/worker/order.py``)
+        self.clock_at = 0
+        self.wall_timers = config.worker.timer_clock == "wall"
+        self.timers: dict[int, TimerIndex] = {}
+        worker = config.worker
+        self.order = OrderedInput(
+            max_task_idle=worker.max_task_idle,
+            lagging_wait=worker.lagging_wait,
+            limit=worker.max_poll_records,
+        )
+        self.producer: AIOKafkaProducer | None = None
+        self.store: AlertStore | None = None
+
+    async def receive(self, batch: dict[Any, list[Any]]) -> None:
+        """Decode a fetched batch into the task buffers; forward events keyed otherwise."""
+        producer = self.producer
+        assert producer is not None
+        stats = self.stats
+        stats.batches += 1
+        partitions = self.partitions
+        cache = self.partition_cache
+        limits = self.config.limits
+        repartition = self.config.repartition_topic
+        add = self.order.add
+        for tp, records in batch.items():
+            partition = tp.partition
+            stats.events += len(records)
+            items: list[Item] = []
+            for record in records:
+                raw = record.value
+                event = decode(raw, limits=limits) if raw is not None else None
+                if event is None or isinstance(event, DeadLetter | StaffEvent):
+                    items.append(Item(tp, NO_TIME, record, event))
+                    continue
+                customer_id = event.customer_id
+                owner = cache.get(customer_id)
+                if owner is None:
+                    owner = partition_for(customer_id.encode(), partitions)
+                    cache[customer_id] = owner
+                if owner != partition:
+                    stats.repartitioned += 1
+                    self.checkpoints.pending.append(
+                        await producer.send(repartition, raw, key=customer_id.encode())
+                    )
+                    # the owner's task evaluates it; here it only moves the offset on
+                    items.append(Item(tp, NO_TIME, record, None))
+                    continue
+                items.append(Item(tp, event_micros(event.occurred_at), record, event))
+            add(tp, items)
+
+    async def process(self, work: list[tuple[Task, list[Item]]]) -> None:
+        """Evaluate what the ordering handed out, store its alerts; offsets follow."""
+        counts = BatchCounts()
+        types = counts.types
+        alerts: list[Alert] = []
+        fired: list[Alert] = []
+        offsets = self.checkpoints.offsets
+        moved: dict[Any, int] = {}
+        for task, items in work:
+            evaluated: list[Item] = []
+            for item in items:
+                moved[item.tp] = item.record.offset + 1
+                event = item.event
+                if event is None:
+                    continue
+                if isinstance(event, DeadLetter):
+                    await self.dead_letter(
+                        item.record.value, event.reason, event.code, item.tp, item.record.offset
+                    )
+                    continue
+                kind = event.__class__
+                types[kind] = types.get(kind, 0) + 1
+                if isinstance(event, StaffEvent):
+                    self.directory.put_staff(event)
+                    continue
+                evaluated.append(item)
+            if evaluated:
+                await self._evaluate(task, evaluated, counts, alerts, fired)
+        if alerts or fired:
+            await self.emit(alerts, fired)
+        # only now, with the alerts stored, may a checkpoint cover these records
+        offsets.update(moved)
+        counts.publish(self.observe.metrics, self.engine.ruleset)
+
+    async def _evaluate(
+        self,
+        task: Task,
+        work: list[Item],
+        counts: BatchCounts,
+        alerts: list[Alert],
+        fired: list[Alert],
+    ) -> None:
+        evaluate = self.isolation.evaluate
+        partition = task.number
+        states = self.state.partitions.get(partition)
+        if states is None:  # a partition revoked while this batch was in hand
+            return
+        dirty = self.state.dirty[partition]
+        timers = self.timers_of(partition)
+        matches = counts.matches
+        now = self.clock()
+        for item in work:
+            event = item.event
+            customer_id = event.customer_id
+            at = item.at
+            if at > task.clock:
+                task.clock = at
+                if at > self.clock_at:
+                    self.clock_at = at
+                due = timers.next_due()
+                if due is not None and due <= at:
+                    self.fire_timers(partition, at, now, fired)
+            outcome = evaluate(
+                customer_id, event, item.record.value, states.get(customer_id), now, at
+            )
+            status = outcome.status
+            if status is Status.EVALUATED:
+                if outcome.next_due is not None:
+                    timers.set(customer_id, outcome.next_due)
+                state = outcome.state
+                if state is not None:
+                    states[customer_id] = state
+                    dirty.add(customer_id)
+                    if isinstance(event, CustomerEvent) and state.customer is not None:
+                        self.directory.put_customer(state.customer)
+                for rule_id in outcome.matched:
+                    matches[rule_id] = matches.get(rule_id, 0) + 1
+                if outcome.alerts:
+                    alerts.extend(outcome.alerts)
+            elif status is Status.DUPLICATE:
+                counts.duplicates += 1
+            elif status is Status.TOO_LATE:
+                late = outcome.late_by or dt.timedelta(0)
+                reason = (
+                    f"arrived {late.total_seconds() / 3600:.1f} h after newer events of "
+                    f"customer {customer_id}, beyond the allowed lateness of "
+                    f"{self.engine.lateness // 3_600_000_000} h; replay it in order or "
+                    "raise the lateness"
+                )
+                await self.dead_letter(
+                    item.record.value, reason, "too_late", item.tp, item.record.offset
+                )
+            elif status is Status.RULE_ERROR:  # the state before the event, the stream goes on
+                _put_state(states, customer_id, outcome.state)
+                dirty.add(customer_id)
+                assert outcome.failure is not None
+                reason = rule_error_reason(outcome.failure)
+                await self.dead_letter(
+                    item.record.value, reason, "rule_error", item.tp, item.record.offset
+                )
+        self.stats.duplicates += counts.duplicates
+
+    def timers_of(self, partition: int) -> TimerIndex:
+        timers = self.timers.get(partition)
+        if timers is None:
+            timers = self.timers[partition] = TimerIndex()
+        return timers
+
+    def fire_timers(
+        self, partition: int, until: int, now: dt.datetime, alerts: list[Alert]
+    ) -> None:
+        """Fire the task's customers' timers due at or before ``until`` (µs), earliest first.
+
+        ``until`` is the task's event-time clock (as replay's clock, but per task: another
+        task running ahead must not fire a timer before this customer's own earlier
+        events), the worker's clock for an idle task, or in ``wall`` mode possibly the
+        wall clock (:meth:`fire_idle_timers`).
+        """
+        states = self.state.partitions.get(partition)
+        if states is None:
+            return  # the partition moved to another worker
+        timers = self.timers_of(partition)
+        dirty = self.state.dirty[partition]
+        for due, customer_id in timers.pop_due(until):
+            state = states.get(customer_id)
+            if state is None:
+                continue
+            outcome = self.isolation.advance(customer_id, state, due, now)
+            dirty.add(customer_id)
+            if outcome.status is Status.RULE_ERROR:
+                _put_state(states, customer_id, outcome.state)
+                continue
+            self.stats.timers_fired += 1
+            alerts.extend(outcome.alerts)
+            if outcome.next_due is not None:
+                timers.set(customer_id, outcome.next_due)
+
+    async def fire_idle_timers(self, lags: dict[Any, int | None]) -> None:
+        """Timers no event of their task will fire: an idle task's (nothing buffered,
+        caught up) follow the worker's event-time clock, as replay's single clock does;
+        with ``wall`` timers every task's follow ``max(wall clock, its clock)``."""
+        wall = wall_micros(self.clock) if self.wall_timers else 0
+        fired: list[Alert] = []
+        now: dt.datetime | None = None
+        for task in self.order.tasks.values():
+            timers = self.timers.get(task.number)
+            due = timers.next_due() if timers is not None else None
+            if due is None:
+                continue
+            until = max(wall, task.clock)
+            if due > until and self.order.idle(task, lags):
+                until = max(until, self.clock_at)
+            if due <= until:
+                now = now or self.clock()
+                self.fire_timers(task.number, until, now, fired)
+        if fired:
+            await self.emit([], fired)
+
+    def rebuild_timers(self) -> None:
+        """After a (re)assignment: timers and directory entries of the owned customers.
+
+        Timers are state, so they come back from the restored states, not from memory.
+        """
+        self.timers = {}
+        for partition, states in self.state.partitions.items():
+            owned: list[tuple[str, Any]] = []
+            for customer_id, state in states.items():
+                self.partition_cache[customer_id] = partition
+                if state.customer is not None:
+                    self.directory.put_customer(state.customer)
+                owned.append((customer_id, state))
+            self.timers_of(partition).rebuild(owned, self.engine.next_due)
+
+    async def emit(self, alerts: list[Alert], fired: list[Alert]) -> None:
+        """Store first (idempotent, retried through an outage), then notify the sinks of
+        new ones, then the topic.
+
+        ``alerts`` came from events just read, ``fired`` from timers: only the former
+        give event-to-alert latency samples.
+        """
+        producer, store = self.producer, self.store
+        assert producer is not None and store is not None
+        batch = alerts + fired
+        if self.route is not None:
+            batch = [self.route(alert, self.directory) for alert in batch]
+        fresh = await self.retry(lambda: store.add_alerts(batch), "store alerts")
+        self.stats.alerts += len(batch)
+        self.stats.new_alerts += len(fresh)
+        live = {alert.alert_id for alert in alerts}
+        self.observe.alerts(fresh, len(batch), live)
+        for sink in self.sinks:
+            await self.retry(
+                functools.partial(sink, fresh, self.directory),
+                "hand alerts to the notifiers",
+                thread=False,
+            )
+        topic = self.config.topics.alerts
+        for alert in batch:  # at-least-once: readers dedupe by alert_id
+            if alert.shadow:  # a rule on trial stays in the store, off the alerts topic
+                continue
+            self.checkpoints.pending.append(
+                await producer.send(
+                    topic, msgspec.json.encode(alert), key=alert.customer_id.encode()
+                )
+            )
+
+    async def dead_letter(
+        self, raw: bytes, reason: str, code: str, where: Any, offset: int
+    ) -> None:
+        producer = self.producer
+        assert producer is not None
+        letter = DeadLetter.of(
+            raw, reason, code, Source(topic=where.topic, partition=where.partition, offset=offset)
+        )
+        self.stats.dead_letters += 1
+        self.observe.metrics.dead_letter(code)
+        self.checkpoints.pending.append(
+            await producer.send(self.config.topics.dead_letter, letter.to_json())
+        )
+
+
+def _put_state(states: dict[str, Any], customer_id: str, state: Any) -> None:
+    """Put back a customer's state as it was before a step that failed."""
+    if state is None:
+        states.pop(customer_id, None)
+    else:
+        states[customer_id] = state
