@@ -1,8 +1,9 @@
 """The fault matrix: the worker on the real path (a broker, a store, ``churnwatch worker``
 subprocesses) through a store outage, an unexpected store error, a SIGTERM or a SIGKILL
-in a backlog, a worker killed in a group while a third joins and a timer fired in a batch
-the store fails on, each case ending with exactly replay's alert ids on the same
-generated stream, none handed to the sinks twice, and no help from outside. The broker
+in a backlog, a SIGKILL while the stream arrives, a worker killed in a group while a third
+joins and a timer fired in a batch the store fails on, each case ending with exactly
+replay's alert ids on the same generated stream, none handed to the sinks twice, and no
+help from outside. The broker
 restarted is ``test_broker_restart.py`` (a broker of its own, on storage that survives).
 
 Kept lean: one broker per module, small generated banks, one replay per stream."""
@@ -178,6 +179,29 @@ def test_a_worker_stopped_in_a_backlog_restarts_without_loss_or_repeat(
         assert time.monotonic() - started < 10
     assert 0 < setup.committed() < inputs
     second = start_worker(setup, "second")
+    wait_until(lambda: setup.committed() == inputs, timeout=60, what="every event")
+    assert second.terminate() == 0
+    assert setup.alert_ids() == expected
+    assert all_delivered_once(first, second) == expected
+
+
+def test_a_worker_killed_while_the_stream_arrives_restarts_without_loss_or_repeat(
+    make_setup: Callable[..., Setup], start_worker: StartWorker
+) -> None:
+    """SIGKILL while a bank arrives on the topics (the other arrival mode of the case
+    above): the restarted worker reads the rest as it arrives and the group ends with
+    exactly replay's alerts, each handed to the sinks once."""
+    setup = make_setup(max_poll_records=100, commit_interval=0.2, max_task_idle=0.5)
+    lines, expected, inputs = bank()
+    half = len(lines) // 2
+    create_topics(setup.config)
+    first = start_worker(setup, "first")
+    first.wait_for_log("assigned partitions [0, 1, 2, 3]")
+    produce_lines(setup.config, lines[:half])
+    wait_until(lambda: setup.committed() > 0, what="a first checkpoint")
+    first.kill()
+    second = start_worker(setup, "second")
+    produce_lines(setup.config, lines[half:])
     wait_until(lambda: setup.committed() == inputs, timeout=60, what="every event")
     assert second.terminate() == 0
     assert setup.alert_ids() == expected
