@@ -171,6 +171,12 @@ class Metrics:
             "1 while the worker retries writes to an unreachable alert store.",
             registry=r,
         )
+        self.lost = Counter(
+            "churnwatch_partitions_lost_total",
+            "Times the group rebalanced without this worker (a commit refused): its "
+            "states were dropped and restored from the changelog on rejoin.",
+            registry=r,
+        )
         # rules
         self.evaluations = Counter(
             "churnwatch_rule_evaluations_total",
@@ -330,6 +336,10 @@ class Metrics:
     def store_down(self, down: bool) -> None:
         """Note the start (True) or end (False) of an alert store outage."""
         self.store_outage.set(1 if down else 0)
+
+    def partitions_lost(self) -> None:
+        """Count a commit the group refused: this worker's partitions were lost."""
+        self.lost.inc()
 
     def partition_revoked(self, topic: str, partition: int) -> None:
         """Drop a revoked partition's lag so a stale value does not fire an alert."""

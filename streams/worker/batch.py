@@ -154,6 +154,8 @@ class Batches:
         offsets = self.checkpoints.offsets
         moved: dict[Any, int] = {}
         for task, items in work:
+            if task.number not in self.state.partitions:
+                continue  # its state is gone (revoked or lost): the owner reads these again
             evaluated: list[Item] = []
             for item in items:
                 moved[item.tp] = item.record.offset + 1

@@ -22,10 +22,12 @@ databases once acknowledged, before the offsets are committed (``streams/worker/
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import dataclass
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import CommitFailedError
 
 from churnwatch.metrics import Metrics
 from churnwatch.streams.worker.changelog import ChangelogState
@@ -34,6 +36,8 @@ __all__ = ["CHECKPOINT_SLICE", "Checkpointer"]
 
 #: Customers encoded per loop turn while a checkpoint is in progress: ~10-40 ms of work.
 CHECKPOINT_SLICE = 400
+
+log = logging.getLogger("churnwatch.worker")
 
 
 @dataclass(slots=True)
@@ -121,7 +125,11 @@ class Checkpointer:
         assignment = consumer.assignment()
         offsets = {tp: n for tp, n in checkpoint.offsets.items() if tp in assignment}
         if offsets:
-            await consumer.commit(offsets)
+            try:
+                await consumer.commit(offsets)
+            except CommitFailedError:
+                self._lost(len(offsets))
+                return True
         self.current = None
         self.completed += 1
         self._record_lag(consumer, offsets)
@@ -136,6 +144,26 @@ class Checkpointer:
             latest.pending[:0] = earlier.pending
         self.current = latest
         await self.step(producer, consumer, len(latest.customers), wait=True)
+
+    def _lost(self, partitions: int) -> None:
+        """The group refused the commit: it rebalanced without this worker (a stall longer
+        than the session timeout), so another may own these partitions now.
+
+        Kafka Streams calls this "lost": nothing is committed and every in-memory state is
+        dropped, so the rejoin restores each partition it gets back from the changelog and
+        reads again from the committed offsets. Records still in hand belong to no task
+        any more and are not evaluated (the worker skips a task without state). What this
+        worker stored meanwhile is refused as a repeat when processed again.
+        """
+        log.warning(
+            "the group rebalanced without this worker (stalled past session_timeout_ms?): "
+            "%d partitions' offsets not committed; states dropped, restored on rejoin",
+            partitions,
+        )
+        self.metrics.partitions_lost()
+        self.current = None
+        self.offsets = {}
+        self.state.drop(self.state.owned())
 
     def _record_lag(self, consumer: AIOKafkaConsumer, offsets: dict[TopicPartition, int]) -> None:
         """Lag from the high watermarks the last fetches brought (no extra request).
