@@ -143,6 +143,11 @@ class FaustWorker(Worker):
         self.state = _States()  # type: ignore[assignment]
         self.checkpoints = _Progress()  # type: ignore[assignment]
         self.producer = _Sender(app)
+        # the batch work (streams/worker/batch.py) runs on Faust's state, progress and sender
+        batches = self.batches
+        batches.state = self.state
+        batches.checkpoints = self.checkpoints
+        batches.producer = self.producer
         self.inputs = input_topics(config)
         #: the input partitions assigned (after the table's recovery)
         self.owned: set[Any] = set()
@@ -190,14 +195,14 @@ class FaustWorker(Worker):
     async def start(self) -> None:
         """Topics, store, staff directory, rule watcher and probes; then the agent runs."""
         config, observe = self.config, self.observe
-        self.partitions = await prepare_topics(config)
-        self.store = await asyncio.to_thread(AlertStore, config.store.url)
+        self.batches.partitions = await prepare_topics(config)
+        self.store = self.batches.store = await asyncio.to_thread(AlertStore, config.store.url)
         observe.watch_store(self.store)
         observe.rules_loaded(self.engine)
         if self.serve_metrics and config.metrics.port:
             port = observe.serve(config.metrics.host, config.metrics.port)
             log.info("metrics and probes on http://%s:%d", config.metrics.host, port)
-        self.staff = StaffReader(config.topics.staff, self.directory, self.options)
+        self.staff = StaffReader(config.topics.staff, self.batches.directory, self.options)
         await self.staff.start()
         if config.rules.reload_interval > 0:
             watcher = RuleWatcher(
@@ -285,7 +290,7 @@ class FaustWorker(Worker):
             records.append(message)
             next_offset[tp] = message.offset + 1
         if batch:
-            await self.receive(batch)
+            await self.batches.receive(batch)
 
     async def _tick(self) -> None:
         self.observe.liveness.beat()
@@ -301,8 +306,8 @@ class FaustWorker(Worker):
         now = time.monotonic()
         work = self.order.take(self.config.worker.max_poll_records, now, lags)
         if work:
-            await self.process(work)
-        await self.fire_idle_timers(lags)
+            await self.batches.process(work)
+        await self.batches.fire_idle_timers(lags)
         waited = self.order.take_waited(now)
         if waited:
             self.observe.metrics.task_waited(waited)
@@ -408,7 +413,7 @@ class FaustWorker(Worker):
             self.next_offset = {}
             self.checkpoints.offsets.clear()
             self.order.assign(assigned)
-            self.rebuild_timers()
+            self.batches.rebuild_timers()
         self.observe.assigned(len(assigned))
         log.info("assigned partitions %s", sorted(numbers))
 
