@@ -20,6 +20,7 @@ token (both travel in the URL, so the transport's own message is never quoted).
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -38,7 +39,7 @@ TOKEN_CODES = frozenset({40014, 42001})
 BUSY = -1
 
 
-class ImAppNotifier:
+class ImAppNotifier(ABC):
     """Sends one text to one person through a messenger's application API.
 
     Subclasses name the peer and give its paths, its token request, its message body and
@@ -66,18 +67,21 @@ class ImAppNotifier:
 
     # -- what a subclass gives ----------------------------------------------------------
 
+    @abstractmethod
     def token_params(self) -> dict[str, str]:
-        raise NotImplementedError
+        """The query of the vendor's gettoken call (its app id and secret)."""
 
+    @abstractmethod
     def payload(self, message: Message, text: str) -> dict[str, Any]:
-        raise NotImplementedError
+        """The vendor's JSON body that sends ``text`` to the message's person."""
 
     def refused_recipient(self, answer: Mapping[str, Any]) -> bool:
         """Whether an ``errcode`` 0 answer still says the person could not be reached."""
         return False
 
+    @abstractmethod
     def message_id(self, answer: Mapping[str, Any]) -> str | None:
-        raise NotImplementedError
+        """The vendor's id for the sent message, kept as the delivery's receipt."""
 
     # -- the request path -----------------------------------------------------------------
 
