@@ -16,6 +16,7 @@ import msgspec
 
 from churnwatch.rules import SHIPPED_RULES
 from churnwatch.rules.engine import Engine
+from churnwatch.rules.exceptions import Problem, RuleSetError
 from churnwatch.rules.loader import RuleSet, load_rules
 from churnwatch.schemas.decode import decode_or_raise
 from churnwatch.schemas.models import Event
@@ -28,6 +29,7 @@ __all__ = [
     "encode",
     "engine_for",
     "event",
+    "only_problem",
     "pack_copy",
     "product",
     "staff",
@@ -148,6 +150,18 @@ def write_rules(directory: Path, files: dict[str, str]) -> Path:
     for name, text in files.items():
         (directory / name).write_text(textwrap.dedent(text).lstrip(), encoding="utf-8")
     return directory
+
+
+def only_problem(directory: Path) -> Problem:
+    """The one problem loading ``directory`` reports (a test of one mistake expects one)."""
+    try:
+        load_rules(directory)
+    except RuleSetError as caught:
+        problems = caught.problems
+    else:
+        raise AssertionError(f"{directory} loaded without a problem")
+    assert len(problems) == 1, "\n".join(map(str, problems))
+    return problems[0]
 
 
 def pack_copy(tmp_path: Path) -> Path:

@@ -7,13 +7,12 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from contract_events import NOW, T0, event, transaction, write_rules
+from contract_events import NOW, T0, event, only_problem, transaction, write_rules
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from churnwatch.rules.codec import decode_state, encode_state
 from churnwatch.rules.engine import Engine
-from churnwatch.rules.exceptions import Problem, RuleSetError
 from churnwatch.rules.history import MAX_ENTRIES, parse_aggregate
 from churnwatch.rules.loader import load_rules
 from churnwatch.rules.state import CustomerState, HistoryState
@@ -52,14 +51,6 @@ def rules_dir(tmp_path: Path, old: str = "", new: str = "") -> Path:
     assert old in RULE
     text = RULE.replace(old, new) if old else RULE
     return write_rules(tmp_path / "rules", {"p.yaml": PREDICATES, "r.yaml": text})
-
-
-def only_problem(directory: Path) -> Problem:
-    with pytest.raises(RuleSetError) as caught:
-        load_rules(directory)
-    problems = caught.value.problems
-    assert len(problems) == 1, "\n".join(map(str, problems))
-    return problems[0]
 
 
 class TestAggregateForms:

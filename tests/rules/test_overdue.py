@@ -5,13 +5,11 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-import pytest
-from contract_events import NOW, event, transaction, write_rules
+from contract_events import NOW, event, only_problem, transaction, write_rules
 
 from churnwatch.rules.codec import decode_state, encode_state
 from churnwatch.rules.durations import micros
 from churnwatch.rules.engine import Engine
-from churnwatch.rules.exceptions import Problem, RuleSetError
 from churnwatch.rules.loader import load_rules
 from churnwatch.rules.state import CustomerState, OverdueState
 
@@ -40,14 +38,6 @@ rules:
 def rules_dir(tmp_path: Path, old: str = "", new: str = "") -> Path:
     assert old in RULE
     return write_rules(tmp_path / "rules", {"r.yaml": RULE.replace(old, new) if old else RULE})
-
-
-def only_problem(directory: Path) -> Problem:
-    with pytest.raises(RuleSetError) as caught:
-        load_rules(directory)
-    problems = caught.value.problems
-    assert len(problems) == 1, "\n".join(map(str, problems))
-    return problems[0]
 
 
 class TestLocatedProblems:
