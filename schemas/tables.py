@@ -13,6 +13,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -27,6 +28,8 @@ from sqlalchemy.dialects.postgresql import JSONB
 
 __all__ = [
     "alerts",
+    "customer_products",
+    "customer_profiles",
     "deliveries",
     "directory_staff",
     "followup_assignees",
@@ -34,6 +37,7 @@ __all__ = [
     "followups",
     "inbound_messages",
     "metadata",
+    "phone_reveals",
 ]
 
 metadata = MetaData(
@@ -177,4 +181,70 @@ inbound_messages = Table(
     Column("message_sid", String(64), primary_key=True),
     Column("received_at", DateTime(timezone=True), nullable=False),
     Column("answer", Text),
+)
+
+
+# --- the bank's view of its customers (issues 13 and 17; see schemas/profiles.py) ---------
+# Kept current by both drivers from the customer, product and transaction events, written
+# once per batch. Each row carries the version of the event it reflects (event time in µs,
+# then event id), and an upsert only ever moves a row to a newer version: an older event
+# never overwrites a newer one, and reading events again changes nothing.
+
+customer_profiles = Table(
+    "customer_profiles",
+    metadata,
+    Column("customer_id", String(64), primary_key=True),
+    Column("name", Text),
+    Column("phone", String(32)),
+    Column("language", String(8)),
+    Column("tier", String(32)),
+    #: assets under management at the bank, as the exact decimal the event gave
+    Column("aum", String(48)),
+    #: the same in whole cents (rounded down), for ranking a branch's customers
+    Column("aum_cents", BigInteger),
+    Column("branch_id", String(64)),
+    Column("manager_id", String(64)),
+    #: version of the customer event the fields above come from (NULL: none seen yet)
+    Column("customer_at", BigInteger),
+    Column("customer_event", Text),
+    #: the latest payroll credit seen, and the account it landed on
+    Column("payroll_last_at", DateTime(timezone=True)),
+    Column("payroll_account", String(64)),
+    Index("ix_customer_profiles_branch_aum", "branch_id", "aum_cents"),
+    Index("ix_customer_profiles_manager", "manager_id"),
+)
+
+customer_products = Table(
+    "customer_products",
+    metadata,
+    Column("customer_id", String(64), primary_key=True),
+    Column("product_id", String(64), primary_key=True),
+    Column("account_id", String(64), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("amount", String(48)),
+    Column("currency", String(3), nullable=False),
+    Column("maturity_date", Date),
+    #: amount and maturity date each come from the newest event that gave one
+    Column("amount_at", BigInteger),
+    Column("amount_event", Text),
+    Column("maturity_at", BigInteger),
+    Column("maturity_event", Text),
+    #: held: opened, maturity scheduled or renewed; not held: matured, redeemed, cancelled
+    Column("held", Boolean, nullable=False),
+    Column("last_action", String(24), nullable=False),
+    Column("version_at", BigInteger, nullable=False),
+    Column("version_event", Text, nullable=False),
+)
+
+#: who revealed a customer's phone number on an alert page, and when (an audit record,
+#: never updated or deleted)
+phone_reveals = Table(
+    "phone_reveals",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("alert_id", String(64), ForeignKey("alerts.alert_id"), nullable=False),
+    Column("staff_id", String(64), nullable=False),
+    Column("customer_id", String(64), nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Index("ix_phone_reveals_alert_staff", "alert_id", "staff_id", "at"),
 )

@@ -17,6 +17,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import IO, Protocol
 
 import msgspec
@@ -26,7 +27,8 @@ from churnwatch.rules.engine import Engine, Status, event_micros
 from churnwatch.rules.isolation import Isolation, rule_error_reason
 from churnwatch.rules.state import CustomerState
 from churnwatch.schemas.decode import DEFAULT_LIMITS, DeadLetter, Limits, Source, decode
-from churnwatch.schemas.models import Alert, CustomerEvent, StaffEvent
+from churnwatch.schemas.models import Alert, CustomerEvent, StaffEvent, TransactionEvent
+from churnwatch.schemas.profiles import ProfileBook
 from churnwatch.schemas.store import AlertStore
 from churnwatch.streams.timers import TimerIndex
 
@@ -96,6 +98,8 @@ class ReplayDriver:
         self.directory = InMemoryDirectory()
         self.pending: list[Alert] = []
         self.stored: list[Alert] = []
+        #: the customer profiles (schemas/profiles.py), kept in the store beside the alerts
+        self.profiles = ProfileBook(self._tier_of) if store is not None else None
         #: event-time clock (µs): the latest occurred_at seen; timers fire as it passes them
         self.clock_at = 0
         self.timers = TimerIndex()
@@ -115,11 +119,14 @@ class ReplayDriver:
         limits = self.limits
         timer_heap = self.timers.heap  # its head is the earliest timer (TimerIndex)
         by_class: dict[type, int] = {}  # events per type, counted cheaply
+        profiles = self.profiles
         now = clock()
         number = 0
         for number, raw in enumerate(lines, start=1):
             if progress is not None and number % 10_000 == 0:
                 progress(number)
+            if not number & 0xFFF and profiles:  # every 4,096 lines, the profiles noted
+                self.write_profiles()
             message = raw.rstrip(b"\r\n")
             event = decode(message, limits=limits)
             if isinstance(event, DeadLetter):
@@ -150,6 +157,11 @@ class ReplayDriver:
                     states[customer_id] = outcome.state
                     if kind is CustomerEvent and outcome.state.customer is not None:
                         self.directory.put_customer(outcome.state.customer)
+                if profiles is not None:
+                    if kind is not TransactionEvent:
+                        profiles.note(event)
+                    elif event.kind == "payroll" and event.direction == "credit":  # type: ignore[union-attr]
+                        profiles.note_payroll(event)  # type: ignore[arg-type]
                 if outcome.alerts:
                     self.pending.extend(outcome.alerts)
                     if len(self.pending) >= FLUSH_EVERY:
@@ -172,6 +184,7 @@ class ReplayDriver:
                 reason = rule_error_reason(outcome.failure)
                 self.dead_letter(raw, reason, "rule_error", source, number, summary)
         self.flush(summary)
+        self.write_profiles()
         for kind, count in by_class.items():
             summary.events_by_type[str(kind.__struct_config__.tag)] += count
         summary.events = sum(by_class.values())
@@ -226,10 +239,23 @@ class ReplayDriver:
             )
             self.dead_letter_file.write(msgspec.json.encode(letter) + b"\n")
 
+    def _tier_of(self, aum: Decimal) -> str:
+        return self.engine.tiers.tier_of(aum)
+
+    def write_profiles(self) -> None:
+        """Write the customer profiles noted since the last write (one transaction)."""
+        if self.profiles and self.store is not None:
+            self.profiles.write(self.store.engine)
+
     def flush(self, summary: ReplaySummary) -> None:
-        """Store pending alerts; pass the new ones to every sink."""
+        """Store pending alerts; pass the new ones to every sink.
+
+        The profiles noted so far are written first, so routing reads them as they
+        stand at these alerts (a branch's top customers by assets).
+        """
         if not self.pending:
             return
+        self.write_profiles()
         batch, self.pending = self.pending, []
         if self.route is not None:
             batch = [self.route(alert, self.directory) for alert in batch]

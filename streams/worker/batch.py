@@ -8,7 +8,10 @@ Order of work (crash safety, at-least-once — never Kafka transactions, see DES
    event-time order across its topics — and evaluates it: a bad message, an event too
    late or one a rule raised on is a dead letter with topic, partition, offset and
    reason; a task's timers fire as its event-time clock passes them;
-3. :meth:`Batches.emit` stores the alerts (idempotent by ``alert_id``; an unreachable
+3. the customer profiles the batch's events changed are written in one transaction
+   (``schemas/profiles.py``: order-safe and idempotent, so a batch read again after a
+   crash changes nothing), before its alerts are routed;
+4. :meth:`Batches.emit` stores the alerts (idempotent by ``alert_id``; an unreachable
    store is retried, ``streams/worker/retry.py``), passes the new ones to the sinks (the
    notifier hook), then sends them to the alerts topic; only then do the records' offsets
    count as processed, for the next checkpoint (``streams/worker/checkpoint.py``).
@@ -31,7 +34,8 @@ from churnwatch.notifiers.directory import InMemoryDirectory
 from churnwatch.rules.engine import Engine, Status, event_micros
 from churnwatch.rules.isolation import Isolation, rule_error_reason
 from churnwatch.schemas.decode import DeadLetter, Source, decode
-from churnwatch.schemas.models import Alert, CustomerEvent, StaffEvent
+from churnwatch.schemas.models import Alert, CustomerEvent, StaffEvent, TransactionEvent
+from churnwatch.schemas.profiles import ProfileBook
 from churnwatch.schemas.store import AlertStore
 from churnwatch.streams.config import Config
 from churnwatch.streams.kafka import partition_for
@@ -107,6 +111,8 @@ class Batches:
         )
         self.producer: AIOKafkaProducer | None = None
         self.store: AlertStore | None = None
+        #: the customer profiles this batch's events changed (written in :meth:`process`)
+        self.profiles = ProfileBook(lambda aum: self.engine.tiers.tier_of(aum))
 
     async def receive(self, batch: dict[Any, list[Any]]) -> None:
         """Decode a fetched batch into the task buffers; forward events keyed otherwise."""
@@ -175,6 +181,8 @@ class Batches:
                 evaluated.append(item)
             if evaluated:
                 await self._evaluate(task, evaluated, counts, alerts, fired)
+        if self.profiles:
+            await self.write_profiles()
         if alerts or fired:
             await self.emit(alerts, fired)
         # only now, with the alerts stored, may a checkpoint cover these records
@@ -197,6 +205,7 @@ class Batches:
         dirty = self.state.dirty[partition]
         timers = self.timers_of(partition)
         matches = counts.matches
+        profiles = self.profiles
         now = self.clock()
         for item in work:
             event = item.event
@@ -222,6 +231,10 @@ class Batches:
                     dirty.add(customer_id)
                     if isinstance(event, CustomerEvent) and state.customer is not None:
                         self.directory.put_customer(state.customer)
+                if event.__class__ is not TransactionEvent:
+                    profiles.note(event)
+                elif event.kind == "payroll" and event.direction == "credit":
+                    profiles.note_payroll(event)
                 for rule_id in outcome.matched:
                     matches[rule_id] = matches.get(rule_id, 0) + 1
                 if outcome.alerts:
@@ -248,6 +261,12 @@ class Batches:
                     item.record.value, reason, "rule_error", item.tp, item.record.offset
                 )
         self.stats.duplicates += counts.duplicates
+
+    async def write_profiles(self) -> None:
+        """The profiles noted, in one transaction (retried through a store outage)."""
+        store = self.store
+        assert store is not None
+        await self.retry(lambda: self.profiles.write(store.engine), "store customer profiles")
 
     def timers_of(self, partition: int) -> TimerIndex:
         timers = self.timers.get(partition)

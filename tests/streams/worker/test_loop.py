@@ -15,6 +15,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from hostile_packs import PACKS, add_hostile, remove
 from kafka import KafkaProducer
+from sqlalchemy import select
 from typer.testing import CliRunner
 
 from churnwatch.cli.app import app
@@ -22,6 +23,7 @@ from churnwatch.rules import SHIPPED_RULES
 from churnwatch.rules.engine import Engine
 from churnwatch.rules.loader import load_rules
 from churnwatch.schemas.store import AlertStore
+from churnwatch.schemas.tables import customer_products, customer_profiles
 from churnwatch.streams.produce import produce_lines
 from churnwatch.streams.replay.driver import ReplayDriver
 from churnwatch.streams.synthetic.bank import DatasetSpec, generate
@@ -39,6 +41,22 @@ def replay_ids(lines: list[bytes], rules_dir: Path = SHIPPED_RULES) -> set[str]:
     driver = ReplayDriver(Engine(load_rules(rules_dir)))
     driver.run(lines)
     return {alert.alert_id for alert in driver.stored}
+
+
+def profiles(url: str) -> tuple[list[tuple[object, ...]], list[tuple[object, ...]]]:
+    """Every customer profile and product row of the store at ``url``, in key order."""
+    with AlertStore(url) as store, store.engine.connect() as conn:
+        people = conn.execute(select(customer_profiles).order_by("customer_id")).all()
+        held = conn.execute(select(customer_products).order_by("customer_id", "product_id"))
+        return [tuple(r) for r in people], [tuple(r) for r in held.all()]
+
+
+def replay_profiles(lines: list[bytes], tmp: Path) -> tuple[list[tuple[object, ...]], ...]:
+    """The profiles replay writes for ``lines`` into a fresh SQLite store."""
+    url = f"sqlite:///{tmp / 'replay-profiles.db'}"
+    with AlertStore(url) as store:
+        ReplayDriver(Engine(load_rules(SHIPPED_RULES)), store).run(lines)
+    return profiles(url)
 
 
 def sink_ids(worker: WorkerProcess) -> list[str]:
@@ -88,7 +106,8 @@ def test_end_to_end_equals_replay(
 ) -> None:
     """A generated file produced with ``churnwatch produce`` and run by one worker stores
     exactly the alerts replay gives for the same file, with the same ids (timers,
-    products and directory updates included in the synthetic bank)."""
+    products and directory updates included in the synthetic bank), and the same
+    customer profiles."""
     setup = make_setup()
     lines = make_lines()
     expected = replay_ids(lines)
@@ -99,6 +118,8 @@ def test_end_to_end_equals_replay(
     assert result.exit_code == 0, result.output
     worker = start_worker(setup, "e2e")
     wait_until(lambda: setup.alert_ids() == expected, what="the replay's alerts")
+    customers = replay_profiles(lines, setup.tmp)
+    wait_until(lambda: profiles(setup.db) == customers, what="the replay's customer profiles")
     assert worker.terminate() == 0
     assert setup.alert_ids() == expected
     assert sorted(sink_ids(worker)) == sorted(expected)
@@ -110,7 +131,8 @@ def test_sigkill_mid_stream_loses_nothing_and_repeats_nothing(
     make_setup: Callable[..., Setup], start_worker: StartWorker
 ) -> None:
     """A worker killed with SIGKILL between checkpoints and started again ends with every
-    alert stored once and handed to the sinks once."""
+    alert stored once and handed to the sinks once, and the customer profiles replay
+    writes (the events read again change nothing)."""
     setup = make_setup(max_poll_records=40, commit_interval=30.0)
     lines = list(events(customers=60, per_customer=60, seed=11))
     expected = replay_ids(lines)
@@ -125,6 +147,8 @@ def test_sigkill_mid_stream_loses_nothing_and_repeats_nothing(
     produce_lines(setup.config, lines[half:])
     second = start_worker(setup, "second")
     wait_until(lambda: setup.alert_ids() == expected, what="every alert after the restart")
+    customers = replay_profiles(lines, setup.tmp)
+    wait_until(lambda: profiles(setup.db) == customers, what="the replay's customer profiles")
     assert second.terminate() == 0
     delivered = sink_ids(first) + sink_ids(second)
     assert len(delivered) == len(set(delivered)), "an alert went to the sinks twice"
