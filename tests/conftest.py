@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import uuid
 from collections.abc import Iterator
@@ -13,6 +14,12 @@ from churnwatch.rules import SHIPPED_RULES
 from churnwatch.schemas.store import AlertStore
 
 POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+# The command line's consoles are module globals that take their width from COLUMNS when
+# they are created, i.e. when a test process first imports them. Test processes (pytest-
+# xdist's workers included) get one wide width, so tables are never cut to "relationship_…"
+# by whichever environment happened to import the CLI first.
+os.environ["COLUMNS"] = "300"
 
 
 @pytest.fixture

@@ -34,11 +34,17 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def venv(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A fresh virtual environment holding the wheel and PyPI's notifiers and rules."""
+    """A fresh virtual environment holding the wheel, its declared dependencies only, and
+    PyPI's notifiers and rules.
+
+    The test's own pip installs into it (``--python``): a venv without pip of its own, and
+    no byte-compiling, take seconds instead of a minute, with the same packages resolved."""
     root = tmp_path_factory.mktemp("venv")
-    subprocess.run([sys.executable, "-m", "venv", str(root)], check=True)
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(root)], check=True)
+    python = str(root / "bin" / "python")
+    install = [sys.executable, "-m", "pip", "--python", python, "install", "--quiet"]
     subprocess.run(
-        [str(root / "bin" / "pip"), "install", "--quiet", str(wheel), "notifiers", "rules"],
+        [*install, "--no-compile", str(wheel), "notifiers", "rules"],
         check=True,
         capture_output=True,
     )
