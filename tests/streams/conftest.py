@@ -190,7 +190,8 @@ class WorkerProcess:
             ],
             stdout=self.handle,
             stderr=subprocess.STDOUT,
-            env=clean_env(),
+            # PostgreSQL shows the label as the worker's application_name
+            env={**clean_env(), "PGAPPNAME": label},
         )
 
     def text(self) -> str:

@@ -26,7 +26,7 @@ from churnwatch.streams.produce import produce_lines
 from churnwatch.streams.topics import create_topics
 
 from ..conftest import Setup, WorkerProcess, free_port, wait_until
-from .test_faults import all_delivered_once, bank
+from .matrix import Bank, all_delivered_once
 from .test_loop import read_topic
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(150)]
@@ -132,6 +132,7 @@ def test_the_broker_restarted_under_a_worker_loses_and_repeats_nothing(
     make_setup: Callable[..., Setup],
     start_worker: StartWorker,
     restartable: RestartableBroker,
+    bank: Bank,
 ) -> None:
     """The broker killed, and started again 2 s later on the same storage, once while the
     worker reads a backlog (half a bank produced before it started) and once while the
@@ -141,7 +142,7 @@ def test_the_broker_restarted_under_a_worker_loses_and_repeats_nothing(
     # whose fetches go through an S3 server in Python: a task waits up to 2 s for a
     # caught-up partition (max_task_idle, the setting for producers with a skew)
     setup = make_setup(max_poll_records=50, commit_interval=0.2, max_task_idle=2.0)
-    lines, expected, inputs = bank()
+    lines, expected, inputs = list(bank.lines), bank.expected, bank.inputs
     half, three_quarters = len(lines) // 2, len(lines) * 3 // 4
     backlog = sum(1 for line in lines[:half] if b'"type":"staff"' not in line)
     create_topics(setup.config)
