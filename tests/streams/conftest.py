@@ -14,7 +14,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -82,6 +82,8 @@ class Setup:
     path: Path
     config: Config
     tmp: Path
+    #: the group's offsets are read by one consumer kept open: tests poll them often
+    reader: KafkaConsumer | None = field(default=None, repr=False)
 
     @property
     def db(self) -> str:
@@ -95,22 +97,30 @@ class Setup:
         """Records the worker group has committed on the three input topics."""
         topics = self.config.topics
         inputs = (topics.transactions, topics.products, topics.customers)
-        consumer = KafkaConsumer(
-            bootstrap_servers=self.config.bootstrap_servers,
-            group_id=self.config.worker.group_id,
-            enable_auto_commit=False,
-        )
+        if self.reader is None:
+            self.reader = KafkaConsumer(
+                bootstrap_servers=self.config.bootstrap_servers,
+                group_id=self.config.worker.group_id,
+                enable_auto_commit=False,
+            )
         try:
             parts = range(topics.partitions)
-            offsets = [consumer.committed(TopicPartition(t, p)) for t in inputs for p in parts]
-        finally:
-            consumer.close()
+            offsets = [self.reader.committed(TopicPartition(t, p)) for t in inputs for p in parts]
+        except Exception:
+            self.close()  # a broker restarted under it: a new one next time
+            raise
         return sum(offset or 0 for offset in offsets)
+
+    def close(self) -> None:
+        if self.reader is not None:
+            self.reader.close()
+            self.reader = None
 
 
 @pytest.fixture
-def make_setup(broker_url: str, tmp_path: Path) -> Callable[..., Setup]:
+def make_setup(broker_url: str, tmp_path: Path) -> Iterator[Callable[..., Setup]]:
     """Write a config with names unique to this test; return it loaded."""
+    made: list[Setup] = []
 
     def make(
         rules_dir: Path = SHIPPED_RULES,
@@ -156,9 +166,13 @@ worker:
 metrics: {{port: {metrics_port}}}
 """
         )
-        return Setup(path, load_config(path, environ={}), tmp_path)
+        setup = Setup(path, load_config(path, environ={}), tmp_path)
+        made.append(setup)
+        return setup
 
-    return make
+    yield make
+    for setup in made:
+        setup.close()
 
 
 def free_port() -> int:
