@@ -282,9 +282,9 @@ class Worker:
             async with self.lock:
                 if batch:
                     await batches.receive(batch)
-                lags, answering = await self._lags()
+                lags, answering, answered = await self._lags()
                 now = time.monotonic()
-                work = order.take(max_records, now, lags, answering)
+                work = order.take(max_records, now, lags, answering, answered)
                 if work:
                     await batches.process(work)
                 await batches.fire_idle_timers(lags)
@@ -298,9 +298,10 @@ class Worker:
                     self.stats.checkpoints = checkpoints.completed
                     next_checkpoint = time.monotonic() + interval
 
-    async def _lags(self) -> tuple[dict[Any, int | None], bool]:
+    async def _lags(self) -> tuple[dict[Any, int | None], bool, dict[Any, float]]:
         """Records on the broker beyond what was fetched, for each partition with an empty
-        buffer, and whether the broker answered any fetch lately; the ordering waits for
+        buffer, whether the broker answered any fetch lately, and when each empty
+        partition's last answer came (on the monotonic clock); the ordering waits for
         those records, not for the others.
 
         A lag is None when not known: no fetch answered yet for that partition, or the last
@@ -310,7 +311,10 @@ class Worker:
         consumer = self.consumer
         assert consumer is not None
         lags: dict[Any, int | None] = {}
-        fresh_after = (time.time() - STALE_FETCH) * 1000
+        answered_at: dict[Any, float] = {}
+        wall = time.time()
+        to_monotonic = time.monotonic() - wall
+        fresh_after = (wall - STALE_FETCH) * 1000
         paused = consumer.paused()
         fetching = answered = False
         for task in self.order.tasks.values():
@@ -323,12 +327,14 @@ class Worker:
                         answered = answered or fresh
                     if queue:
                         continue
+                    if polled is not None:
+                        answered_at[tp] = polled / 1000 + to_monotonic
                     highwater = consumer.highwater(tp)
                     if highwater is None or not fresh:
                         lags[tp] = None
                         continue
                     lags[tp] = max(highwater - await consumer.position(tp), 0)
-        return lags, answered or not fetching
+        return lags, answered or not fetching, answered_at
 
     def _flow(self) -> None:
         consumer = self.consumer

@@ -20,6 +20,12 @@ one of its partitions has nothing buffered the task may not run ahead of it:
   wait only starts to count once fetches are answered again);
 - caught up to its end offset: wait ``worker.max_task_idle`` seconds (Kafka Streams'
   ``max.task.idle.ms``; 0 by default: a live stream is not held back for a quiet topic).
+  That wait ends only on a fetch of the partition answered after it: "caught up" is the
+  last answer's word, and a broker that stops answering mid-wait (restarting) said
+  nothing about what was produced since. Counted from that last answer, the wait ran out
+  before the word went stale, and a task ran ahead of a customer record already on the
+  broker: dead-lettered as too late once the broker was back (seen in the fault matrix's
+  broker restart, one run in two).
 
 A partition whose buffer holds ``limit`` records is paused (its fetches stop) until the
 buffer is half drained, so a partition running ahead cannot fill memory. Time spent with
@@ -122,11 +128,14 @@ class OrderedInput:
         now: float,
         lags: Mapping[TopicPartition, int | None],
         answering: bool = True,
+        answered: Mapping[TopicPartition, float] | None = None,
     ) -> bool:
         """May the task hand out its smallest head now? (``PartitionGroup.readyToProcess``)
 
         ``answering``: the broker answered a fetch lately; when it did not, the wait for a
         partition that is not caught up starts again (a broker away stalls, not skips).
+        ``answered``: when each partition's last fetch answer came (the clock of ``now``);
+        given, a caught-up partition's ``max_task_idle`` ends only on an answer after it.
         """
         ready = True
         deadlines = task.deadlines
@@ -142,6 +151,13 @@ class OrderedInput:
                 deadlines[tp] = noted
             if now < noted[1]:
                 ready = False
+            elif (
+                caught_up
+                and self.max_task_idle > 0
+                and answered is not None
+                and answered.get(tp, float("-inf")) < noted[1]
+            ):
+                ready = False  # no answer since the wait ran out: is it still caught up?
         return ready
 
     def idle(self, task: Task, lags: Mapping[TopicPartition, int | None]) -> bool:
@@ -155,6 +171,7 @@ class OrderedInput:
         now: float,
         lags: Mapping[TopicPartition, int | None],
         answering: bool = True,
+        answered: Mapping[TopicPartition, float] | None = None,
     ) -> list[tuple[Task, list[Item]]]:
         """Up to ``limit`` records, each task's in event-time order across its partitions."""
         out: list[tuple[Task, list[Item]]] = []
@@ -163,7 +180,7 @@ class OrderedInput:
             taken: list[Item] = []
             held = False
             if left > 0 and task.buffered():
-                held = self._take_task(task, taken, left, now, lags, answering)
+                held = self._take_task(task, taken, left, now, lags, answering, answered)
                 left -= len(taken)
             self._note_wait(task, now, held)
             if taken:
@@ -178,6 +195,7 @@ class OrderedInput:
         now: float,
         lags: Mapping[TopicPartition, int | None],
         answering: bool,
+        answered: Mapping[TopicPartition, float] | None,
     ) -> bool:
         """Append the task's records in event-time order; True when held back.
 
@@ -188,7 +206,7 @@ class OrderedInput:
         so it is checked then, not per record.
         """
         queues = list(task.queues.values())
-        if not self.ready(task, now, lags, answering):
+        if not self.ready(task, now, lags, answering, answered):
             return True
         while left > 0:
             best = -1
@@ -226,7 +244,7 @@ class OrderedInput:
                 left > 0
                 and not queue
                 and any(queues)
-                and not self.ready(task, now, lags, answering)
+                and not self.ready(task, now, lags, answering, answered)
             ):
                 return True
         return False

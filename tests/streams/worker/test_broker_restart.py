@@ -160,7 +160,7 @@ def test_the_broker_restarted_under_a_worker_loses_and_repeats_nothing(
     assert restartable.starts == 3
     assert worker.process.poll() is None, worker.text()[-3000:]
     assert worker.terminate() == 0
-    assert setup.alert_ids() == expected
-    assert all_delivered_once(worker) == expected
     letters = read_topic(setup.config.broker.url, setup.config.topics.dead_letter, 1, timeout=2)
     assert [json.loads(value)["reason"] for value in letters] == []
+    assert setup.alert_ids() == expected
+    assert all_delivered_once(worker) == expected

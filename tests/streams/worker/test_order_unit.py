@@ -95,6 +95,22 @@ def test_a_caught_up_partition_holds_back_only_for_max_task_idle() -> None:
     assert not order.idle(order.tasks[0], {**caught_up, tx0: 4})
 
 
+def test_max_task_idle_ends_only_on_a_fetch_answered_after_it() -> None:
+    """A caught-up partition's last answer came before the broker went away: the task
+    stays held past max_task_idle until an answer after the wait says nothing came (the
+    broker restarting must not let it run ahead of a record it is about to serve)."""
+    order = ordered(idle=2.0)
+    tx0, products0, customers0 = tps(0)
+    order.add(tx0, items(tx0, [1, 2]))
+    caught_up: dict[TopicPartition, int | None] = {products0: 0, customers0: 0}
+    before = {products0: 0.1, customers0: 0.1}  # the last answers, then the broker died
+    assert order.take(100, 0.2, caught_up, answered=before) == []
+    for now in (2.2, 2.3, 3.0):  # the wait ran out; the lags are still the old word
+        assert order.take(100, now, caught_up, answered=before) == []
+    after = {products0: 3.5, customers0: 3.5}  # answering again: nothing came
+    assert [item.at for item in order.take(100, 3.5, caught_up, answered=after)[0][1]] == [1, 2]
+
+
 def test_a_partition_running_ahead_is_paused_until_half_drained() -> None:
     order = ordered(limit=4)
     tx0 = tps(0)[0]
