@@ -147,7 +147,8 @@ class WorkerConfig(_Section):
     timer_clock: Literal["wall", "event"] = "wall"
     #: seconds a task waits for an input partition with nothing buffered that is caught up
     #: to its end before running ahead of it (Kafka Streams' max.task.idle.ms); raise it
-    #: when producers write one customer's topics with skew, at that cost in latency
+    #: when producers write one customer's topics with skew, at that cost in latency; the
+    #: wait ends on a fetch answered after it (a broker restarting stalls, not skips)
     max_task_idle: float = 0.0
     #: seconds a task waits at most for records known to be on the broker but not yet
     #: fetched from one of its partitions before running ahead of them; only seconds
