@@ -38,7 +38,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
-from churnwatch.followup import inbound
+from churnwatch.followup import customer_page, inbound
 from churnwatch.followup.exceptions import AccessDenied, FollowUpError, LinkRefused
 from churnwatch.followup.i18n import choose_language, person_language
 from churnwatch.followup.pages import render_page
@@ -48,7 +48,7 @@ from churnwatch.followup.sms import handle_reply
 from churnwatch.followup.store import OUTCOMES, FollowUp, FollowUpStore, parse_amount
 from churnwatch.followup.tokens import REPORT_SCOPE, LinkClaims, LinkSigner, short_ref
 from churnwatch.metrics import Metrics
-from churnwatch.notifiers.filters import date_long, local_time
+from churnwatch.notifiers.filters import date_long, local_time, money
 from churnwatch.notifiers.masking import mask_digits
 from churnwatch.notifiers.status_callbacks import apply_status
 from churnwatch.notifiers.templates import RenderContext, TemplateBook
@@ -131,6 +131,11 @@ def create_app(settings: WebSettings) -> Starlette:
             {**e, "at_local": local(e["at"], lang), "actor_name": staff_name(e["actor"])}
             for e in store.events(alert.alert_id)
         ]
+        now = settings.clock()
+        panel = customer_page.customer_panel(
+            store.engine, alert, claims.staff_id, now, now.astimezone(zone).date()
+        )
+        words = _words(settings.templates, lang)
         html = render_page(
             "alert.html.j2",
             lang,
@@ -142,7 +147,13 @@ def create_app(settings: WebSettings) -> Starlette:
             rule_description=texts.description_in(lang),
             actions=texts.actions_in(lang),
             what=what_happened(settings.templates, alert, followup, texts, lang, zone),
-            words=_words(settings.templates, lang),
+            words=words,
+            panel=panel,
+            tier=(panel.view.tier if panel.view else None) or followup.customer_tier,
+            maturing_days=customer_page.MATURING_DAYS,
+            recent_days=customer_page.RECENT_DAYS,
+            money=lambda v: money(v, lang),
+            day=lambda v: date_long(v.astimezone(zone) if isinstance(v, dt.datetime) else v, lang),
             history=[
                 {
                     "alert": item.alert,
@@ -151,7 +162,7 @@ def create_app(settings: WebSettings) -> Starlette:
                     "title": title_of(item.alert, lang),
                     "day": date_long(item.alert.occurred_at.astimezone(zone), lang),
                 }
-                for item in store.history(alert.customer_id, alert.alert_id)
+                for item in panel.history
             ],
             events=events,
             outcomes=OUTCOMES,
@@ -185,6 +196,13 @@ def create_app(settings: WebSettings) -> Starlette:
         except LinkRefused as exc:
             return refuse(request, exc)
         action = _field(form, "action")
+        lang = request.query_params.get("lang", "")
+        if action == "reveal_phone":  # not an action on the alert: an audited look
+            alert = store.alert(claims.alert_id)
+            if alert is not None:
+                customer_page.record_reveal(store.engine, alert, claims.staff_id, settings.clock())
+            target = request.url.path + (f"?lang={lang}" if lang else "")
+            return RedirectResponse(target + "#phone", status_code=303)
         try:
             store.record(
                 claims.alert_id,
@@ -199,7 +217,6 @@ def create_app(settings: WebSettings) -> Starlette:
         except FollowUpError as exc:
             return PlainTextResponse(str(exc), status_code=400)
         metrics.followup_action(action, "web")
-        lang = request.query_params.get("lang", "")
         target = f"{request.url.path}?saved=1" + (f"&lang={lang}" if lang else "")
         return RedirectResponse(target, status_code=303)
 

@@ -212,7 +212,8 @@ def browser() -> Iterator[object]:
 def test_pages_fit_a_390px_phone(
     bank: Bank, browser: object, language: str, tmp_path: Path
 ) -> None:
-    """At 390×844 neither the alert page nor the report page scrolls sideways."""
+    """At 390×844 neither the alert page (with the customer on it: products, maturities,
+    payroll, and the phone number once revealed) nor the report page scrolls sideways."""
     context = browser.new_context(  # type: ignore[attr-defined]
         viewport={"width": 390, "height": 844}, locale=language, device_scale_factor=1
     )
@@ -226,4 +227,17 @@ def test_pages_fit_a_390px_phone(
         page.screenshot(path=str(shot), full_page=True)
         assert shot.stat().st_size > 0
         assert width <= 390, (name, language, width, shot)
+        if name.startswith("alert-"):
+            assert page.locator("#customer #products").count() == 1, name
+            assert page.locator("#customer #payroll").count() == 1, name
+    first = next(iter(bank.manager_links.values()))
+    page.goto(first)
+    if page.locator("#call").count() == 0:  # revealed for a while: shown on the next run
+        page.click("#reveal-phone")
+    page.wait_for_selector("#call")
+    assert page.get_attribute("#call", "href").startswith("tel:+")
+    shot = tmp_path / f"alert-revealed-{language}.png"
+    page.screenshot(path=str(shot), full_page=True)
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 390, ("revealed", language, width, shot)
     context.close()

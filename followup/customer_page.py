@@ -1,0 +1,148 @@
+"""The customer on the alert page: what a manager needs before calling (issue 13).
+
+Tier and assets with the customer's rank in their branch, the products held and the
+maturities coming up, whether payroll lands here, the alerts and outcomes of the last 90
+days, and the phone number as a tap-to-call link. The number is masked until the manager
+taps to reveal it; each reveal is an audit row (who, when, which alert) in
+``phone_reveals``, and the number stays shown to that person on that alert for
+:data:`REVEAL_FOR`, then is masked again. All of it comes from the customer profiles the
+drivers keep (:mod:`churnwatch.schemas.profiles`); the words are the catalogs' and the pack's.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Final
+
+from sqlalchemy import Engine, and_, func, insert, select
+
+from churnwatch.followup.store import HistoryItem
+from churnwatch.schemas.models import Alert
+from churnwatch.schemas.profile_views import (
+    CustomerView,
+    ProductView,
+    branch_rank,
+    customer_view,
+)
+from churnwatch.schemas.store import alert_from_row
+from churnwatch.schemas.tables import alerts, followups, phone_reveals
+from churnwatch.schemas.times import utc
+
+__all__ = [
+    "MATURING_DAYS",
+    "PAYROLL_DAYS",
+    "RECENT_DAYS",
+    "REVEAL_FOR",
+    "CustomerPanel",
+    "customer_panel",
+    "mask_phone",
+    "recent_alerts",
+    "record_reveal",
+    "revealed",
+]
+
+#: the page lists the customer's alerts of this many days before this one, and since
+RECENT_DAYS: Final = 90
+#: products maturing within this many days of today are "coming up"
+MATURING_DAYS: Final = 30
+#: a payroll credited within this many days "lands here" (a monthly payroll, some slack)
+PAYROLL_DAYS: Final = 45
+#: how long a revealed number stays shown to the person who revealed it, on that alert
+REVEAL_FOR: Final = dt.timedelta(minutes=10)
+
+
+def mask_phone(phone: str | None) -> str:
+    """Only the last four digits until the manager reveals the number."""
+    if not phone:
+        return "-"
+    return "•••• " + phone[-4:]
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerPanel:
+    """The customer section of the page, ready for the template."""
+
+    view: CustomerView | None
+    #: (rank, customers in the branch) by assets
+    rank: tuple[int, int] | None
+    held: list[ProductView]
+    maturing: list[ProductView]
+    #: "here" (credited within PAYROLL_DAYS), "earlier" (credited before that) or "none"
+    payroll: str
+    #: the full number, only while this person's reveal lasts; else None
+    phone: str | None
+    phone_masked: str
+    history: list[HistoryItem]
+
+
+def customer_panel(
+    engine: Engine, alert: Alert, staff_id: str, now: dt.datetime, today: dt.date
+) -> CustomerPanel:
+    """Everything the page shows about the alert's customer, as ``staff_id`` may see it."""
+    view = customer_view(engine, alert.customer_id)
+    held = view.held if view is not None else []
+    payroll = "none"
+    if view is not None and view.payroll_last_at is not None:
+        recent = utc(now) - view.payroll_last_at <= dt.timedelta(days=PAYROLL_DAYS)
+        payroll = "here" if recent else "earlier"
+    phone = view.phone if view is not None else None
+    since = min(utc(now), utc(alert.occurred_at)) - dt.timedelta(days=RECENT_DAYS)
+    return CustomerPanel(
+        view=view,
+        rank=branch_rank(engine, alert.customer_id),
+        held=held,
+        maturing=view.maturing(today, MATURING_DAYS) if view is not None else [],
+        payroll=payroll,
+        phone=phone if phone and revealed(engine, alert.alert_id, staff_id, now) else None,
+        phone_masked=mask_phone(phone),
+        history=recent_alerts(engine, alert.customer_id, alert.alert_id, since),
+    )
+
+
+def recent_alerts(
+    engine: Engine, customer_id: str, other_than: str, since: dt.datetime, limit: int = 50
+) -> list[HistoryItem]:
+    """The customer's other alerts since ``since``, newest first, with their follow-up."""
+    query = (
+        select(alerts, followups.c.status, followups.c.outcome)
+        .select_from(alerts.outerjoin(followups, followups.c.alert_id == alerts.c.alert_id))
+        .where(
+            alerts.c.customer_id == customer_id,
+            alerts.c.alert_id != other_than,
+            alerts.c.occurred_at >= utc(since),
+        )
+        .order_by(alerts.c.occurred_at.desc(), alerts.c.id.desc())
+        .limit(limit)
+    )
+    with engine.connect() as conn:
+        rows = conn.execute(query).all()
+    return [HistoryItem(alert_from_row(r._mapping), r.status, r.outcome) for r in rows]
+
+
+def record_reveal(engine: Engine, alert: Alert, staff_id: str, now: dt.datetime) -> None:
+    """The audit row of one reveal: who, when, which alert (and whose number)."""
+    with engine.begin() as conn:
+        conn.execute(
+            insert(phone_reveals).values(
+                alert_id=alert.alert_id,
+                staff_id=staff_id,
+                customer_id=alert.customer_id,
+                at=utc(now),
+            )
+        )
+
+
+def revealed(engine: Engine, alert_id: str, staff_id: str, now: dt.datetime) -> bool:
+    """Whether ``staff_id`` revealed the number on this alert within :data:`REVEAL_FOR`."""
+    moment = utc(now)
+    query = select(func.count()).where(
+        and_(
+            phone_reveals.c.alert_id == alert_id,
+            phone_reveals.c.staff_id == staff_id,
+            phone_reveals.c.at > moment - REVEAL_FOR,
+            phone_reveals.c.at <= moment,
+        )
+    )
+    with engine.connect() as conn:
+        return bool(conn.scalar(query))
