@@ -31,6 +31,7 @@ from churnwatch.notifiers.registry import channels
 from churnwatch.notifiers.routing import Router, customer_tier
 from churnwatch.notifiers.routing_file import Routing
 from churnwatch.notifiers.templates import RenderContext, TemplateBook
+from churnwatch.notifiers.top_customers import TopCustomers
 from churnwatch.rules.texts import RuleTexts
 from churnwatch.schemas.models import Alert
 from churnwatch.schemas.times import utc
@@ -81,7 +82,10 @@ class Notifications:
         self.texts = texts or {}
         self.policy = list(policy) if policy is not None else default_policy(routing)
         self.group = GroupWait(routing)
-        self.router = Router(routing)
+        top = routing.top_customers
+        self.router = Router(
+            routing, TopCustomers(outbox.engine, top.per_branch) if top is not None else None
+        )
         self.metrics = metrics
         self.plan_report = PlanReport()
         self.dispatch_report = DispatchReport()

@@ -22,7 +22,14 @@ from churnwatch.notifiers.exceptions import RoutingError
 from churnwatch.rules.durations import parse_duration
 from churnwatch.rules.tiers import TierScale
 
-__all__ = ["AudienceRoute", "Escalation", "QuietHours", "Routing", "load_routing"]
+__all__ = [
+    "AudienceRoute",
+    "Escalation",
+    "QuietHours",
+    "Routing",
+    "TopCustomersRoute",
+    "load_routing",
+]
 
 Audience = Literal["customer", "relationship_manager", "branch_head", "executive"]
 Severity = Literal["low", "medium", "high", "critical"]
@@ -51,6 +58,12 @@ class _TiersSpec(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     bounds: list[Decimal]
 
 
+class _TopCustomersSpec(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    per_branch: int
+    branch_head: bool = True
+    leaders: str | None = None
+
+
 class _SmsSpec(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     max_segments: int = 3
 
@@ -64,6 +77,7 @@ class _RoutingSpec(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     escalate: list[_EscalationSpec] = msgspec.field(default_factory=list)
     manager_fallback: Literal["branch_head"] = "branch_head"
     sms: _SmsSpec = msgspec.field(default_factory=_SmsSpec)
+    top_customers: _TopCustomersSpec | None = None
     #: when unacknowledged alerts escalate; checked by churnwatch.followup.escalation.load_policy
     escalation: dict[str, Any] | None = None
 
@@ -116,6 +130,17 @@ class Escalation:
 
 
 @dataclass(frozen=True)
+class TopCustomersRoute:
+    """A branch's first ``per_branch`` customers by assets: their staff alerts also go to
+    the branch head (``branch_head``) and to the leader ``leaders`` names for them."""
+
+    per_branch: int
+    branch_head: bool = True
+    #: customer id -> staff id, from the assignment list compliance keeps
+    leaders: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Routing:
     """The routing file, checked and compiled."""
 
@@ -126,6 +151,7 @@ class Routing:
     max_segments: int = 3
     source: str = "<defaults>"
     staff_language: str = "zh-CN"
+    top_customers: TopCustomersRoute | None = None
 
     def route_for(self, audience: str) -> AudienceRoute:
         try:
@@ -213,6 +239,14 @@ def load_routing(path: Path, installed: frozenset[str] | None = None) -> Routing
         unknown = [t for t in escalation.tiers if tiers.rank(t) < 0]
         if unknown:
             raise fail(["escalate", index, "tiers"], f"unknown tier(s): {', '.join(unknown)}")
+    top = spec.top_customers
+    if top is not None and top.per_branch < 1:
+        raise fail(["top_customers", "per_branch"], "per_branch must be at least 1")
+    leaders: dict[str, str] = {}
+    if top is not None and top.leaders:
+        from churnwatch.notifiers.top_customers import load_leaders
+
+        leaders = load_leaders(path.parent / top.leaders)
     if spec.sms.max_segments < 1:
         raise fail(["sms", "max_segments"], "max_segments must be at least 1")
     return Routing(
@@ -226,6 +260,9 @@ def load_routing(path: Path, installed: frozenset[str] | None = None) -> Routing
         max_segments=spec.sms.max_segments,
         source=str(path),
         staff_language=spec.staff_language,
+        top_customers=(
+            TopCustomersRoute(top.per_branch, top.branch_head, leaders) if top is not None else None
+        ),
     )
 
 

@@ -35,7 +35,7 @@ from churnwatch.schemas.exceptions import StoreError
 from churnwatch.schemas.models import CustomerEvent, ProductEvent, TransactionEvent
 from churnwatch.schemas.tables import customer_products, customer_profiles
 
-__all__ = ["HELD_ACTIONS", "ProfileBook", "aum_cents", "event_version"]
+__all__ = ["HELD_ACTIONS", "ProfileBook", "aum_cents", "customers_written", "event_version"]
 
 #: a product after one of these is held; after matured, redeemed or cancelled it is not
 HELD_ACTIONS = frozenset({"opened", "maturity_scheduled", "renewed"})
@@ -173,6 +173,9 @@ class ProfileBook:
         except SQLAlchemyError as exc:
             raise StoreError(f"cannot write customer profiles: {exc}") from exc
         self.customers, self.products, self.payroll = {}, {}, {}
+        if customers:
+            key = _store_key(engine)
+            _GENERATIONS[key] = _GENERATIONS.get(key, 0) + 1
         return len(customers)
 
     def _customer_row(self, version: Version, event: CustomerEvent) -> dict[str, Any]:
@@ -203,6 +206,20 @@ _CUSTOMER_FIELDS = (
     "customer_at",
     "customer_event",
 )
+
+
+#: customer-record writes this process made, per database: a rank cache
+#: (``notifiers/top_customers.py``) reads the ranks again when the count moved
+_GENERATIONS: dict[str, int] = {}
+
+
+def _store_key(engine: Engine) -> str:
+    return engine.url.render_as_string(hide_password=True)
+
+
+def customers_written(engine: Engine) -> int:
+    """How many times this process wrote customer records to ``engine``'s database."""
+    return _GENERATIONS.get(_store_key(engine), 0)
 
 
 def _later(at: int, event_id: str, row_at: int | None, row_event: str | None) -> bool:

@@ -159,6 +159,9 @@ class ReplayDriver:
                         self.directory.put_customer(outcome.state.customer)
                 if profiles is not None:
                     if kind is not TransactionEvent:
+                        if kind is CustomerEvent and self.pending and self.route is not None:
+                            # the alerts so far are routed with the ranks before this record
+                            self.flush(summary)
                         profiles.note(event)
                     elif event.kind == "payroll" and event.direction == "credit":  # type: ignore[union-attr]
                         profiles.note_payroll(event)  # type: ignore[arg-type]
