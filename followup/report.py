@@ -11,6 +11,10 @@ Definitions (the report and its tests use exactly these):
 - *uplift*: retention rate of acted-on alerts minus that of the control group, for rules
   with a ``control_share``; control outcomes are recorded by the back office after the
   observation period (``churnwatch followup outcome``).
+- *product cross-holding*: per branch and per relationship manager, the customers the
+  bank has a customer record of, and the share of them holding at least 2, 3 and 5
+  products now (held: the product's latest event opened, scheduled or renewed it), from
+  the customer profiles the drivers keep; a branch head's report counts their branch.
 - *maturing funds retained* (``maturity-reminder``): per product (its reminders are one
   case), the amount retained (all of it for *retained*, the recorded amount for *partly
   retained*, none for *left*) over the maturing amount of products with such an outcome.
@@ -29,6 +33,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine, select
 
 from churnwatch.followup.store import OUTCOMES
+from churnwatch.schemas.profile_views import HoldingCounts, holding_counts
 from churnwatch.schemas.tables import alerts, followups
 from churnwatch.schemas.times import utc_or_none
 
@@ -150,6 +155,8 @@ class Report:
     maturity: MaturityStats
     #: local day -> rule -> (alerts, acknowledged), acted-on alerts only
     per_day: dict[dt.date, dict[str, tuple[int, int]]]
+    #: "branch" / "manager" -> product cross-holding now (not over the period)
+    holdings: dict[str, list[HoldingCounts]] = field(default_factory=dict)
 
 
 def load_cases(engine: Engine, since: dt.datetime, until: dt.datetime) -> list[Case]:
@@ -255,4 +262,8 @@ def build_report(
         by_manager=_group(cases, "manager_id"),
         maturity=_maturity(cases),
         per_day=dict(sorted(per_day.items())),
+        holdings={
+            "branch": holding_counts(engine, "branch_id", branch_id=branch_id),
+            "manager": holding_counts(engine, "manager_id", branch_id=branch_id),
+        },
     )

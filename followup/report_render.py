@@ -15,10 +15,16 @@ from babel.dates import format_timedelta
 from babel.numbers import format_decimal, format_percent
 from markupsafe import Markup, escape
 
+from churnwatch.followup.holdings_render import (
+    holding_csv_rows,
+    holding_sections,
+    holding_text_lines,
+)
 from churnwatch.followup.report import GroupStats, Report
 from churnwatch.followup.spreadsheet import safe_writer
 from churnwatch.followup.store import OUTCOMES
 from churnwatch.notifiers.filters import date_long, locale_of, money
+from churnwatch.schemas.profile_views import HOLDING_THRESHOLDS
 
 __all__ = [
     "ReportNames",
@@ -79,7 +85,8 @@ def _sections(report: Report) -> Iterable[tuple[str, list[GroupStats]]]:
     yield "manager", report.by_manager
 
 
-def render_text(report: Report) -> str:
+def render_text(report: Report, language: str = "en", names: ReportNames | None = None) -> str:
+    """The operators' table (ids, English columns); the cross-holding section in ``language``."""
     lines = [
         f"churnwatch follow-up report, {report.since:%Y-%m-%d} to {report.until:%Y-%m-%d}"
         f" ({report.timezone})",
@@ -97,10 +104,12 @@ def render_text(report: Report) -> str:
         f" ({m.retained_amount} of {m.maturing_amount};"
         f" {m.products_with_outcome} of {m.products} products with an outcome)",
     ]
+    lines += holding_text_lines(report.holdings, (names or ReportNames()).of, language)
     return "\n".join(lines) + "\n"
 
 
-def render_csv(report: Report) -> str:
+def render_csv(report: Report, language: str = "en", names: ReportNames | None = None) -> str:
+    """Rows for a spreadsheet; the cross-holding block headed in ``language``."""
     out = io.StringIO()
     writer = safe_writer(out)
     writer.writerow(["section", "key", *_COLUMNS])
@@ -125,6 +134,8 @@ def render_csv(report: Report) -> str:
     writer.writerow(["maturity", "maturing_amount", str(m.maturing_amount)])
     writer.writerow(["maturity", "retained_amount", str(m.retained_amount)])
     writer.writerow(["maturity", "share", "" if m.share is None else f"{m.share:.4f}"])
+    for row in holding_csv_rows(report.holdings, (names or ReportNames()).of, language):
+        writer.writerow(row)
     return out.getvalue()
 
 
@@ -213,6 +224,8 @@ def render_html(
             (section, [(names.of(section, g.key), g) for g in groups])
             for section, groups in _sections(report)
         ],
+        holdings=holding_sections(report.holdings, names.of),
+        thresholds=HOLDING_THRESHOLDS,
         chart=day_chart,
         share=lambda v: "-" if v is None else format_percent(v, "#,##0.#%", locale=locale),
         points=lambda v: (

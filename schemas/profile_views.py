@@ -23,6 +23,7 @@ from churnwatch.schemas.tables import customer_products, customer_profiles
 from churnwatch.schemas.times import utc_or_none
 
 __all__ = [
+    "HOLDING_THRESHOLDS",
     "CustomerView",
     "HoldingCounts",
     "ProductView",
@@ -162,6 +163,10 @@ def top_ranks(engine: Engine, limit: int) -> dict[str, int]:
         return {r.customer_id: int(r.rank) for r in conn.execute(query)}
 
 
+#: the report's cross-holding columns: customers holding at least this many products
+HOLDING_THRESHOLDS: tuple[int, ...] = (2, 3, 5)
+
+
 @dataclass(frozen=True, slots=True)
 class HoldingCounts:
     """One branch's or manager's customers, and how many hold at least each number of
@@ -178,7 +183,7 @@ class HoldingCounts:
 def holding_counts(
     engine: Engine,
     by: str,
-    thresholds: Sequence[int] = (2, 3, 5),
+    thresholds: Sequence[int] = HOLDING_THRESHOLDS,
     *,
     branch_id: str | None = None,
 ) -> list[HoldingCounts]:

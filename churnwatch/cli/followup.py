@@ -160,7 +160,8 @@ def report(
         str | None,
         typer.Option(
             "--lang",
-            help="Language of the html report (zh-CN or en); default: routing's staff_language.",
+            help="Language of the html report (default: routing's staff_language) and of the "
+            "text and csv cross-holding block (default: en); zh-CN or en.",
         ),
     ] = None,
     rules: Rules = SHIPPED_RULES,
@@ -189,8 +190,10 @@ def report(
         raise _fail(exc) from exc
     if fmt == "html":
         text = render_html(built, language, names)
-    else:  # the operators' table and the spreadsheet keep ids and English column names
-        text = {"text": render_text, "csv": render_csv}[fmt](built)
+    else:  # the operators' table and the spreadsheet keep ids and English column names;
+        # their cross-holding block reads in --lang (English unless asked)
+        render = {"text": render_text, "csv": render_csv}[fmt]
+        text = render(built, lang or "en", names)
     if out is None:
         sys.stdout.write(text)
     else:
