@@ -232,6 +232,11 @@ class TestStructure:
 
 
 class TestNeverRaises:
+    def test_an_extra_counterparty_that_is_not_an_object(self) -> None:
+        """A product's unknown ``counterparty`` field holding text is kept unread, not a crash."""
+        raw = encode(product(counterparty="x", meta={"a": 1}))
+        assert code_of(raw) is None
+
     @PROPERTY
     @given(st.binary(max_size=200))
     def test_any_bytes(self, raw: bytes) -> None:
