@@ -13,9 +13,28 @@ EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 MICROS = dt.timedelta(microseconds=1)
 
 
+EPOCH_DAY = EPOCH.toordinal()
+#: µs of each fixed UTC offset seen (decode gives every event time one of these)
+_offsets: dict[dt.tzinfo, int] = {}
+
+
 def micros(when: dt.datetime) -> int:
-    """Microseconds since the epoch, exactly (timezone-aware ``when``)."""
-    return (when - EPOCH) // MICROS
+    """Microseconds since the epoch, exactly (timezone-aware ``when``).
+
+    Runs once per event: with a fixed offset (``datetime.timezone``, what decode gives)
+    it is plain integer arithmetic on the fields, a third cheaper than subtracting
+    datetimes of two time zones; any other zone (DST) takes the subtraction.
+    """
+    zone = when.tzinfo
+    if type(zone) is not dt.timezone:
+        return (when - EPOCH) // MICROS
+    offset = _offsets.get(zone)
+    if offset is None:
+        offset = _offsets[zone] = zone.utcoffset(None) // MICROS
+    seconds = (
+        (when.toordinal() - EPOCH_DAY) * 86_400 + when.hour * 3_600 + when.minute * 60 + when.second
+    )
+    return seconds * 1_000_000 + when.microsecond - offset
 
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-import pytest
+import datetime as dt
+from zoneinfo import ZoneInfo
 
-from churnwatch.rules.durations import format_duration, parse_duration
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from churnwatch.rules.durations import EPOCH, format_duration, micros, parse_duration
 
 
 class TestParseDuration:
@@ -55,3 +60,21 @@ class TestFormatDuration:
     def test_round_trip(self, seconds: int) -> None:
         """What format_duration writes, parse_duration reads back to the same seconds."""
         assert parse_duration(format_duration(seconds)) == seconds
+
+
+@given(
+    st.datetimes(
+        min_value=dt.datetime(1900, 1, 1),
+        max_value=dt.datetime(2200, 1, 1),
+        timezones=st.one_of(
+            st.timedeltas(min_value=-dt.timedelta(hours=23), max_value=dt.timedelta(hours=23)).map(
+                dt.timezone
+            ),
+            st.just(dt.UTC),
+            st.sampled_from([ZoneInfo("Asia/Shanghai"), ZoneInfo("Europe/Berlin")]),
+        ),
+    )
+)
+def test_micros_is_exact_in_any_zone(when: dt.datetime) -> None:
+    """Microseconds since the epoch, exactly, whatever the offset or zone."""
+    assert micros(when) == (when - EPOCH) // dt.timedelta(microseconds=1)
