@@ -132,12 +132,13 @@ class HistoryThresholdBlock:
         entries = state.entries
         start = bisect.bisect_left(entries, at - self.span, key=lambda entry: entry[0])
         end = bisect.bisect_right(entries, at, key=lambda entry: entry[0])
-        past = entries[start:end]
+        value = self.read(event)
+        # the history before this event, copied only for an event that reaches the threshold
+        past = entries[start:end] if value is not None and value >= self.at_least else []
         fields = tuple(read(event) for read in self.readers)
         entries.insert(end, (at, fields))
         if len(entries) > MAX_ENTRIES:
             del entries[: len(entries) - MAX_ENTRIES]
-        value = self.read(event)
         if value is None or value < self.at_least:
             return None
         values: dict[str, Decimal | None] = {}
