@@ -4,7 +4,12 @@ The worker writes every changed state to its changelog (and local RocksDB) at ea
 checkpoint and reads them back on a restart or a rebalance; the isolation journal keeps
 snapshots in it. So the stored form is made small and cheap, and it carries a version.
 
-Version 2 (this one): a msgpack array led by the version, with the balance window in
+Version 3 (this one) is version 2 with the customer's open outcome watches
+(rules/outcomes.py) as a last element, left out when there are none: a state without
+watches is the same bytes as in version 2 but for the version number, and a version 2
+state reads as one with no watch.
+
+Version 2: a msgpack array led by the version, with the balance window in
 integer minor units, its accounts named once, times as small deltas and derived figures
 left out (rebuilt on decode), the activity counts as one dense run of days, the history
 entries' times as deltas, and the stored rows tagged with one letter. Version 1
@@ -30,6 +35,7 @@ from churnwatch.rules.state import (
     CustomerState,
     HistoryState,
     Observation,
+    Watch,
 )
 from churnwatch.rules.state_v1 import decode_v1
 
@@ -46,7 +52,9 @@ __all__ = [
 ]
 
 #: the version :func:`encode_state` writes
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
+#: the array versions :func:`decode_state` reads as they are (version 1 is a map)
+ARRAY_VERSIONS = (2, 3)
 
 
 class BalanceRow(msgspec.Struct, tag="b", array_like=True):
@@ -238,8 +246,14 @@ class _Stored(msgspec.Struct, array_like=True):
     pruned_at: int
 
 
+class _StoredWatched(_Stored, array_like=True):
+    """A state with open outcome watches; decodes every array version (none: no watch)."""
+
+    watches: list[Watch] = msgspec.field(default_factory=list)
+
+
 _encoder = msgspec.msgpack.Encoder()
-_decoder = msgspec.msgpack.Decoder(_Stored)
+_decoder = msgspec.msgpack.Decoder(_StoredWatched)
 
 
 def stored_block(block: BlockState) -> StoredBlock:
@@ -257,8 +271,9 @@ def encode_state(state: CustomerState) -> bytes:
     """The state in the current stored form (:data:`FORMAT_VERSION`)."""
     watermark = state.watermark
     blocks = {rule_id: stored_block(block) for rule_id, block in state.blocks.items()}
+    stored = _StoredWatched if state.watches else _Stored
     return _encoder.encode(
-        _Stored(
+        stored(
             FORMAT_VERSION,
             state.customer,
             state.customer_at,
@@ -268,6 +283,7 @@ def encode_state(state: CustomerState) -> bytes:
             blocks,
             state.last_alert_at,
             state.pruned_at,
+            *((state.watches,) if state.watches else ()),
         )
     )
 
@@ -276,7 +292,7 @@ def decode_state(data: bytes) -> CustomerState:
     """A stored state of any version this churnwatch knows, as the current model."""
     if (data[:1] and 0x80 <= data[0] <= 0x8F) or data[:1] in (b"\xde", b"\xdf"):
         return decode_v1(data)  # a map: version 1, from before versions
-    if len(data) > 1 and 0x90 <= data[0] <= 0x9F and data[1] != FORMAT_VERSION:
+    if len(data) > 1 and 0x90 <= data[0] <= 0x9F and data[1] not in ARRAY_VERSIONS:
         raise ValueError(
             f"customer state in format version {data[1]}; this churnwatch reads versions 1 "
             f"to {FORMAT_VERSION} (a newer churnwatch wrote it: upgrade this one)"
@@ -294,4 +310,5 @@ def decode_state(data: bytes) -> CustomerState:
         blocks={rule_id: _in_memory(block) for rule_id, block in stored.blocks.items()},
         last_alert_at=stored.last_alert_at,
         pruned_at=stored.pruned_at,
+        watches=stored.watches,
     )

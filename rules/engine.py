@@ -12,7 +12,9 @@ Order of work for one event:
 3. each enabled rule for the event's type evaluates its ``match`` and its block;
 4. a firing becomes an alert unless the rule fired for this customer within its
    ``cooldown`` (event time);
-5. now and then, history older than any rule needs is pruned.
+5. the customer's open outcome watches measure the event; a new alert of a rule with
+   an ``outcome:`` opens one (rules/outcomes.py);
+6. now and then, history older than any rule needs is pruned.
 """
 
 from __future__ import annotations
@@ -29,10 +31,18 @@ from churnwatch.rules.durations import EPOCH
 from churnwatch.rules.durations import micros as event_micros
 from churnwatch.rules.exceptions import RuleFailure
 from churnwatch.rules.loader import CompiledRule, RuleSet
+from churnwatch.rules.outcomes import expire_watches, open_watches, watch_events
 from churnwatch.rules.state import CustomerProfile, CustomerState
 from churnwatch.rules.texts import FALLBACK_LANGUAGE, pick
 from churnwatch.rules.tiers import TierScale
-from churnwatch.schemas.models import Alert, CustomerEvent, Event, Recipient, StaffEvent
+from churnwatch.schemas.models import (
+    Alert,
+    CustomerEvent,
+    DerivedOutcome,
+    Event,
+    Recipient,
+    StaffEvent,
+)
 
 __all__ = ["Engine", "Outcome", "Status", "alert_id_for", "event_micros"]
 
@@ -66,6 +76,8 @@ class Outcome(msgspec.Struct, frozen=True, gc=False):
     next_due: int | None = None
     #: what failed, when ``status`` is RULE_ERROR
     failure: RuleFailure | None = None
+    #: alerts' outcomes this step derived from the customer's events (rules/outcomes.py)
+    outcomes: list[DerivedOutcome] | None = None
 
 
 def alert_id_for(rule_id: str, version: int, customer_id: str, trigger_ids: tuple[str, ...]) -> str:
@@ -175,16 +187,44 @@ class Engine:
                 state.last_alert_at[rule_id] = at
                 alerts.append(self.alert(rule, event, customer, firing, now))
             stage = None
+            outcomes: list[DerivedOutcome] | None = None
+            if state.watches:
+                stage = "outcome"
+                watched = len(state.watches)
+                outcomes = watch_events(
+                    state.watches,
+                    ruleset.outcome_of,
+                    event,
+                    customer,
+                    at,
+                    blocks,
+                    event.customer_id,
+                )
+                timers_touched = timers_touched or len(state.watches) != watched
+            if alerts and ruleset.outcome_rules:
+                stage = "outcome"
+                closed = open_watches(state.watches, ruleset.outcome_of, alerts, at)
+                outcomes = (outcomes or []) + closed
+                timers_touched = True
+            stage = None
             if state.watermark - state.pruned_at >= self.prune_every:
                 self.prune(state)
             earliest = self.next_due(state) if timers_touched else None
-            return Outcome(state, alerts, Status.EVALUATED, tuple(matched_ids), next_due=earliest)
+            return Outcome(
+                state,
+                alerts,
+                Status.EVALUATED,
+                tuple(matched_ids),
+                next_due=earliest,
+                outcomes=outcomes or None,
+            )
         except Exception as exc:  # one handler for every rule: the event fails, not the stream
             raise RuleFailure(stage, exc) from exc
 
     def next_due(self, state: CustomerState) -> int | None:
-        """The earliest timer of this customer (µs since the epoch), if any."""
-        earliest: int | None = None
+        """The earliest timer of this customer (µs since the epoch), if any: a timed
+        rule's, or the end of an open outcome watch."""
+        earliest: int | None = min((w.end for w in state.watches), default=None)
         for rule in self.ruleset.timed_rules:
             block_state = state.blocks.get(rule.id)
             if type(block_state) is not rule.state_type or block_state is None:
@@ -221,11 +261,26 @@ class Engine:
                         continue
                     state.last_alert_at[rule.id] = at
                     alerts.append(self.alert(rule, None, customer, firing, now, customer_id))
+            stage = "outcome"
+            outcomes: list[DerivedOutcome] = []
+            if state.watches:
+                outcomes = expire_watches(
+                    state.watches, self.ruleset.outcome_of, until, customer_id
+                )
+            if alerts and self.ruleset.outcome_rules:
+                outcomes += open_watches(state.watches, self.ruleset.outcome_of, alerts, until)
             stage = None
             next_due = self.next_due(state)
         except Exception as exc:  # the timer fails, not the stream (rules/isolation.py)
             raise RuleFailure(stage, exc) from exc
-        return Outcome(state, alerts, Status.EVALUATED, tuple(matched_ids), next_due=next_due)
+        return Outcome(
+            state,
+            alerts,
+            Status.EVALUATED,
+            tuple(matched_ids),
+            next_due=next_due,
+            outcomes=outcomes or None,
+        )
 
     def alert(
         self,
@@ -287,4 +342,6 @@ class Engine:
             state.last_alert_at = {
                 rid: at for rid, at in state.last_alert_at.items() if at >= since
             }
+        if state.watches:  # a reload may have taken a rule's outcome away
+            state.watches = [w for w in state.watches if ruleset.outcome_of(w.rule_id) is not None]
         state.pruned_at = state.watermark

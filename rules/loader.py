@@ -25,6 +25,7 @@ from churnwatch.rules.model import (
     RuleFileSpec,
     RuleSpec,
 )
+from churnwatch.rules.outcome_building import OutcomeBuilding
 from churnwatch.rules.ruleset import CompiledRule, RuleSet
 from churnwatch.rules.specs import SpecParsing, did_you_mean
 from churnwatch.rules.tiers import DEFAULT_TIERS, TierScale
@@ -84,7 +85,7 @@ def load_rules(
     return loader.load()
 
 
-class _Loader(BlockBuilding, SpecParsing):
+class _Loader(BlockBuilding, OutcomeBuilding, SpecParsing):
     def __init__(self, root: Path, zone: ZoneInfo, tiers: TierScale) -> None:
         self.root = root
         self.zone = zone
@@ -341,6 +342,9 @@ class _Loader(BlockBuilding, SpecParsing):
             self.problem(
                 doc, [*keys, "audience"], "name at least one audience", rule.id, "audience"
             )
+        outcome = None
+        if rule.outcome is not None:
+            outcome = self.outcome(doc, keys, rule, predicates)
         if len(self.problems) > before or match is None or block is None or cooldown is None:
             return None
         return CompiledRule(
@@ -353,4 +357,5 @@ class _Loader(BlockBuilding, SpecParsing):
             type(block.new_state()),
             bool(getattr(block, "timed", False)),
             compile_per_type(rule.match, list(rule.on), predicates),
+            outcome,
         )

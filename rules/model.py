@@ -46,7 +46,15 @@ __all__ = [
 AUDIENCES = ("customer", "relationship_manager", "branch_head", "executive")
 Audience = Literal["customer", "relationship_manager", "branch_head", "executive"]
 EventTypeName = Literal["transaction", "product", "customer"]
-__all__ += ["AbsenceSpec", "CalendarSpec", "ChangeSpec", "OverdueSpec", "ScheduleSpec", "StepSpec"]
+__all__ += [
+    "AbsenceSpec",
+    "CalendarSpec",
+    "ChangeSpec",
+    "OutcomeSpec",
+    "OverdueSpec",
+    "ScheduleSpec",
+    "StepSpec",
+]
 Aggregate = Literal["sum", "count", "max"]
 RuleId = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$")]
 Duration = str | int
@@ -228,6 +236,42 @@ class CalendarSpec(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     at: TimeOfDay = "09:00"
 
 
+OutcomeValue = Literal["retained", "left", "unknown"]
+
+
+class OutcomeSpec(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """How an alert's outcome is derived from the customer's own later events.
+
+    After the alert the customer's events are watched for ``within`` (counted from the
+    end of the day named by the alert's date fact ``after``, e.g. ``maturity_date``,
+    when given; otherwise from the alert). Events matching ``kept`` count toward
+    *retained*, events matching ``lost`` toward *left*. With ``at_stake`` (a money fact
+    of the alert) they add up the events' amounts and the thresholds are shares of it;
+    without it they count events. ``balance_back_to`` (rules with ``balance_fall``
+    only): the customer's balance at the bank back to this share of the alert's
+    ``peak_balance`` is *retained*. Undecided at the end of the watch: *partly
+    retained* when some money was kept, otherwise ``otherwise``.
+    """
+
+    within: Duration
+    kept: str = "false"
+    lost: str = "false"
+    after: str | None = None
+    at_stake: str | None = None
+    #: ``at_stake``: share of it kept (lost) that decides; without: the number of events
+    retained_at_least: Decimal = Decimal(1)
+    left_at_least: Decimal = Decimal(1)
+    #: only product events of the alert's product (this fact, e.g. ``product_id``) count
+    key: Literal["product_id"] | None = None
+    balance_back_to: Decimal | None = None
+    otherwise: OutcomeValue = "unknown"
+
+    def __post_init__(self) -> None:
+        _refuse_bad_numbers(self, "retained_at_least", "left_at_least")
+        if self.balance_back_to is not None:
+            _refuse_bad_numbers(self, "balance_back_to")
+
+
 class RuleSpec(msgspec.Struct, forbid_unknown_fields=True, frozen=True, rename={"on": "on"}):
     """One rule as written in the file."""
 
@@ -260,6 +304,8 @@ class RuleSpec(msgspec.Struct, forbid_unknown_fields=True, frozen=True, rename={
     mode: Literal["live", "shadow"] = "live"
     #: the rule in force this one is tried against (``churnwatch rules compare``)
     shadows: RuleId | None = None
+    #: how each alert's outcome is derived from the customer's later events
+    outcome: OutcomeSpec | None = None
 
     def __post_init__(self) -> None:
         titles = [self.title] if isinstance(self.title, str) else list(self.title.values())

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from churnwatch.rules.blocks import Block, TimedBlock
 from churnwatch.rules.expressions import CompiledCondition
 from churnwatch.rules.model import RuleSpec
+from churnwatch.rules.outcomes import OutcomeRule
 from churnwatch.rules.tiers import DEFAULT_TIERS, TierScale
 from churnwatch.schemas.models import EVENT_TYPES
 
@@ -31,6 +32,8 @@ class CompiledRule:
     timed: bool = False
     #: ``match`` compiled for each event type the rule is on
     match_by_type: dict[str, CompiledCondition] = field(default_factory=dict)
+    #: how the rule's alerts' outcomes are derived (``outcome:``), if it says
+    outcome: OutcomeRule | None = None
 
     @property
     def id(self) -> str:
@@ -70,6 +73,8 @@ class RuleSet:
     tiers: TierScale = DEFAULT_TIERS
     #: per event class, each rule's hot-path parts unpacked once (see Engine.evaluate)
     plans: dict[type, tuple[RulePlan, ...]] = field(default_factory=dict)
+    #: enabled rules that define how their alerts' outcomes are derived
+    outcome_rules: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         by_type: dict[str, tuple[CompiledRule, ...]] = {}
@@ -100,10 +105,20 @@ class RuleSet:
         object.__setattr__(
             self, "timed_rules", tuple(r for r in self.rules if r.timed and r.spec.enabled)
         )
+        object.__setattr__(
+            self,
+            "outcome_rules",
+            frozenset(r.id for r in self.rules if r.outcome is not None and r.spec.enabled),
+        )
         object.__setattr__(self, "horizon", max((r.block.horizon for r in self.rules), default=0))
         object.__setattr__(
             self, "longest_cooldown", max((r.cooldown for r in self.rules), default=0)
         )
+
+    def outcome_of(self, rule_id: str) -> OutcomeRule | None:
+        """The outcome definition of an enabled rule, if it has one."""
+        rule = self.get(rule_id)
+        return rule.outcome if rule is not None and rule.spec.enabled else None
 
     def get(self, rule_id: str) -> CompiledRule | None:
         by_id: dict[str, CompiledRule] = getattr(self, "_by_id")  # noqa: B009

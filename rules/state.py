@@ -31,6 +31,7 @@ __all__ = [
     "PendingStep",
     "ScheduleState",
     "Trigger",
+    "Watch",
     "WindowState",
     "post_balance",
     "rebuild_balance",
@@ -247,6 +248,26 @@ BlockState: TypeAlias = (
 )
 
 
+class Watch(msgspec.Struct, array_like=True, omit_defaults=True):
+    """An alert whose outcome is still being derived from the customer's later events.
+
+    Events after ``start`` and before ``end`` (µs) count; ``kept`` and ``lost`` are
+    amounts when the rule measures money at stake, else numbers of events
+    (rules/outcomes.py).
+    """
+
+    alert_id: str
+    rule_id: str
+    start: int
+    end: int
+    at_stake: Decimal | None = None
+    key: str | None = None
+    #: the balance that counts as recovered (``balance_back_to``), in money
+    target: Decimal | None = None
+    kept: Decimal = Decimal(0)
+    lost: Decimal = Decimal(0)
+
+
 class CustomerState(msgspec.Struct):
     """Everything the engine remembers about one customer."""
 
@@ -258,3 +279,5 @@ class CustomerState(msgspec.Struct):
     blocks: dict[str, BlockState] = msgspec.field(default_factory=dict)
     last_alert_at: dict[str, int] = msgspec.field(default_factory=dict)
     pruned_at: int = 0
+    #: alerts whose outcome is still open, oldest first (at most rules/outcomes.MAX_WATCHES)
+    watches: list[Watch] = msgspec.field(default_factory=list)

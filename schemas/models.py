@@ -23,6 +23,7 @@ __all__ = [
     "Alert",
     "Counterparty",
     "CustomerEvent",
+    "DerivedOutcome",
     "Event",
     "ProductEvent",
     "Recipient",
@@ -223,6 +224,25 @@ class Alert(msgspec.Struct, frozen=True, tag_field="type", tag="alert", omit_def
     template: str | None = None
     #: from a rule in ``mode: shadow``: stored for comparison, never routed or delivered
     shadow: bool = False
+
+
+class DerivedOutcome(msgspec.Struct, frozen=True, omit_defaults=True):
+    """An alert's outcome as the customer's own later events show it (not an alert).
+
+    ``outcome`` is ``retained``, ``partly_retained``, ``left`` or ``unknown`` (the watch
+    ended undecided); ``share`` the share of the money at stake kept, when the rule's
+    definition measures money. Derived alike for customers in a control group, whom no
+    manager was told about, so the uplift has something to compare.
+    """
+
+    alert_id: str
+    rule_id: str
+    customer_id: str
+    outcome: str
+    decided_at: dt.datetime
+    share: Decimal | None = None
+    #: the event that decided it; None when the watch ran out
+    evidence_event_id: str | None = None
 
 
 def event_type_name(event: Event) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator, Sequence
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +21,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from churnwatch.schemas.exceptions import StoreError
-from churnwatch.schemas.models import Alert, Recipient
-from churnwatch.schemas.tables import alerts
+from churnwatch.schemas.models import Alert, DerivedOutcome, Recipient
+from churnwatch.schemas.tables import alerts, derived_outcomes
 from churnwatch.schemas.times import utc
 from churnwatch.schemas.upgrade import MIGRATIONS, migrate, schema_problem, schema_state
 
@@ -151,6 +152,67 @@ class AlertStore:
             except IntegrityError:
                 continue
         return fresh
+
+    def add_outcomes(self, batch: Sequence[DerivedOutcome]) -> int:
+        """Store derived outcomes; an alert's first one stands (replays write nothing new).
+
+        Returns how many were new. One ``INSERT … ON CONFLICT DO NOTHING`` batch, as
+        :meth:`add_alerts`.
+        """
+        if not batch:
+            return 0
+        rows = [
+            {
+                "alert_id": o.alert_id,
+                "rule_id": o.rule_id,
+                "customer_id": o.customer_id,
+                "outcome": o.outcome,
+                "share": None if o.share is None else str(o.share),
+                "decided_at": utc(o.decided_at),
+                "evidence_event_id": o.evidence_event_id,
+            }
+            for o in {o.alert_id: o for o in reversed(batch)}.values()  # the first of each
+        ]
+        dialect = self.engine.dialect.name
+        try:
+            with self.engine.begin() as connection:
+                if dialect in ("postgresql", "sqlite"):
+                    module = postgresql if dialect == "postgresql" else sqlite
+                    statement = (
+                        module.insert(derived_outcomes)
+                        .on_conflict_do_nothing(index_elements=["alert_id"])
+                        .returning(derived_outcomes.c.alert_id)
+                    )
+                    return len(list(connection.scalars(statement, rows)))
+                fresh = 0
+                for row in rows:
+                    try:
+                        with connection.begin_nested():
+                            connection.execute(insert(derived_outcomes), row)
+                        fresh += 1
+                    except IntegrityError:
+                        continue
+                return fresh
+        except SQLAlchemyError as exc:
+            raise StoreError(f"cannot write outcomes to {mask_url(self.url)}: {exc}") from exc
+
+    def outcomes(self) -> list[DerivedOutcome]:
+        """Every derived outcome stored, by alert id."""
+        query = select(derived_outcomes).order_by(derived_outcomes.c.alert_id)
+        with self.engine.connect() as connection:
+            rows = connection.execute(query).mappings().all()
+        return [
+            DerivedOutcome(
+                alert_id=row["alert_id"],
+                rule_id=row["rule_id"],
+                customer_id=row["customer_id"],
+                outcome=row["outcome"],
+                decided_at=utc(row["decided_at"]),
+                share=None if row["share"] is None else Decimal(row["share"]),
+                evidence_event_id=row["evidence_event_id"],
+            )
+            for row in rows
+        ]
 
     def count(self) -> int:
         with self.engine.connect() as connection:

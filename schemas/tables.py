@@ -31,6 +31,7 @@ __all__ = [
     "customer_products",
     "customer_profiles",
     "deliveries",
+    "derived_outcomes",
     "directory_staff",
     "followup_assignees",
     "followup_events",
@@ -247,4 +248,22 @@ phone_reveals = Table(
     Column("customer_id", String(64), nullable=False),
     Column("at", DateTime(timezone=True), nullable=False),
     Index("ix_phone_reveals_alert_staff", "alert_id", "staff_id", "at"),
+)
+
+
+#: each alert's outcome as derived from the customer's own later events (the rule pack's
+#: ``outcome:``), one row per alert, written once: beside, never over, what managers record
+derived_outcomes = Table(
+    "derived_outcomes",
+    metadata,
+    Column("alert_id", String(64), primary_key=True),
+    Column("rule_id", String(64), nullable=False),
+    Column("customer_id", String(64), nullable=False),
+    Column("outcome", String(24), nullable=False),
+    #: share of the money at stake kept, as a decimal string (rules with ``at_stake``)
+    Column("share", String(32)),
+    #: event time the outcome was decided (an event, or the end of the watch)
+    Column("decided_at", DateTime(timezone=True), nullable=False),
+    Column("evidence_event_id", String(128)),
+    Index("ix_derived_outcomes_rule", "rule_id"),
 )

@@ -27,7 +27,13 @@ from churnwatch.rules.engine import Engine, Status, event_micros
 from churnwatch.rules.isolation import Isolation, rule_error_reason
 from churnwatch.rules.state import CustomerState
 from churnwatch.schemas.decode import DEFAULT_LIMITS, DeadLetter, Limits, Source, decode
-from churnwatch.schemas.models import Alert, CustomerEvent, StaffEvent, TransactionEvent
+from churnwatch.schemas.models import (
+    Alert,
+    CustomerEvent,
+    DerivedOutcome,
+    StaffEvent,
+    TransactionEvent,
+)
 from churnwatch.schemas.profiles import ProfileBook
 from churnwatch.schemas.store import AlertStore
 from churnwatch.streams.timers import TimerIndex
@@ -61,6 +67,8 @@ class ReplaySummary:
     timer_errors: int = 0
     alerts_by_rule: Counter[str] = field(default_factory=Counter)
     new_alerts: int = 0
+    #: alerts' outcomes derived from the customers' later events, by outcome
+    outcomes: Counter[str] = field(default_factory=Counter)
     seconds: float = 0.0
 
     @property
@@ -100,6 +108,9 @@ class ReplayDriver:
         self.stored: list[Alert] = []
         #: the customer profiles (schemas/profiles.py), kept in the store beside the alerts
         self.profiles = ProfileBook(self._tier_of) if store is not None else None
+        #: derived outcomes not yet stored, and every one derived (rule tests read it)
+        self.pending_outcomes: list[DerivedOutcome] = []
+        self.derived: list[DerivedOutcome] = []
         #: event-time clock (µs): the latest occurred_at seen; timers fire as it passes them
         self.clock_at = 0
         self.timers = TimerIndex()
@@ -165,6 +176,8 @@ class ReplayDriver:
                         profiles.note(event)
                     elif event.kind == "payroll" and event.direction == "credit":  # type: ignore[union-attr]
                         profiles.note_payroll(event)  # type: ignore[arg-type]
+                if outcome.outcomes:
+                    self.pending_outcomes.extend(outcome.outcomes)
                 if outcome.alerts:
                     self.pending.extend(outcome.alerts)
                     if len(self.pending) >= FLUSH_EVERY:
@@ -208,6 +221,8 @@ class ReplayDriver:
                 summary.timer_errors += 1
                 continue
             self.pending.extend(outcome.alerts)
+            if outcome.outcomes:
+                self.pending_outcomes.extend(outcome.outcomes)
             if outcome.next_due is not None:
                 timers.set(customer_id, outcome.next_due)
         self.flush(summary)
@@ -251,14 +266,22 @@ class ReplayDriver:
             self.profiles.write(self.store.engine)
 
     def flush(self, summary: ReplaySummary) -> None:
-        """Store pending alerts; pass the new ones to every sink.
+        """Store pending alerts, pass the new ones to every sink, then store outcomes.
 
         The profiles noted so far are written first, so routing reads them as they
         stand at these alerts (a branch's top customers by assets).
         """
-        if not self.pending:
-            return
-        self.write_profiles()
+        if self.pending:
+            self.write_profiles()
+            self.flush_alerts(summary)
+        if self.pending_outcomes:
+            decided, self.pending_outcomes = self.pending_outcomes, []
+            if self.store is not None:
+                self.store.add_outcomes(decided)
+            summary.outcomes.update(o.outcome for o in decided)
+            self.derived.extend(decided)
+
+    def flush_alerts(self, summary: ReplaySummary) -> None:
         batch, self.pending = self.pending, []
         if self.route is not None:
             batch = [self.route(alert, self.directory) for alert in batch]

@@ -15,6 +15,12 @@ A test file::
           - {occurred_at: "2026-03-02T10:00:00+08:00", amount: 50000.00}
         expect:
           - {rule: large-transfer-out, customer: C1, facts: {amount: "50000.00"}}
+        outcomes:                        # optional: the alerts' derived outcomes, exactly
+          - {rule: large-transfer-out, outcome: retained, share: "0.6000"}
+
+A case with ``outcomes:`` compares the outcomes derived from the events (the rules'
+``outcome:`` definitions) with these, as ``expect:`` compares alerts; without it they
+are not compared.
 """
 
 from __future__ import annotations
@@ -33,7 +39,7 @@ from churnwatch.rules.exceptions import RuleSetError
 from churnwatch.rules.loader import RuleSet, load_rules
 from churnwatch.rules.yamlfile import YamlSyntaxError, load_yaml, plain
 from churnwatch.schemas.decode import DeadLetter, decode
-from churnwatch.schemas.models import Alert
+from churnwatch.schemas.models import Alert, DerivedOutcome
 
 __all__ = [
     "MAX_REPEAT",
@@ -52,10 +58,21 @@ class ExpectedAlert(msgspec.Struct, forbid_unknown_fields=True):
     facts: dict[str, Any] = msgspec.field(default_factory=dict)
 
 
+class ExpectedOutcome(msgspec.Struct, forbid_unknown_fields=True):
+    rule: str
+    outcome: str
+    customer: str | None = None
+    #: the share of the money at stake kept, as the outcome records it ("0.6000")
+    share: str | None = None
+    #: the event that decided it; ``null`` when the watch ran out
+    evidence: str | None = None
+
+
 class TestCaseSpec(msgspec.Struct, forbid_unknown_fields=True):
     name: str
     events: list[dict[str, Any]]
     expect: list[ExpectedAlert] = msgspec.field(default_factory=list)
+    outcomes: list[ExpectedOutcome] | None = None
     rules: list[str] | None = None
     #: move the event-time clock here after the last event (timers due by then fire)
     until: str | None = None
@@ -141,7 +158,7 @@ def _run_file(path: Path, ruleset: RuleSet, root: Path) -> Iterator[CaseResult]:
             yield result
             continue
         try:
-            alerts, problems = _play(ruleset, spec.defaults, case, index)
+            alerts, problems, outcomes = _play(ruleset, spec.defaults, case, index)
         except (ValueError, TypeError, OverflowError, KeyError) as exc:
             result.failures.append(f"the case cannot run: {exc}")
             yield result
@@ -149,13 +166,16 @@ def _run_file(path: Path, ruleset: RuleSet, root: Path) -> Iterator[CaseResult]:
         result.failures.extend(problems)
         if scope is not None:
             alerts = [a for a in alerts if a.rule_id in scope]
+            outcomes = [o for o in outcomes if o.rule_id in scope]
         result.failures.extend(_compare(case.expect, alerts))
+        if case.outcomes is not None:
+            result.failures.extend(_compare_outcomes(case.outcomes, outcomes))
         yield result
 
 
 def _play(
     ruleset: RuleSet, defaults: dict[str, dict[str, Any]], case: TestCaseSpec, index: int
-) -> tuple[list[Alert], list[str]]:
+) -> tuple[list[Alert], list[str], list[DerivedOutcome]]:
     """Run the case through the replay driver, the very path production replays take."""
     from churnwatch.streams.replay.driver import (
         ReplayDriver,  # the driver sits above rules/ in the layering
@@ -185,7 +205,7 @@ def _play(
     driver.run(segment)
     if case.until is not None:
         driver.advance_to(_parse_time(case.until))
-    return driver.stored, problems
+    return driver.stored, problems, driver.derived
 
 
 #: the most events one ``repeat:`` item may unroll to, and its longest ``every:``
@@ -270,6 +290,36 @@ def _compare(expected: list[ExpectedAlert], actual: list[Alert]) -> list[str]:
             f"(trigger {', '.join(extra.trigger_event_ids)}; facts {extra.facts})"
         )
     return failures
+
+
+def _compare_outcomes(expected: list[ExpectedOutcome], actual: list[DerivedOutcome]) -> list[str]:
+    remaining = list(actual)
+    failures: list[str] = []
+    for want in expected:
+        found = next((o for o in remaining if _outcome_matches(want, o)), None)
+        if found is None:
+            failures.append(
+                f"expected outcome not derived: {want.rule} {want.outcome}"
+                + (f" (share {want.share})" if want.share is not None else "")
+            )
+        else:
+            remaining.remove(found)
+    for extra in remaining:
+        failures.append(
+            f"unexpected outcome: {extra.rule_id} {extra.outcome} for {extra.customer_id} "
+            f"(share {extra.share}; decided by {extra.evidence_event_id or 'the end of the watch'})"
+        )
+    return failures
+
+
+def _outcome_matches(want: ExpectedOutcome, got: DerivedOutcome) -> bool:
+    return (
+        want.rule == got.rule_id
+        and want.outcome == got.outcome
+        and (want.customer is None or want.customer == got.customer_id)
+        and (want.share is None or want.share == str(got.share))
+        and (want.evidence is None or want.evidence == got.evidence_event_id)
+    )
 
 
 def _matches(want: ExpectedAlert, alert: Alert) -> bool:

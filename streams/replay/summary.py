@@ -27,6 +27,10 @@ def print_summary(summary: ReplaySummary, console: Console) -> None:
     for rule_id, count in sorted(summary.alerts_by_rule.items()):
         table.add_row(f"  {rule_id}", f"{count:,}")
     table.add_row("new alerts stored", f"{summary.new_alerts:,}")
+    if summary.outcomes:
+        table.add_row("outcomes derived", f"{sum(summary.outcomes.values()):,}")
+        for outcome, count in sorted(summary.outcomes.items()):
+            table.add_row(f"  {outcome}", f"{count:,}")
     table.add_row("seconds", f"{summary.seconds:.2f}")
     table.add_row("events per second", f"{summary.events_per_second:,.0f}")
     console.print(table)

@@ -34,7 +34,13 @@ from churnwatch.notifiers.directory import InMemoryDirectory
 from churnwatch.rules.engine import Engine, Status, event_micros
 from churnwatch.rules.isolation import Isolation, rule_error_reason
 from churnwatch.schemas.decode import DeadLetter, Source, decode
-from churnwatch.schemas.models import Alert, CustomerEvent, StaffEvent, TransactionEvent
+from churnwatch.schemas.models import (
+    Alert,
+    CustomerEvent,
+    DerivedOutcome,
+    StaffEvent,
+    TransactionEvent,
+)
 from churnwatch.schemas.profiles import ProfileBook
 from churnwatch.schemas.store import AlertStore
 from churnwatch.streams.config import Config
@@ -62,6 +68,8 @@ class WorkerStats(msgspec.Struct):
     repartitioned: int = 0
     alerts: int = 0
     new_alerts: int = 0
+    #: alerts' outcomes derived from the customers' later events
+    outcomes: int = 0
     batches: int = 0
     timers_fired: int = 0
     checkpoints: int = 0
@@ -113,6 +121,8 @@ class Batches:
         self.store: AlertStore | None = None
         #: the customer profiles this batch's events changed (written in :meth:`process`)
         self.profiles = ProfileBook(lambda aum: self.engine.tiers.tier_of(aum))
+        #: derived outcomes not yet stored: stored with the next alerts, or by process()
+        self.outcomes: list[DerivedOutcome] = []
 
     async def receive(self, batch: dict[Any, list[Any]]) -> None:
         """Decode a fetched batch into the task buffers; forward events keyed otherwise."""
@@ -183,7 +193,7 @@ class Batches:
                 await self._evaluate(task, evaluated, counts, alerts, fired)
         if self.profiles:
             await self.write_profiles()
-        if alerts or fired:
+        if alerts or fired or self.outcomes:
             await self.emit(alerts, fired)
         # only now, with the alerts stored, may a checkpoint cover these records
         offsets.update(moved)
@@ -239,6 +249,8 @@ class Batches:
                     matches[rule_id] = matches.get(rule_id, 0) + 1
                 if outcome.alerts:
                     alerts.extend(outcome.alerts)
+                if outcome.outcomes:
+                    self.outcomes.extend(outcome.outcomes)
             elif status is Status.DUPLICATE:
                 counts.duplicates += 1
             elif status is Status.TOO_LATE:
@@ -300,6 +312,8 @@ class Batches:
                 continue
             self.stats.timers_fired += 1
             alerts.extend(outcome.alerts)
+            if outcome.outcomes:
+                self.outcomes.extend(outcome.outcomes)
             if outcome.next_due is not None:
                 timers.set(customer_id, outcome.next_due)
 
@@ -321,7 +335,7 @@ class Batches:
             if due <= until:
                 now = now or self.clock()
                 self.fire_timers(task.number, until, now, fired)
-        if fired:
+        if fired or self.outcomes:
             await self.emit([], fired)
 
     def rebuild_timers(self) -> None:
@@ -349,6 +363,9 @@ class Batches:
         producer, store = self.producer, self.store
         assert producer is not None and store is not None
         batch = alerts + fired
+        if not batch:
+            await self.store_outcomes(store)
+            return
         if self.route is not None:
             batch = [self.route(alert, self.directory) for alert in batch]
         fresh = await self.retry(lambda: store.add_alerts(batch), "store alerts")
@@ -362,6 +379,7 @@ class Batches:
                 "hand alerts to the notifiers",
                 thread=False,
             )
+        await self.store_outcomes(store)
         topic = self.config.topics.alerts
         for alert in batch:  # at-least-once: readers dedupe by alert_id
             if alert.shadow:  # a rule on trial stays in the store, off the alerts topic
@@ -371,6 +389,19 @@ class Batches:
                     topic, msgspec.json.encode(alert), key=alert.customer_id.encode()
                 )
             )
+
+    async def store_outcomes(self, store: AlertStore) -> None:
+        """Store the derived outcomes in hand, after the alerts they follow (idempotent).
+
+        Stored before the offsets move on: a crash derives them again from the last
+        checkpoint's states, and the store keeps an alert's first.
+        """
+        if not self.outcomes:
+            return
+        decided = self.outcomes
+        await self.retry(lambda: store.add_outcomes(decided), "store outcomes")
+        self.outcomes = []
+        self.stats.outcomes += len(decided)
 
     async def dead_letter(
         self, raw: bytes, reason: str, code: str, where: Any, offset: int

@@ -24,6 +24,7 @@ from churnwatch.rules.state import (
     CustomerState,
     HistoryState,
     Observation,
+    Watch,
     WindowState,
 )
 from churnwatch.schemas.models import CustomerEvent
@@ -130,14 +131,32 @@ class TestStoredForm:
     def test_the_stored_form_leads_with_its_version(self) -> None:
         """What encode_state writes says which format it is in, so a later one can upgrade it."""
         data = encode_state(CustomerState())
-        assert msgspec.msgpack.decode(data)[0] == FORMAT_VERSION == 2
+        assert msgspec.msgpack.decode(data)[0] == FORMAT_VERSION == 3
 
     def test_a_newer_format_is_refused_with_a_reason(self) -> None:
         """A state from a newer churnwatch is not misread: the error says to upgrade."""
         data = bytearray(encode_state(CustomerState()))
         data[1] = FORMAT_VERSION + 1
-        with pytest.raises(ValueError, match="format version 3"):
+        with pytest.raises(ValueError, match="format version 4"):
             decode_state(bytes(data))
+
+    def test_a_version_2_state_reads_as_one_with_no_watch(self) -> None:
+        """Version 3 only adds the outcome watches: a stored version 2 state loads as it was."""
+        state = CustomerState(watermark=1_700_000_000_000_000, last_alert_at={"r": 5})
+        data = bytearray(encode_state(state))
+        data[1] = 2  # what version 2 wrote for the same state
+        again = decode_state(bytes(data))
+        assert again.watches == [] and again.last_alert_at == {"r": 5}
+        assert again.watermark == state.watermark
+
+    def test_a_state_without_watches_costs_no_byte_more(self) -> None:
+        """Watches are left out when there are none: most customers' states keep their size."""
+        with_none = encode_state(CustomerState(watermark=10**15))
+        one = Watch("al-1", "r", 1, 2, Decimal("100.00"), "TD-1", None, Decimal("60.00"))
+        with_one = encode_state(CustomerState(watermark=10**15, watches=[one]))
+        assert len(msgspec.msgpack.decode(with_none)) == 9
+        assert decode_state(with_one).watches == [one]
+        assert len(with_one) > len(with_none)
 
     def test_money_of_a_finer_currency_is_kept_exactly(self) -> None:
         """A 3-decimal posting raises the balance window's scale; every figure stays exact."""

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
+from decimal import Decimal
 
 import pytest
 import sqlalchemy as sa
 
 from churnwatch.schemas.exceptions import StoreError
-from churnwatch.schemas.models import Alert, Recipient
+from churnwatch.schemas.models import Alert, DerivedOutcome, Recipient
 from churnwatch.schemas.store import AlertStore, mask_url
 
 SHANGHAI = dt.timezone(dt.timedelta(hours=8))
@@ -173,3 +174,42 @@ class TestErrors:
         masked = mask_url("postgresql://churn:s3cret@db.example:5432/alerts")
         assert "s3cret" not in masked
         assert "churn" in masked
+
+
+def make_outcome(alert_id: str, outcome: str = "retained", **overrides: object) -> DerivedOutcome:
+    fields: dict[str, object] = {
+        "alert_id": alert_id,
+        "rule_id": "large-transfer-out",
+        "customer_id": "C1",
+        "outcome": outcome,
+        "decided_at": dt.datetime(2026, 3, 9, 10, 0, 0, 250000, tzinfo=SHANGHAI),
+        "share": Decimal("0.6000"),
+        "evidence_event_id": "tx-9",
+    }
+    fields.update(overrides)
+    return DerivedOutcome(**fields)  # type: ignore[arg-type]
+
+
+class TestDerivedOutcomes:
+    def test_an_outcome_reads_back_equal(self, store: AlertStore) -> None:
+        """Share, evidence and the exact decision time come back as written."""
+        written = [make_outcome("al-1"), make_outcome("al-2", "unknown", share=None)]
+        assert store.add_outcomes(written) == 2
+        back = store.outcomes()
+        assert [o.alert_id for o in back] == ["al-1", "al-2"]
+        assert back[0] == written[0]
+        assert back[1].share is None and back[1].evidence_event_id == "tx-9"
+
+    def test_an_alerts_first_outcome_stands(self, store: AlertStore) -> None:
+        """Writing again (a replay, a worker restart) changes nothing: the first stays."""
+        assert store.add_outcomes([make_outcome("al-1")]) == 1
+        assert store.add_outcomes([make_outcome("al-1", "left"), make_outcome("al-2")]) == 1
+        assert [(o.alert_id, o.outcome) for o in store.outcomes()] == [
+            ("al-1", "retained"),
+            ("al-2", "retained"),
+        ]
+
+    def test_within_one_batch_the_first_of_an_alert_is_kept(self, store: AlertStore) -> None:
+        """Two outcomes of one alert in a batch store the first."""
+        assert store.add_outcomes([make_outcome("al-1", "left"), make_outcome("al-1")]) == 1
+        assert [o.outcome for o in store.outcomes()] == ["left"]

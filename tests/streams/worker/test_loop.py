@@ -57,6 +57,16 @@ def replay_profiles(lines: list[bytes], tmp: Path) -> tuple[list[tuple[object, .
     with AlertStore(url) as store:
         ReplayDriver(Engine(load_rules(SHIPPED_RULES)), store).run(lines)
     return profiles(url)
+def replay_outcomes(lines: list[bytes]) -> set[tuple[str, str, str | None]]:
+    """(alert, outcome, share) of every outcome replay derives from ``lines``."""
+    driver = ReplayDriver(Engine(load_rules(SHIPPED_RULES)))
+    driver.run(lines)
+    return {(o.alert_id, o.outcome, str(o.share)) for o in driver.derived}
+
+
+def stored_outcomes(setup: Setup) -> set[tuple[str, str, str | None]]:
+    with AlertStore(setup.db) as store:
+        return {(o.alert_id, o.outcome, str(o.share)) for o in store.outcomes()}
 
 
 def sink_ids(worker: WorkerProcess) -> list[str]:
@@ -120,6 +130,10 @@ def test_end_to_end_equals_replay(
     wait_until(lambda: setup.alert_ids() == expected, what="the replay's alerts")
     customers = replay_profiles(lines, setup.tmp)
     wait_until(lambda: profiles(setup.db) == customers, what="the replay's customer profiles")
+    # the alerts' outcomes, derived from the customers' later events: the same as replay's
+    outcomes = replay_outcomes(lines)
+    assert outcomes, "the generated events decide some outcomes"
+    wait_until(lambda: stored_outcomes(setup) == outcomes, what="the replay's outcomes")
     assert worker.terminate() == 0
     assert setup.alert_ids() == expected
     assert sorted(sink_ids(worker)) == sorted(expected)
