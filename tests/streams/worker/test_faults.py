@@ -68,7 +68,7 @@ def test_store_outage_is_retried_with_nothing_committed_and_nothing_lost(
     feed.arrive()
     gate.held()
     with store.refusing():
-        worker.wait_for_log("cannot store", timeout=30)  # its profiles or its alerts
+        worker.wait_for_log("cannot store", timeout=30)  # its profiles, alerts or outcomes
         gate.open()  # killed with every other connection: nothing of it stays
         held = setup.committed()
         assert held < bank.inputs
