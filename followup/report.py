@@ -15,6 +15,14 @@ Definitions (the report and its tests use exactly these):
   bank has a customer record of, and the share of them holding at least 2, 3 and 5
   products now (held: the product's latest event opened, scheduled or renewed it), from
   the customer profiles the drivers keep; a branch head's report counts their branch.
+- *derived outcomes*: each alert's outcome as the customer's own later events show it
+  (the rule's ``outcome:`` in the pack, ``derived_outcomes`` in the store), for treated
+  and control customers alike; the 7-3-1 steps of one maturity count once (one case).
+- *derived retention*: (retained + partly retained) / (retained + partly retained + left)
+  of the derived outcomes (``unknown`` is left out); the *derived uplift* is the treated
+  group's minus the control group's, with Newcombe's 95% interval
+  (:func:`churnwatch.followup.uplift.newcombe_interval`) and the two group sizes (the
+  cases with a decided outcome in each).
 - *maturing funds retained* (``maturity-reminder``): per product (its reminders are one
   case), the amount retained (all of it for *retained*, the recorded amount for *partly
   retained*, none for *left*) over the maturing amount of products with such an outcome.
@@ -33,8 +41,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine, select
 
 from churnwatch.followup.store import OUTCOMES
+from churnwatch.followup.uplift import Interval, newcombe_interval
 from churnwatch.schemas.profile_views import HoldingCounts, holding_counts
-from churnwatch.schemas.tables import alerts, followups
+from churnwatch.schemas.tables import alerts, derived_outcomes, followups
 from churnwatch.schemas.times import utc_or_none
 
 __all__ = [
@@ -52,6 +61,8 @@ MAX_REPORT_DAYS = 3660
 
 MATURITY_RULE = "maturity-reminder"
 KEPT = ("retained", "partly_retained")
+#: what a derived outcome may be (``unknown``: the watch ended undecided)
+DERIVED = ("retained", "partly_retained", "left", "unknown")
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +79,11 @@ class Case:
     outcome: str | None
     retained_amount: Decimal | None
     facts: dict[str, object]
+    #: the outcome derived from the customer's later events, if decided yet
+    derived: str | None = None
+    derived_share: Decimal | None = None
+    #: the follow-up case it belongs to: the 7-3-1 steps of one maturity are one
+    case: str = ""
 
 
 @dataclass
@@ -79,6 +95,10 @@ class GroupStats:
     outcomes: Counter[str] = field(default_factory=Counter)
     control_alerts: int = 0
     control_outcomes: Counter[str] = field(default_factory=Counter)
+    #: derived outcomes, one per case, of the treated and of the control group
+    derived: Counter[str] = field(default_factory=Counter)
+    control_derived: Counter[str] = field(default_factory=Counter)
+    cases: set[str] = field(default_factory=set)
 
     @property
     def ack_share(self) -> float | None:
@@ -118,7 +138,47 @@ class GroupStats:
         acted, control = self.retention, self.control_retention
         return acted - control if acted is not None and control is not None else None
 
+    @staticmethod
+    def _kept_decided(outcomes: Counter[str]) -> tuple[int, int]:
+        kept = sum(outcomes[o] for o in KEPT)
+        return kept, kept + outcomes["left"]
+
+    @property
+    def treated_n(self) -> int:
+        """Treated cases with a decided derived outcome: the uplift's first group."""
+        return self._kept_decided(self.derived)[1]
+
+    @property
+    def control_n(self) -> int:
+        """Control cases with a decided derived outcome: the uplift's second group."""
+        return self._kept_decided(self.control_derived)[1]
+
+    @property
+    def derived_retention(self) -> float | None:
+        return self._retention(self.derived)
+
+    @property
+    def control_derived_retention(self) -> float | None:
+        return self._retention(self.control_derived)
+
+    @property
+    def derived_uplift(self) -> float | None:
+        acted, control = self.derived_retention, self.control_derived_retention
+        return acted - control if acted is not None and control is not None else None
+
+    @property
+    def derived_interval(self) -> Interval | None:
+        """Newcombe's 95% interval of :attr:`derived_uplift` (None without both groups)."""
+        kept, decided = self._kept_decided(self.derived)
+        control_kept, control_decided = self._kept_decided(self.control_derived)
+        if not decided or not control_decided:
+            return None
+        return newcombe_interval(kept, decided, control_kept, control_decided)
+
     def add(self, case: Case) -> None:
+        if case.derived is not None and case.case not in self.cases:
+            self.cases.add(case.case)
+            (self.control_derived if case.is_control else self.derived)[case.derived] += 1
         if case.is_control:
             self.control_alerts += 1
             if case.outcome:
@@ -172,8 +232,16 @@ def load_cases(engine: Engine, since: dt.datetime, until: dt.datetime) -> list[C
             followups.c.acknowledged_at,
             followups.c.outcome,
             followups.c.retained_amount,
+            alerts.c.customer_id,
+            alerts.c.trigger_event_ids,
+            derived_outcomes.c.outcome.label("derived"),
+            derived_outcomes.c.share.label("derived_share"),
         )
-        .select_from(alerts.join(followups, followups.c.alert_id == alerts.c.alert_id))
+        .select_from(
+            alerts.join(followups, followups.c.alert_id == alerts.c.alert_id).outerjoin(
+                derived_outcomes, derived_outcomes.c.alert_id == alerts.c.alert_id
+            )
+        )
         .where(
             alerts.c.detected_at >= since.astimezone(dt.UTC),
             alerts.c.detected_at < until.astimezone(dt.UTC),
@@ -194,9 +262,22 @@ def load_cases(engine: Engine, since: dt.datetime, until: dt.datetime) -> list[C
             outcome=r.outcome if r.outcome in OUTCOMES else None,
             retained_amount=Decimal(r.retained_amount) if r.retained_amount else None,
             facts=dict(r.facts),
+            derived=r.derived if r.derived in DERIVED else None,
+            derived_share=Decimal(r.derived_share) if r.derived_share else None,
+            case=_case_of(r.alert_id, r.rule_id, r.customer_id, r.facts, r.trigger_event_ids),
         )
         for r in rows
     ]
+
+
+def _case_of(
+    alert_id: str, rule_id: str, customer_id: str, facts: dict[str, object], triggers: list[str]
+) -> str:
+    """A schedule's steps share their case (rule, customer, scheduling event), as
+    churnwatch.followup.cases has it; any other alert is a case of its own."""
+    if "step" in facts and triggers:
+        return "\x1f".join((rule_id, customer_id, triggers[0]))
+    return alert_id
 
 
 def _group(cases: Iterable[Case], key: str) -> list[GroupStats]:

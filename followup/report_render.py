@@ -20,9 +20,10 @@ from churnwatch.followup.holdings_render import (
     holding_sections,
     holding_text_lines,
 )
-from churnwatch.followup.report import GroupStats, Report
+from churnwatch.followup.report import DERIVED, GroupStats, Report
 from churnwatch.followup.spreadsheet import safe_writer
 from churnwatch.followup.store import OUTCOMES
+from churnwatch.followup.uplift import Interval
 from churnwatch.notifiers.filters import date_long, locale_of, money
 from churnwatch.schemas.profile_views import HOLDING_THRESHOLDS
 
@@ -46,6 +47,30 @@ _COLUMNS = (
     "control_alerts",
     "control_retention",
     "uplift",
+)
+#: the outcomes derived from the accounts, beside the recorded ones (one per case)
+_DERIVED_COLUMNS = (
+    *(f"derived_{o}" for o in DERIVED),
+    *(f"control_derived_{o}" for o in DERIVED),
+    "derived_retention",
+    "control_derived_retention",
+    "derived_uplift",
+    "derived_uplift_low",
+    "derived_uplift_high",
+    "treated_n",
+    "control_n",
+)
+#: the text report's table of them, per rule: recorded and derived side by side
+_TEXT_DERIVED = (
+    "treated_n",
+    "control_n",
+    "derived r/p/l/u",
+    "control r/p/l/u",
+    "retention",
+    "derived_retention",
+    "control_derived_retention",
+    "derived_uplift",
+    "95% CI",
 )
 
 
@@ -79,6 +104,33 @@ def _cells(g: GroupStats) -> list[str]:
     ]
 
 
+def fmt_interval(value: Interval | None) -> str:
+    return "-" if value is None else f"{value.low * 100:+.1f} to {value.high * 100:+.1f} pp"
+
+
+def _counts(outcomes: Mapping[str, int]) -> str:
+    return "/".join(str(outcomes.get(o, 0)) for o in DERIVED)
+
+
+def _derived_cells(g: GroupStats) -> list[str]:
+    return [
+        str(g.treated_n),
+        str(g.control_n),
+        _counts(g.derived),
+        _counts(g.control_derived),
+        fmt_share(g.retention),
+        fmt_share(g.derived_retention),
+        fmt_share(g.control_derived_retention),
+        fmt_points(g.derived_uplift),
+        fmt_interval(g.derived_interval),
+    ]
+
+
+def _table(rows: list[list[str]]) -> list[str]:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
+
+
 def _sections(report: Report) -> Iterable[tuple[str, list[GroupStats]]]:
     yield "rule", report.by_rule
     yield "branch", report.by_branch
@@ -94,9 +146,12 @@ def render_text(report: Report, language: str = "en", names: ReportNames | None 
     header = ["", *_COLUMNS]
     for name, groups in _sections(report):
         rows = [[f"by {name}", *header[1:]]] + [[g.key, *_cells(g)] for g in groups]
-        widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
         lines.append("")
-        lines.extend("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows)
+        lines.extend(_table(rows))
+    rows = [["outcomes from the accounts, by rule", *_TEXT_DERIVED]]
+    rows += [[g.key, *_derived_cells(g)] for g in report.by_rule]
+    lines.append("")
+    lines.extend(_table(rows))
     m = report.maturity
     lines += [
         "",
@@ -112,7 +167,7 @@ def render_csv(report: Report, language: str = "en", names: ReportNames | None =
     """Rows for a spreadsheet; the cross-holding block headed in ``language``."""
     out = io.StringIO()
     writer = safe_writer(out)
-    writer.writerow(["section", "key", *_COLUMNS])
+    writer.writerow(["section", "key", *_COLUMNS, *_DERIVED_COLUMNS])
     for name, groups in _sections(report):
         for g in groups:
             writer.writerow(
@@ -128,6 +183,7 @@ def render_csv(report: Report, language: str = "en", names: ReportNames | None =
                     g.control_alerts,
                     "" if g.control_retention is None else f"{g.control_retention:.4f}",
                     "" if g.uplift is None else f"{g.uplift:.4f}",
+                    *_derived_csv(g),
                 ]
             )
     m = report.maturity
@@ -137,6 +193,25 @@ def render_csv(report: Report, language: str = "en", names: ReportNames | None =
     for row in holding_csv_rows(report.holdings, (names or ReportNames()).of, language):
         writer.writerow(row)
     return out.getvalue()
+
+
+def _derived_csv(g: GroupStats) -> list[object]:
+    interval = g.derived_interval
+
+    def ratio(value: float | None) -> str:
+        return "" if value is None else f"{value:.4f}"
+
+    return [
+        *(g.derived[o] for o in DERIVED),
+        *(g.control_derived[o] for o in DERIVED),
+        ratio(g.derived_retention),
+        ratio(g.control_derived_retention),
+        ratio(g.derived_uplift),
+        ratio(interval.low if interval else None),
+        ratio(interval.high if interval else None),
+        g.treated_n,
+        g.control_n,
+    ]
 
 
 def day_chart(

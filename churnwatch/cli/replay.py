@@ -133,6 +133,7 @@ def run_replay(
             tail = driver.advance_to(until)
             summary.alerts_by_rule.update(tail.alerts_by_rule)
             summary.new_alerts += tail.new_alerts
+            summary.outcomes.update(tail.outcomes)
         if notifications is not None:
             notifications.finish()
             print_delivery_summary(notifications, Console(stderr=True))
