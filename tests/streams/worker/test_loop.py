@@ -57,6 +57,8 @@ def replay_profiles(lines: list[bytes], tmp: Path) -> tuple[list[tuple[object, .
     with AlertStore(url) as store:
         ReplayDriver(Engine(load_rules(SHIPPED_RULES)), store).run(lines)
     return profiles(url)
+
+
 def replay_outcomes(lines: list[bytes]) -> set[tuple[str, str, str | None]]:
     """(alert, outcome, share) of every outcome replay derives from ``lines``."""
     driver = ReplayDriver(Engine(load_rules(SHIPPED_RULES)))
