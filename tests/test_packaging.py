@@ -9,6 +9,7 @@ time (the rule pack, JSON Schemas, migrations, page templates).
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -21,11 +22,22 @@ REPO = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.integration
 
 
+#: what a build must not see: local environments, caches, and earlier builds (setuptools
+#: builds in the source tree's build/, where files of an older checkout would enter the wheel)
+NOT_SOURCES = shutil.ignore_patterns(
+    ".git", ".venv", "build", "*.egg-info", "__pycache__", ".*_cache", "var"
+)
+
+
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The wheel, built from a copy of the sources: no stale build/ files in it, and test
+    processes building it at the same time (pytest-xdist) do not share a build folder."""
+    source = tmp_path_factory.mktemp("source") / "churnwatch"
+    shutil.copytree(REPO, source, ignore=NOT_SOURCES)
     out = tmp_path_factory.mktemp("wheel")
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(out), str(REPO)],
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(out), str(source)],
         check=True,
         capture_output=True,
     )
