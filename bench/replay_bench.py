@@ -94,9 +94,19 @@ def print_state_sizes(states: dict[str, CustomerState]) -> None:
         for rule_id, block in state.blocks.items():
             by_block[rule_id] = by_block.get(rule_id, 0) + len(encoder.encode(stored_block(block)))
     seen = sum(len(encoder.encode(state.seen)) for state in states.values())
+    # the churn score's contributions: the state's bytes with them less without them
+    scored = [state for state in states.values() if state.score]
+    score = sum(
+        len(encode_state(state)) - len(encode_state(msgspec.structs.replace(state, score=[])))
+        for state in scored
+    )
     for name, size in sorted(by_block.items(), key=lambda item: -item[1]):
         print(f"  {name}: {size / customers:,.0f} bytes per customer")
     print(f"  remembered event ids: {seen / customers:,.0f} bytes per customer")
+    print(
+        f"  churn score contributions: {score / customers:,.1f} bytes per customer "
+        f"({len(scored):,} customers with any)"
+    )
 
 
 encoder = msgspec.msgpack.Encoder()

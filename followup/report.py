@@ -23,6 +23,10 @@ Definitions (the report and its tests use exactly these):
   group's minus the control group's, with Newcombe's 95% interval
   (:func:`churnwatch.followup.uplift.newcombe_interval`) and the two group sizes (the
   cases with a decided outcome in each).
+- *outcomes by churn score band*: per band of the customer's churn score at the alert
+  (each alert carries it when the pack has a ``score:``), one per case, treated and
+  control together, the recorded and the derived outcomes and the share that left, with
+  the score's concordance with leaving (:mod:`churnwatch.followup.score_bands`).
 - *maturing funds retained* (``maturity-reminder``): per product (its reminders are one
   case), the amount retained (all of it for *retained*, the recorded amount for *partly
   retained*, none for *left*) over the maturing amount of products with such an outcome.
@@ -36,10 +40,12 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, select
 
+from churnwatch.followup.score_bands import ScoreBands, score_bands
 from churnwatch.followup.store import OUTCOMES
 from churnwatch.followup.uplift import Interval, newcombe_interval
 from churnwatch.schemas.profile_views import HoldingCounts, holding_counts
@@ -84,6 +90,10 @@ class Case:
     derived_share: Decimal | None = None
     #: the follow-up case it belongs to: the 7-3-1 steps of one maturity are one
     case: str = ""
+    customer_id: str = ""
+    #: the customer's churn score at the alert, and its band (from, below), if it has one
+    score: Decimal | None = None
+    band: tuple[Decimal, Decimal | None] | None = None
 
 
 @dataclass
@@ -217,6 +227,8 @@ class Report:
     per_day: dict[dt.date, dict[str, tuple[int, int]]]
     #: "branch" / "manager" -> product cross-holding now (not over the period)
     holdings: dict[str, list[HoldingCounts]] = field(default_factory=dict)
+    #: outcomes by churn score band
+    score_bands: ScoreBands = field(default_factory=lambda: ScoreBands([]))
 
 
 def load_cases(engine: Engine, since: dt.datetime, until: dt.datetime) -> list[Case]:
@@ -234,6 +246,7 @@ def load_cases(engine: Engine, since: dt.datetime, until: dt.datetime) -> list[C
             followups.c.retained_amount,
             alerts.c.customer_id,
             alerts.c.trigger_event_ids,
+            alerts.c.score,
             derived_outcomes.c.outcome.label("derived"),
             derived_outcomes.c.share.label("derived_share"),
         )
@@ -265,9 +278,28 @@ def load_cases(engine: Engine, since: dt.datetime, until: dt.datetime) -> list[C
             derived=r.derived if r.derived in DERIVED else None,
             derived_share=Decimal(r.derived_share) if r.derived_share else None,
             case=_case_of(r.alert_id, r.rule_id, r.customer_id, r.facts, r.trigger_event_ids),
+            customer_id=r.customer_id,
+            **_score_of(r.score),
         )
         for r in rows
     ]
+
+
+def _score_of(stored: Any) -> dict[str, Any]:
+    """The score and band of an alert's stored score (JSON), when it has a readable one."""
+    if not isinstance(stored, dict):
+        return {}
+    try:
+        high = stored.get("band_to")
+        return {
+            "score": Decimal(str(stored["points"])),
+            "band": (
+                Decimal(str(stored["band_from"])),
+                None if high is None else Decimal(str(high)),
+            ),
+        }
+    except (KeyError, ArithmeticError, ValueError):
+        return {}
 
 
 def _case_of(
@@ -347,4 +379,5 @@ def build_report(
             "branch": holding_counts(engine, "branch_id", branch_id=branch_id),
             "manager": holding_counts(engine, "manager_id", branch_id=branch_id),
         },
+        score_bands=score_bands(cases),
     )

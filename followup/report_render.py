@@ -21,6 +21,11 @@ from churnwatch.followup.holdings_render import (
     holding_text_lines,
 )
 from churnwatch.followup.report import DERIVED, GroupStats, Report
+from churnwatch.followup.score_bands import (
+    band_label,
+    score_band_csv_rows,
+    score_band_text_lines,
+)
 from churnwatch.followup.spreadsheet import safe_writer
 from churnwatch.followup.store import OUTCOMES
 from churnwatch.followup.uplift import Interval
@@ -159,6 +164,7 @@ def render_text(report: Report, language: str = "en", names: ReportNames | None 
         f" ({m.retained_amount} of {m.maturing_amount};"
         f" {m.products_with_outcome} of {m.products} products with an outcome)",
     ]
+    lines += score_band_text_lines(report.score_bands, language)
     lines += holding_text_lines(report.holdings, (names or ReportNames()).of, language)
     return "\n".join(lines) + "\n"
 
@@ -190,6 +196,8 @@ def render_csv(report: Report, language: str = "en", names: ReportNames | None =
     writer.writerow(["maturity", "maturing_amount", str(m.maturing_amount)])
     writer.writerow(["maturity", "retained_amount", str(m.retained_amount)])
     writer.writerow(["maturity", "share", "" if m.share is None else f"{m.share:.4f}"])
+    for row in score_band_csv_rows(report.score_bands, language):
+        writer.writerow(row)
     for row in holding_csv_rows(report.holdings, (names or ReportNames()).of, language):
         writer.writerow(row)
     return out.getvalue()
@@ -300,6 +308,9 @@ def render_html(
             for section, groups in _sections(report)
         ],
         holdings=holding_sections(report.holdings, names.of),
+        score_bands=report.score_bands,
+        band_label=lambda band: band_label(band, language),
+        ratio=lambda v: "-" if v is None else format_decimal(v, "0.00", locale=locale),
         thresholds=HOLDING_THRESHOLDS,
         chart=day_chart,
         share=lambda v: "-" if v is None else format_percent(v, "#,##0.#%", locale=locale),

@@ -38,7 +38,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
-from churnwatch.followup import customer_page, inbound
+from churnwatch.followup import customer_page, inbound, score_page
 from churnwatch.followup.exceptions import AccessDenied, FollowUpError, LinkRefused
 from churnwatch.followup.i18n import choose_language, person_language
 from churnwatch.followup.pages import render_page
@@ -147,6 +147,7 @@ def create_app(settings: WebSettings) -> Starlette:
             rule_description=texts.description_in(lang),
             actions=texts.actions_in(lang),
             what=what_happened(settings.templates, alert, followup, texts, lang, zone),
+            score=score_page.score_view(alert, settings.ruleset, lang, zone),
             words=words,
             panel=panel,
             tier=(panel.view.tier if panel.view else None) or followup.customer_tier,

@@ -4,7 +4,13 @@ The worker writes every changed state to its changelog (and local RocksDB) at ea
 checkpoint and reads them back on a restart or a rebalance; the isolation journal keeps
 snapshots in it. So the stored form is made small and cheap, and it carries a version.
 
-Version 3 (this one) is version 2 with the customer's open outcome watches
+Version 4 (this one) is version 3 with the customer's churn score contributions
+(rules/score.py) as a last element, after the watches, left out when there are none: as
+``[time code before the watermark, rule id, weight]`` runs in one flat list. A state
+without contributions is the same bytes as in version 3 but for the version number, and
+a version 3 state reads as one with no contribution.
+
+Version 3 is version 2 with the customer's open outcome watches
 (rules/outcomes.py) as a last element, left out when there are none: a state without
 watches is the same bytes as in version 2 but for the version number, and a version 2
 state reads as one with no watch.
@@ -52,9 +58,9 @@ __all__ = [
 ]
 
 #: the version :func:`encode_state` writes
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 #: the array versions :func:`decode_state` reads as they are (version 1 is a map)
-ARRAY_VERSIONS = (2, 3)
+ARRAY_VERSIONS = (2, 3, 4)
 
 
 class BalanceRow(msgspec.Struct, tag="b", array_like=True):
@@ -252,8 +258,28 @@ class _StoredWatched(_Stored, array_like=True):
     watches: list[Watch] = msgspec.field(default_factory=list)
 
 
+class _StoredScored(_StoredWatched, array_like=True):
+    """A state with churn score contributions; decodes every array version (none: none)."""
+
+    score: list[int | str] = msgspec.field(default_factory=list)
+
+
+def _score_row(contributions: list[tuple[int, str, int]], watermark: int) -> list[int | str]:
+    row: list[int | str] = []
+    for at, rule_id, weight in contributions:
+        row += (time_code(watermark - at), rule_id, weight)
+    return row
+
+
+def _score_contributions(row: list[Any], watermark: int) -> list[tuple[int, str, int]]:
+    return [
+        (watermark - from_time_code(code), rule_id, weight)
+        for code, rule_id, weight in zip(row[0::3], row[1::3], row[2::3], strict=True)
+    ]
+
+
 _encoder = msgspec.msgpack.Encoder()
-_decoder = msgspec.msgpack.Decoder(_StoredWatched)
+_decoder = msgspec.msgpack.Decoder(_StoredScored)
 
 
 def stored_block(block: BlockState) -> StoredBlock:
@@ -271,21 +297,23 @@ def encode_state(state: CustomerState) -> bytes:
     """The state in the current stored form (:data:`FORMAT_VERSION`)."""
     watermark = state.watermark
     blocks = {rule_id: stored_block(block) for rule_id, block in state.blocks.items()}
-    stored = _StoredWatched if state.watches else _Stored
-    return _encoder.encode(
-        stored(
-            FORMAT_VERSION,
-            state.customer,
-            state.customer_at,
-            watermark,
-            list(state.seen),
-            [time_code(watermark - at) for at in state.seen.values()],
-            blocks,
-            state.last_alert_at,
-            state.pruned_at,
-            *((state.watches,) if state.watches else ()),
-        )
+    common = (
+        FORMAT_VERSION,
+        state.customer,
+        state.customer_at,
+        watermark,
+        list(state.seen),
+        [time_code(watermark - at) for at in state.seen.values()],
+        blocks,
+        state.last_alert_at,
+        state.pruned_at,
     )
+    if state.score:
+        scored = _score_row(state.score, watermark)
+        return _encoder.encode(_StoredScored(*common, state.watches, scored))
+    if state.watches:
+        return _encoder.encode(_StoredWatched(*common, state.watches))
+    return _encoder.encode(_Stored(*common))
 
 
 def decode_state(data: bytes) -> CustomerState:
@@ -311,4 +339,5 @@ def decode_state(data: bytes) -> CustomerState:
         last_alert_at=stored.last_alert_at,
         pruned_at=stored.pruned_at,
         watches=stored.watches,
+        score=_score_contributions(stored.score, watermark),
     )

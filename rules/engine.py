@@ -12,9 +12,11 @@ Order of work for one event:
 3. each enabled rule for the event's type evaluates its ``match`` and its block;
 4. a firing becomes an alert unless the rule fired for this customer within its
    ``cooldown`` (event time);
-5. the customer's open outcome watches measure the event; a new alert of a rule with
+5. the alerts move the customer's churn score (rules/scoring.py): each carries the
+   score, and a ``score`` rule fires when it crosses its threshold;
+6. the customer's open outcome watches measure the event; a new alert of a rule with
    an ``outcome:`` opens one (rules/outcomes.py);
-6. now and then, history older than any rule needs is pruned.
+7. now and then, history older than any rule needs is pruned.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ from churnwatch.rules.durations import micros as event_micros
 from churnwatch.rules.exceptions import RuleFailure
 from churnwatch.rules.loader import CompiledRule, RuleSet
 from churnwatch.rules.outcomes import expire_watches, open_watches, watch_events
+from churnwatch.rules.score import prune_contributions
+from churnwatch.rules.scoring import score_alerts
 from churnwatch.rules.state import CustomerProfile, CustomerState
 from churnwatch.rules.texts import FALLBACK_LANGUAGE, pick
 from churnwatch.rules.tiers import TierScale
@@ -186,6 +190,9 @@ class Engine:
                     continue
                 state.last_alert_at[rule_id] = at
                 alerts.append(self.alert(rule, event, customer, firing, now))
+            if alerts and ruleset.score is not None:
+                stage = "score"
+                alerts = self.score(state, alerts, now, matched_ids)
             stage = None
             outcomes: list[DerivedOutcome] | None = None
             if state.watches:
@@ -261,6 +268,9 @@ class Engine:
                         continue
                     state.last_alert_at[rule.id] = at
                     alerts.append(self.alert(rule, None, customer, firing, now, customer_id))
+            if alerts and self.ruleset.score is not None:
+                stage = "score"
+                alerts = self.score(state, alerts, now, matched_ids)
             stage = "outcome"
             outcomes: list[DerivedOutcome] = []
             if state.watches:
@@ -281,6 +291,23 @@ class Engine:
             next_due=next_due,
             outcomes=outcomes or None,
         )
+
+    def score(
+        self, state: CustomerState, alerts: list[Alert], now: dt.datetime, matched: list[str]
+    ) -> list[Alert]:
+        """The alerts with the customer's churn score on each, and any score rule's alerts."""
+        ruleset = self.ruleset
+        assert ruleset.score is not None
+        customer = state.customer
+        scored, crossed = score_alerts(
+            ruleset.score,
+            ruleset.score_rules,
+            state,
+            alerts,
+            lambda rule, firing: self.alert(rule, None, customer, firing, now),
+        )
+        matched += crossed
+        return scored
 
     def alert(
         self,
@@ -342,6 +369,11 @@ class Engine:
             state.last_alert_at = {
                 rid: at for rid, at in state.last_alert_at.items() if at >= since
             }
+        if state.score:  # contributions worth nothing any more, or no score after a reload
+            if ruleset.score is None:
+                state.score = []
+            else:
+                prune_contributions(state.score, state.watermark, ruleset.score.half_life)
         if state.watches:  # a reload may have taken a rule's outcome away
             state.watches = [w for w in state.watches if ruleset.outcome_of(w.rule_id) is not None]
         state.pruned_at = state.watermark

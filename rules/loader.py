@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
 
+from churnwatch.rules.blocks import Block
 from churnwatch.rules.building import BlockBuilding
 from churnwatch.rules.durations import MICROS_PER_SECOND
 from churnwatch.rules.exceptions import ExpressionError, Problem, RuleSetError
@@ -27,6 +28,7 @@ from churnwatch.rules.model import (
 )
 from churnwatch.rules.outcome_building import OutcomeBuilding
 from churnwatch.rules.ruleset import CompiledRule, RuleSet
+from churnwatch.rules.score_building import ScoreBuilding
 from churnwatch.rules.specs import SpecParsing, did_you_mean
 from churnwatch.rules.tiers import DEFAULT_TIERS, TierScale
 from churnwatch.rules.yamlfile import (
@@ -85,7 +87,7 @@ def load_rules(
     return loader.load()
 
 
-class _Loader(BlockBuilding, OutcomeBuilding, SpecParsing):
+class _Loader(BlockBuilding, OutcomeBuilding, ScoreBuilding, SpecParsing):
     def __init__(self, root: Path, zone: ZoneInfo, tiers: TierScale) -> None:
         self.root = root
         self.zone = zone
@@ -160,6 +162,7 @@ class _Loader(BlockBuilding, OutcomeBuilding, SpecParsing):
                 if result is not None:
                     compiled.append(result)
         self.check_shadows(parsed)
+        score = self.score_config(parsed, compiled)
         tiers = self.routing_tiers()
         if self.problems:
             raise RuleSetError(sorted(self.problems, key=lambda p: (p.file, p.line, p.column)))
@@ -169,6 +172,7 @@ class _Loader(BlockBuilding, OutcomeBuilding, SpecParsing):
             self.digest.hexdigest()[:12],
             str(self.root),
             tiers=tiers,
+            score=score,
         )
 
     def digest_companions(self) -> None:
@@ -320,7 +324,9 @@ class _Loader(BlockBuilding, OutcomeBuilding, SpecParsing):
         self, doc: YamlDocument, keys: list[str | int], rule: RuleSpec, predicates: dict[str, str]
     ) -> CompiledRule | None:
         before = len(self.problems)
-        catalog = field_catalog(list(rule.on))
+        #: a score rule fires on the churn score, not on events: its match reads the customer
+        on: list[str] = [] if rule.score is not None else list(rule.on)
+        catalog = field_catalog(on)
         match = self.condition(
             doc, [*keys, "match"], rule, "match", rule.match, catalog, predicates
         )
@@ -337,7 +343,11 @@ class _Loader(BlockBuilding, OutcomeBuilding, SpecParsing):
                 key=blocks[1],
             )
             return None
-        block = self.block(doc, keys, rule, blocks[0] if blocks else None, catalog, predicates)
+        block: Block | None
+        if rule.score is not None:
+            block = self.score_block(doc, keys, rule)
+        else:
+            block = self.block(doc, keys, rule, blocks[0] if blocks else None, catalog, predicates)
         if not rule.audience:
             self.problem(
                 doc, [*keys, "audience"], "name at least one audience", rule.id, "audience"
@@ -353,9 +363,9 @@ class _Loader(BlockBuilding, OutcomeBuilding, SpecParsing):
             match,
             block,
             cooldown * MICROS_PER_SECOND,
-            frozenset(rule.on),
+            frozenset(on),
             type(block.new_state()),
             bool(getattr(block, "timed", False)),
-            compile_per_type(rule.match, list(rule.on), predicates),
+            compile_per_type(rule.match, on, predicates),
             outcome,
         )

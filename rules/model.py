@@ -18,6 +18,8 @@ condition alone fires it):
 ``calendar``      a reminder N days before a customer's date (birthday) or the pack's dates
 ``overdue``       a regular event (a monthly payroll) did not come by its expected date plus
                   a grace period (fires without any event)
+``score``         the customer's churn score (the pack's ``score:``, rules/score.py) crossed
+                  a threshold upward: once per crossing
 """
 
 from __future__ import annotations
@@ -53,6 +55,8 @@ __all__ += [
     "OutcomeSpec",
     "OverdueSpec",
     "ScheduleSpec",
+    "ScoreRuleSpec",
+    "ScoreSpec",
     "StepSpec",
 ]
 Aggregate = Literal["sum", "count", "max"]
@@ -272,6 +276,30 @@ class OutcomeSpec(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
             _refuse_bad_numbers(self, "balance_back_to")
 
 
+class ScoreRuleSpec(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """Fire when the customer's churn score rises from below ``at_least`` to it or above."""
+
+    at_least: Decimal
+
+    def __post_init__(self) -> None:
+        _refuse_bad_numbers(self, "at_least")
+
+
+class ScoreSpec(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """The pack's churn score: points per rule's alert, halved every ``half_life``.
+
+    ``weights`` names rules in force (a rule not named adds nothing); ``bands`` are the
+    lower bounds of the report's score bands above the first (``[25, 50, 75]``: below
+    25, 25 to 50, 50 to 75, 75 and above).
+    """
+
+    half_life: Duration
+    weights: dict[RuleId, Decimal]
+    bands: list[Decimal] = msgspec.field(
+        default_factory=lambda: [Decimal(25), Decimal(50), Decimal(75)]
+    )
+
+
 class RuleSpec(msgspec.Struct, forbid_unknown_fields=True, frozen=True, rename={"on": "on"}):
     """One rule as written in the file."""
 
@@ -297,6 +325,7 @@ class RuleSpec(msgspec.Struct, forbid_unknown_fields=True, frozen=True, rename={
     change: ChangeSpec | None = None
     overdue: OverdueSpec | None = None
     calendar: CalendarSpec | None = None
+    score: ScoreRuleSpec | None = None
     suggested_actions: LocalizedList = msgspec.field(default_factory=list)
     #: share of triggered customers held back as a control group: alert recorded, no message
     control_share: Decimal = Decimal(0)
@@ -336,11 +365,14 @@ BLOCK_NAMES = (
     "change",
     "overdue",
     "calendar",
+    "score",
 )
 
 
 class RuleFileSpec(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
-    """A rule file: named predicates and rules; either may be absent."""
+    """A rule file: named predicates, rules and the churn score; any may be absent."""
 
     predicates: dict[str, str] = msgspec.field(default_factory=dict)
     rules: list[RuleSpec] = msgspec.field(default_factory=list)
+    #: the churn score (at most one file of the pack says it)
+    score: ScoreSpec | None = None

@@ -12,6 +12,8 @@ from churnwatch.rules.blocks import Block, TimedBlock
 from churnwatch.rules.expressions import CompiledCondition
 from churnwatch.rules.model import RuleSpec
 from churnwatch.rules.outcomes import OutcomeRule
+from churnwatch.rules.score import ScoreConfig
+from churnwatch.rules.scoring import ScoreBlock
 from churnwatch.rules.tiers import DEFAULT_TIERS, TierScale
 from churnwatch.schemas.models import EVENT_TYPES
 
@@ -75,6 +77,10 @@ class RuleSet:
     plans: dict[type, tuple[RulePlan, ...]] = field(default_factory=dict)
     #: enabled rules that define how their alerts' outcomes are derived
     outcome_rules: frozenset[str] = frozenset()
+    #: the pack's churn score (rules/score.py), if it defines one
+    score: ScoreConfig | None = None
+    #: enabled rules with a ``score`` block: fired by the score crossing their threshold
+    score_rules: tuple[CompiledRule, ...] = ()
 
     def __post_init__(self) -> None:
         by_type: dict[str, tuple[CompiledRule, ...]] = {}
@@ -104,6 +110,11 @@ class RuleSet:
         object.__setattr__(self, "plans", plans)
         object.__setattr__(
             self, "timed_rules", tuple(r for r in self.rules if r.timed and r.spec.enabled)
+        )
+        object.__setattr__(
+            self,
+            "score_rules",
+            tuple(r for r in self.rules if isinstance(r.block, ScoreBlock) and r.spec.enabled),
         )
         object.__setattr__(
             self,

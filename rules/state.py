@@ -281,3 +281,6 @@ class CustomerState(msgspec.Struct):
     pruned_at: int = 0
     #: alerts whose outcome is still open, oldest first (at most rules/outcomes.MAX_WATCHES)
     watches: list[Watch] = msgspec.field(default_factory=list)
+    #: the churn score's contributions: (event time in µs, rule id, weight in units), in
+    #: time order, at most rules/score.MAX_CONTRIBUTIONS (rules/score.py)
+    score: list[tuple[int, str, int]] = msgspec.field(default_factory=list)

@@ -21,12 +21,14 @@ __all__ = [
     "EVENT_TYPES",
     "TOPIC_OF_TYPE",
     "Alert",
+    "AlertScore",
     "Counterparty",
     "CustomerEvent",
     "DerivedOutcome",
     "Event",
     "ProductEvent",
     "Recipient",
+    "ScoreContribution",
     "StaffEvent",
     "TransactionEvent",
 ]
@@ -200,6 +202,30 @@ class Recipient(msgspec.Struct, frozen=True, omit_defaults=True):
     channel: str | None = None
 
 
+class ScoreContribution(msgspec.Struct, frozen=True):
+    """One signal in a churn score: the rule whose alert it was, when, its weight, and
+    what it is still worth at the time of the alert that carries it (points)."""
+
+    rule_id: str
+    at: AwareDatetime
+    weight: Decimal
+    value: Decimal
+
+
+class AlertScore(msgspec.Struct, frozen=True, omit_defaults=True):
+    """The customer's churn score at the time of an alert (rules/score.py), and why.
+
+    ``band_from`` and ``band_to`` are the report's band it fell in, as the pack's
+    ``score.bands`` stood when the alert was raised (``band_to`` None: the top band).
+    """
+
+    points: Decimal
+    half_life: str
+    band_from: Decimal
+    band_to: Decimal | None = None
+    contributions: list[ScoreContribution] = msgspec.field(default_factory=list)
+
+
 class Alert(msgspec.Struct, frozen=True, tag_field="type", tag="alert", omit_defaults=True):
     """What churnwatch sends back (topic ``churnwatch.alerts`` and the alert store).
 
@@ -224,6 +250,8 @@ class Alert(msgspec.Struct, frozen=True, tag_field="type", tag="alert", omit_def
     template: str | None = None
     #: from a rule in ``mode: shadow``: stored for comparison, never routed or delivered
     shadow: bool = False
+    #: the customer's churn score at the alert's time, when the pack defines one
+    score: AlertScore | None = None
 
 
 class DerivedOutcome(msgspec.Struct, frozen=True, omit_defaults=True):

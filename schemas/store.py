@@ -21,7 +21,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from churnwatch.schemas.exceptions import StoreError
-from churnwatch.schemas.models import Alert, DerivedOutcome, Recipient
+from churnwatch.schemas.models import Alert, AlertScore, DerivedOutcome, Recipient
 from churnwatch.schemas.tables import alerts, derived_outcomes
 from churnwatch.schemas.times import utc
 from churnwatch.schemas.upgrade import MIGRATIONS, migrate, schema_problem, schema_state
@@ -250,6 +250,7 @@ def _row(alert: Alert) -> dict[str, Any]:
         "facts": msgspec.to_builtins(alert.facts),
         "trigger_event_ids": list(alert.trigger_event_ids),
         "recipients": msgspec.to_builtins(alert.recipients),
+        "score": msgspec.to_builtins(alert.score) if alert.score is not None else None,
     }
 
 
@@ -268,4 +269,10 @@ def alert_from_row(row: Any) -> Alert:
         trigger_event_ids=list(row["trigger_event_ids"]),
         recipients=msgspec.convert(row["recipients"], list[Recipient]),
         title=row["title"],
+        score=_score(row.get("score")),
     )
+
+
+def _score(stored: Any) -> AlertScore | None:
+    """The stored score (JSON: decimals and times as text) as an :class:`AlertScore`."""
+    return None if stored is None else msgspec.convert(stored, AlertScore, strict=False)

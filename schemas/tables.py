@@ -69,6 +69,8 @@ alerts = Table(
     Column("facts", Json, nullable=False),
     Column("trigger_event_ids", Json, nullable=False),
     Column("recipients", Json, nullable=False),
+    #: the customer's churn score at the alert's time (AlertScore), when the pack has one
+    Column("score", Json),
     Index("ix_alerts_customer_occurred", "customer_id", "occurred_at"),
     Index("ix_alerts_rule_detected", "rule_id", "detected_at"),
 )

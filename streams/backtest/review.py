@@ -23,6 +23,7 @@ import msgspec
 
 from churnwatch.rules.loader import RuleSet
 from churnwatch.rules.model import RuleSpec
+from churnwatch.rules.score import ScoreConfig, points
 
 __all__ = [
     "FieldChange",
@@ -81,10 +82,12 @@ class PackReview:
     rules: tuple[RuleReview, ...]
     predicates: tuple[RuleReview, ...]
     files: tuple[FileChange, ...]
+    #: the churn score's half-life, weights and bands (``weights.<rule>``) that differ
+    score: tuple[FieldChange, ...] = ()
 
     @property
     def any(self) -> bool:
-        return bool(self.rules or self.predicates or self.files)
+        return bool(self.rules or self.predicates or self.files or self.score)
 
 
 def review_packs(old: RuleSet, new: RuleSet) -> PackReview:
@@ -129,7 +132,18 @@ def review_packs(old: RuleSet, new: RuleSet) -> PackReview:
         rules=tuple(rules),
         predicates=tuple(predicates),
         files=_file_changes(Path(old.source), Path(new.source)),
+        score=_field_changes(_score_fields(old.score), _score_fields(new.score)),
     )
+
+
+def _score_fields(config: ScoreConfig | None) -> dict[str, str]:
+    """The churn score as written: ``half_life``, ``weights.<rule>`` in points, ``bands``."""
+    if config is None:
+        return {}
+    fields = {"half_life": config.half_life_text}
+    fields |= {f"weights.{rule}": str(points(w)) for rule, w in sorted(config.weights.items())}
+    fields["bands"] = ", ".join(str(points(b)) for b in config.bands)
+    return fields
 
 
 def flatten_spec(spec: RuleSpec) -> dict[str, str]:

@@ -44,6 +44,10 @@ def render_review_text(review: PackReview) -> str:
         out.append("")
         out.append(f"{predicate.status:<8} predicate {predicate.rule_id}")
         out.extend(_field_line(f.field, f.before, f.after) for f in predicate.fields)
+    if review.score:
+        out.append("")
+        out.append("changed  churn score")
+        out.extend(_field_line(f.field, f.before, f.after) for f in review.score)
     if review.files:
         out.append("")
         out.append("Texts and routing:")
@@ -96,6 +100,13 @@ new <code>{{ v.new_source }}</code> ({{ v.new_fingerprint }}).</p>
 <p><span class="removed">{{ p.fields[0].before or "(absent)" }}</span><br>
 <span class="added">{{ p.fields[0].after or "(absent)" }}</span></p>
 {% endfor %}
+{% if v.score %}<h3 class="changed">changed churn score</h3>
+<div class="scroll"><table>
+<thead><tr><th>field</th><th>before</th><th>after</th></tr></thead>
+<tbody>{% for f in v.score %}<tr><td><code>{{ f.field }}</code></td>
+<td class="removed">{{ f.before if f.before is not none else "(absent)" }}</td>
+<td class="added">{{ f.after if f.after is not none else "(absent)" }}</td></tr>
+{% endfor %}</tbody></table></div>{% endif %}
 {% if v.files %}<h3>Texts and routing</h3><ul>
 {% for f in v.files %}<li class="{{ f.status }}">{{ f.status }} <code>{{ f.path }}</code></li>
 {% endfor %}</ul>{% endif %}

@@ -96,6 +96,8 @@ class TestReview:
         shutil.copytree(SHIPPED_RULES, new)
         (new / "activity.yaml").unlink()
         (new / "activity.test.yaml").unlink()
+        for weighed in ("activity-drop: 25", "tier-downgrade: 20"):  # the score names them
+            _edit(new, "score.yaml", weighed, "")
         _edit(new, "predicates.yaml", '"cash", "product"]', '"cash"]')
         review = review_packs(load_rules(SHIPPED_RULES), load_rules(new))
         assert [(r.rule_id, r.status) for r in review.rules] == [
@@ -117,6 +119,19 @@ class TestReview:
         assert "<td><code>threshold.at_least</code></td>" in page
         assert '["relationship_manager"]' not in page  # quotes escaped
         assert "[&#34;relationship_manager&#34;]" in page
+
+    def test_a_churn_score_change_is_listed_field_by_field(self, tmp_path: Path) -> None:
+        """A weight, the half-life and the bands of the score show before and after."""
+        new = tmp_path / "new"
+        shutil.copytree(SHIPPED_RULES, new)
+        _edit(new, "score.yaml", "large-transfer-out: 30", "large-transfer-out: 45")
+        _edit(new, "score.yaml", "half_life: 30d", "half_life: 21d")
+        review = review_packs(load_rules(SHIPPED_RULES), load_rules(new))
+        assert review.rules == () and review.any
+        assert FieldChange("weights.large-transfer-out", "30.00", "45.00") in review.score
+        assert FieldChange("half_life", "30d", "21d") in review.score
+        assert "weights.large-transfer-out: 30.00 -> 45.00" in render_review_text(review)
+        assert "<td><code>half_life</code></td>" in render_review_html(review)
 
 
 class TestCommand:
