@@ -238,6 +238,13 @@ class Metrics:
             ["channel", "outcome"],
             registry=r,
         )
+        self.inhibited = Counter(
+            "churnwatch_deliveries_inhibited_total",
+            "Customer messages held by an inhibit rule of routing.yaml: the held message's "
+            "rule, and the rule of the alert that held it.",
+            ["rule", "by"],
+            registry=r,
+        )
         self.attempts = Counter(
             "churnwatch_delivery_attempts_total",
             "Calls made to a channel (each retry counts).",
@@ -413,6 +420,10 @@ class Metrics:
         self.deliveries.labels(channel=channel, outcome=_bounded(outcome, DELIVERY_OUTCOMES)).inc()
         if latency_s is not None:
             self.alert_to_delivery.labels(channel=channel).observe(max(latency_s, 0.0))
+
+    def delivery_inhibited(self, rule: str, by: str) -> None:
+        """Count one customer message held by another alert (rule ids: bounded by the pack)."""
+        self.inhibited.labels(rule=rule, by=by).inc()
 
     def delivery_failure(self, channel: str, reason: str) -> None:
         """Count one failed send by its reason (a notifiers.exceptions.Reason value)."""

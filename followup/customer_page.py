@@ -7,13 +7,17 @@ taps to reveal it; each reveal is an audit row (who, when, which alert) in
 ``phone_reveals``, and the number stays shown to that person on that alert for
 :data:`REVEAL_FOR`, then is masked again. All of it comes from the customer profiles the
 drivers keep (:mod:`churnwatch.schemas.profiles`); the words are the catalogs' and the pack's.
+
+The texts this alert sent the customer are listed too, with why one did not go: a manager
+about to call should know whether the customer already got an offer, or whether another
+alert about them held it (an inhibit rule of ``routing.yaml``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 from sqlalchemy import Engine, and_, func, insert, select
 
@@ -26,7 +30,7 @@ from churnwatch.schemas.profile_views import (
     customer_view,
 )
 from churnwatch.schemas.store import alert_from_row
-from churnwatch.schemas.tables import alerts, followups, phone_reveals
+from churnwatch.schemas.tables import alerts, deliveries, followups, phone_reveals
 from churnwatch.schemas.times import utc
 
 __all__ = [
@@ -35,7 +39,9 @@ __all__ = [
     "RECENT_DAYS",
     "REVEAL_FOR",
     "CustomerPanel",
+    "CustomerText",
     "customer_panel",
+    "customer_texts",
     "mask_phone",
     "recent_alerts",
     "record_reveal",
@@ -146,3 +152,57 @@ def revealed(engine: Engine, alert_id: str, staff_id: str, now: dt.datetime) -> 
     )
     with engine.connect() as conn:
         return bool(conn.scalar(query))
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerText:
+    """One text this alert meant for the customer, and what became of it."""
+
+    #: sent, waiting, held (an inhibit rule), not_sent (opt-out, caps, cooldown) or failed
+    status: str
+    #: when it went out, or is due
+    at: dt.datetime
+    #: why it was not sent: opted_out, cap, cooldown or other
+    reason: str | None = None
+    #: the alert that held it: its rule, event time, and the end of the hold
+    held_by_rule: str | None = None
+    held_since: dt.datetime | None = None
+    held_until: dt.datetime | None = None
+
+
+_REASONS: Final = {"opted out": "opted_out", "cap": "cap", "cooldown": "cooldown"}
+
+
+def customer_texts(engine: Engine, alert_id: str) -> list[CustomerText]:
+    """The customer texts of ``alert_id`` as its delivery records tell them."""
+    query = (
+        select(deliveries)
+        .where(deliveries.c.alert_id == alert_id, deliveries.c.audience == "customer")
+        .order_by(deliveries.c.id)
+    )
+    with engine.connect() as conn:
+        rows = [r._mapping for r in conn.execute(query)]
+    return [_text(row) for row in rows]
+
+
+def _text(row: Any) -> CustomerText:
+    payload = row["payload"] or {}
+    status = str(row["status"])
+    due = utc(row["due_at"])
+    held = payload.get("inhibited_by")
+    if status == "suppressed" and isinstance(held, dict):
+        return CustomerText(
+            "held",
+            due,
+            held_by_rule=str(held.get("rule_id", "")),
+            held_since=dt.datetime.fromisoformat(held["occurred_at"]),
+            held_until=dt.datetime.fromisoformat(held["until"]),
+        )
+    if status == "suppressed":
+        kind = str(row["last_error"] or "").split(":", 1)[0]
+        return CustomerText("not_sent", due, reason=_REASONS.get(kind, "other"))
+    if status == "sent":
+        return CustomerText("sent", utc(row["sent_at"]) if row["sent_at"] else due)
+    if status == "failed":
+        return CustomerText("failed", due)
+    return CustomerText("waiting", due)

@@ -166,6 +166,17 @@ def create_app(settings: WebSettings) -> Starlette:
                 for item in panel.history
             ],
             events=events,
+            texts=[
+                {
+                    "status": text.status,
+                    "reason": text.reason,
+                    "at": local(text.at, lang),
+                    "title": title_of_rule(text.held_by_rule or "", lang),
+                    "since": local(text.held_since, lang),
+                    "until": local(text.held_until, lang),
+                }
+                for text in customer_page.customer_texts(store.engine, alert.alert_id)
+            ],
             outcomes=OUTCOMES,
             csrf=signer.csrf_token(token, session),
             flash=bool(request.query_params.get("saved")),
@@ -185,6 +196,10 @@ def create_app(settings: WebSettings) -> Starlette:
     def title_of(alert: Alert, lang: str) -> str:
         rule = settings.ruleset.get(alert.rule_id) if settings.ruleset else None
         return rule.spec.texts.title_in(lang) if rule else (alert.title or alert.rule_id)
+
+    def title_of_rule(rule_id: str, lang: str) -> str:
+        rule = settings.ruleset.get(rule_id) if settings.ruleset else None
+        return rule.spec.texts.title_in(lang) if rule else rule_id
 
     async def alert_page(request: Request) -> Response:
         token = request.path_params["token"]

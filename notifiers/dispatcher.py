@@ -14,6 +14,7 @@ import hashlib
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from churnwatch.notifiers.clock import Clock, wall_clock
 from churnwatch.notifiers.exceptions import DeliveryFailed, Reason, TemplateError
@@ -180,7 +181,7 @@ class Dispatcher:
                 body = self.templates.render_group(
                     first.audience,
                     str(payload.get("language", "zh-CN")),
-                    [str(r.payload.get("body", "")) for r in rows],
+                    [r.payload for r in rows],
                     {"id": first.recipient_id, "name": payload.get("recipient_name", "")},
                 )
             subject = body.splitlines()[0] if body else subject
@@ -195,10 +196,15 @@ class Dispatcher:
             subject=subject,
             body=body,
             alert_ids=tuple(r.alert_id for r in rows),
-            customer_id=payload.get("customer_id") if len(rows) == 1 else None,
+            customer_id=_one({r.payload.get("customer_id") for r in rows}),
             rule_id=payload.get("rule_id") if len(rows) == 1 else None,
             segments=int(payload.get("segments", 0)) if len(rows) == 1 else 0,
         )
+
+
+def _one(values: set[Any]) -> Any:
+    """The value all rows share, else None (a group about several customers)."""
+    return next(iter(values)) if len(values) == 1 else None
 
 
 def group_rows(rows: Sequence[DeliveryRow]) -> list[list[DeliveryRow]]:

@@ -1,10 +1,12 @@
-"""The delivery pipeline for new alerts: route → policy → group → render → outbox → send.
+"""The delivery pipeline for new alerts: route → policy → inhibit → group → render → outbox → send.
 
 :class:`Notifications` is an alert sink (``sink(new_alerts, directory)``): for each alert
 it expands the routed recipients into :class:`~churnwatch.notifiers.context.Delivery` contexts,
-runs the policy and group stages, renders the texts (so a row holds exactly what will be
-sent, and the dispatcher needs no directory), writes all rows of the alert in one
-transaction, then lets the dispatcher send what is due. With an
+runs the policy stages (the inhibit stage among them, ``notifiers/inhibit.py``) and the
+group stage, renders the texts (so a row holds exactly what will be sent, and the
+dispatcher needs no directory), writes all rows of the alert in one transaction, holds
+the waiting customer texts the alert silences by an inhibit rule, then lets the
+dispatcher send what is due. With an
 :class:`~churnwatch.notifiers.clock.EventClock` the whole chain runs in event time (replays,
 backtests); :meth:`Notifications.finish` then plays time forward until every deferred or
 grouped message has gone out.
@@ -22,7 +24,9 @@ from churnwatch.notifiers.context import Delivery
 from churnwatch.notifiers.directory import Directory
 from churnwatch.notifiers.dispatcher import Dispatcher, DispatchReport
 from churnwatch.notifiers.exceptions import TemplateError
-from churnwatch.notifiers.grouping import GroupWait
+from churnwatch.notifiers.grouping import GroupWait, group_item
+from churnwatch.notifiers.inhibit import Inhibitor
+from churnwatch.notifiers.inhibit_store import StoredAlerts
 from churnwatch.notifiers.masking import mask_digits
 from churnwatch.notifiers.metrics import DeliveryMetrics
 from churnwatch.notifiers.outbox import NewDelivery, Outbox
@@ -80,7 +84,11 @@ class Notifications:
         self.clock = clock
         #: each rule's title, description and actions per language, from the rule pack
         self.texts = texts or {}
-        self.policy = list(policy) if policy is not None else default_policy(routing)
+        self.held = StoredAlerts(outbox.engine)
+        self.inhibitor = Inhibitor(routing.inhibit, self.held, told=self._told)
+        if policy is None:
+            policy = default_policy(routing, self.inhibitor if routing.inhibit else None)
+        self.policy = list(policy)
         self.group = GroupWait(routing)
         top = routing.top_customers
         self.router = Router(
@@ -152,7 +160,22 @@ class Notifications:
         rows = [self._row(d) for d in checked]
         self.outbox.write(rows, now)
         self._count(checked, rows)
+        if self.routing.inhibit:
+            self._hold_waiting(alert, now)
         return checked
+
+    def _told(self, alert: Alert) -> bool:
+        """Whether anyone was told of ``alert``: a control group's alert holds nothing."""
+        return self.control is None or not self.control(alert)
+
+    def _hold_waiting(self, alert: Alert, now: dt.datetime) -> None:
+        """Hold the customer texts still waiting that ``alert`` silences (inhibit rules)."""
+        for _, held, channel in self.inhibitor.holds_pending(alert, self.held, now):
+            suppressed = self.plan_report.suppressed
+            suppressed["inhibited"] = suppressed.get("inhibited", 0) + 1
+            if self.metrics is not None:
+                self.metrics.delivery(channel, "suppressed")
+                self.metrics.delivery_inhibited(held.rule_id, alert.rule_id)
 
     def _plan(
         self,
@@ -197,6 +220,10 @@ class Notifications:
         }
         if delivery.note:
             payload["note"] = delivery.note
+        if delivery.audience == "customer" and delivery.tier:
+            payload["tier"] = delivery.tier  # what a later inhibit rule's target may test
+        if delivery.inhibited_by is not None:
+            payload["inhibited_by"] = delivery.inhibited_by.payload()
         status: str = delivery.outcome
         error = delivery.note if delivery.outcome != "pending" else None
         if delivery.outcome == "pending":
@@ -216,6 +243,14 @@ class Notifications:
                     template=rendered.template,
                     recipient_name=delivery.staff.name if delivery.staff else None,
                 )
+                if delivery.grouped:  # listed under its customer in the group's message
+                    payload["item"] = group_item(
+                        delivery,
+                        rendered.title,
+                        rendered.what,
+                        rendered.footer,
+                        self.routing.timezone,
+                    )
         return NewDelivery(
             alert_id=alert.alert_id,
             audience=delivery.audience,
@@ -300,3 +335,7 @@ class Notifications:
                 reason, outcome = ("quiet_hours", "deferred") if deferred else ("", "")
             if self.metrics is not None and outcome:
                 self.metrics.delivery(delivery.channel, outcome)
+            if self.metrics is not None and delivery.inhibited_by is not None:
+                self.metrics.delivery_inhibited(
+                    delivery.alert.rule_id, delivery.inhibited_by.rule_id
+                )

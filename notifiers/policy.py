@@ -7,7 +7,8 @@ customer), then the cooldown, then quiet hours (deferral moves a text to the mor
 then the caps, counted on the day the text will actually go out.
 
 Suppressed deliveries are still written to the outbox (status ``suppressed``, with the
-reason), so "why did this customer get no SMS?" has an answer.
+reason), so "why did this customer get no SMS?" has an answer. The inhibit stage
+(another alert about the customer holds the text) runs between quiet hours and the caps.
 """
 
 from __future__ import annotations
@@ -151,8 +152,12 @@ class Caps:
         return delivery
 
 
-def default_policy(routing: Routing) -> list[PolicyStage]:
-    return [OptOut(), Cooldown(routing), QuietHoursDeferral(routing), Caps(routing)]
+def default_policy(routing: Routing, inhibit: PolicyStage | None = None) -> list[PolicyStage]:
+    """The stages in order; ``inhibit`` (``notifiers/inhibit.py``) goes after quiet hours,
+    which tell it when a text would go out, and before the caps, so a held text is
+    recorded as held rather than as over a cap."""
+    held = [inhibit] if inhibit is not None else []
+    return [OptOut(), Cooldown(routing), QuietHoursDeferral(routing), *held, Caps(routing)]
 
 
 def apply_policy(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
@@ -19,6 +19,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import msgspec
 
 from churnwatch.notifiers.exceptions import RoutingError
+from churnwatch.notifiers.inhibit import (
+    EQUAL_LABELS,
+    SOURCE_LABELS,
+    TARGET_LABELS,
+    InhibitRule,
+    Matcher,
+)
 from churnwatch.rules.durations import parse_duration
 from churnwatch.rules.tiers import TierScale
 
@@ -68,6 +75,14 @@ class _SmsSpec(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     max_segments: int = 3
 
 
+class _InhibitSpec(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    source_matchers: list[str]
+    target_matchers: list[str]
+    duration: str | int
+    equal: list[str] = msgspec.field(default_factory=lambda: ["customer_id"])
+    name: str | None = None
+
+
 class _RoutingSpec(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     audiences: dict[Audience, _AudienceSpec]
     timezone: str = "Asia/Shanghai"
@@ -78,6 +93,8 @@ class _RoutingSpec(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     manager_fallback: Literal["branch_head"] = "branch_head"
     sms: _SmsSpec = msgspec.field(default_factory=_SmsSpec)
     top_customers: _TopCustomersSpec | None = None
+    #: an alert of some rules holds the customer messages of others (notifiers/inhibit.py)
+    inhibit: list[_InhibitSpec] = msgspec.field(default_factory=list)
     #: when unacknowledged alerts escalate; checked by churnwatch.followup.escalation.load_policy
     escalation: dict[str, Any] | None = None
 
@@ -152,6 +169,7 @@ class Routing:
     source: str = "<defaults>"
     staff_language: str = "zh-CN"
     top_customers: TopCustomersRoute | None = None
+    inhibit: tuple[InhibitRule, ...] = ()
 
     def route_for(self, audience: str) -> AudienceRoute:
         try:
@@ -249,6 +267,14 @@ def load_routing(path: Path, installed: frozenset[str] | None = None) -> Routing
         leaders = load_leaders(path.parent / top.leaders)
     if spec.sms.max_segments < 1:
         raise fail(["sms", "max_segments"], "max_segments must be at least 1")
+    inhibit = tuple(
+        _inhibit_rule(index, item, tiers, fail, document.locate(["inhibit", index]).line)
+        for index, item in enumerate(spec.inhibit)
+    )
+    named = [rule.name for rule in inhibit]
+    for position, rule_name in enumerate(named):
+        if rule_name in named[:position]:
+            raise fail(["inhibit", position, "name"], f"two inhibit rules are named {rule_name!r}")
     return Routing(
         audiences=audiences,
         timezone=timezone,
@@ -263,6 +289,83 @@ def load_routing(path: Path, installed: frozenset[str] | None = None) -> Routing
         top_customers=(
             TopCustomersRoute(top.per_branch, top.branch_head, leaders) if top is not None else None
         ),
+        inhibit=inhibit,
+    )
+
+
+#: a hold longer than this is a mistake (a lost unit), not a policy
+_LONGEST_HOLD = dt.timedelta(days=366)
+_SEVERITIES = frozenset(("low", "medium", "high", "critical"))
+
+
+def _inhibit_rule(
+    index: int,
+    item: _InhibitSpec,
+    tiers: TierScale,
+    fail: Callable[[list[str | int], str], RoutingError],
+    line: int,
+) -> InhibitRule:
+    """One ``inhibit:`` entry, checked; every error points at the entry's line."""
+    keys: list[str | int] = ["inhibit", index]
+    if not item.source_matchers:
+        raise fail(
+            [*keys, "source_matchers"],
+            "name the alerts that hold messages: an empty source_matchers would make every "
+            "alert hold the customer's texts",
+        )
+    matchers: dict[str, tuple[Matcher, ...]] = {}
+    for side, allowed in (("source_matchers", SOURCE_LABELS), ("target_matchers", TARGET_LABELS)):
+        parsed: list[Matcher] = []
+        for position, text in enumerate(getattr(item, side)):
+            where = [*keys, side, position]
+            try:
+                matcher = Matcher.parse(text)
+            except ValueError as exc:
+                raise fail(where, str(exc)) from exc
+            if matcher.label not in allowed:
+                raise fail(
+                    where,
+                    f"{side} cannot test {matcher.label!r}; it can test {', '.join(allowed)}"
+                    + (
+                        " (inhibition holds customer messages only: staff are always told)"
+                        if matcher.label == "audience"
+                        else ""
+                    ),
+                )
+            exact = matcher.op in ("=", "!=")
+            if exact and matcher.label == "severity" and matcher.value not in _SEVERITIES:
+                known = ", ".join(sorted(_SEVERITIES))
+                raise fail(where, f"unknown severity {matcher.value!r}; use {known}")
+            if exact and matcher.label == "tier" and tiers.rank(matcher.value) < 0:
+                known = ", ".join(tiers.names)
+                raise fail(where, f"unknown tier {matcher.value!r}; the tiers are {known}")
+            parsed.append(matcher)
+        matchers[side] = tuple(parsed)
+    unknown = [name for name in item.equal if name not in EQUAL_LABELS]
+    if unknown:
+        raise fail(
+            [*keys, "equal"],
+            f"equal can list {', '.join(EQUAL_LABELS)}; not {', '.join(unknown)}",
+        )
+    if "customer_id" not in item.equal:
+        raise fail(
+            [*keys, "equal"],
+            "equal must list customer_id: one customer's alert never holds another "
+            "customer's messages",
+        )
+    try:
+        duration = dt.timedelta(seconds=parse_duration(item.duration))
+    except ValueError as exc:
+        raise fail([*keys, "duration"], str(exc)) from exc
+    if duration <= dt.timedelta(0) or duration > _LONGEST_HOLD:
+        raise fail([*keys, "duration"], "duration must be more than 0 and at most 366d")
+    return InhibitRule(
+        name=item.name or f"inhibit[{index}]",
+        source=matchers["source_matchers"],
+        target=matchers["target_matchers"],
+        equal=tuple(dict.fromkeys(item.equal)),
+        duration=duration,
+        line=line,
     )
 
 

@@ -40,6 +40,7 @@ import jinja2
 
 from churnwatch.notifiers.exceptions import TemplateError
 from churnwatch.notifiers.filters import filters_for, local_time
+from churnwatch.notifiers.grouping import by_customer
 from churnwatch.notifiers.masking import mask_digits
 from churnwatch.notifiers.sandbox import BoundedEnvironment, render_bounded
 from churnwatch.notifiers.sms import count_segments
@@ -105,6 +106,10 @@ class Rendered:
     language: str
     segments: int
     template: str
+    #: the parts a message listing several alerts shows per alert (``_group``)
+    title: str = ""
+    what: str = ""
+    footer: str = ""
 
 
 class _SampleFacts(dict[str, Any]):
@@ -203,7 +208,7 @@ class TemplateBook:
             sample = _sample(folder, audience, language, sample_name)
             variables = {**sample.variables(language, self.words), WHAT: "x" * 60}
             if folder == GROUP:
-                variables = {**variables, "messages": ["x" * 60] * 3, "count": 3}
+                variables = {**variables, **_group_sample(sample_name)}
             text = self._render(template, variables, name)
             if folder != GROUP and audience != WHAT:
                 self._fits(text, name, audience, sample_name)
@@ -340,12 +345,14 @@ class TemplateBook:
         subject = self._render(
             self._template(f"_subject.{language}.j2"), variables, f"_subject.{language}.j2"
         )
+        footer_lines: list[str] = []
         if context.audience != "customer" and context.recipient.get("link"):
             footers = [FOLLOW_UP, REPLY] if sms else [FOLLOW_UP]
             for footer in (f"{f}.{language}.j2" for f in footers):
                 if footer in self.names:
                     text = self._render(self._template(footer), variables, footer)
                     body = body.rstrip() + "\n" + text
+                    footer_lines.append(text)
         if context.audience == "customer":
             _refuse_full_numbers(body, context.sensitive, name)
         segments = count_segments(body).segments if context.audience in self.sms_audiences else 0
@@ -353,16 +360,36 @@ class TemplateBook:
             raise TemplateError(
                 f"{name}: this message needs {segments} SMS segments, more than {self.max_segments}"
             )
-        return Rendered(subject, body, language, segments, name)
+        return Rendered(
+            subject,
+            body,
+            language,
+            segments,
+            name,
+            title=str(variables["alert"].get("title") or ""),
+            what=str(variables[WHAT]),
+            footer="\n".join(footer_lines),
+        )
 
     def render_group(
-        self, audience: str, language: str, bodies: Sequence[str], recipient: Mapping[str, Any]
+        self,
+        audience: str,
+        language: str,
+        payloads: Sequence[Mapping[str, Any]],
+        recipient: Mapping[str, Any],
     ) -> str:
-        """One message for several alerts to the same person (group_wait)."""
+        """One message for several alerts to the same person (group_wait).
+
+        The text sees ``customers`` (each with its ``alerts``, by time, see
+        ``notifiers/grouping.py``), ``messages`` (every alert's whole text, by time),
+        ``count`` and ``recipient``.
+        """
         name, language = self.choose(GROUP, audience, [language])
+        customers = by_customer(payloads)
         variables = {
-            "messages": list(bodies),
-            "count": len(bodies),
+            "customers": customers,
+            "messages": [str(p.get("body", "")) for p in payloads],
+            "count": len(payloads),
             "recipient": recipient,
             "language": language,
         }
@@ -387,6 +414,24 @@ def _refuse_full_numbers(body: str, sensitive: Sequence[str], name: str) -> None
             raise TemplateError(f"{name}: the customer text would show a full account number")
     if _LONG_DIGITS.search(body):
         raise TemplateError(f"{name}: the customer text would show a long number (8+ digits)")
+
+
+def _group_sample(name: str) -> dict[str, Any]:
+    """A group message's variables for the load check: two customers, three alerts."""
+    moment = dt.datetime(2026, 12, 31, 23, 59, tzinfo=dt.timezone(dt.timedelta(hours=8)))
+    alert = {
+        "title": "Sample alert title of a realistic length",
+        "severity": "critical",
+        "when": moment,
+        "account": mask_digits("6222020000001234"),
+        "what": "x" * 60,
+        "footer": "https://churnwatch.bank.example/a/" + "x" * 64,
+    }
+    customers = [
+        {"id": "C-000000001", "name": name, "tier": "private", "alerts": [alert, alert]},
+        {"id": "C-000000002", "name": name, "tier": "mass", "alerts": [alert]},
+    ]
+    return {"customers": customers, "messages": ["x" * 60] * 3, "count": 3}
 
 
 #: customer names the load check renders with: the longest usual Chinese and Latin ones

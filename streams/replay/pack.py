@@ -22,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from churnwatch.notifiers.exceptions import NotifierError, TemplateError
+from churnwatch.notifiers.inhibit import check_against_rules
+from churnwatch.notifiers.routing_file import Routing
 from churnwatch.notifiers.setup import load_templates, routing_for
 from churnwatch.notifiers.templates import TemplateBook
 from churnwatch.rules.exceptions import Problem, RuleSetError
@@ -32,7 +34,10 @@ from churnwatch.streams.replay.rule_tests import sample_alerts
 
 __all__ = ["Pack", "load_pack"]
 
-_LOCATED = re.compile(r"^(?P<file>.+?\.(?:j2|yaml|yml))(?::(?P<line>\d+))?: (?P<message>.*)$", re.S)
+_LOCATED = re.compile(
+    r"^(?P<file>.+?\.(?:j2|yaml|yml))(?::(?P<line>\d+))?(?::(?P<column>\d+))?: (?P<message>.*)$",
+    re.S,
+)
 #: distinct fact sets rendered per rule message; more add time, not coverage
 _SAMPLES_PER_TEMPLATE = 3
 
@@ -57,12 +62,16 @@ def load_pack(directory: Path | str, *, timezone: str = DEFAULT_TIMEZONE) -> Pac
     except RuleSetError as exc:
         problems.extend(exc.problems)
     templates: TemplateBook | None = None
+    routing: Routing | None = None
     try:
-        templates = load_templates(root, routing_for(root))
+        routing = routing_for(root)
+        templates = load_templates(root, routing)
     except TemplateError as exc:
         problems.extend(_problem(root, text) for text in exc.problems)
     except NotifierError as exc:
         problems.append(_problem(root, str(exc)))
+    if ruleset is not None and routing is not None and (root / "routing.yaml").is_file():
+        problems.extend(_problem(root, text) for text in _inhibit_problems(ruleset, routing))
     untested: list[str] = []
     if ruleset is not None and templates is not None:
         samples = _facts_by_message(sample_alerts(root, ruleset))
@@ -88,6 +97,18 @@ def _messages(rule: CompiledRule) -> list[tuple[str, tuple[str, ...]]]:
     return [(base, tuple(spec.audience))]
 
 
+def _inhibit_problems(ruleset: RuleSet, routing: Routing) -> list[str]:
+    """The routing file's inhibit rules against the pack's rules (names, reach)."""
+    in_force = [r for r in ruleset.rules if r.spec.enabled and r.spec.mode == "live"]
+    live = {rule.id: rule.spec.severity for rule in in_force}
+    texting = {
+        rule.id: rule.spec.severity
+        for rule in in_force
+        if any("customer" in audiences for _, audiences in _messages(rule))
+    }
+    return check_against_rules(routing.inhibit, live, texting, routing.source)
+
+
 def _facts_by_message(alerts: Sequence[Alert]) -> dict[tuple[str, str], list[Mapping[str, Any]]]:
     """A few distinct fact sets per (rule, template folder), from real alerts."""
     found: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
@@ -109,7 +130,8 @@ def _problem(root: Path, text: str, rule_id: str | None = None) -> Problem:
         name = str(path.relative_to(root.parent))
     except ValueError:
         name = str(path)
-    return Problem(name, int(match["line"] or 1), 1, match["message"], rule_id)
+    line, column = int(match["line"] or 1), int(match["column"] or 1)
+    return Problem(name, line, column, match["message"], rule_id)
 
 
 def _unique(problems: list[Problem]) -> list[Problem]:

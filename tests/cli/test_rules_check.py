@@ -6,6 +6,7 @@ The command runs as a real process so its wall time and peak memory are its own.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -16,6 +17,7 @@ from hostile_packs import PACKS, hostile_pack
 from typer.testing import CliRunner
 
 from churnwatch.cli.app import app
+from churnwatch.rules import SHIPPED_RULES
 
 
 @pytest.mark.parametrize("name", PACKS)
@@ -77,3 +79,18 @@ def test_a_misspelt_fact_is_caught_when_a_test_case_makes_the_rule_fire(tmp_path
     assert tested.exit_code == 1
     assert "relationship_manager.en.j2:2:1: rule 'hostile-rule'" in tested.output
     assert "amout" in tested.output
+
+
+def test_an_inhibit_rule_naming_no_rule_is_refused_at_its_line(tmp_path: Path) -> None:
+    """A misspelt rule id in routing.yaml's inhibit section fails ``rules check`` with the
+    routing file and the entry's line: the hold would otherwise silently hold nothing."""
+    pack = tmp_path / "pack"
+    shutil.copytree(SHIPPED_RULES, pack)
+    routing = pack / "routing.yaml"
+    text = routing.read_text(encoding="utf-8")
+    routing.write_text(text.replace('rule_id="payroll-moved-out"', 'rule_id="payroll-moved-ot"'))
+    line = text.splitlines().index("  - name: retention offer waits for the manager's call") + 1
+    result = CliRunner().invoke(app, ["rules", "check", str(pack)])
+    assert result.exit_code == 1
+    assert f"routing.yaml:{line}" in result.output
+    assert "no rule in force with id 'payroll-moved-ot'" in result.output

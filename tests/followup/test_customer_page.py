@@ -19,6 +19,8 @@ from churnwatch.followup.store import FollowUpStore
 from churnwatch.followup.testing import FixedClock, RecordingNotify
 from churnwatch.followup.tokens import LinkSigner, manager_link
 from churnwatch.followup.web import WebSettings, create_app
+from churnwatch.notifiers.context import Inhibition
+from churnwatch.notifiers.outbox import NewDelivery, Outbox
 from churnwatch.notifiers.setup import load_templates, routing_for
 from churnwatch.rules import SHIPPED_RULES
 from churnwatch.rules.loader import load_rules
@@ -205,3 +207,31 @@ class TestPhoneReveal:
         assert answer.status_code == 403
         with page.store.engine.connect() as conn:
             assert conn.execute(select(phone_reveals)).all() == []
+
+
+class TestCustomerTexts:
+    def test_a_held_text_says_which_alert_held_it(self, page: Page) -> None:
+        """The alert's text to the customer, held by an inhibit rule, reads as held until
+        when and by which alert (the rule's title from the pack), in Chinese and English."""
+        source = NOW - dt.timedelta(hours=1)
+        held = Inhibition("al-source", "large-transfer-out", source, source + dt.timedelta(days=7),
+                          "offer waits")  # fmt: skip
+        Outbox(page.store.engine).write(
+            [
+                NewDelivery(
+                    alert_id=page.alert_id,
+                    audience="customer",
+                    recipient_id="C1",
+                    channel="twilio_sms",
+                    status="suppressed",
+                    due_at=NOW,
+                    payload={"inhibited_by": held.payload()},
+                    last_error=held.note(),
+                )
+            ],
+            NOW,
+        )
+        zh = _section(httpx.get(page.link() + "?lang=zh-CN").text, "customer-texts")
+        assert "暂缓至 2026年11月30日 09:00" in zh and "大额资金流出" in zh
+        en = _section(httpx.get(page.link() + "?lang=en").text, "customer-texts")
+        assert en.strip().startswith("Held until Nov 30, 2026 09:00")

@@ -118,7 +118,7 @@ class TestGrouping:
         [message] = rig.recorders["wecom_app"].sent
         assert len(message.alert_ids) == 2
         assert "80,000.00" in message.body and "90,000.00" in message.body
-        assert message.body.startswith("【流失预警汇总】2 条新预警")
+        assert message.body.startswith("【流失预警汇总】1 位客户 · 2 条新预警")
         ids = {r.provider_message_id for r in rig.outbox.list(status="sent")}
         assert len(ids) == 1
 

@@ -15,6 +15,7 @@ import pytest
 import sqlalchemy as sa
 from kafka import KafkaProducer
 
+from churnwatch.cli.replay import run_replay
 from churnwatch.rules import SHIPPED_RULES
 from churnwatch.schemas.store import AlertStore
 from churnwatch.streams.config import load_config
@@ -82,3 +83,60 @@ def test_a_large_transfer_reaches_the_manager_and_opens_a_follow_up(
     assert ("rm-1", "relationship_manager") in [tuple(r) for r in assigned]
     body = json.dumps(sent()[0], ensure_ascii=False)
     assert "80,000.00" in body and "Customer cu1" in body
+
+
+def test_a_held_customer_text_is_held_alike_by_the_worker_and_replay(
+    make_setup: Callable[..., Setup],
+    start_worker: Callable[[Setup, str], WorkerProcess],
+    tmp_path: Path,
+) -> None:
+    """Payroll lands, then a large transfer takes it to another bank: the transfer's
+    high-severity alert holds the payroll offer's SMS (the shipped inhibit rule). The
+    worker and a replay of the same lines record the same deliveries, the SMS held."""
+    setup = make_setup(rules_dir=file_channel_rules(tmp_path))
+    outbox_file = tmp_path / "messages.jsonl"
+    with setup.path.open("a", encoding="utf-8") as handle:
+        handle.write(f'notifiers: {{file: {{path: "{outbox_file}"}}}}\n')
+    setup = Setup(setup.path, load_config(setup.path, environ={}), setup.tmp)
+    create_topics(setup.config)
+    at = dt.datetime(2026, 3, 2, 10, 0, tzinfo=SHANGHAI)
+    lines = [
+        (setup.config.topics.staff, staff_line("rm-1", at)),
+        (setup.config.topics.customers, customer_line("cu1", at)),
+        (setup.config.topics.transactions,
+         transfer_line("tx-pay", "cu1", at + dt.timedelta(hours=1), Decimal("20000.00"),
+                       Decimal("120000.00"), direction="credit", kind="payroll", same_bank=True)),
+        (setup.config.topics.transactions,
+         transfer_line("tx-out", "cu1", at + dt.timedelta(hours=2), Decimal("80000.00"),
+                       Decimal("40000.00"))),
+    ]  # fmt: skip
+    producer = KafkaProducer(bootstrap_servers=setup.config.bootstrap_servers)
+    for topic, line in lines:
+        producer.send(topic, line, key=b"rm-1" if topic == setup.config.topics.staff else b"cu1")
+    producer.flush()
+    producer.close()
+    worker = start_worker(setup, "inhibit")
+
+    def deliveries(db: str) -> set[tuple[str, str, str, str]]:
+        with AlertStore(db) as store, store.engine.connect() as conn:
+            rows = conn.execute(
+                sa.text(
+                    "select a.rule_id, d.audience, d.status, coalesce(d.last_error, '') "
+                    "from deliveries d join alerts a on a.alert_id = d.alert_id"
+                )
+            ).all()
+        return {(r[0], r[1], r[2], r[3].split(":", 1)[0]) for r in rows}
+
+    def settled() -> bool:
+        found = deliveries(setup.db)
+        return ("payroll-moved-out", "customer", "suppressed", "inhibited") in found and all(
+            status != "pending" for _, _, status, _ in found
+        )
+
+    wait_until(settled, timeout=40, what="the offer held and the managers told")
+    assert worker.terminate() == 0
+    events = tmp_path / "events.jsonl"
+    events.write_bytes(b"".join(line + b"\n" for _, line in lines))
+    replayed = f"sqlite:///{tmp_path / 'replay.db'}"
+    run_replay(str(events), tmp_path / "rules", replayed, None, None, [], False, notify="console")
+    assert deliveries(replayed) == deliveries(setup.db)
