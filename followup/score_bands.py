@@ -41,6 +41,14 @@ __all__ = [
 #: recorded outcomes (followup/store.OUTCOMES) and derived ones, in the report's order
 RECORDED = ("retained", "partly_retained", "left", "false_alarm")
 DERIVED = ("retained", "partly_retained", "left", "unknown")
+#: the outcomes' names as the pages' catalog has them (the alert page's and the report's)
+LABELS = {
+    "retained": "retained",
+    "partly_retained": "partly retained",
+    "left": "left",
+    "false_alarm": "not churn (false alarm)",
+    "unknown": "not yet known",
+}
 
 
 @dataclass
@@ -219,8 +227,8 @@ def score_band_csv_rows(bands: ScoreBands, language: str) -> Iterable[list[Any]]
         _("Below"),
         _("Cases"),
         _("Customers"),
-        *(f"{_('Recorded')}: {o}" for o in RECORDED),
-        *(f"{_('Derived')}: {o}" for o in DERIVED),
+        *(f"{_('Recorded')}: {_(LABELS[o])}" for o in RECORDED),
+        *(f"{_('Derived')}: {_(LABELS[o])}" for o in DERIVED),
         _("Recorded left"),
         _("Derived left"),
     ]

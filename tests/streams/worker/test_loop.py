@@ -22,6 +22,7 @@ from churnwatch.cli.app import app
 from churnwatch.rules import SHIPPED_RULES
 from churnwatch.rules.engine import Engine
 from churnwatch.rules.loader import load_rules
+from churnwatch.schemas.models import AlertScore
 from churnwatch.schemas.store import AlertStore
 from churnwatch.schemas.tables import customer_products, customer_profiles
 from churnwatch.streams.produce import produce_lines
@@ -64,6 +65,18 @@ def replay_outcomes(lines: list[bytes]) -> set[tuple[str, str, str | None]]:
     driver = ReplayDriver(Engine(load_rules(SHIPPED_RULES)))
     driver.run(lines)
     return {(o.alert_id, o.outcome, str(o.share)) for o in driver.derived}
+
+
+def replay_scores(lines: list[bytes]) -> dict[str, AlertScore | None]:
+    """Every alert's churn score (and contributions) as replay computes it."""
+    driver = ReplayDriver(Engine(load_rules(SHIPPED_RULES)))
+    driver.run(lines)
+    return {alert.alert_id: alert.score for alert in driver.stored}
+
+
+def stored_scores(setup: Setup) -> dict[str, AlertScore | None]:
+    with AlertStore(setup.db) as store:
+        return {alert.alert_id: alert.score for alert in store.alerts()}
 
 
 def stored_outcomes(setup: Setup) -> set[tuple[str, str, str | None]]:
@@ -136,6 +149,10 @@ def test_end_to_end_equals_replay(
     outcomes = replay_outcomes(lines)
     assert outcomes, "the generated events decide some outcomes"
     wait_until(lambda: stored_outcomes(setup) == outcomes, what="the replay's outcomes")
+    # every alert's churn score, to the hundredth and contribution by contribution
+    scores = replay_scores(lines)
+    assert any(score and score.contributions for score in scores.values())
+    assert stored_scores(setup) == scores
     assert worker.terminate() == 0
     assert setup.alert_ids() == expected
     assert sorted(sink_ids(worker)) == sorted(expected)
