@@ -58,9 +58,9 @@ __all__ = [
 ]
 
 #: the version :func:`encode_state` writes
-FORMAT_VERSION = 4
+FORMAT_VERSION = 5
 #: the array versions :func:`decode_state` reads as they are (version 1 is a map)
-ARRAY_VERSIONS = (2, 3, 4)
+ARRAY_VERSIONS = (2, 3, 4, 5)
 
 
 class BalanceRow(msgspec.Struct, tag="b", array_like=True):
@@ -278,8 +278,15 @@ def _score_contributions(row: list[Any], watermark: int) -> list[tuple[int, str,
     ]
 
 
+class _StoredPlaced(_StoredScored, array_like=True):
+    """A state with the worker's input positions (version 5 on); decodes every array
+    version: what an older version did not write reads as none."""
+
+    offsets: dict[int, int] = msgspec.field(default_factory=dict)
+
+
 _encoder = msgspec.msgpack.Encoder()
-_decoder = msgspec.msgpack.Decoder(_StoredScored)
+_decoder = msgspec.msgpack.Decoder(_StoredPlaced)
 
 
 def stored_block(block: BlockState) -> StoredBlock:
@@ -308,6 +315,10 @@ def encode_state(state: CustomerState) -> bytes:
         state.last_alert_at,
         state.pruned_at,
     )
+    # the optional fields trail; a state without them costs no byte for them
+    if state.offsets:
+        scored = _score_row(state.score, watermark)
+        return _encoder.encode(_StoredPlaced(*common, state.watches, scored, state.offsets))
     if state.score:
         scored = _score_row(state.score, watermark)
         return _encoder.encode(_StoredScored(*common, state.watches, scored))
@@ -340,4 +351,5 @@ def decode_state(data: bytes) -> CustomerState:
         pruned_at=stored.pruned_at,
         watches=stored.watches,
         score=_score_contributions(stored.score, watermark),
+        offsets=stored.offsets,
     )

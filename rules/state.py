@@ -284,3 +284,7 @@ class CustomerState(msgspec.Struct):
     #: the churn score's contributions: (event time in µs, rule id, weight in units), in
     #: time order, at most rules/score.MAX_CONTRIBUTIONS (rules/score.py)
     score: list[tuple[int, str, int]] = msgspec.field(default_factory=list)
+    #: the Kafka worker's input positions in this state: per input partition (the key is
+    #: ``streams/worker/positions.py``'s), the offset after the last record applied. A
+    #: record read again below it was applied already (see that module); replay keeps none
+    offsets: dict[int, int] = msgspec.field(default_factory=dict)

@@ -152,7 +152,8 @@ class WorkerConfig(_Section):
     max_task_idle: float = 0.0
     #: seconds a task waits at most for records known to be on the broker but not yet
     #: fetched from one of its partitions before running ahead of them; only seconds
-    #: with the broker answering fetches count (a broker restarting stalls, not skips)
+    #: with the broker answering fetches count (a broker restarting stalls, not skips);
+    #: ahead by at most ``lateness`` of that partition's last event time
     lagging_wait: float = 10.0
 
 

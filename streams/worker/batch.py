@@ -51,6 +51,7 @@ from churnwatch.streams.worker.changelog import ChangelogState
 from churnwatch.streams.worker.checkpoint import Checkpointer
 from churnwatch.streams.worker.health import BatchCounts, WorkerObservability
 from churnwatch.streams.worker.order import NO_TIME, Item, OrderedInput, Task
+from churnwatch.streams.worker.positions import Positions
 
 __all__ = ["Batches", "Retry", "WorkerStats"]
 
@@ -95,6 +96,7 @@ class Batches:
         self.engine = engine
         #: the engine's evaluate and advance, undone whole when a rule raises
         self.isolation = Isolation(engine)
+        self.positions = Positions()
         self.state = state
         self.checkpoints = checkpoints
         self.observe = observe
@@ -116,6 +118,7 @@ class Batches:
             max_task_idle=worker.max_task_idle,
             lagging_wait=worker.lagging_wait,
             limit=worker.max_poll_records,
+            lateness=engine.lateness,
         )
         self.producer: AIOKafkaProducer | None = None
         self.store: AlertStore | None = None
@@ -216,6 +219,7 @@ class Batches:
         timers = self.timers_of(partition)
         matches = counts.matches
         profiles = self.profiles
+        positions = self.positions
         now = self.clock()
         for item in work:
             event = item.event
@@ -237,6 +241,7 @@ class Batches:
                     timers.set(customer_id, outcome.next_due)
                 state = outcome.state
                 if state is not None:
+                    positions.applied(state, item.tp, item.record.offset)
                     states[customer_id] = state
                     dirty.add(customer_id)
                     if isinstance(event, CustomerEvent) and state.customer is not None:
@@ -251,7 +256,11 @@ class Batches:
                     alerts.extend(outcome.alerts)
                 if outcome.outcomes:
                     self.outcomes.extend(outcome.outcomes)
-            elif status is Status.DUPLICATE:
+            elif status is Status.DUPLICATE or (
+                # read again after a restore from states newer than the offsets
+                status is Status.TOO_LATE
+                and positions.holds(outcome.state, item.tp, item.record.offset)
+            ):
                 counts.duplicates += 1
             elif status is Status.TOO_LATE:
                 late = outcome.late_by or dt.timedelta(0)

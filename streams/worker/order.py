@@ -18,6 +18,16 @@ one of its partitions has nothing buffered the task may not run ahead of it:
   away cannot stall the task for good, while a broker that answers nobody — restarting,
   unreachable — cannot make the task run ahead of records it is about to serve: that
   wait only starts to count once fetches are answered again);
+  Once that wait runs out the task goes on, but never more than the allowed lateness
+  of event time past that partition's last record (before its first one, past the task's
+  clock when it was assigned): the partition's next record, if in order on its own
+  topic, can then never be "too late" (seen: a broker restarted on its storage served a
+  partition's records written after the restart only some twenty seconds later, while a
+  live stream ran days of event time per second; the task ran ahead and a transaction
+  of the partition was dead-lettered as 107 h late). Live, where event time moves with
+  the clock, that bound is two days away and holds nothing back; in a backlog it stalls
+  the task until the partition is served, as Kafka Streams waits for a partition it
+  knows has records;
 - caught up to its end offset: wait ``worker.max_task_idle`` seconds (Kafka Streams'
   ``max.task.idle.ms``; 0 by default: a live stream is not held back for a quiet topic).
   That wait ends only on a fetch of the partition answered after it: "caught up" is the
@@ -37,6 +47,8 @@ read from the consumer and applies the pauses this module asks for.
 
 from __future__ import annotations
 
+import logging
+import sys
 from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -46,9 +58,13 @@ from aiokafka import TopicPartition
 
 __all__ = ["Item", "OrderedInput", "Task"]
 
+log = logging.getLogger("churnwatch.worker")
+
 #: The event time of a buffered message that has none (a dead letter, a tombstone, a
 #: message forwarded to the repartition topic): taken as soon as it is at a head.
 NO_TIME = -1
+#: no bound on the event time a task may hand out
+UNBOUNDED = sys.maxsize
 
 
 @dataclass(slots=True)
@@ -73,6 +89,12 @@ class Task:
     clock: int = 0
     #: monotonic time the task was first seen held back with records buffered, or None
     waiting_since: float | None = None
+    #: per partition: the latest event time handed out from it (µs; none: none yet)
+    last_at: dict[TopicPartition, int] = field(default_factory=dict)
+    #: the clock when the task was assigned: a partition's place before its first record
+    origin: int = 0
+    #: partitions whose lagging wait ran out, already reported
+    reported: set[TopicPartition] = field(default_factory=set)
 
     def buffered(self) -> int:
         return sum(len(queue) for queue in self.queues.values())
@@ -81,10 +103,14 @@ class Task:
 class OrderedInput:
     """Every assigned task's buffers, what is ready to process, and what to pause."""
 
-    def __init__(self, *, max_task_idle: float, lagging_wait: float, limit: int) -> None:
+    def __init__(
+        self, *, max_task_idle: float, lagging_wait: float, limit: int, lateness: int = 0
+    ) -> None:
         self.max_task_idle = max_task_idle
         self.lagging_wait = lagging_wait
         self.limit = max(limit, 1)
+        #: µs of event time a task may run past a lagging partition's last record (0: any)
+        self.lateness = lateness
         self.tasks: dict[int, Task] = {}
         #: seconds tasks spent held back since the caller last read it
         self.waited = 0.0
@@ -96,7 +122,8 @@ class OrderedInput:
             task = tasks.get(tp.partition)
             if task is None:
                 old = self.tasks.get(tp.partition)
-                task = Task(tp.partition, {}, clock=old.clock if old is not None else 0)
+                clock = old.clock if old is not None else 0
+                task = Task(tp.partition, {}, clock=clock, origin=clock)
                 tasks[tp.partition] = task
             task.queues[tp] = deque()
         self.tasks = tasks
@@ -142,6 +169,7 @@ class OrderedInput:
         for tp, queue in task.queues.items():
             if queue:
                 deadlines.pop(tp, None)
+                task.reported.discard(tp)
                 continue
             caught_up = lags.get(tp) == 0
             noted = deadlines.get(tp)
@@ -151,6 +179,9 @@ class OrderedInput:
                 deadlines[tp] = noted
             if now < noted[1]:
                 ready = False
+            elif not caught_up and tp not in task.reported and self.lateness:
+                task.reported.add(tp)
+                self._report(task, tp, lags.get(tp))
             elif (
                 caught_up
                 and self.max_task_idle > 0
@@ -159,6 +190,34 @@ class OrderedInput:
             ):
                 ready = False  # no answer since the wait ran out: is it still caught up?
         return ready
+
+    def horizon(self, task: Task, lags: Mapping[TopicPartition, int | None]) -> int:
+        """The latest event time the task may hand out now: the allowed lateness past the
+        last record of each partition it waits for in vain (records on the broker, or
+        nothing known, and none buffered)."""
+        if not self.lateness:
+            return UNBOUNDED
+        bound = UNBOUNDED
+        for tp, queue in task.queues.items():
+            if not queue and lags.get(tp) != 0:
+                at = task.last_at.get(tp, task.origin) + self.lateness
+                if at < bound:
+                    bound = at
+        return bound
+
+    def _report(self, task: Task, tp: TopicPartition, lag: int | None) -> None:
+        known = f"{lag} records on the broker" if lag is not None else "records not known"
+        last = task.last_at.get(tp)
+        log.warning(
+            "task %d goes on without %s-%d (%s, none served for %.0f s of the broker "
+            "answering); it stays within the allowed lateness of %s",
+            task.number,
+            tp.topic,
+            tp.partition,
+            known,
+            self.lagging_wait,
+            "that partition's last event" if last is not None else "its clock when assigned",
+        )
 
     def idle(self, task: Task, lags: Mapping[TopicPartition, int | None]) -> bool:
         """Nothing buffered and every partition caught up: no event can come before more
@@ -201,13 +260,16 @@ class OrderedInput:
 
         The same choice as taking the smallest head one record at a time (the first
         partition in assignment order on a tie), done in runs: the partition with the
-        smallest head gives records while they stay below every other head. Readiness
-        only changes when a partition runs empty (``now`` and ``lags`` are fixed here),
-        so it is checked then, not per record.
+        smallest head gives records while they stay below every other head and within
+        the horizon. Readiness and the horizon only change when a partition runs empty
+        (``now`` and ``lags`` are fixed here), so they are checked then, not per record.
         """
+        tps = list(task.queues)
         queues = list(task.queues.values())
         if not self.ready(task, now, lags, answering, answered):
             return True
+        horizon = self.horizon(task, lags)
+        last_at = task.last_at
         while left > 0:
             best = -1
             best_at = 0
@@ -216,6 +278,8 @@ class OrderedInput:
                     best, best_at = index, queue[0].at
             if best < 0:
                 return False
+            if best_at > horizon:
+                return True  # a lagging partition's next record may come before it
             queue = queues[best]
             # it keeps the turn while its head is below the heads of partitions before
             # it and not above those after it (a tie goes to the earlier partition)
@@ -227,12 +291,17 @@ class OrderedInput:
                         below = at if below is None or at < below else below
                     else:
                         above = at if above is None or at < above else above
+            if horizon < UNBOUNDED and (above is None or horizon < above):
+                above = horizon  # no record past the horizon either
             popleft, append = queue.popleft, taken.append
+            tp = tps[best]
+            latest = last_at.get(tp, NO_TIME)
             if below is None and above is None:
                 count = min(left, len(queue))
                 for _ in range(count):
                     append(popleft())
                 left -= count
+                latest = max(latest, max(item.at for item in taken[-count:]))
             else:
                 while queue and left > 0:
                     at = queue[0].at
@@ -240,13 +309,14 @@ class OrderedInput:
                         break
                     append(popleft())
                     left -= 1
-            if (
-                left > 0
-                and not queue
-                and any(queues)
-                and not self.ready(task, now, lags, answering, answered)
-            ):
-                return True
+                    if at > latest:
+                        latest = at
+            if latest > NO_TIME:
+                last_at[tp] = latest
+            if left > 0 and not queue and any(queues):
+                if not self.ready(task, now, lags, answering, answered):
+                    return True
+                horizon = self.horizon(task, lags)
         return False
 
     def _note_wait(self, task: Task, now: float, held: bool) -> None:

@@ -131,13 +131,13 @@ class TestStoredForm:
     def test_the_stored_form_leads_with_its_version(self) -> None:
         """What encode_state writes says which format it is in, so a later one can upgrade it."""
         data = encode_state(CustomerState())
-        assert msgspec.msgpack.decode(data)[0] == FORMAT_VERSION == 4
+        assert msgspec.msgpack.decode(data)[0] == FORMAT_VERSION == 5
 
     def test_a_newer_format_is_refused_with_a_reason(self) -> None:
         """A state from a newer churnwatch is not misread: the error says to upgrade."""
         data = bytearray(encode_state(CustomerState()))
         data[1] = FORMAT_VERSION + 1
-        with pytest.raises(ValueError, match="format version 5"):
+        with pytest.raises(ValueError, match="format version 6"):
             decode_state(bytes(data))
 
     def test_a_version_2_state_reads_as_one_with_no_watch(self) -> None:
@@ -148,6 +148,20 @@ class TestStoredForm:
         again = decode_state(bytes(data))
         assert again.watches == [] and again.last_alert_at == {"r": 5}
         assert again.watermark == state.watermark
+
+    def test_a_version_4_state_reads_as_one_with_no_position(self) -> None:
+        """Version 5 only adds the worker's input positions: a version 4 state loads as it was."""
+        one = Watch("al-1", "r", 1, 2, Decimal("100.00"), "TD-1", None, Decimal("60.00"))
+        state = CustomerState(watermark=10**15, watches=[one], score=[(10**15, "r", 700)])
+        data = bytearray(encode_state(state))
+        data[1] = 4  # what version 4 wrote for the same state
+        again = decode_state(bytes(data))
+        assert again.watches == [one] and again.score == state.score and again.offsets == {}
+
+    def test_positions_come_after_every_other_field(self) -> None:
+        state = CustomerState(watermark=10**15, offsets={7: 42})
+        again = decode_state(encode_state(state))
+        assert again.offsets == {7: 42} and again.watches == [] and again.score == []
 
     def test_a_state_without_watches_costs_no_byte_more(self) -> None:
         """Watches are left out when there are none: most customers' states keep their size."""

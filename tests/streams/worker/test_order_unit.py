@@ -6,7 +6,7 @@ from aiokafka import TopicPartition
 from hypothesis import given
 from hypothesis import strategies as st
 
-from churnwatch.streams.worker.order import Item, OrderedInput
+from churnwatch.streams.worker.order import NO_TIME, Item, OrderedInput
 
 TOPICS = ("tx", "products", "customers")
 
@@ -19,8 +19,10 @@ def items(tp: TopicPartition, times: list[int]) -> list[Item]:
     return [Item(tp, at, None, (tp.topic, n)) for n, at in enumerate(times)]
 
 
-def ordered(idle: float = 0.0, wait: float = 10.0, limit: int = 100) -> OrderedInput:
-    order = OrderedInput(max_task_idle=idle, lagging_wait=wait, limit=limit)
+def ordered(
+    idle: float = 0.0, wait: float = 10.0, limit: int = 100, lateness: int = 0
+) -> OrderedInput:
+    order = OrderedInput(max_task_idle=idle, lagging_wait=wait, limit=limit, lateness=lateness)
     order.assign(tps(0) + tps(1))
     return order
 
@@ -81,6 +83,37 @@ def test_a_broker_answering_no_fetch_stalls_the_task_rather_than_skipping() -> N
     assert [item.at for item in order.take(100, 65.0, lagging)[0][1]] == [10, 15]
     assert order.take(100, 69.9, lagging) == []  # customers 0 empty again, lagging
     assert [item.at for item in order.take(100, 70.0, lagging)[0][1]] == [20]
+
+
+def test_a_task_goes_on_without_a_lagging_partition_only_within_the_lateness() -> None:
+    """Customers 0 has records on the broker that the broker does not serve: once the
+    lagging wait runs out the task goes on, but not past the lateness after customers 0's
+    last record, so that record's successor cannot come too late; it comes, and the
+    rest follows in order."""
+    order = ordered(wait=5.0, lateness=100)
+    tx0, _, customers0 = tps(0)
+    order.add(customers0, items(customers0, [50]))
+    order.add(tx0, items(tx0, [40]))
+    lags: dict[TopicPartition, int | None] = {tp: 0 for tp in tps(0) + tps(1)}
+    lags[customers0] = 3
+    assert [item.at for item in order.take(100, 0.0, lags)[0][1]] == [40, 50]
+    order.add(tx0, items(tx0, [60, 140, 151, 200]))
+    assert order.take(100, 0.0, lags) == []  # customers 0 empty: its wait starts
+    assert order.take(100, 4.9, lags) == []
+    assert [item.at for item in order.take(100, 5.0, lags)[0][1]] == [60, 140]
+    assert order.take(100, 100.0, lags) == []  # held at the horizon, however long
+    order.add(customers0, items(customers0, [155]))
+    lags[customers0] = 0
+    assert [item.at for item in order.take(100, 100.0, lags)[0][1]] == [151, 155, 200]
+
+
+def test_before_a_partitions_first_record_the_horizon_is_the_clock_at_assignment() -> None:
+    order = ordered(wait=5.0, lateness=100)
+    tx0, products0, customers0 = tps(0)
+    order.add(tx0, items(tx0, [50, 150]))
+    lags: dict[TopicPartition, int | None] = {products0: 0, customers0: None}
+    assert order.take(100, 0.0, lags) == []
+    assert [item.at for item in order.take(100, 5.0, lags)[0][1]] == [50]
 
 
 def test_a_caught_up_partition_holds_back_only_for_max_task_idle() -> None:
@@ -155,7 +188,13 @@ class OneAtATime:
                     held = True
                     break
                 queue = min(heads, key=lambda queue: queue[0].at)  # the first on a tie
-                taken.append(queue.popleft())
+                if queue[0].at > self.order.horizon(task, lags):
+                    held = True
+                    break
+                item = queue.popleft()
+                taken.append(item)
+                if item.at > task.last_at.get(item.tp, NO_TIME):
+                    task.last_at[item.tp] = item.at
                 left -= 1
             self.order._note_wait(task, now, held)
             if taken:
@@ -182,8 +221,9 @@ Step = tuple[int, int, int, int, float, int, bool]
 )
 def test_taking_in_runs_hands_out_what_one_at_a_time_would(steps: list[Step]) -> None:
     """The run-based take hands out the same records, in the same order, holds the same
-    tasks back for the same time as taking one smallest head at a time."""
-    fast, slow = ordered(idle=0.5, wait=2.0), ordered(idle=0.5, wait=2.0)
+    tasks back for the same time as taking one smallest head at a time (a horizon
+    included: lagging partitions bound how far a task may run ahead)."""
+    fast, slow = ordered(idle=0.5, wait=2.0, lateness=12), ordered(idle=0.5, wait=2.0, lateness=12)
     reference = OneAtATime(slow)
     everything = tps(0) + tps(1)
     now, serial = 0.0, 0
