@@ -12,7 +12,7 @@ from contract_events import NOW, at, event, only_problem, pack_copy, transaction
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from churnwatch.rules.codec import decode_state, encode_state
+from churnwatch.rules.codec import FORMAT_VERSION, decode_state, encode_state
 from churnwatch.rules.engine import Engine
 from churnwatch.rules.exceptions import RuleSetError
 from churnwatch.rules.loader import load_rules
@@ -235,7 +235,7 @@ class TestStoredForm:
         """The score's contributions come back exactly, to the microsecond."""
         state = CustomerState(watermark=500 * DAY, score=[(499 * DAY + 7, "big-out", 3000)])
         data = encode_state(state)
-        assert data[1] == 4 and decode_state(data).score == state.score
+        assert data[1] == FORMAT_VERSION and decode_state(data).score == state.score
 
     def test_a_contribution_costs_about_twenty_bytes(self) -> None:
         """Stored as a time delta, the rule id and the weight: small beside the 1 KiB budget."""
