@@ -19,7 +19,6 @@ from churnwatch.rules.state import (
     BalanceState,
     BlockState,
     Observation,
-    post_balance,
     rebuild_balance,
 )
 from churnwatch.schemas.models import TransactionEvent
@@ -60,9 +59,13 @@ class BalanceFallBlock:
         assert isinstance(state, BalanceState)
         if not isinstance(event, TransactionEvent):
             return None
-        after = _minor_units(event.balance_after, state.scale)
-        amount = _minor_units(event.amount, state.scale)
-        if after is None or amount is None:  # more digits than the scale
+        # money to integer minor units, inlined (_minor_units): this runs for every posting
+        power = _POWERS[state.scale]
+        numerator, denominator = event.balance_after.as_integer_ratio()
+        after, rest = divmod(numerator * power, denominator)
+        numerator, denominator = event.amount.as_integer_ratio()
+        amount, rest_amount = divmod(numerator * power, denominator)
+        if rest or rest_amount:  # more digits than the scale
             factor = _rescale(state, event.amount, event.balance_after)
             after = int(event.balance_after * factor)
             amount = int(event.amount * factor)
@@ -71,16 +74,31 @@ class BalanceFallBlock:
         observations = state.observations
         account_id = event.account_id
         if not observations or at >= observations[-1].at:
+            # in order: post_balance inlined, the running balances updated in place
             accounts = state.accounts
-            # an account already known never needs its balance before: it is not a first sight
-            before = None if account_id in accounts else after + signed
-            observation = Observation(at, account_id, before, after, parked)
-            observations.append(observation)
-            total, state.parked = post_balance(observation, accounts, state.total, state.parked)
+            total = state.total
+            previous = accounts.get(account_id)
+            if previous is None:  # first sight: the account held its balance before this
+                before = previous = after + signed
+                total += previous
+            else:  # an account already known never needs its balance before
+                before = None
+            delta = parked  # the observation keeps it as posted; the totals clamp it
+            if delta:
+                held = state.parked
+                if held + delta < 0:
+                    delta = -held
+                state.parked = held + delta
+            total_before = total
+            total += after - previous + delta
+            observations.append(
+                Observation(at, account_id, before, after, parked, total_before, total)
+            )
+            accounts[account_id] = after
             state.total = total
-            peak, before_total = state.peak, observation.total_before
-            if before_total >= peak:
-                peak = state.peak = before_total
+            peak = state.peak
+            if total_before >= peak:
+                peak = state.peak = total_before
                 state.peak_at = at
             if total >= peak:
                 state.peak, state.peak_at = total, at

@@ -166,7 +166,10 @@ class Engine:
             ]:
                 stage = rule_id
                 matched = bool(match(event, customer))
-                if not matched and not sees_unmatched:
+                if not matched and (
+                    sees_unmatched is False
+                    or (sees_unmatched is not True and not sees_unmatched(event, customer))
+                ):
                     continue
                 if state_type is NONE_TYPE:
                     block_state = None
@@ -358,12 +361,13 @@ class Engine:
             state.seen = dict(newest)
         ruleset = self.ruleset
         blocks = state.blocks
+        pruners = ruleset.pruners
         for rule_id, block_state in list(blocks.items()):
-            rule = ruleset.get(rule_id)
-            if rule is None:
+            prune = pruners.get(rule_id)
+            if prune is None:  # a reload took the rule away
                 del blocks[rule_id]
             else:
-                rule.block.prune(block_state, cutoff)
+                prune(block_state, cutoff)
         if state.last_alert_at:
             since = cutoff - max(ruleset.horizon * 1_000_000, ruleset.longest_cooldown)
             state.last_alert_at = {

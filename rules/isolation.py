@@ -126,7 +126,10 @@ class Isolation:
         if outcome.status is Status.EVALUATED:
             journal.state = outcome.state
             journal.steps.append(raw)
-            self._hold()
+            self.held += 1  # _hold, inlined: this runs for every event
+            if self.held > self.budget:
+                self.journals.clear()
+                self.held = 0
         return outcome
 
     def advance(

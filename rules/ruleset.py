@@ -5,10 +5,12 @@ The loader builds it; the engine reads it; a reload swaps a whole new one in.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
-from churnwatch.rules.blocks import Block, TimedBlock
+from churnwatch.rules.blocks import Block, FollowUpBlock, TimedBlock
 from churnwatch.rules.expressions import CompiledCondition
 from churnwatch.rules.model import RuleSpec
 from churnwatch.rules.outcomes import OutcomeRule
@@ -44,13 +46,31 @@ class CompiledRule:
 
 #: a timed block's ``next_due`` (None for a block without timers)
 NextDue = Callable[[object], int | None] | None
-RulePlan = tuple[CompiledRule, CompiledCondition, Block, bool, str, type, NextDue]
+#: whether the block sees an event its rule's ``match`` refused: False (never), True
+#: (always), or the one condition under which it would act on it (a follow-up's trigger)
+SeesUnmatched = bool | CompiledCondition
+RulePlan = tuple[CompiledRule, CompiledCondition, Block, SeesUnmatched, str, type, NextDue]
+
+
+def _sees_unmatched(rule: CompiledRule, event_class: type) -> SeesUnmatched:
+    """A follow-up acts on an unmatched event only when it is a trigger: the engine asks
+    the trigger condition first, before fetching or making the block's state (most
+    postings are neither, and so cost one condition instead of a call into the block)."""
+    block = rule.block
+    if not block.sees_unmatched:
+        return False
+    if isinstance(block, FollowUpBlock):
+        return block.trigger[event_class]
+    return True
 
 
 def _next_due_of(rule: CompiledRule) -> NextDue:
     if not rule.timed:
         return None
     block: TimedBlock = rule.block  # type: ignore[assignment]  # timed: the loader checked
+    due_field: str | None = getattr(block, "due_field", None)
+    if due_field is not None:  # one field of the state: read in C, not by a method call
+        return operator.attrgetter(due_field)
     return block.next_due  # type: ignore[return-value]
 
 
@@ -81,6 +101,8 @@ class RuleSet:
     score: ScoreConfig | None = None
     #: enabled rules with a ``score`` block: fired by the score crossing their threshold
     score_rules: tuple[CompiledRule, ...] = ()
+    #: each rule's block's ``prune``, by rule id (the engine prunes every block of a state)
+    pruners: dict[str, Callable[[Any, int], None]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         by_type: dict[str, tuple[CompiledRule, ...]] = {}
@@ -92,13 +114,14 @@ class RuleSet:
         by_class = {cls: by_type[name] for name, cls in EVENT_TYPES.items()}
         object.__setattr__(self, "by_class", by_class)
         object.__setattr__(self, "_by_id", {r.id: r for r in self.rules})
+        object.__setattr__(self, "pruners", {r.id: r.block.prune for r in self.rules})
         plans = {
             cls: tuple(
                 (
                     r,
                     r.match_by_type.get(name, r.match),
                     r.block,
-                    r.block.sees_unmatched,
+                    _sees_unmatched(r, cls),
                     r.id,
                     r.state_type,
                     _next_due_of(r),

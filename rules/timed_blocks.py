@@ -155,6 +155,8 @@ class AbsenceBlock:
 
     sees_unmatched = False
     timed = True
+    #: ``next_due`` is this field of the state (the engine reads it directly)
+    due_field = "next_check"
 
     def __init__(
         self,
@@ -204,7 +206,9 @@ class AbsenceBlock:
         self, event: Any, customer: Any, at: int, matched: bool, state: BlockState | None
     ) -> Firing | None:
         assert isinstance(state, ActivityState)
-        day = self.day_of(at)
+        day = self._days.get(at // QUARTER_HOUR)  # day_of's cache, read inline: every posting
+        if day is None:
+            day = self.day_of(at)
         if state.next_check is None:
             state.days.clear()
             state.through, state.recent, state.baseline = day - 1, 0, 0
@@ -248,13 +252,17 @@ class AbsenceBlock:
         recent_days, baseline_days = self.recent_days, self.baseline_days
         days = state.days
         recent, baseline = state.recent, state.baseline
+        # check's test in exact integers: usual = baseline * recent_days / baseline_days,
+        # share = p / q; usual >= usual_at_least and recent <= usual * share
+        p, q = self.share.as_integer_ratio()
+        enough = self.usual_at_least * baseline_days
         for ahead in range(1, recent_days + 1):
             day = today + ahead
             leaving = days.get(day - recent_days, 0)
             recent += days.get(day, 0) - leaving
             baseline += leaving - days.get(day - recent_days - baseline_days, 0)
-            usual = Decimal(baseline * recent_days) / Decimal(baseline_days)
-            if usual >= self.usual_at_least and Decimal(recent) <= usual * self.share:
+            usual_times = baseline * recent_days  # usual * baseline_days
+            if usual_times >= enough and recent * baseline_days * q <= usual_times * p:
                 return ahead
         return recent_days
 

@@ -23,6 +23,7 @@ property test holds it to that). Payroll keeps the latest credit seen. Written w
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Callable
 from decimal import ROUND_FLOOR, Decimal
 from typing import Any
@@ -245,6 +246,7 @@ def _newer(row: Any, new: Any, at: str, event: str, dialect: str) -> Any:
     )
 
 
+@functools.cache  # built once per dialect: building one costs more than running it
 def _customer_upsert(insert: Any, dialect: str) -> Any:
     statement = insert(customer_profiles)
     new, row = statement.excluded, customer_profiles.c
@@ -255,6 +257,7 @@ def _customer_upsert(insert: Any, dialect: str) -> Any:
     )
 
 
+@functools.cache  # built once per dialect: building one costs more than running it
 def _product_upsert(insert: Any, dialect: str) -> Any:
     """Each part of the row moves only to a newer version of itself (no WHERE: the
     amount of an older event can still be the newest amount given)."""
@@ -283,6 +286,7 @@ def _product_upsert(insert: Any, dialect: str) -> Any:
     )
 
 
+@functools.cache  # built once per dialect: building one costs more than running it
 def _payroll_upsert(insert: Any, dialect: str) -> Any:
     statement = insert(customer_profiles)
     new, row = statement.excluded, customer_profiles.c

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
+from typing import Any
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from churnwatch.rules.balance import _minor_units
+from churnwatch.rules.balance import BalanceFallBlock, _minor_units
+from churnwatch.rules.durations import micros
+from churnwatch.rules.state import BalanceState, rebuild_balance
+from churnwatch.schemas.models import TransactionEvent
 
 money = st.decimals(allow_nan=False, allow_infinity=False, min_value=-(10**15), max_value=10**15)
 
@@ -18,3 +23,52 @@ def test_minor_units_are_exact_or_none(value: Decimal, scale: int) -> None:
     scaled = value.scaleb(scale)
     expected = int(scaled) if scaled == scaled.to_integral_value() else None
     assert _minor_units(value, scale) == expected
+
+
+postings = st.lists(
+    st.tuples(
+        st.sampled_from(["A1", "A2", "A3"]),
+        st.sampled_from(["debit", "credit"]),
+        st.decimals(min_value=Decimal("0.01"), max_value=Decimal(10**6), places=2),
+        st.decimals(min_value=Decimal(-(10**6)), max_value=Decimal(10**7), places=2),
+        st.booleans(),  # into the bank's own products (parked)
+    ),
+    min_size=1,
+    max_size=25,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(postings)
+def test_postings_in_order_keep_the_figures_a_rebuild_gives(rows: list[Any]) -> None:
+    """The in-order path updates totals in place; they equal a rebuild from the base."""
+    block = BalanceFallBlock(
+        7 * 86400, Decimal("0.5"), Decimal(50000), lambda e, c: e.kind == "product"
+    )
+    state = BalanceState()
+    for number, (account, direction, amount, after, parks) in enumerate(rows):
+        event = TransactionEvent(
+            event_id=f"tx-{number}",
+            occurred_at=dt.datetime(2026, 9, 1, tzinfo=dt.UTC) + dt.timedelta(hours=number),
+            account_id=account,
+            customer_id="C1",
+            direction=direction,
+            amount=amount,
+            balance_after=after,
+            kind="product" if parks else "transfer",
+            channel="mobile",
+        )
+        block.on_event(event, None, micros(event.occurred_at), True, state)
+    live = (
+        state.total,
+        state.parked,
+        dict(state.accounts),
+        [(o.total_before, o.total_after) for o in state.observations],
+    )
+    rebuild_balance(state)
+    assert live == (
+        state.total,
+        state.parked,
+        state.accounts,
+        [(o.total_before, o.total_after) for o in state.observations],
+    )
