@@ -157,6 +157,10 @@ class ReplayDriver:
                 if timer_heap and timer_heap[0][0] <= at:
                     self.fire_timers(at, summary)
                     timer_heap = self.timers.heap
+                    if self.route is not None or self.sinks or len(self.pending) >= FLUSH_EVERY:
+                        # routing and sinks read the directory as it stands at the alerts;
+                        # without them, timer alerts wait for the next flush in their order
+                        self.flush(summary)
             if not number & 0xFF:  # read the clock every 256 lines: it stamps detected_at only
                 now = clock()
             outcome = evaluate(customer_id, event, message, states.get(customer_id), now, at)
@@ -225,7 +229,6 @@ class ReplayDriver:
                 self.pending_outcomes.extend(outcome.outcomes)
             if outcome.next_due is not None:
                 timers.set(customer_id, outcome.next_due)
-        self.flush(summary)
 
     def put_state(self, customer_id: str, state: CustomerState | None) -> None:
         """Put back a customer's state as it was before a step that failed."""
@@ -245,6 +248,7 @@ class ReplayDriver:
         if target > self.clock_at:
             self.clock_at = target
             self.fire_timers(target, summary)
+            self.flush(summary)
         return summary
 
     def dead_letter(
