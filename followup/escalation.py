@@ -21,7 +21,8 @@ absent)::
         - {audience: branch_head, after: 4h}
         - {audience: executive, after: 4h}     # counted from the previous step
       business_hours: {timezone: Asia/Shanghai, start: "09:00", end: "18:00",
-                       weekdays: [mon, tue, wed, thu, fri], holidays: [2026-10-01]}
+                       weekdays: [mon, tue, wed, thu, fri], holidays: [2026-10-01],
+                       workdays: [2026-10-10]}      # 调休: a Saturday worked
 """
 
 from __future__ import annotations
@@ -106,6 +107,7 @@ def policy_from_data(data: dict[str, Any] | None) -> EscalationPolicy:
         weekdays=frozenset(_DAYS[str(d).lower()[:3]] for d in hours_data.get("weekdays", []))
         or default.hours.weekdays,
         holidays=frozenset(dt.date.fromisoformat(str(d)) for d in hours_data.get("holidays", [])),
+        workdays=frozenset(dt.date.fromisoformat(str(d)) for d in hours_data.get("workdays", [])),
     )
     steps = (
         tuple(

@@ -46,6 +46,8 @@ __all__ = [
     "load_secret",
     "load_signer",
     "manager_link",
+    "morning_link",
+    "morning_scope",
     "report_link",
     "short_ref",
 ]
@@ -272,3 +274,24 @@ def report_link(
     signer = LinkSigner(secret if secret is not None else load_secret())
     when = now if now is not None else dt.datetime.now(dt.UTC)
     return f"{base_url.rstrip('/')}/report/{signer.sign(REPORT_SCOPE, staff_id, when + ttl)}"
+
+
+def morning_scope(day: dt.date) -> str:
+    """The "alert id" a morning list link is signed for: the list of one day."""
+    return f"morning:{day.isoformat()}"
+
+
+def morning_link(
+    base_url: str,
+    staff_id: str,
+    day: dt.date,
+    *,
+    secret: bytes | None = None,
+    now: dt.datetime | None = None,
+    ttl: dt.timedelta = DEFAULT_TTL,
+) -> str:
+    """A relationship manager's own signed link to their morning list of ``day``."""
+    signer = LinkSigner(secret if secret is not None else load_secret())
+    when = now if now is not None else dt.datetime.now(dt.UTC)
+    token = signer.sign(morning_scope(day), staff_id, when + ttl)
+    return f"{base_url.rstrip('/')}/m/{token}"

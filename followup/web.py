@@ -5,6 +5,7 @@ Routes:
 ``GET/POST /a/{token}``     one alert for one staff member (the link in their message)
 ``POST /sms/inbound``       Twilio's webhook for replies; the request signature is checked
 ``POST /sms/status``        Twilio's delivery status callbacks (30003 retried, 30005-7 failed)
+``GET /m/{token}``          a relationship manager's morning list of one day
 ``GET /report/{token}``     the follow-up report: a branch head's link shows their branch,
                             an executive's the whole bank
 ``GET /healthz``            liveness
@@ -41,6 +42,7 @@ from twilio.twiml.messaging_response import MessagingResponse
 from churnwatch.followup import customer_page, inbound, score_page
 from churnwatch.followup.exceptions import AccessDenied, FollowUpError, LinkRefused
 from churnwatch.followup.i18n import choose_language, person_language
+from churnwatch.followup.morning_page import MorningPageParts, morning_handler
 from churnwatch.followup.pages import render_page
 from churnwatch.followup.report import MAX_REPORT_DAYS, build_report
 from churnwatch.followup.report_render import ReportNames, render_html
@@ -345,6 +347,7 @@ def create_app(settings: WebSettings) -> Starlette:
             Route("/sms/inbound", sms_inbound, methods=["POST"]),
             Route("/sms/status", sms_status, methods=["POST"]),
             Route("/report/{token}", report_page, methods=["GET"]),
+            Route("/m/{token}", morning_handler(_morning_parts(settings), refuse), methods=["GET"]),
             Route("/healthz", healthz, methods=["GET"]),
         ],
         middleware=[Middleware(_SecurityHeaders)],
@@ -356,7 +359,7 @@ CONTENT_SECURITY_POLICY = (
     "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; "
     "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 )
-_TOKEN_IN_PATH = re.compile(r"(/(?:a|report)/)[^/?#\s\"]+")
+_TOKEN_IN_PATH = re.compile(r"(/(?:a|report|m)/)[^/?#\s\"]+")
 
 
 class _SecurityHeaders:
@@ -400,6 +403,18 @@ def _redact_access_log() -> None:
         logger = logging.getLogger(name)
         if not any(isinstance(f, _RedactTokens) for f in logger.filters):
             logger.addFilter(_RedactTokens())
+
+
+def _morning_parts(settings: WebSettings) -> MorningPageParts:
+    return MorningPageParts(
+        settings.store,
+        settings.signer,
+        settings.ruleset,
+        settings.templates,
+        settings.staff_language,
+        settings.timezone,
+        settings.clock,
+    )
 
 
 def _report_days(raw: str | None) -> int | None:

@@ -29,7 +29,7 @@ from churnwatch.exceptions import ChurnwatchError
 from churnwatch.followup.control import is_control
 from churnwatch.followup.escalation import Escalator, Notify, load_policy
 from churnwatch.followup.store import FollowUpStore
-from churnwatch.followup.tokens import LinkSigner, load_secret, short_ref
+from churnwatch.followup.tokens import LinkSigner, load_secret, morning_scope, short_ref
 from churnwatch.notifiers.directory import Directory, InMemoryDirectory
 from churnwatch.notifiers.pipeline import Notifications
 from churnwatch.rules.loader import RuleSet
@@ -61,6 +61,21 @@ def links_for(
     return link
 
 
+def morning_links_for(
+    public_url: str | None, secret: bytes | None, clock: Callable[[], dt.datetime]
+) -> Callable[[str, dt.date], str] | None:
+    """The morning list's link maker (one person, one day), or None when links are off."""
+    if not public_url or not secret:
+        return None
+    signer = LinkSigner(secret)
+    base = public_url.rstrip("/")
+
+    def link(staff_id: str, day: dt.date) -> str:
+        return f"{base}/m/{signer.sign(morning_scope(day), staff_id, clock() + LINK_TTL)}"
+
+    return link
+
+
 def control_for(ruleset: RuleSet) -> Callable[[Alert], bool]:
     """Whether an alert falls in its rule's control group (``control_share`` in the rule)."""
     shares = {rule.id: rule.spec.control_share for rule in ruleset.rules}
@@ -87,8 +102,8 @@ class FollowUpSink:
     def __call__(self, alerts: Sequence[Alert], directory: Directory) -> None:
         self.sync_staff(directory)
         for alert in alerts:
-            if alert.shadow:  # a rule on trial: nobody follows it up, nothing escalates
-                continue
+            if alert.shadow or alert.listed:  # a rule on trial, or one for the morning list:
+                continue  # nobody follows it up, nothing escalates
             assignees = [
                 (r.staff_id, r.audience)
                 for r in alert.recipients
@@ -178,6 +193,8 @@ class FollowUpParts:
     control: Callable[[Alert], bool]
     store: FollowUpStore
     policy_file: Path
+    #: the morning list page's link for (staff id, day), when links are on
+    morning_link: Callable[[str, dt.date], str] | None = None
 
 
 def follow_up_parts(
@@ -201,6 +218,7 @@ def follow_up_parts(
         control=control_for(ruleset),
         store=FollowUpStore(engine),
         policy_file=rules_dir / "routing.yaml",
+        morning_link=morning_links_for(url, secret, clock),
     )
 
 
@@ -211,4 +229,4 @@ def follow_up_sink(
     return FollowUpSink(parts.store, escalator, parts.control)
 
 
-__all__ += ["control_for", "follow_up_sink"]
+__all__ += ["control_for", "follow_up_sink", "morning_links_for"]

@@ -148,6 +148,16 @@ def filters_for(words: Words) -> dict[str, Callable[..., str]]:
         "tier": word("tiers"),
         "transaction": word("transactions"),
         "step": word("steps"),
+        # the morning list's name for a step; the step's own word when the pack has none
+        "morning_step": localized(
+            lambda value, language: words.word(
+                "morning_steps"
+                if words.sections.get("morning_steps", {}).get(str(value))
+                else "steps",
+                value,
+                language,
+            )
+        ),
         "role": word("roles"),
         "mask": mask_digits,
     }

@@ -135,6 +135,10 @@ class Notifications:
             suppressed = self.plan_report.suppressed
             suppressed["shadow rule"] = suppressed.get("shadow rule", 0) + 1
             return []
+        if alert.listed:  # its rule speaks on the manager's morning list, not as an alert
+            suppressed = self.plan_report.suppressed
+            suppressed["morning list"] = suppressed.get("morning list", 0) + 1
+            return []
         if self.control is not None and self.control(alert):
             suppressed = self.plan_report.suppressed
             suppressed["control group"] = suppressed.get("control group", 0) + 1

@@ -97,6 +97,8 @@ class _RoutingSpec(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     inhibit: list[_InhibitSpec] = msgspec.field(default_factory=list)
     #: when unacknowledged alerts escalate; checked by churnwatch.followup.escalation.load_policy
     escalation: dict[str, Any] | None = None
+    #: the relationship managers' morning list; checked by churnwatch.followup.morning
+    morning_list: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,7 @@ from churnwatch.notifiers.exceptions import TemplateError
 from churnwatch.notifiers.filters import filters_for, local_time
 from churnwatch.notifiers.grouping import by_customer
 from churnwatch.notifiers.masking import mask_digits
+from churnwatch.notifiers.morning_sample import morning_sample
 from churnwatch.notifiers.sandbox import BoundedEnvironment, render_bounded
 from churnwatch.notifiers.sms import count_segments
 from churnwatch.rules.texts import RuleTexts, Words, load_words, pick
@@ -52,6 +53,8 @@ LANGUAGES = ("zh-CN", "en")
 AUDIENCES = ("customer", "relationship_manager", "branch_head", "executive")
 DEFAULT = "_default"
 GROUP = "_group"
+#: the relationship manager's morning list (followup/morning.py): one message a day
+MORNING = "_morning"
 #: appended to staff messages that carry a follow-up link (``churnwatch web``)
 FOLLOW_UP = "_followup"
 #: appended to staff messages sent by SMS: the reply codes (never in WeCom or email)
@@ -209,8 +212,10 @@ class TemplateBook:
             variables = {**sample.variables(language, self.words), WHAT: "x" * 60}
             if folder == GROUP:
                 variables = {**variables, **_group_sample(sample_name)}
+            if folder == MORNING:
+                variables = morning_sample(language, sample_name)
             text = self._render(template, variables, name)
-            if folder != GROUP and audience != WHAT:
+            if folder not in (GROUP, MORNING) and audience != WHAT:
                 self._fits(text, name, audience, sample_name)
 
     def _fits(self, text: str, name: str, audience: str, sample_name: str) -> None:
@@ -394,6 +399,15 @@ class TemplateBook:
             "language": language,
         }
         return self._render(self._template(name), variables, name)
+
+    def render_morning(self, language: str, variables: Mapping[str, Any]) -> Rendered:
+        """The morning list's message (``_morning/relationship_manager.<language>.j2``):
+        its first line is the subject; no reply codes, whatever the channel."""
+        name, language = self.choose(MORNING, "relationship_manager", [language])
+        if not name.startswith(MORNING + "/"):
+            raise TemplateError(f"{self.directory}: no {MORNING}/relationship_manager template")
+        body = self._render(self._template(name), {**variables, "language": language}, name)
+        return Rendered(body.splitlines()[0] if body else "", body, language, 0, name)
 
 
 def _where(path: Path, exc: BaseException, template: jinja2.Template) -> str:

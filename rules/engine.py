@@ -350,6 +350,7 @@ class Engine:
             title=pick(spec.title, FALLBACK_LANGUAGE),
             template=firing.template or spec.template,
             shadow=shadow,
+            listed=spec.delivery == "morning_list",
         )
 
     def prune(self, state: CustomerState) -> None:

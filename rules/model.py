@@ -333,6 +333,9 @@ class RuleSpec(msgspec.Struct, forbid_unknown_fields=True, frozen=True, rename={
     mode: Literal["live", "shadow"] = "live"
     #: the rule in force this one is tried against (``churnwatch rules compare``)
     shadows: RuleId | None = None
+    #: ``morning_list``: each hit goes on the relationship manager's morning list
+    #: (followup/morning.py), stored but never routed, delivered, followed up or escalated
+    delivery: Literal["alert", "morning_list"] = "alert"
     #: how each alert's outcome is derived from the customer's later events
     outcome: OutcomeSpec | None = None
 
@@ -344,6 +347,11 @@ class RuleSpec(msgspec.Struct, forbid_unknown_fields=True, frozen=True, rename={
             _refuse_bad_numbers(self, "control_share")
         except ValueError as exc:
             raise ValueError(f"{exc} - at `$.control_share`") from None
+        if self.delivery == "morning_list" and self.audience != ["relationship_manager"]:
+            raise ValueError(
+                "a rule with `delivery: morning_list` is for the relationship manager's "
+                "morning list: write `audience: [relationship_manager]` - at `$.audience`"
+            )
         if not (0 <= self.control_share < 1):
             raise ValueError(
                 f"`control_share` must be at least 0 and below 1, got {self.control_share}"

@@ -111,6 +111,8 @@ class _WordsSpec(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     products: dict[str, dict[str, str]] = msgspec.field(default_factory=dict)
     transactions: dict[str, dict[str, str]] = msgspec.field(default_factory=dict)
     steps: dict[str, dict[str, str]] = msgspec.field(default_factory=dict)
+    #: schedule steps as the morning list names them (before the step's own message)
+    morning_steps: dict[str, dict[str, str]] = msgspec.field(default_factory=dict)
     roles: dict[str, dict[str, str]] = msgspec.field(default_factory=dict)
 
 
@@ -164,6 +166,14 @@ def load_words(directory: Path) -> Words:
         raise RuleSetError([Problem(str(path), 1, 1, str(exc))]) from exc
     sections = {
         name: getattr(spec, name)
-        for name in ("severities", "tiers", "products", "transactions", "steps", "roles")
+        for name in (
+            "severities",
+            "tiers",
+            "products",
+            "transactions",
+            "steps",
+            "morning_steps",
+            "roles",
+        )
     }
     return Words(sections, spec.bank.signature, spec.bank.hotline)

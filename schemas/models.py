@@ -252,6 +252,9 @@ class Alert(msgspec.Struct, frozen=True, tag_field="type", tag="alert", omit_def
     shadow: bool = False
     #: the customer's churn score at the alert's time, when the pack defines one
     score: AlertScore | None = None
+    #: from a rule with ``delivery: morning_list``: stored, shown on the relationship
+    #: manager's morning list, never routed or delivered as an alert
+    listed: bool = False
 
 
 class DerivedOutcome(msgspec.Struct, frozen=True, omit_defaults=True):

@@ -38,6 +38,7 @@ __all__ = [
     "followups",
     "inbound_messages",
     "metadata",
+    "morning_lists",
     "phone_reveals",
 ]
 
@@ -268,4 +269,33 @@ derived_outcomes = Table(
     Column("decided_at", DateTime(timezone=True), nullable=False),
     Column("evidence_event_id", String(128)),
     Index("ix_derived_outcomes_rule", "rule_id"),
+)
+
+
+#: each relationship manager's morning list of one business day (followup/morning.py):
+#: one row per person and day, written before anything is sent, so a restart neither
+#: sends a list twice nor forgets one; ``entries`` is what the list held (the page shows
+#: it, and the next list leaves out the inflows this one already named). A day with
+#: nothing to do is recorded as ``empty`` and nothing is sent.
+morning_lists = Table(
+    "morning_lists",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("staff_id", String(64), nullable=False),
+    Column("list_date", Date, nullable=False),
+    #: empty | pending | sending | sent | failed
+    Column("status", String(16), nullable=False),
+    Column("channel", String(32), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("due_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("sent_at", DateTime(timezone=True)),
+    Column("provider_message_id", String(128)),
+    Column("last_error", Text),
+    #: the rendered message: address, language, subject, body
+    Column("payload", Json),
+    Column("entries", Json, nullable=False),
+    UniqueConstraint("staff_id", "list_date", name="uq_morning_lists_staff_day"),
+    Index("ix_morning_lists_status_due", "status", "due_at"),
 )

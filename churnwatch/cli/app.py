@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from churnwatch.cli import demo, followup, kafka, notify, ops, replay, rules
+from churnwatch.cli import demo, followup, kafka, morning, notify, ops, replay, rules
 
 __all__ = ["app", "main"]
 
@@ -15,6 +15,7 @@ app = typer.Typer(
 )
 app.add_typer(rules.app, name="rules")
 app.add_typer(notify.app)
+app.add_typer(morning.app, name="morning")
 app.command("generate")(demo.generate)
 app.command("demo")(demo.demo)
 kafka.register(app)

@@ -1,9 +1,11 @@
-"""Sending beside the worker: the outbox dispatcher and escalations on their own thread.
+"""Sending beside the worker: the outbox dispatcher, escalations and the morning lists on
+their own thread.
 
 The worker's hot loop only *writes* deliveries (routing, policy, rendering, one outbox
 transaction per alert); talking to Twilio, SMTP or a webhook can take seconds and must
 never stall event processing. So a :class:`DeliveryLoop` thread sends what is due, runs
-due escalations, and reports the outbox backlog, every ``interval`` seconds. It shares
+due escalations, records and sends the relationship managers' morning lists when they
+fall due, and reports the outbox backlog, every ``interval`` seconds. It shares
 nothing with the loop but the database, which is what the outbox is for: a crash of
 either leaves rows a restarted one picks up.
 """
@@ -16,6 +18,7 @@ import threading
 from dataclasses import dataclass
 
 from churnwatch.followup.escalation import Escalator
+from churnwatch.followup.morning_send import MorningSender
 from churnwatch.metrics import Metrics
 from churnwatch.notifiers.dispatcher import Dispatcher
 from churnwatch.notifiers.outbox import Outbox
@@ -30,6 +33,8 @@ class DeliveryParts:
     dispatcher: Dispatcher
     outbox: Outbox
     escalator: Escalator | None
+    #: the morning lists (None: the routing file turned them off)
+    morning: MorningSender | None = None
 
 
 class DeliveryLoop:
@@ -61,6 +66,8 @@ class DeliveryLoop:
     def once(self) -> None:
         if self.parts.escalator is not None:
             self.parts.escalator.run_due()
+        if self.parts.morning is not None:
+            self.parts.morning.run_due()
         self.parts.dispatcher.run_until_idle()
         self.report_backlog()
 

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from churnwatch.followup.escalation import Escalator, load_policy
+from churnwatch.followup.morning_config import load_config
+from churnwatch.followup.morning_send import MorningSender
 from churnwatch.followup.wiring import OutboxNotify, follow_up_parts, follow_up_sink
 from churnwatch.metrics import Metrics
 from churnwatch.notifiers.directory import InMemoryDirectory
@@ -52,6 +54,9 @@ class WorkerDelivery:
             pipeline.templates = pack.templates
             if pipeline.dispatcher is not None:
                 pipeline.dispatcher.templates = pack.templates
+        morning = self.loop.parts.morning
+        if morning is not None:  # its texts and the rules it lists change with the pack
+            morning.templates, morning.ruleset = pack.templates, pack.ruleset
 
 
 def worker_notifications(config: Config, metrics: Metrics) -> WorkerDelivery | None:
@@ -88,5 +93,19 @@ def worker_notifications(config: Config, metrics: Metrics) -> WorkerDelivery | N
         _now,
     )
     sink = follow_up_sink(parts, OutboxNotify(parts.store, inline), _now)
-    loop = DeliveryLoop(DeliveryParts(dispatcher, sending.outbox, escalator), metrics)
+    morning_config = load_config(rules_dir / "routing.yaml")
+    morning = (
+        MorningSender(
+            store.engine,
+            ruleset,
+            morning_config,
+            sending.routing,
+            sending.templates,
+            dispatcher.notifiers,
+            link=parts.morning_link,
+        )
+        if morning_config.enabled
+        else None
+    )
+    loop = DeliveryLoop(DeliveryParts(dispatcher, sending.outbox, escalator, morning), metrics)
     return WorkerDelivery([inline, sink], inline.router, loop, (inline, sending))
