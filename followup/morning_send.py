@@ -30,6 +30,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from churnwatch.followup.morning import MorningList, build_lists
 from churnwatch.followup.morning_config import MorningConfig, due_day
 from churnwatch.notifiers.exceptions import DeliveryFailed, Reason, TemplateError
+from churnwatch.notifiers.metrics import DeliveryMetrics
 from churnwatch.notifiers.morning_sample import MORNING_SECTIONS
 from churnwatch.notifiers.protocol import Message, Notifier
 from churnwatch.notifiers.registry import channels
@@ -75,6 +76,7 @@ class MorningSender:
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
         retry: RetryPolicy | None = None,
         lease: dt.timedelta = dt.timedelta(minutes=5),
+        metrics: DeliveryMetrics | None = None,
     ) -> None:
         self.engine = engine
         self.ruleset = ruleset
@@ -86,6 +88,8 @@ class MorningSender:
         self.clock = clock
         self.retry = retry or RetryPolicy()
         self.lease = lease
+        #: counted with every delivery, by channel and outcome (churnwatch_deliveries_total)
+        self.metrics = metrics
         self.channel = config.channel or routing.route_for("relationship_manager").channel
         #: the last day whose lists this process knows are recorded (saves a query a second)
         self.recorded_day: dt.date | None = None
@@ -300,6 +304,8 @@ class MorningSender:
             alert_ids=(),
         )
         held = (morning_lists.c.id == row.id) & (morning_lists.c.attempts == attempts)
+        if self.metrics is not None:
+            self.metrics.delivery_attempt(row.channel)
         try:
             receipt = self.notifiers[row.channel].send(message)
         except Exception as exc:  # classified below: a plugin bug is retried like a timeout
@@ -318,6 +324,9 @@ class MorningSender:
             else:
                 values["status"] = "failed"
             log.warning("morning list of %s via %s: %s", row.staff_id, row.channel, failure)
+            if self.metrics is not None:
+                self.metrics.delivery_failure(row.channel, failure.reason.value)
+                self.metrics.delivery(row.channel, "retry" if when is not None else "failed")
             with self.engine.begin() as conn:
                 conn.execute(update(morning_lists).where(held).values(values))
             return 0
@@ -335,6 +344,8 @@ class MorningSender:
                     last_error=None,
                 )
             ).rowcount
+        if done and self.metrics is not None:
+            self.metrics.delivery(row.channel, "sent")
         return int(done)
 
     def counts(self, day: dt.date) -> dict[str, int]:

@@ -103,6 +103,7 @@ def worker_notifications(config: Config, metrics: Metrics) -> WorkerDelivery | N
             sending.templates,
             dispatcher.notifiers,
             link=parts.morning_link,
+            metrics=metrics,
         )
         if morning_config.enabled
         else None

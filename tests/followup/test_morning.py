@@ -30,6 +30,7 @@ from churnwatch.followup.testing import FixedClock
 from churnwatch.followup.tokens import LinkSigner, morning_link
 from churnwatch.followup.web import WebSettings, create_app
 from churnwatch.followup.wiring import morning_links_for
+from churnwatch.metrics import Metrics
 from churnwatch.notifiers.channels.wecom_app import CHANNEL
 from churnwatch.notifiers.setup import load_templates, routing_for
 from churnwatch.rules import SHIPPED_RULES
@@ -267,6 +268,7 @@ class TestSending:
         restart at 08:31 sends nothing again; Saturday and 08:29 send nothing."""
         clock = FixedClock(dt.datetime(2026, 11, 23, 8, 29, tzinfo=SH))
         sender = _sender(bank, clock, {"wecom_app": _wecom_notifier(wecom.url)})
+        sender.metrics = metrics = Metrics()
         assert sender.run_due() == 0 and not wecom.sent  # 08:29: not yet
         clock.now = dt.datetime(2026, 11, 23, 8, 30, tzinfo=SH)
         assert sender.run_due() == 1
@@ -280,6 +282,10 @@ class TestSending:
             assert words in text, words
         assert "回复" not in text and "1 " + "al-" not in text  # no SMS reply codes
         assert sender.counts(MONDAY) == {"sent": 1, "empty": 1}
+        sent_total = metrics.registry.get_sample_value(
+            "churnwatch_deliveries_total", {"channel": "wecom_app", "outcome": "sent"}
+        )
+        assert sent_total == 1
         restarted = _sender(bank, FixedClock(dt.datetime(2026, 11, 23, 8, 31, tzinfo=SH)), {
             "wecom_app": _wecom_notifier(wecom.url)})  # fmt: skip
         assert restarted.run_due() == 0 and len(wecom.sent) == 1
