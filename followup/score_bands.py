@@ -16,6 +16,7 @@ recorded outcomes, a false alarm). 0.5 ranks no better than chance, 1.0 perfectl
 
 from __future__ import annotations
 
+import unicodedata
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -211,8 +212,8 @@ def score_band_text_lines(bands: ScoreBands, language: str) -> list[str]:
 
 
 def _wide(text: str) -> int:
-    """Extra terminal columns: a CJK character takes two."""
-    return sum(1 for ch in text if ord(ch) >= 0x1100)
+    """Extra terminal columns: a wide (CJK) character takes two, a dash one."""
+    return sum(1 for ch in text if unicodedata.east_asian_width(ch) in ("W", "F"))
 
 
 def score_band_csv_rows(bands: ScoreBands, language: str) -> Iterable[list[Any]]:

@@ -134,6 +134,9 @@ def test_text_csv_and_html_show_the_bands(report: Report) -> None:
     text = render_text(report)
     assert "Outcomes by churn score band" in text and "derived 0.89 (6 cases)" in text
     assert "recorded 0.67 (4 cases)" in text and "75 +" in text
+    header = next(line for line in text.splitlines() if line.startswith("Churn score"))
+    first = next(line for line in text.splitlines() if line.startswith("0 – 25"))
+    assert first.index("2 ") == header.index("Cases")  # a dash is one column, not two
     rows = list(csv.reader(io.StringIO(render_csv(report))))
     band = next(r for r in rows if r[0] == "Churn score band" and r[1] == "25")
     assert band[2:5] == ["50", "2", "2"] and band[-1] == "0.5000"
