@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from churnwatch.rules import SHIPPED_RULES
 from churnwatch.schemas.store import AlertStore
@@ -20,6 +21,13 @@ POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 # xdist's workers included) get one wide width, so tables are never cut to "relationship_…"
 # by whichever environment happened to import the CLI first.
 os.environ["COLUMNS"] = "300"
+
+# No per-example deadline for property tests: the suite runs on every core beside brokers,
+# workers and PostgreSQL, so an example's wall time measures the machine's load, not the
+# code (a 200 ms deadline failed examples that take 20 ms on an idle machine). Tests that
+# must be fast say so with their own settings; bench/ measures speed.
+settings.register_profile("churnwatch", deadline=None)
+settings.load_profile("churnwatch")
 
 
 @pytest.fixture

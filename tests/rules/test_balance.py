@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from fractions import Fraction
 from typing import Any
 
 from hypothesis import given, settings
@@ -19,10 +20,19 @@ money = st.decimals(allow_nan=False, allow_infinity=False, min_value=-(10**15), 
 
 @given(money, st.integers(0, 6))
 def test_minor_units_are_exact_or_none(value: Decimal, scale: int) -> None:
-    """The units are the value times 10^scale when that is whole, else None (rescale)."""
-    scaled = value.scaleb(scale)
-    expected = int(scaled) if scaled == scaled.to_integral_value() else None
+    """The units are the value times 10^scale when that is whole, else None (rescale);
+    exactly, whatever the number of digits (Fraction: Decimal arithmetic would round
+    to its context's 28 digits)."""
+    scaled = Fraction(value) * 10**scale
+    expected = scaled.numerator if scaled.denominator == 1 else None
     assert _minor_units(value, scale) == expected
+
+
+def test_minor_units_of_a_value_longer_than_28_digits_are_exact() -> None:
+    """Found by the property above: 29 digits, the last far past the hundredths."""
+    value = Decimal("1.0000000000000000000000000001")
+    assert _minor_units(value, 2) is None
+    assert _minor_units(value, 28) == 10**28 + 1
 
 
 postings = st.lists(
