@@ -18,7 +18,7 @@ from churnwatch.rules.ruleset import CompiledRule
 from churnwatch.rules.score import UNITS, ScoreConfig, to_units
 from churnwatch.rules.scoring import ScoreBlock
 from churnwatch.rules.specs import did_you_mean
-from churnwatch.rules.yamlfile import YamlDocument
+from churnwatch.rules.yamlfile import ProblemReporting, YamlDocument
 
 __all__ = ["MAX_BANDS", "MAX_HALF_LIFE", "MAX_POINTS", "ScoreBuilding"]
 
@@ -29,24 +29,13 @@ MAX_HALF_LIFE = 366 * 86400
 MAX_BANDS = 10
 
 
-class ScoreBuilding:
+class ScoreBuilding(ProblemReporting):
     """The churn score for the loader (see churnwatch.rules.loader._Loader)."""
 
     problems: list[Problem]
     positions: dict[int, int]
 
     if TYPE_CHECKING:
-
-        def problem(
-            self,
-            doc: YamlDocument,
-            keys: list[str | int],
-            message: str,
-            rule_id: str | None = None,
-            field_name: str | None = None,
-            key: str | None = None,
-            column_offset: int = 0,
-        ) -> None: ...
 
         def name(self, path: Path) -> str: ...
 

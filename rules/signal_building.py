@@ -11,7 +11,7 @@ import datetime as dt
 import operator
 from collections.abc import Callable
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from churnwatch.rules.blocks import Block
@@ -28,7 +28,7 @@ from churnwatch.rules.history import (
 )
 from churnwatch.rules.model import RuleSpec
 from churnwatch.rules.overdue import OverdueBlock
-from churnwatch.rules.yamlfile import YamlDocument
+from churnwatch.rules.yamlfile import ProblemReporting, YamlDocument
 
 __all__ = ["DATE_FIELDS", "SignalBuilding"]
 
@@ -36,23 +36,10 @@ __all__ = ["DATE_FIELDS", "SignalBuilding"]
 DATE_FIELDS = frozenset({"birthday"})
 
 
-class SignalBuilding:
+class SignalBuilding(ProblemReporting):
     """Helpers every block builder uses, and the builders of the newer blocks."""
 
     zone: ZoneInfo
-
-    if TYPE_CHECKING:
-
-        def problem(
-            self,
-            doc: YamlDocument,
-            keys: list[str | int],
-            message: str,
-            rule_id: str | None = None,
-            field_name: str | None = None,
-            key: str | None = None,
-            column_offset: int = 0,
-        ) -> None: ...
 
     def condition(
         self,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import msgspec
 
@@ -27,7 +27,7 @@ from churnwatch.rules.model import (
     ThresholdSpec,
     WindowSpec,
 )
-from churnwatch.rules.yamlfile import YamlDocument
+from churnwatch.rules.yamlfile import ProblemReporting, YamlDocument
 
 __all__ = ["SpecParsing", "did_you_mean"]
 
@@ -69,21 +69,8 @@ def did_you_mean(name: str, candidates: Iterable[str]) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
-class SpecParsing:
+class SpecParsing(ProblemReporting):
     """Spec conversion for the loader (see churnwatch.rules.loader._Loader)."""
-
-    if TYPE_CHECKING:
-
-        def problem(
-            self,
-            doc: YamlDocument,
-            keys: list[str | int],
-            message: str,
-            rule_id: str | None = None,
-            field_name: str | None = None,
-            key: str | None = None,
-            column_offset: int = 0,
-        ) -> None: ...
 
     def convert_rule(self, doc: YamlDocument, index: int, item: Any) -> RuleSpec | None:
         """The rule's spec, or None with a problem for every key that is wrong.

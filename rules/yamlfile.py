@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
@@ -24,6 +24,7 @@ __all__ = [
     "MAX_DEPTH",
     "MAX_FILE_BYTES",
     "Located",
+    "ProblemReporting",
     "YamlDocument",
     "YamlSyntaxError",
     "load_yaml",
@@ -194,3 +195,25 @@ def plain(value: Any) -> Any:
     ):
         return value
     return str(value)
+
+
+class ProblemReporting:
+    """What the rule loader's parts call to report a problem at a place in a document.
+
+    The loader's parts (block, signal, outcome, score and spec building) are mixins of one
+    loader, which implements :meth:`problem`; this base lets each part be type-checked on
+    its own without repeating the signature.
+    """
+
+    if TYPE_CHECKING:
+
+        def problem(
+            self,
+            doc: YamlDocument,
+            keys: list[str | int],
+            message: str,
+            rule_id: str | None = None,
+            field_name: str | None = None,
+            key: str | None = None,
+            column_offset: int = 0,
+        ) -> None: ...
