@@ -211,7 +211,10 @@ class WorkerProcess:
     def text(self) -> str:
         return self.log.read_text(errors="replace")
 
-    def wait_for_log(self, needle: str, timeout: float = 20, count: int = 1) -> None:
+    def wait_for_log(self, needle: str, timeout: float = 60, count: int = 1) -> None:
+        """Wait for ``count`` log lines holding ``needle``. The default allows for a
+        loaded machine: a worker's start (imports, joining the group) and a rebalance
+        that waits for a second worker's start took over 20 s at load 6 on 2 cores."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.text().count(needle) >= count:
