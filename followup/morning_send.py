@@ -31,12 +31,13 @@ from churnwatch.followup.morning import MorningList, build_lists
 from churnwatch.followup.morning_config import MorningConfig, due_day
 from churnwatch.notifiers.exceptions import DeliveryFailed, Reason, TemplateError
 from churnwatch.notifiers.metrics import DeliveryMetrics
-from churnwatch.notifiers.morning_sample import MORNING_SECTIONS
 from churnwatch.notifiers.protocol import Message, Notifier
 from churnwatch.notifiers.registry import channels
+from churnwatch.notifiers.rendering import Rendered
 from churnwatch.notifiers.retry import RetryPolicy
 from churnwatch.notifiers.routing_file import Routing
-from churnwatch.notifiers.templates import Rendered, TemplateBook
+from churnwatch.notifiers.samples import MORNING_SECTIONS
+from churnwatch.notifiers.templates import TemplateBook
 from churnwatch.rules.loader import RuleSet
 from churnwatch.schemas.tables import morning_lists
 from churnwatch.schemas.times import utc

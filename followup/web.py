@@ -52,8 +52,9 @@ from churnwatch.followup.tokens import REPORT_SCOPE, LinkClaims, LinkSigner, sho
 from churnwatch.metrics import Metrics
 from churnwatch.notifiers.filters import date_long, local_time, money
 from churnwatch.notifiers.masking import mask_digits
+from churnwatch.notifiers.rendering import RenderContext
 from churnwatch.notifiers.status_callbacks import apply_status
-from churnwatch.notifiers.templates import RenderContext, TemplateBook
+from churnwatch.notifiers.templates import TemplateBook
 from churnwatch.rules.loader import RuleSet
 from churnwatch.rules.texts import RuleTexts, Words
 from churnwatch.schemas.models import Alert

@@ -32,9 +32,10 @@ from churnwatch.notifiers.metrics import DeliveryMetrics
 from churnwatch.notifiers.outbox import NewDelivery, Outbox
 from churnwatch.notifiers.policy import PolicyStage, apply_policy, default_policy
 from churnwatch.notifiers.registry import channels
+from churnwatch.notifiers.rendering import RenderContext
 from churnwatch.notifiers.routing import Router, customer_tier
 from churnwatch.notifiers.routing_file import Routing
-from churnwatch.notifiers.templates import RenderContext, TemplateBook
+from churnwatch.notifiers.templates import TemplateBook
 from churnwatch.notifiers.top_customers import TopCustomers
 from churnwatch.rules.texts import RuleTexts
 from churnwatch.schemas.models import Alert

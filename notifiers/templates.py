@@ -29,25 +29,28 @@ masked, and customer texts are checked once more after rendering for any full nu
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import jinja2
 
 from churnwatch.notifiers.exceptions import TemplateError
-from churnwatch.notifiers.filters import filters_for, local_time
+from churnwatch.notifiers.filters import filters_for
 from churnwatch.notifiers.grouping import by_customer
-from churnwatch.notifiers.masking import mask_digits
-from churnwatch.notifiers.morning_sample import morning_sample
+from churnwatch.notifiers.rendering import RenderContext, Rendered
+from churnwatch.notifiers.samples import (
+    SAMPLE_NAMES,
+    alert_sample,
+    group_sample,
+    morning_sample,
+)
 from churnwatch.notifiers.sandbox import BoundedEnvironment, render_bounded
 from churnwatch.notifiers.sms import count_segments
-from churnwatch.rules.texts import RuleTexts, Words, load_words, pick
+from churnwatch.rules.texts import Words, load_words
 
-__all__ = ["LANGUAGES", "RenderContext", "Rendered", "TemplateBook"]
+__all__ = ["LANGUAGES", "TemplateBook"]
 
 LANGUAGES = ("zh-CN", "en")
 AUDIENCES = ("customer", "relationship_manager", "branch_head", "executive")
@@ -63,68 +66,6 @@ REPLY = "_reply"
 WHAT = "what"
 _STAFF_ABOVE_MANAGER = ("branch_head", "executive")
 _LONG_DIGITS = re.compile(r"\d{8,}")
-
-
-@dataclass(frozen=True)
-class RenderContext:
-    """Everything a template may read, built by the pipeline for one delivery."""
-
-    template: str
-    rule_id: str
-    audience: str
-    languages: tuple[str, ...]
-    alert: Mapping[str, Any]
-    facts: Mapping[str, Any]
-    customer: Mapping[str, Any]
-    recipient: Mapping[str, Any]
-    account: str
-    texts: RuleTexts | None = None
-    sensitive: tuple[str, ...] = field(default=(), repr=False)
-
-    def variables(self, language: str, words: Words | None = None) -> dict[str, Any]:
-        """What a text sees, with the rule's words in ``language``."""
-        words = words or Words()
-        alert = dict(self.alert)
-        if self.texts is not None:
-            alert["title"] = self.texts.title_in(language)
-        if "occurred_at" in alert:
-            alert["when"] = local_time(alert["occurred_at"], language)
-        return {
-            "alert": alert,
-            "facts": self.facts,
-            "customer": self.customer,
-            "recipient": self.recipient,
-            "account": self.account,
-            "actions": self.texts.actions_in(language) if self.texts else [],
-            "audience": self.audience,
-            "language": language,
-            "bank": {"signature": pick(words.signature, language), "hotline": words.hotline},
-        }
-
-
-@dataclass(frozen=True)
-class Rendered:
-    subject: str
-    body: str
-    language: str
-    segments: int
-    template: str
-    #: the parts a message listing several alerts shows per alert (``_group``)
-    title: str = ""
-    what: str = ""
-    footer: str = ""
-
-
-class _SampleFacts(dict[str, Any]):
-    """Facts for the load check: every fact exists and is as long as a real one gets."""
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return self[key]
-
-    def __missing__(self, key: str) -> str:
-        return {"tier": "private", "share": "0.9999", "share_of_peak": "0.9999"}.get(
-            key, "99999999.99"
-        )
 
 
 class TemplateBook:
@@ -208,10 +149,10 @@ class TemplateBook:
                 f"and a language of {', '.join(LANGUAGES)}"
             )
         for sample_name in SAMPLE_NAMES:  # a Chinese name forces UCS-2 in any language
-            sample = _sample(folder, audience, language, sample_name)
+            sample = alert_sample(folder, audience, language, sample_name)
             variables = {**sample.variables(language, self.words), WHAT: "x" * 60}
             if folder == GROUP:
-                variables = {**variables, **_group_sample(sample_name)}
+                variables = {**variables, **group_sample(sample_name)}
             if folder == MORNING:
                 variables = morning_sample(language, sample_name)
             text = self._render(template, variables, name)
@@ -274,7 +215,7 @@ class TemplateBook:
         ]
         for facts in samples or [None]:
             for sample_name in SAMPLE_NAMES:
-                sample = _sample(
+                sample = alert_sample(
                     folder, audience, chosen, sample_name, facts=facts, rule_id=rule_id
                 )
                 what = self.what(sample, chosen) if audience != "customer" else ""
@@ -428,73 +369,3 @@ def _refuse_full_numbers(body: str, sensitive: Sequence[str], name: str) -> None
             raise TemplateError(f"{name}: the customer text would show a full account number")
     if _LONG_DIGITS.search(body):
         raise TemplateError(f"{name}: the customer text would show a long number (8+ digits)")
-
-
-def _group_sample(name: str) -> dict[str, Any]:
-    """A group message's variables for the load check: two customers, three alerts."""
-    moment = dt.datetime(2026, 12, 31, 23, 59, tzinfo=dt.timezone(dt.timedelta(hours=8)))
-    alert = {
-        "title": "Sample alert title of a realistic length",
-        "severity": "critical",
-        "when": moment,
-        "account": mask_digits("6222020000001234"),
-        "what": "x" * 60,
-        "footer": "https://churnwatch.bank.example/a/" + "x" * 64,
-    }
-    customers = [
-        {"id": "C-000000001", "name": name, "tier": "private", "alerts": [alert, alert]},
-        {"id": "C-000000002", "name": name, "tier": "mass", "alerts": [alert]},
-    ]
-    return {"customers": customers, "messages": ["x" * 60] * 3, "count": 3}
-
-
-#: customer names the load check renders with: the longest usual Chinese and Latin ones
-SAMPLE_NAMES = ("欧阳娜娜", "Alexandra Montgomery")
-
-
-def _sample(
-    folder: str,
-    audience: str,
-    language: str,
-    name: str,
-    *,
-    facts: Mapping[str, Any] | None = None,
-    rule_id: str | None = None,
-) -> RenderContext:
-    """A delivery as the load check renders it; ``facts`` None means "any fact exists"."""
-    local = dt.datetime(2026, 12, 31, 23, 59)
-    sample_facts: Mapping[str, Any] = _SampleFacts() if facts is None else dict(facts)
-    return RenderContext(
-        template=folder,
-        rule_id=rule_id or folder,
-        audience=audience,
-        languages=(language,),
-        alert={
-            "rule_id": "sample-rule-id-long",
-            "title": "Sample alert title of a realistic length",
-            "severity": "critical",
-            "occurred_at": local,
-            "detected_at": local,
-            "facts": sample_facts,
-        },
-        facts=sample_facts,
-        customer={
-            "name": name,
-            "tier": "private",
-            "language": language,
-            "phone": mask_digits("+8613800001234"),
-            "branch_id": "BR-0001",
-            "id": "C-000000001",
-        },
-        recipient={
-            "name": name,
-            "id": "S-0001",
-            "link": "https://churnwatch.bank.example/a/" + "x" * 64,
-            "ref": "3f9a2c",
-        },
-        account=mask_digits("6222020000001234"),
-        texts=RuleTexts(
-            title="Sample alert title of a realistic length",
-            actions=["Call the customer today and ask what the money is for."] * 2,
-        ),
-    )

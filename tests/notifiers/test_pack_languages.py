@@ -214,7 +214,8 @@ class TestWords:
 
 class TestTruthfulFacts:
     def _what(self, facts: dict[str, object], language: str = "zh-CN") -> str:
-        from churnwatch.notifiers.templates import RenderContext, TemplateBook
+        from churnwatch.notifiers.rendering import RenderContext
+        from churnwatch.notifiers.templates import TemplateBook
 
         book = TemplateBook(SHIPPED_RULES / "templates")
         context = RenderContext(
