@@ -30,6 +30,15 @@ settings.register_profile("churnwatch", deadline=None)
 settings.load_profile("churnwatch")
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Integration tests first, each group in its collected order. They are the suite's
+    long tests (a worker, a broker, a wheel: tens of seconds each); pytest-xdist hands the
+    collection out in order and steals from the end of a queue, so with them first the
+    last tests the run waits for are short ones, not a minute-long case that one process
+    started while the other had nothing left to do."""
+    items.sort(key=lambda item: item.get_closest_marker("integration") is None)
+
+
 @pytest.fixture
 def pack_dir() -> Path:
     return SHIPPED_RULES
