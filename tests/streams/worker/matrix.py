@@ -27,7 +27,7 @@ from churnwatch.rules import SHIPPED_RULES
 from churnwatch.rules.engine import Engine
 from churnwatch.rules.loader import load_rules
 from churnwatch.schemas.models import Alert
-from churnwatch.schemas.store import migrate, open_engine
+from churnwatch.schemas.store import AlertStore, migrate, open_engine
 from churnwatch.streams.produce import produce_lines
 from churnwatch.streams.replay.driver import ReplayDriver
 from churnwatch.streams.synthetic.bank import DatasetSpec, generate
@@ -35,7 +35,7 @@ from churnwatch.streams.topics import create_topics
 
 from ..conftest import Setup, WorkerProcess, wait_until
 from ..faust_runtime.bank import quiet_customer
-from .test_loop import sink_ids
+from .test_loop import profiles, sink_ids
 
 __all__ = [
     "BACKLOG",
@@ -48,6 +48,7 @@ __all__ = [
     "all_delivered_once",
     "matrix_bank",
     "new_database",
+    "replay_profiles",
 ]
 
 #: every event on the topics before the worker starts (after an outage, a backfill)
@@ -267,6 +268,20 @@ class Gate:
         with contextlib.suppress(sa.exc.DBAPIError):
             self.connection.close()
         self.engine.dispose()
+
+
+def replay_profiles(bank: Bank, server: str) -> tuple[list[tuple[object, ...]], ...]:
+    """The customer profiles and products replay writes for the bank, read from a
+    PostgreSQL database of their own on ``server`` (the types a worker's store reads back
+    as), which is dropped afterwards."""
+    databases = new_database(server)
+    database = next(databases)
+    try:
+        with AlertStore(database.url) as store:
+            ReplayDriver(Engine(load_rules(SHIPPED_RULES)), store).run(bank.lines)
+        return profiles(database.url)
+    finally:
+        databases.close()
 
 
 def new_database(postgres_url: str) -> Iterator[Store]:

@@ -22,7 +22,8 @@ from collections.abc import Callable
 import pytest
 
 from ..conftest import Setup, WorkerProcess, free_port, wait_until
-from .matrix import MODES, Bank, Feed, Gate, Store, all_delivered_once
+from .matrix import MODES, Bank, Feed, Gate, Store, all_delivered_once, replay_profiles
+from .test_loop import profiles
 from .test_ops import status_of
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
@@ -126,7 +127,8 @@ def test_a_worker_stopped_mid_stream_restarts_without_loss_or_repeat(
     then SIGKILL on the worker started after it, two thirds through: SIGTERM stops the
     worker within its shutdown_timeout with exit 0, that batch stored and committed; the
     worker killed restarts from the last checkpoint; the third finishes the stream, every
-    alert stored and handed to the sinks once."""
+    alert stored and handed to the sinks once, and the customer profiles and products
+    are replay's (the events read again after the kill change nothing)."""
     setup = make_setup(
         store_url=store.url, max_poll_records=200, max_task_idle=0.5, shutdown_timeout=SHUTDOWN
     )
@@ -153,6 +155,7 @@ def test_a_worker_stopped_mid_stream_restarts_without_loss_or_repeat(
     assert kill.alert.alert_id not in setup.alert_ids()
     third = start_worker(setup, "third")
     finish(setup, feed, bank, first, second, third)
+    assert profiles(store.url) == replay_profiles(bank, store.url)
 
 
 @pytest.mark.parametrize("mode", MODES)
