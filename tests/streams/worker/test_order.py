@@ -1,4 +1,4 @@
-"""Event-time order within a task, on a real broker: a whole bank's backlog produced
+"""Event-time order within a task, on a real broker: a generated bank's backlog produced
 before the worker starts (what it faces after any outage or a backfill) gives exactly
 replay's alerts, with no event dead-lettered as too late."""
 
@@ -10,11 +10,11 @@ from collections.abc import Callable
 import pytest
 
 from churnwatch.streams.produce import produce_lines
-from churnwatch.streams.synthetic.bank import DatasetSpec, generate
 from churnwatch.streams.topics import create_topics
 
 from ..conftest import Setup, WorkerProcess, wait_until
-from .test_loop import read_topic, replay_ids, sink_ids
+from .matrix import Bank
+from .test_loop import read_topic, sink_ids
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
@@ -22,22 +22,21 @@ StartWorker = Callable[[Setup, str], WorkerProcess]
 
 
 def test_backlog_produced_before_start_gives_replays_alerts(
-    make_setup: Callable[..., Setup], start_worker: StartWorker
+    make_setup: Callable[..., Setup], start_worker: StartWorker, bank: Bank
 ) -> None:
-    """Seven weeks of a generated bank on the three topics before the worker starts, timers
-    on event time: the worker stores exactly replay's alert ids, every rule, and sends
-    nothing to the dead letters (every event was in order on its own topic)."""
-    setup = make_setup(max_poll_records=2000, commit_interval=1.0)
-    lines = list(generate(DatasetSpec(customers=300, weeks=7)))
-    expected = replay_ids(lines)
-    rules = {alert_id.split(":")[0] for alert_id in expected}
+    """The fault matrix's bank (four weeks, every rule the generator exercises) on the
+    three topics before the worker starts, timers on event time, read in many small
+    batches: the worker stores exactly replay's alert ids and sends nothing to the dead
+    letters (every event was in order on its own topic)."""
+    setup = make_setup(max_poll_records=200, commit_interval=1.0)
+    rules = {alert.rule_id for alert in bank.alerts}
+    assert len(rules) >= 10
     create_topics(setup.config)
-    produce_lines(setup.config, lines)
-    inputs = sum(1 for line in lines if json.loads(line)["type"] != "staff")
+    produce_lines(setup.config, bank.lines)
     worker = start_worker(setup, "backlog")
-    wait_until(lambda: setup.committed() == inputs, timeout=120, what="every event")
+    wait_until(lambda: setup.committed() == bank.inputs, timeout=120, what="every event")
     assert worker.terminate() == 0
-    assert setup.alert_ids() == expected, (sorted(rules), worker.text()[-2000:])
-    assert sorted(sink_ids(worker)) == sorted(expected)
+    assert setup.alert_ids() == bank.expected, (sorted(rules), worker.text()[-2000:])
+    assert sorted(sink_ids(worker)) == sorted(bank.expected)
     letters = read_topic(setup.config.broker.url, setup.config.topics.dead_letter, 1, timeout=2)
     assert [json.loads(v)["reason"] for v in letters] == []
