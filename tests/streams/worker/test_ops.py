@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import time
 import urllib.error
 import urllib.request
 from collections import Counter
@@ -181,7 +180,9 @@ def test_maturity_steps_survive_a_sigkill_between_steps(
         return (topics.transactions, b"c-clk", line)
 
     send(setup, [tick(1, 1)])
-    time.sleep(1.0)  # several checkpoints: the schedule is in the changelog
+    # a checkpoint past the tick: the schedule, committed with the offsets it reflects, is
+    # in the changelog (two customers, the schedule and the tick)
+    wait_until(lambda: setup.committed() == 4, what="a checkpoint after the first tick")
     send(setup, [tick(2, 3.5)])  # past the 7-day step (2026-03-04 09:30)
     wait_until(lambda: len(maturity_steps(setup)) == 1, what="the 7-day step")
     first.kill()
