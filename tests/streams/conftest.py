@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 from kafka import KafkaConsumer, TopicPartition
+from sqlalchemy.exc import DBAPIError
 
 from churnwatch.rules import SHIPPED_RULES
 from churnwatch.schemas.store import AlertStore
@@ -84,14 +85,27 @@ class Setup:
     tmp: Path
     #: the group's offsets are read by one consumer kept open: tests poll them often
     reader: KafkaConsumer | None = field(default=None, repr=False)
+    #: and the stored alerts through one store kept open (opening one checks its schema)
+    store: AlertStore | None = field(default=None, repr=False)
 
     @property
     def db(self) -> str:
         return self.config.store.url
 
     def alert_ids(self) -> set[str]:
-        with AlertStore(self.db) as store:
-            return store.alert_ids()
+        """The stored alert ids. A store outage (a test's fault) may have killed the kept
+        connection: then once more on a new one."""
+        for attempt in (1, 2):
+            if self.store is None:
+                self.store = AlertStore(self.db)
+            try:
+                return self.store.alert_ids()
+            except DBAPIError:
+                self.store.close()
+                self.store = None
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
 
     def committed(self) -> int:
         """Records the worker group has committed on the three input topics."""
@@ -115,6 +129,9 @@ class Setup:
         if self.reader is not None:
             self.reader.close()
             self.reader = None
+        if self.store is not None:
+            self.store.close()
+            self.store = None
 
 
 @pytest.fixture
@@ -252,7 +269,10 @@ def start_worker() -> Iterator[Callable[[Setup, str], WorkerProcess]]:
             worker.kill()
 
 
-def wait_until(predicate: Callable[[], bool], timeout: float = 30, what: str = "") -> None:
+def wait_until(predicate: Callable[[], bool], timeout: float = 60, what: str = "") -> None:
+    """Poll ``predicate`` until it holds. The default allows for a loaded machine, as
+    ``wait_for_log``'s: a worker's start and a few thousand events took over 30 s at load
+    8 on 2 cores."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
