@@ -37,7 +37,7 @@ import logging
 import msgspec
 
 from churnwatch.rules.durations import micros
-from churnwatch.rules.engine import Engine, Outcome, Status
+from churnwatch.rules.engine import EVALUATED, RULE_ERROR, Engine, Outcome
 from churnwatch.rules.exceptions import RuleFailure
 from churnwatch.rules.loader import RuleSet
 from churnwatch.rules.state import CustomerState
@@ -123,7 +123,7 @@ class Isolation:
             outcome = self.engine.evaluate(event, state, now, at)
         except RuleFailure as failure:
             return self._undo(customer_id, journal, failure, now)
-        if outcome.status is Status.EVALUATED:
+        if outcome.status is EVALUATED:
             journal.state = outcome.state
             journal.steps.append(raw)
             self.held += 1  # _hold, inlined: this runs for every event
@@ -190,4 +190,4 @@ class Isolation:
             state = _restore.decode(journal.snapshot) if journal.snapshot is not None else None
             journal.steps.clear()
         journal.state = state
-        return Outcome(state, [], Status.RULE_ERROR, failure=failure)
+        return Outcome(state, [], RULE_ERROR, failure=failure)

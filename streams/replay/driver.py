@@ -23,7 +23,14 @@ from typing import IO, Protocol
 import msgspec
 
 from churnwatch.notifiers.directory import InMemoryDirectory
-from churnwatch.rules.engine import Engine, Status, event_micros
+from churnwatch.rules.engine import (
+    DUPLICATE,
+    EVALUATED,
+    RULE_ERROR,
+    TOO_LATE,
+    Engine,
+    event_micros,
+)
 from churnwatch.rules.isolation import Isolation, rule_error_reason
 from churnwatch.rules.state import CustomerState
 from churnwatch.schemas.decode import DEFAULT_LIMITS, DeadLetter, Limits, Source, decode
@@ -165,7 +172,7 @@ class ReplayDriver:
                 now = clock()
             outcome = evaluate(customer_id, event, message, states.get(customer_id), now, at)
             status = outcome.status
-            if status is Status.EVALUATED:
+            if status is EVALUATED:
                 if outcome.next_due is not None:
                     self.timers.set(customer_id, outcome.next_due)
                 if outcome.state is not None:
@@ -186,9 +193,9 @@ class ReplayDriver:
                     self.pending.extend(outcome.alerts)
                     if len(self.pending) >= FLUSH_EVERY:
                         self.flush(summary)
-            elif status is Status.DUPLICATE:
+            elif status is DUPLICATE:
                 summary.duplicates += 1
-            elif status is Status.TOO_LATE:
+            elif status is TOO_LATE:
                 late = outcome.late_by or dt.timedelta(0)
                 hours = late.total_seconds() / 3600
                 reason = (
@@ -198,7 +205,7 @@ class ReplayDriver:
                 )
                 summary.too_late += 1
                 self.dead_letter(raw, reason, "too_late", source, number, summary)
-            elif status is Status.RULE_ERROR:
+            elif status is RULE_ERROR:
                 self.put_state(customer_id, outcome.state)
                 assert outcome.failure is not None
                 reason = rule_error_reason(outcome.failure)
@@ -220,7 +227,7 @@ class ReplayDriver:
             if state is None:
                 continue
             outcome = self.isolation.advance(customer_id, state, due, self.clock())
-            if outcome.status is Status.RULE_ERROR:
+            if outcome.status is RULE_ERROR:
                 self.put_state(customer_id, outcome.state)
                 summary.timer_errors += 1
                 continue
