@@ -47,17 +47,22 @@ from churnwatch.streams.config import Config
 from churnwatch.streams.kafka import partition_for
 from churnwatch.streams.replay.driver import AlertSink
 from churnwatch.streams.timers import TimerIndex, wall_micros
-from churnwatch.streams.worker.changelog import ChangelogState
+from churnwatch.streams.worker.changelog import ChangelogState, PartitionStates
 from churnwatch.streams.worker.checkpoint import Checkpointer
 from churnwatch.streams.worker.health import BatchCounts, WorkerObservability
 from churnwatch.streams.worker.order import NO_TIME, Item, OrderedInput, Task
 from churnwatch.streams.worker.positions import Positions
+from churnwatch.streams.worker.state_cache import StatesDirectory
+from churnwatch.streams.worker.stored_timers import StoredTimers
 
 __all__ = ["Batches", "Retry", "WorkerStats"]
 
 
 #: ``retry(call, what, thread=...)``: ``call`` until it succeeds through a store outage
 Retry = Callable[..., Awaitable[Any]]
+#: customers whose partition is remembered; past it the memo starts again (10 million
+#: customers would otherwise make it ~1 GiB)
+PARTITION_MEMO = 1_000_000
 
 
 class WorkerStats(msgspec.Struct):
@@ -104,7 +109,10 @@ class Batches:
         self.sinks = list(sinks)
         self.route = route
         self.clock = clock
-        self.directory = InMemoryDirectory()
+        #: with a RocksDB store, customers are looked up in their states, never all held
+        self.directory: InMemoryDirectory = (
+            StatesDirectory(self._profile) if config.state_dir is not None else InMemoryDirectory()
+        )
         self.stats = WorkerStats()
         self.partitions = 0
         self.partition_cache: dict[str, int] = {}
@@ -112,7 +120,7 @@ class Batches:
         #: each task's timers fire on its own clock (``streams/worker/order.py``)
         self.clock_at = 0
         self.wall_timers = config.worker.timer_clock == "wall"
-        self.timers: dict[int, TimerIndex] = {}
+        self.timers: dict[int, TimerIndex | StoredTimers] = {}
         worker = config.worker
         self.order = OrderedInput(
             max_task_idle=worker.max_task_idle,
@@ -152,6 +160,8 @@ class Batches:
                 owner = cache.get(customer_id)
                 if owner is None:
                     owner = partition_for(customer_id.encode(), partitions)
+                    if len(cache) >= PARTITION_MEMO:
+                        cache.clear()
                     cache[customer_id] = owner
                 if owner != partition:
                     stats.repartitioned += 1
@@ -289,7 +299,7 @@ class Batches:
         assert store is not None
         await self.retry(lambda: self.profiles.write(store.engine), "store customer profiles")
 
-    def timers_of(self, partition: int) -> TimerIndex:
+    def timers_of(self, partition: int) -> TimerIndex | StoredTimers:
         timers = self.timers.get(partition)
         if timers is None:
             timers = self.timers[partition] = TimerIndex()
@@ -354,13 +364,27 @@ class Batches:
         """
         self.timers = {}
         for partition, states in self.state.partitions.items():
+            stored = self.state.timers.get(partition)
+            if stored is not None:  # RocksDB: due keys read as they come due, no state
+                self.timers[partition] = stored
+                continue
             owned: list[tuple[str, Any]] = []
             for customer_id, state in states.items():
                 self.partition_cache[customer_id] = partition
                 if state.customer is not None:
                     self.directory.put_customer(state.customer)
                 owned.append((customer_id, state))
-            self.timers_of(partition).rebuild(owned, self.engine.next_due)
+            index = self.timers[partition] = TimerIndex()
+            index.rebuild(owned, self.engine.next_due)
+
+    def _profile(self, customer_id: str) -> Any:
+        """The customer's profile from their state (a RocksDB store's directory)."""
+        partition = self.partition_cache.get(customer_id)
+        if partition is None:
+            partition = partition_for(customer_id.encode(), self.partitions)
+        states = self.state.partitions.get(partition)
+        state = states.get(customer_id) if states is not None else None
+        return state.customer if state is not None else None
 
     async def emit(self, alerts: list[Alert], fired: list[Alert]) -> None:
         """Store first (idempotent, retried through an outage), then notify the sinks of
@@ -427,7 +451,7 @@ class Batches:
         )
 
 
-def _put_state(states: dict[str, Any], customer_id: str, state: Any) -> None:
+def _put_state(states: PartitionStates, customer_id: str, state: Any) -> None:
     """Put back a customer's state as it was before a step that failed."""
     if state is None:
         states.pop(customer_id, None)

@@ -15,9 +15,13 @@ from the start; compaction keeps that proportional to the number of customers, n
 With ``worker.state_store: rocksdb:///path`` (:mod:`churnwatch.streams.worker.state_store`),
 each checkpoint, once its sends are acknowledged, also writes the states it sent into the
 partition's local database with the changelog offset they reach
-(:meth:`ChangelogState.persist`), and assignment loads that database and reads only the
-changelog records after that offset. The changelog stays the source of truth; the
-database is a cache of it that survives restarts.
+(:meth:`ChangelogState.persist`), and assignment reads only the changelog records after
+that offset. The states then stay in the database: the worker keeps a bounded working set
+of them decoded (``streams/worker/state_cache.py``) and reads the rest one by one as their
+customers' events come, and their timers are read from the database's due keys
+(``streams/worker/stored_timers.py``), so an assignment decodes only the changelog's tail.
+The changelog stays the source of truth; the database is a cache of it that survives
+restarts.
 """
 
 from __future__ import annotations
@@ -25,17 +29,29 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeAlias
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from churnwatch.rules.codec import decode_state, encode_state
 from churnwatch.rules.state import CustomerState
-from churnwatch.streams.worker.state_store import LocalStates
+from churnwatch.streams.worker.state_cache import CachedStates
+from churnwatch.streams.worker.state_store import LocalStates, PartitionDB
+from churnwatch.streams.worker.stored_timers import StoredTimers
 
-__all__ = ["ChangelogState", "RestoreReport"]
+__all__ = ["ChangelogState", "PartitionStates", "RestoreReport"]
+
+#: one partition's states: all in a dict (``memory://``), or a working set over RocksDB
+PartitionStates: TypeAlias = dict[str, CustomerState] | CachedStates
+#: the engine's ``next_due``: a state's earliest timer, stored beside it in RocksDB
+NextDue = Callable[[CustomerState], int | None]
+#: a changelog record sent and not yet in the local database: (partition, customer,
+#: encoded state, delivery, (due time changed since saved, due time))
+Unsaved = tuple[int, str, bytes, "asyncio.Future[Any]", tuple[bool, int | None]]
+#: the working set per partition when ``worker.state_cache_customers`` is not given
+DEFAULT_CACHE = 100_000
 
 log = logging.getLogger("churnwatch.worker")
 
@@ -86,8 +102,13 @@ async def _log_ends(
     return ends
 
 
-def _decode_all(states: dict[str, bytes]) -> dict[str, CustomerState]:
-    return {customer_id: decode_state(value) for customer_id, value in states.items()}
+@dataclass(slots=True)
+class _Saving:
+    """One partition's part of a :meth:`ChangelogState.persist`."""
+
+    changes: list[tuple[str, bytes | None]] = field(default_factory=list)
+    offsets: list[int] = field(default_factory=list)
+    dues: list[tuple[str, int | None]] = field(default_factory=list)
 
 
 class ChangelogState:
@@ -98,16 +119,24 @@ class ChangelogState:
         topic: str,
         consumer_options: dict[str, Any],
         local: LocalStates | None = None,
+        *,
+        cache_customers: int = DEFAULT_CACHE,
+        next_due: NextDue | None = None,
     ) -> None:
         self.topic = topic
         self.consumer_options = consumer_options
-        self.partitions: dict[int, dict[str, CustomerState]] = {}
+        self.partitions: dict[int, PartitionStates] = {}
         self.dirty: dict[int, set[str]] = {}
         #: per-partition RocksDB databases, or None for ``memory://``
         self.local = local
-        #: changelog records sent since the last :meth:`persist`: (partition, customer,
-        #: encoded state, delivery future); only kept with local state
-        self.unsaved: list[tuple[int, str, bytes, asyncio.Future[Any]]] = []
+        #: decoded states kept per partition with local state
+        self.cache_customers = cache_customers
+        #: the engine's timer of a state, stored beside it; None: no timers stored (tools)
+        self.next_due = next_due
+        #: per-partition timer indexes over the databases' due keys (local state only)
+        self.timers: dict[int, StoredTimers] = {}
+        #: changelog records sent since the last :meth:`persist`; only kept with local state
+        self.unsaved: list[Unsaved] = []
         self.last_restore: RestoreReport | None = None
 
     def owned(self) -> set[int]:
@@ -119,6 +148,7 @@ class ChangelogState:
         for partition in partitions:
             self.partitions.pop(partition, None)
             self.dirty.pop(partition, None)
+            self.timers.pop(partition, None)
         if self.local is not None:
             self.local.close(partitions)
 
@@ -135,13 +165,12 @@ class ChangelogState:
             return 0
         started = time.monotonic()
         report = RestoreReport(partitions=wanted)
-        saved: dict[int, tuple[dict[str, bytes], int | None]] = {}
+        stored: dict[int, int | None] = {}
         for partition in wanted:
             self.partitions[partition] = {}
             self.dirty[partition] = set()
             if self.local is not None:
-                db = self.local.open(partition)
-                saved[partition] = await asyncio.to_thread(db.load)
+                stored[partition] = self.local.open(partition).offset()
         tps = [TopicPartition(self.topic, p) for p in wanted]
         consumer = AIOKafkaConsumer(
             group_id=None, enable_auto_commit=False, **self.consumer_options
@@ -154,26 +183,29 @@ class ChangelogState:
             ends = await _log_ends(consumer, tps, begins)
             remaining: set[TopicPartition] = set()
             for tp in tps:
-                start = self._plan(tp.partition, saved.get(tp.partition), begins[tp], ends[tp])
+                partition = tp.partition
+                start = self._plan(partition, stored.get(partition), begins[tp], ends[tp])
                 if start is None:
-                    report.full.append(tp.partition)
+                    report.full.append(partition)
                     start = begins[tp]
                 else:
-                    stored = saved[tp.partition][0]
-                    report.local_states += len(stored)
-                    self.partitions[tp.partition] = await asyncio.to_thread(_decode_all, stored)
+                    report.local_states += await asyncio.to_thread(self._db(partition).count)
                 consumer.seek(tp, start)
                 if start < ends[tp]:
                     remaining.add(tp)
             while remaining:
                 batch = await consumer.getmany(*remaining, timeout_ms=200, max_records=10_000)
                 for tp, records in batch.items():
-                    states = self.partitions[tp.partition]
                     changes = replayed[tp.partition]
+                    # memory:// decodes as it reads; with local state only the tail's
+                    # states are decoded, for their timers, as they are saved
+                    states = self.partitions[tp.partition] if self.local is None else None
                     for record in records:
                         report.replayed += 1
                         customer_id = record.key.decode()
                         changes[customer_id] = record.value
+                        if states is None:
+                            continue
                         if record.value is None:
                             states.pop(customer_id, None)
                         else:
@@ -186,22 +218,29 @@ class ChangelogState:
             await consumer.stop()
         if self.local is not None:
             await asyncio.to_thread(self._save_restored, report.full, replayed, reached)
+            for partition in wanted:
+                db = self._db(partition)
+                cached = CachedStates(db, self.cache_customers)
+                cached.dirty = self.dirty[partition]
+                self.partitions[partition] = cached
+                self.timers[partition] = StoredTimers(db)
         report.seconds = time.monotonic() - started
         self.last_restore = report
         log.info("%s", report)
         return report.replayed
 
+    def _db(self, partition: int) -> PartitionDB:
+        assert self.local is not None
+        return self.local.open(partition)
+
     def _plan(
         self,
         partition: int,
-        saved: tuple[dict[str, bytes], int | None] | None,
+        offset: int | None,
         begin: int,
         end: int,
     ) -> int | None:
-        """The changelog offset to read from after loading local state; None: full restore."""
-        if saved is None:
-            return None
-        offset = saved[1]
+        """The changelog offset to read from after the local state; None: full restore."""
         if offset is None:
             return None  # a new (or never checkpointed) database
         if offset > end or offset < begin:
@@ -224,13 +263,19 @@ class ChangelogState:
         replayed: dict[int, dict[str, bytes | None]],
         reached: dict[int, int],
     ) -> None:
-        """Write what the changelog brought into the databases (rebuilt when restored in full)."""
-        assert self.local is not None
+        """Write what the changelog brought into the databases (rebuilt when restored in
+        full), with each state's timer: these are the only states a restore decodes."""
+        next_due = self.next_due
         for partition, changes in replayed.items():
-            db = self.local.open(partition)
+            db = self._db(partition)
             if partition in full:
                 db.reset()
-            db.write(changes.items(), reached[partition])
+            dues: list[tuple[str, int | None]] = []
+            if next_due is not None:
+                for customer_id, value in changes.items():
+                    due = next_due(decode_state(value)) if value is not None else None
+                    dues.append((customer_id, due))
+            db.write(changes.items(), reached[partition], dues)
 
     def take_dirty(self) -> list[tuple[int, str]]:
         """The customers changed since the last take, as (partition, customer); reset to none.
@@ -240,8 +285,12 @@ class ChangelogState:
         taken: list[tuple[int, str]] = []
         for partition, customers in self.dirty.items():
             if customers:
-                taken.extend((partition, customer_id) for customer_id in customers)
-                self.dirty[partition] = set()
+                states = self.partitions.get(partition)
+                if isinstance(states, CachedStates):  # pinned until persisted
+                    taken.extend((partition, customer_id) for customer_id in states.take())
+                else:
+                    taken.extend((partition, customer_id) for customer_id in customers)
+                    self.dirty[partition] = set()
         return taken
 
     async def write(
@@ -255,17 +304,26 @@ class ChangelogState:
         futures: list[asyncio.Future[Any]] = []
         send = producer.send
         topic = self.topic
-        unsaved = self.unsaved if self.local is not None else None
+        local = self.local is not None
         for partition, customer_id in customers:
             states = self.partitions.get(partition)
-            state = states.get(customer_id) if states is not None else None
-            if state is None:
+            if states is None:
                 continue
-            value = encode_state(state)
+            if isinstance(states, CachedStates):
+                value = states.encoded(customer_id)
+                if value is None:
+                    continue
+            else:
+                state = states.get(customer_id)
+                if state is None:
+                    continue
+                value = encode_state(state)
             future = await send(topic, value, key=customer_id.encode(), partition=partition)
             futures.append(future)
-            if unsaved is not None:
-                unsaved.append((partition, customer_id, value, future))
+            if local:
+                timers = self.timers.get(partition)
+                due = timers.due_of(customer_id) if timers is not None else (False, None)
+                self.unsaved.append((partition, customer_id, value, future, due))
         return futures
 
     async def persist(self) -> int:
@@ -276,25 +334,36 @@ class ChangelogState:
         that loads it and reads the changelog from there misses nothing. Partitions no
         longer owned are skipped (their next owner reads the changelog).
         """
-        if self.local is None or not self.unsaved:
+        if self.local is None:
             return 0
         unsaved, self.unsaved = self.unsaved, []
-        by_partition: dict[int, tuple[list[tuple[str, bytes | None]], list[int]]] = {}
-        for partition, customer_id, value, future in unsaved:
-            changes, offsets = by_partition.setdefault(partition, ([], []))
-            changes.append((customer_id, value))
-            offsets.append(future.result().offset)
+        by_partition: dict[int, _Saving] = {}
+        for partition, customer_id, value, future, (changed, due) in unsaved:
+            saving = by_partition.setdefault(partition, _Saving())
+            saving.changes.append((customer_id, value))
+            saving.offsets.append(future.result().offset)
+            if changed:
+                saving.dues.append((customer_id, due))
         local = self.local
 
         def save() -> int:
             written = 0
-            for partition, (changes, offsets) in by_partition.items():
+            for partition, saving in by_partition.items():
                 db = local.get(partition)
                 if db is not None:
-                    written += db.write(changes, max(offsets) + 1)
+                    written += db.write(saving.changes, max(saving.offsets) + 1, saving.dues)
             return written
 
-        return await asyncio.to_thread(save)
+        written = await asyncio.to_thread(save) if by_partition else 0
+        # only now, with the database holding them, may the states leave memory
+        for states in self.partitions.values():
+            if isinstance(states, CachedStates):
+                states.saved()
+        for partition, saving in by_partition.items():
+            timers = self.timers.get(partition)
+            if timers is not None:
+                timers.saved(saving.dues)
+        return written
 
     def close(self) -> None:
         """Close the local databases (stop); their files stay for the next start."""

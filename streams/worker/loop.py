@@ -75,6 +75,7 @@ from churnwatch.streams.worker.health import WorkerObservability
 from churnwatch.streams.worker.reload import RuleWatcher
 from churnwatch.streams.worker.retry import with_retry
 from churnwatch.streams.worker.staff import StaffReader
+from churnwatch.streams.worker.state_cache import tune_gc_for_cache
 from churnwatch.streams.worker.state_store import LocalStates
 from churnwatch.streams.worker.topics import input_topics, prepare_topics
 
@@ -138,7 +139,16 @@ class Worker:
             lateness=config.lateness_seconds,
         )
         self.options = aiokafka_options(config)
-        self.state = ChangelogState(config.changelog_topic, self.options, LocalStates.of(config))
+        local = LocalStates.of(config)
+        if local is not None:
+            tune_gc_for_cache()
+        self.state = ChangelogState(
+            config.changelog_topic,
+            self.options,
+            local,
+            cache_customers=config.worker.state_cache_customers,
+            next_due=self.engine.next_due,
+        )
         self.observe = observe if observe is not None else WorkerObservability()
         self.lock = asyncio.Lock()
         self.stopping = asyncio.Event()

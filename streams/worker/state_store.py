@@ -14,20 +14,28 @@ not have (a reset topic) is wiped and rebuilt from the changelog.
 Layout: ``<root>/<changelog topic>/<partition>``, one database per partition, so a
 partition moving to another worker is one directory left behind, never a rewrite.
 
+Beside each state the database keeps the customer's next timer, written in the same batch
+(:meth:`PartitionDB.write`): ``t:`` + the due time (8 bytes, big-endian, so keys sort by
+time) + the customer, and ``n:`` + the customer → that due time, to find the old ``t:`` key
+when it moves. A restart reads the earliest ``t:`` keys (:meth:`PartitionDB.dues`), never
+every state, to know which customer is due next. A count of the states is kept the same
+way, so the restore line can say how many it holds without reading them.
+
 Memory. RocksDB's defaults are made for one big database; a worker opens one per owned
 partition, and Faust's default of a 2 GiB block cache *per partition* (DESIGN, "Known
 pitfalls") is the trap. Here every database of the process shares one LRU block cache of
 ``worker.rocksdb_block_cache_mb`` and one write-buffer manager charged to that same cache,
-so RocksDB's memory is bounded by that figure however many partitions are owned. The
-worker reads each database once, at assignment (the in-memory dict is the working set), so
-the cache matters little: it is small on purpose.
+so RocksDB's memory is bounded by that figure however many partitions are owned. A state
+not in the worker's working set (``streams/worker/state_cache.py``) is one point read, so
+the index and bloom filter are partitioned, their top levels pinned: a read costs one index
+partition and one data block, not a whole file's index evicted and read again.
 """
 
 from __future__ import annotations
 
 import logging
 import shutil
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -40,9 +48,17 @@ log = logging.getLogger("churnwatch.worker")
 
 #: the changelog offset the stored states reach; sorts before every state key
 OFFSET_KEY = b"\x00changelog-offset"
+#: how many states the database holds (absent in databases of older churnwatch versions)
+COUNT_KEY = b"\x00state-count"
 #: states are stored under this prefix + customer_id (UTF-8), apart from the metadata key
 STATE_PREFIX = b"s:"
+#: ``t:`` + due (8 bytes, big-endian) + customer_id: each customer's next timer, by time
+DUE_PREFIX = b"t:"
+#: ``n:`` + customer_id → the due time its ``t:`` key holds (8 bytes)
+NEXT_PREFIX = b"n:"
 MIB = 1024 * 1024
+#: due times are µs since the epoch; shifted so that a negative one still sorts in order
+_DUE_BIAS = 1 << 63
 
 
 class RocksBudget:
@@ -62,13 +78,20 @@ class RocksBudget:
 
     def options(self) -> Any:
         """Options for one partition's database, sharing this budget."""
-        from rocksdict import BlockBasedOptions, DBCompressionType, Options
+        from rocksdict import BlockBasedIndexType, BlockBasedOptions, DBCompressionType, Options
 
         options = Options(raw_mode=True)
         options.create_if_missing(True)
         table = BlockBasedOptions()
         table.set_block_cache(self.cache)
         table.set_cache_index_and_filter_blocks(True)
+        # one point read per cold customer: a partitioned index and bloom filter, the top
+        # levels pinned, so a read never has to bring a whole file's index back
+        table.set_index_type(BlockBasedIndexType.two_level_index_search())
+        table.set_bloom_filter(10, False)
+        table.set_partition_filters(True)
+        table.set_pin_top_level_index_and_filter(True)
+        table.set_pin_l0_filter_and_index_blocks_in_cache(True)
         options.set_block_based_table_factory(table)
         options.set_write_buffer_manager(self.write_buffers)
         options.set_write_buffer_size(4 * MIB)
@@ -109,25 +132,90 @@ class PartitionDB:
             states[key[cut:].decode()] = value
         return states, self.offset()
 
-    def write(self, changes: Iterable[tuple[str, bytes | None]], offset: int) -> int:
-        """Apply states (None deletes) and the offset they reach in one atomic batch.
+    def get(self, customer_id: str) -> bytes | None:
+        """One customer's stored state, or None."""
+        value: bytes | None = self.db.get(STATE_PREFIX + customer_id.encode())
+        return value
 
-        Returns the number of states written. Later entries for a customer win.
+    def count(self) -> int:
+        """How many states are stored (counted once, and then kept, for an older database)."""
+        raw = self.db.get(COUNT_KEY)
+        if raw is not None:
+            return int(raw.decode())
+        counted = sum(1 for _ in self._state_keys())
+        self.db.put(COUNT_KEY, str(counted).encode())
+        return counted
+
+    def _state_keys(self) -> Iterator[bytes]:
+        for key in self.db.keys(from_key=STATE_PREFIX):
+            if not key.startswith(STATE_PREFIX):
+                break
+            yield key
+
+    def dues(self, after: tuple[int, str] | None = None) -> Iterator[tuple[int, str]]:
+        """Stored timers as (due, customer), earliest first; from just after ``after``."""
+        start = DUE_PREFIX if after is None else _due_key(*after) + b"\x00"
+        cut = len(DUE_PREFIX)
+        for key in self.db.keys(from_key=start):
+            if not key.startswith(DUE_PREFIX):
+                break
+            yield (
+                int.from_bytes(key[cut : cut + 8]) - _DUE_BIAS,
+                key[cut + 8 :].decode(),
+            )
+
+    def write(
+        self,
+        changes: Iterable[tuple[str, bytes | None]],
+        offset: int,
+        dues: Iterable[tuple[str, int | None]] = (),
+    ) -> int:
+        """Apply states (None deletes), timers (None: none) and the offset they reach in
+        one atomic batch.
+
+        Returns the number of states written. Later entries for a customer win. The
+        stored count follows: a state key is looked up before it is written (a bloom
+        filter answers most of those for new customers).
         """
         from rocksdict import WriteBatch
 
+        db = self.db
         batch = WriteBatch(raw_mode=True)
         count = 0
+        stored = self.count()
+        final: dict[bytes, bool] = {}
         for customer_id, value in changes:
             key = STATE_PREFIX + customer_id.encode()
             if value is None:
                 batch.delete(key)
             else:
                 batch.put(key, value)
+            final[key] = value is not None
             count += 1
+        for key, present in final.items():
+            existed = db.key_may_exist(key) and db.get(key) is not None
+            stored += int(present) - int(existed)
+        for customer_id, due in dict(dues).items():
+            self._due(batch, customer_id, due)
+        batch.put(COUNT_KEY, str(stored).encode())
         batch.put(OFFSET_KEY, str(offset).encode())
-        self.db.write(batch)
+        db.write(batch)
         return count
+
+    def _due(self, batch: Any, customer_id: str, due: int | None) -> None:
+        """Move the customer's timer key to ``due`` (None: drop it) in ``batch``."""
+        name = NEXT_PREFIX + customer_id.encode()
+        old = self.db.get(name)
+        if old is not None:
+            if due is not None and int.from_bytes(old) - _DUE_BIAS == due:
+                return
+            batch.delete(_due_key(int.from_bytes(old) - _DUE_BIAS, customer_id))
+        if due is None:
+            if old is not None:
+                batch.delete(name)
+            return
+        batch.put(_due_key(due, customer_id), b"")
+        batch.put(name, (due + _DUE_BIAS).to_bytes(8))
 
     def reset(self) -> None:
         """Drop everything stored (a full restore rewrites the database from the changelog)."""
@@ -137,6 +225,10 @@ class PartitionDB:
 
     def close(self) -> None:
         self.db.close()
+
+
+def _due_key(due: int, customer_id: str) -> bytes:
+    return DUE_PREFIX + (due + _DUE_BIAS).to_bytes(8) + customer_id.encode()
 
 
 class LocalStates:

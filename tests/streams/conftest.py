@@ -148,6 +148,7 @@ def make_setup(broker_url: str, tmp_path: Path) -> Iterator[Callable[..., Setup]
         timer_clock: str = "event",
         metrics_port: int = 0,
         state_store: str = "memory://",
+        state_cache_customers: int = 100_000,
         store_url: str = "",
         max_task_idle: float = 0.0,
         shutdown_timeout: float = 30.0,
@@ -178,6 +179,7 @@ worker:
   timer_clock: {timer_clock}
   state_store: "{state_store}"
   rocksdb_block_cache_mb: 8
+  state_cache_customers: {state_cache_customers}
   max_task_idle: {max_task_idle}
   shutdown_timeout: {shutdown_timeout}
 metrics: {{port: {metrics_port}}}

@@ -16,6 +16,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from churnwatch.rules.state import CustomerState
 from churnwatch.streams.kafka import aiokafka_options
 from churnwatch.streams.produce import produce_lines
+from churnwatch.streams.synthetic.bank import DatasetSpec, generate
 from churnwatch.streams.topics import create_topics
 from churnwatch.streams.worker.changelog import ChangelogState
 from churnwatch.streams.worker.state_store import LocalStates
@@ -175,3 +176,32 @@ def test_restore_replays_what_another_owner_wrote_and_distrusts_a_reset_changelo
             await producer.stop()
 
     asyncio.run(scenario())
+
+
+def test_a_working_set_far_smaller_than_the_customers_gives_replays_alerts(
+    make_setup: Callable[..., Setup], start_worker: StartWorker, tmp_path: Path
+) -> None:
+    """With room for 3 decoded states per partition among a generated bank's 100
+    customers, every event and timer of most customers needs a read from RocksDB; a worker
+    stopped halfway and started again on the same data directory (its timers read from
+    the stored due keys, no state decoded) still stores exactly replay's alerts, each
+    handed to the sinks once."""
+    setup = make_setup(state_store=f"rocksdb://{tmp_path / 'state'}", state_cache_customers=3)
+    lines = list(generate(DatasetSpec(customers=100, weeks=3)))
+    half = len(lines) // 2
+    create_topics(setup.config)
+    produce_lines(setup.config, lines[:half])
+    first = start_worker(setup, "first")
+    first_half = replay_ids(lines[:half])
+    wait_until(lambda: setup.alert_ids() == first_half, what="the first half's alerts")
+    assert first.terminate() == 0
+    produce_lines(setup.config, lines[half:])
+    second = start_worker(setup, "second")
+    expected = replay_ids(lines)
+    wait_until(lambda: setup.alert_ids() == expected, what="every alert after the restart")
+    assert second.terminate() == 0
+    local, replayed, full = restore_line(second)
+    assert (local, replayed, full) == (100, 0, "")
+    delivered = sink_ids(first) + sink_ids(second)
+    assert len(delivered) == len(set(delivered)), "an alert went to the sinks twice"
+    assert set(delivered) == expected
