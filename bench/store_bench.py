@@ -1,4 +1,4 @@
-"""Many customers' state in the worker's local RocksDB: size, restart, memory, cold vs warm.
+"""Ten million customers' state in the worker's local RocksDB: memory, restart, cold vs warm.
 
 Not a test: it prints figures. Run with::
 
@@ -7,19 +7,19 @@ Not a test: it prints figures. Run with::
 It builds the local store a worker keeps (``streams/worker/state_store.py``: one
 database per partition, the shared block cache) holding ``--customers`` synthetic states:
 the states a replay of a generated bank leaves, each copied under a new customer id with
-its own name, phone and balances, encoded with today's codec. Then, as after a restart,
-it opens the databases again and prints:
+its own name and phone, encoded with today's codec, each with its next timer in the same
+write batch, as a checkpoint writes them. Then, as after a restart, a new process does
+what a worker does with those databases and prints:
 
-- the time to open them and to read every stored state (what a worker does on
-  assignment today, here without holding them all), the resident memory, the decode rate;
-- the CPU cost of one event for a customer whose state is in memory (warm: evaluate) and
-  for one whose state is only on disk (cold: read, decode, evaluate), over a random sample
-  (CPU time, so that other load on the machine does not inflate it; build, open and read
-  times are wall-clock).
-
-Sizes are a parameter because building ten million states takes a while on a small
-machine. Every figure is measured at the size given, except the one line that says how
-long decoding every state would take at the decode rate measured on 200,000 of them.
+- restore: the time to open the databases and to find each partition's next timer
+  (``streams/worker/stored_timers.py``), and the states they say they hold;
+- resident memory of the process with its working set full (``--cache`` decoded states
+  over all partitions, ``streams/worker/state_cache.py``), the engine and rule pack loaded;
+- the CPU cost of one event, as the worker pays it (``CachedStates.get``, then
+  ``Engine.evaluate``), for customers whose state is in the working set (warm) and for
+  customers picked at random among all (cold: one point read and one decode, and an
+  eviction), and the ratio. CPU time, so that other load on the machine does not
+  inflate it; build, open and restore times are wall-clock.
 """
 
 from __future__ import annotations
@@ -47,12 +47,12 @@ from churnwatch.schemas.decode import decode
 from churnwatch.schemas.models import TransactionEvent
 from churnwatch.streams.replay.driver import ReplayDriver
 from churnwatch.streams.synthetic.bank import DatasetSpec, generate
-from churnwatch.streams.worker.state_store import STATE_PREFIX, LocalStates
+from churnwatch.streams.worker.state_cache import CachedStates, tune_gc_for_cache
+from churnwatch.streams.worker.state_store import LocalStates, PartitionDB
+from churnwatch.streams.worker.stored_timers import StoredTimers
 
 NOW = dt.datetime(2026, 12, 1, tzinfo=dt.UTC)
 BATCH = 20_000
-#: states decoded to time decode
-DECODED = 200_000
 
 
 def main() -> None:
@@ -61,6 +61,7 @@ def main() -> None:
     parser.add_argument("--partitions", type=int, default=8)
     parser.add_argument("--sample", type=int, default=20_000, help="events timed cold and warm")
     parser.add_argument("--cache-mb", type=int, default=64, help="the shared block cache")
+    parser.add_argument("--cache", type=int, default=50_000, help="worker.state_cache_customers")
     parser.add_argument(
         "--dir", type=Path, default=None, help="where to build (default: a temp dir)"
     )
@@ -78,10 +79,10 @@ def main() -> None:
         f"{sum(len(encode_state(s)) for s in templates) / len(templates):,.0f} bytes each"
     )
     try:
-        _build(root, args.customers, args.partitions, args.cache_mb, templates)
+        _build(root, args.customers, args.partitions, args.cache_mb, templates, engine)
         print("restart: a new process opens the databases", flush=True)
         restart = [sys.executable, __file__, "--reopen", "--dir", str(root)]
-        for name in ("customers", "partitions", "sample", "cache_mb"):
+        for name in ("customers", "partitions", "sample", "cache_mb", "cache"):
             restart += [f"--{name.replace('_', '-')}", str(getattr(args, name))]
         subprocess.run(restart, check=True)
     finally:
@@ -123,13 +124,19 @@ def _id(number: int) -> str:
 
 
 def _build(
-    root: Path, customers: int, partitions: int, cache_mb: int, templates: list[CustomerState]
+    root: Path,
+    customers: int,
+    partitions: int,
+    cache_mb: int,
+    templates: list[CustomerState],
+    engine: Engine,
 ) -> None:
     local = LocalStates(root, "bench-changelog", cache_mb)
     dbs = [local.open(p) for p in range(partitions)]
     started = time.perf_counter()
     pending: list[list[tuple[str, bytes | None]]] = [[] for _ in range(partitions)]
     encoded = [_template_bytes(t) for t in templates]
+    dues = [engine.next_due(t) for t in templates]
     placeholder = PLACEHOLDER.encode()
     written = 0
     for number in range(customers):
@@ -139,13 +146,13 @@ def _build(
         pending[part].append((customer_id, value))
         written += len(value)
         if len(pending[part]) >= BATCH:
-            dbs[part].write(pending[part], number)
+            _write(dbs[part], pending[part], dues, number)
             pending[part] = []
         if number and number % 1_000_000 == 0:
             print(f"  {number:,} states written, {time.perf_counter() - started:,.0f} s")
     for part, changes in enumerate(pending):
         if changes:
-            dbs[part].write(changes, customers)
+            _write(dbs[part], changes, dues, customers)
     local.close_all()
     seconds = time.perf_counter() - started
     on_disk = sum(f.stat().st_size for f in root.rglob("*") if f.is_file())
@@ -156,6 +163,14 @@ def _build(
     )
 
 
+def _write(
+    db: PartitionDB, changes: list[tuple[str, bytes | None]], dues: list[int | None], offset: int
+) -> None:
+    """A checkpoint's write: the states, each customer's next timer, the offset."""
+    timers = [(c, dues[int(c[1:]) % len(dues)]) for c, _ in changes]
+    db.write(changes, offset, timers)
+
+
 def _restart(
     root: Path,
     args: argparse.Namespace,
@@ -164,84 +179,74 @@ def _restart(
     events: list[TransactionEvent],
 ) -> None:
     print(f"resident memory before opening (engine and rule pack loaded): {_rss()}")
-    started = time.perf_counter()
+    tune_gc_for_cache()  # as the worker does when it opens a RocksDB store
+    started, cpu = time.perf_counter(), time.process_time()
     local = LocalStates(root, "bench-changelog", args.cache_mb)
     dbs = [local.open(p) for p in range(args.partitions)]
+    held = sum(db.count() for db in dbs)
+    timers = [StoredTimers(db) for db in dbs]
+    first_due = min(d for t in timers if (d := t.next_due()) is not None)
+    restore = time.perf_counter() - started
     print(
-        f"opened {args.partitions} databases in {time.perf_counter() - started:.2f} s; "
-        f"resident {_rss()}"
+        f"restore: {args.partitions} databases opened, {held:,} states counted and each "
+        f"partition's next timer read (earliest {EPOCH + dt.timedelta(microseconds=first_due)}) "
+        f"in {restore:.2f} s ({time.process_time() - cpu:.2f} s CPU); resident {_rss()}"
     )
 
+    share = max(args.cache // args.partitions, 1)
+    cached = [CachedStates(db, share) for db in dbs]
+    rng = random.Random(16)
     # an hour after the latest template event: every customer's next posting, in order
     after = EPOCH + dt.timedelta(microseconds=max(s.watermark for s in templates) + 3_600_000_000)
-    rng = random.Random(16)
-    sample = [_id(rng.randrange(args.customers)) for _ in range(args.sample)]
-    timed = [
-        msgspec.structs.replace(
-            events[i % len(events)],
-            customer_id=who,
-            event_id=f"bench-{i}",
-            occurred_at=after,
-        )
-        for i, who in enumerate(sample)
-    ]
-    reading = decoding = cold = 0.0
-    warm_states: dict[str, CustomerState] = {}
-    for who, event in zip(sample, timed, strict=True):
-        db = dbs[_partition(who, args.partitions)].db
-        t0 = time.thread_time()
-        value = db[STATE_PREFIX + who.encode()]
-        t1 = time.thread_time()
-        state = decode_state(value)
-        t2 = time.thread_time()
-        engine.evaluate(event, state, NOW)
-        cold += time.thread_time() - t0
-        reading += t1 - t0
-        decoding += t2 - t1
-        warm_states[who] = decode_state(value)
-    warm = 0.0
-    for who, event in zip(sample, timed, strict=True):
-        t0 = time.thread_time()
-        engine.evaluate(event, warm_states[who], NOW)
-        warm += time.thread_time() - t0
-    count = len(sample)
-    print(
-        f"CPU per event, {count:,} random customers: warm (state in memory) "
-        f"{warm / count * 1e6:,.1f} µs, cold (read from RocksDB, decode) "
-        f"{cold / count * 1e6:,.1f} µs: "
-        f"cold = {cold / warm:.1f} x warm (of cold: read {reading / count * 1e6:,.1f} µs, "
-        f"decode {decoding / count * 1e6:,.1f} µs)"
-    )
-    del warm_states
 
+    def event(i: int, who: str) -> TransactionEvent:
+        return msgspec.structs.replace(
+            events[i % len(events)], customer_id=who, event_id=f"bench-{i}", occurred_at=after
+        )
+
+    def run(sample: list[str], offset: int) -> float:
+        """CPU seconds for the sample's events, as the worker handles them."""
+        timed = [(event(offset + i, who), who) for i, who in enumerate(sample)]
+        evaluate = engine.evaluate
+        t0 = time.process_time()
+        for ev, who in timed:
+            states = cached[_partition(who, args.partitions)]
+            outcome = evaluate(ev, states.get(who), NOW)
+            if outcome.state is not None:
+                states[who] = outcome.state
+        return time.process_time() - t0
+
+    # fill the working set with random customers (a worker after a while), then time
     started = time.perf_counter()
-    stored = size = 0
-    first: list[bytes] = []
-    for db in dbs:  # what PartitionDB.load does, without holding millions of values at once
-        for key, value in db.db.items(from_key=STATE_PREFIX):
-            if not key.startswith(STATE_PREFIX):
-                break
-            stored += 1
-            size += len(value)
-            if len(first) < DECODED:
-                first.append(value)
-    read = time.perf_counter() - started
+    fill = [_id(rng.randrange(args.customers)) for _ in range(args.cache)]
+    run(fill, 0)
     print(
-        f"restart: read every stored state ({stored:,}, {size / 2**30:,.2f} GiB) in {read:,.1f} s; "
+        f"working set filled: {sum(len(c) for c in cached):,} decoded states "
+        f"({share:,} per partition) in {time.perf_counter() - started:,.1f} s; "
         f"resident {_rss()}"
     )
-    started = time.thread_time()
-    for value in first:
-        decode_state(value)
-    rate = len(first) / (time.thread_time() - started)
+    cold_sample = [_id(rng.randrange(args.customers)) for _ in range(args.sample)]
+    misses = sum(c.misses for c in cached)
+    cold = run(cold_sample, len(fill))
+    missed = sum(c.misses for c in cached) - misses
+    in_memory = [who for c in cached for who in list(c.recent)[-args.sample // len(cached) :]]
+    rng.shuffle(in_memory)
+    hits = sum(c.hits for c in cached)
+    warm = run(in_memory, len(fill) + len(cold_sample))
+    hit = sum(c.hits for c in cached) - hits
+    cold_us = cold / len(cold_sample) * 1e6
+    warm_us = warm / len(in_memory) * 1e6
     print(
-        f"decode: {rate:,.0f} states per second (measured on {len(first):,}); a restore that "
-        f"decodes all {stored:,}, as the worker does at assignment today, needs "
-        f"{stored / rate:,.0f} s more at that rate"
+        f"CPU per event: warm (state in the working set; {hit:,} of {len(in_memory):,} hits) "
+        f"{warm_us:,.1f} µs, cold (random customers among {args.customers:,}; {missed:,} of "
+        f"{len(cold_sample):,} read from RocksDB and decoded) {cold_us:,.1f} µs: "
+        f"cold = {cold_us / warm_us:.1f} x warm"
     )
-    del first
+    print(
+        f"resident memory with the working set full: {_rss()}; "
+        f"peak resident memory of the restarted process: {_rss('VmHWM')}"
+    )
     local.close_all()
-    print(f"peak resident memory of the restarted process: {_rss('VmHWM')}")
 
 
 def _rss(field: str = "VmRSS") -> str:

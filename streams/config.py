@@ -140,10 +140,10 @@ class WorkerConfig(_Section):
     state_store: str = "memory://"
     #: RocksDB memory of the whole process (block cache, memtables charged to it), MiB
     rocksdb_block_cache_mb: int = 64
-    #: with ``rocksdb://``: decoded states kept in memory per owned partition (least
-    #: recently used leave first; states changed since the last checkpoint always stay,
-    #: encoded). A decoded state is ~10 KB of Python objects
-    state_cache_customers: int = 100_000
+    #: with ``rocksdb://``: decoded states the worker keeps in memory, shared evenly by
+    #: its partitions (least recently used leave first; states changed since the last
+    #: checkpoint always stay, encoded). A decoded state is ~10 KB of Python objects
+    state_cache_customers: int = 50_000
     shutdown_timeout: float = 30.0
     #: ``wall``: timers fire when max(wall clock, event-time watermark) passes them (a
     #: reminder goes out on its day with no event arriving); ``event``: on the watermark

@@ -51,7 +51,7 @@ NextDue = Callable[[CustomerState], int | None]
 #: encoded state, delivery, (due time changed since saved, due time))
 Unsaved = tuple[int, str, bytes, "asyncio.Future[Any]", tuple[bool, int | None]]
 #: the working set per partition when ``worker.state_cache_customers`` is not given
-DEFAULT_CACHE = 100_000
+DEFAULT_CACHE = 50_000
 
 log = logging.getLogger("churnwatch.worker")
 
@@ -129,7 +129,7 @@ class ChangelogState:
         self.dirty: dict[int, set[str]] = {}
         #: per-partition RocksDB databases, or None for ``memory://``
         self.local = local
-        #: decoded states kept per partition with local state
+        #: decoded states the worker keeps with local state, shared evenly by its partitions
         self.cache_customers = cache_customers
         #: the engine's timer of a state, stored beside it; None: no timers stored (tools)
         self.next_due = next_due
@@ -151,6 +151,13 @@ class ChangelogState:
             self.timers.pop(partition, None)
         if self.local is not None:
             self.local.close(partitions)
+            self._share_cache()
+
+    def _share_cache(self) -> None:
+        """Give each owned partition an even part of ``cache_customers``."""
+        cached = [s for s in self.partitions.values() if isinstance(s, CachedStates)]
+        for states in cached:
+            states.resize(self.cache_customers // len(cached))
 
     async def restore(self, partitions: Iterable[int]) -> int:
         """Restore each new partition's states; return the changelog records read.
@@ -224,6 +231,7 @@ class ChangelogState:
                 cached.dirty = self.dirty[partition]
                 self.partitions[partition] = cached
                 self.timers[partition] = StoredTimers(db)
+            self._share_cache()
         report.seconds = time.monotonic() - started
         self.last_restore = report
         log.info("%s", report)

@@ -93,6 +93,11 @@ class CachedStates:
         state = self.recent.pop(customer_id, None)
         return state if state is not None or held is None else decode_state(held)
 
+    def resize(self, capacity: int) -> None:
+        """Keep at most ``capacity`` decoded states (a rebalance changed the share)."""
+        self.capacity = max(capacity, 1)
+        self._evict()
+
     def _evict(self) -> None:
         recent, dirty, taken, held = self.recent, self.dirty, self.taken, self.held
         while len(recent) > self.capacity:

@@ -181,8 +181,8 @@ def test_restore_replays_what_another_owner_wrote_and_distrusts_a_reset_changelo
 def test_a_working_set_far_smaller_than_the_customers_gives_replays_alerts(
     make_setup: Callable[..., Setup], start_worker: StartWorker, tmp_path: Path
 ) -> None:
-    """With room for 3 decoded states per partition among a generated bank's 100
-    customers, every event and timer of most customers needs a read from RocksDB; a worker
+    """With room for 3 decoded states in the worker (one per partition) among a generated
+    bank's 100 customers, most events and timers need a read from RocksDB; a worker
     stopped halfway and started again on the same data directory (its timers read from
     the stored due keys, no state decoded) still stores exactly replay's alerts, each
     handed to the sinks once."""
