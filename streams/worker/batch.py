@@ -109,9 +109,12 @@ class Batches:
         self.sinks = list(sinks)
         self.route = route
         self.clock = clock
-        #: with a RocksDB store, customers are looked up in their states, never all held
+        #: states in a RocksDB working set (not the Faust runtime's table, which passes
+        #: a state of its own with the dict per partition)
+        self.working_set = isinstance(state, ChangelogState) and state.local is not None
+        #: with a working set, customers are looked up in their states, never all held
         self.directory: InMemoryDirectory = (
-            StatesDirectory(self._profile) if config.state_dir is not None else InMemoryDirectory()
+            StatesDirectory(self._profile) if self.working_set else InMemoryDirectory()
         )
         self.stats = WorkerStats()
         self.partitions = 0
@@ -364,7 +367,7 @@ class Batches:
         """
         self.timers = {}
         for partition, states in self.state.partitions.items():
-            stored = self.state.timers.get(partition)
+            stored = self.state.timers.get(partition) if self.working_set else None
             if stored is not None:  # RocksDB: due keys read as they come due, no state
                 self.timers[partition] = stored
                 continue
