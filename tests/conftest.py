@@ -31,12 +31,21 @@ settings.load_profile("churnwatch")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Integration tests first, each group in its collected order. They are the suite's
-    long tests (a worker, a broker, a wheel: tens of seconds each); pytest-xdist hands the
-    collection out in order and steals from the end of a queue, so with them first the
-    last tests the run waits for are short ones, not a minute-long case that one process
-    started while the other had nothing left to do."""
-    items.sort(key=lambda item: item.get_closest_marker("integration") is None)
+    """Integration tests first, the ones allowed longest (their ``timeout``) first among
+    them, each module's in its collected order. They are the suite's long tests (workers,
+    brokers, a wheel: tens of seconds each). pytest-xdist hands each process a contiguous
+    share of the collection and a process that runs dry steals from the end of another's
+    queue: so the last tests the run waits for are short ones, not a minute-long case one
+    process started while the other had nothing left to do."""
+
+    def order(item: pytest.Item) -> tuple[int, float]:
+        if item.get_closest_marker("integration") is None:
+            return (1, 0.0)
+        limit = item.get_closest_marker("timeout")
+        allowed = limit.args[0] if limit and limit.args else item.config.getini("timeout")
+        return (0, -float(allowed))
+
+    items.sort(key=order)
 
 
 @pytest.fixture
