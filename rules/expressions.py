@@ -176,8 +176,10 @@ class _Translator:
         self.deepest = 0
 
     def constant(self, value: object) -> str:
+        """A name for ``value`` in the compiled function's globals: ``_k3`` is one global
+        read where ``_k[3]`` was a global read and a subscript, per use and event."""
         self.constants.append(value)
-        return f"_k[{len(self.constants) - 1}]"
+        return f"_k{len(self.constants) - 1}"
 
     def visit(self, node: ast.expr) -> str:
         self.depth += 1
@@ -437,7 +439,7 @@ def compile_condition(
     source = translator.visit(tree)
     code = compile(f"lambda e, c: {source}", "<condition>", "eval")
     namespace = {
-        "_k": tuple(constants),
+        **{f"_k{index}": value for index, value in enumerate(constants)},
         "_get": _get,
         "_type": _type,
         "_neg": _neg,
