@@ -78,7 +78,7 @@ def _replay(path: Path) -> dict[str, float]:
     from churnwatch.streams.replay.driver import ReplayDriver
 
     with tempfile.TemporaryDirectory() as tmp, AlertStore(f"sqlite:///{tmp}/alerts.db") as store:
-        driver = ReplayDriver(Engine(load_rules(SHIPPED_RULES)), store)
+        driver = ReplayDriver(Engine(load_rules(SHIPPED_RULES)), store, keep=False)
         cpu = time.process_time()
         with path.open("rb") as lines:
             summary = driver.run(lines)

@@ -122,6 +122,7 @@ def run_replay(
             dead_letters=dead_handle,
             route=notifications.router if notifications is not None else None,
             limits=limits,
+            keep=False,  # the store and the sinks have them: memory grows with customers only
         )
         if show_progress and file != "-" and sys.stderr.isatty():
             from churnwatch.streams.replay.progress import replay_with_progress

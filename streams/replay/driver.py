@@ -100,8 +100,13 @@ class ReplayDriver:
         clock: Callable[[], dt.datetime] = wall_clock,
         route: Callable[[Alert, InMemoryDirectory], Alert] | None = None,
         limits: Limits = DEFAULT_LIMITS,
+        keep: bool = True,
     ) -> None:
+        """``keep=False`` when nothing reads :attr:`stored` and :attr:`derived` after the
+        run (``churnwatch replay`` with a store): a backtest of years of events then holds
+        its customers' states, not every alert and outcome it found."""
         self.engine = engine
+        self.keep = keep
         self.isolation = Isolation(engine)
         self.store = store
         self.sinks = list(sinks)
@@ -290,7 +295,8 @@ class ReplayDriver:
             if self.store is not None:
                 self.store.add_outcomes(decided)
             summary.outcomes.update(o.outcome for o in decided)
-            self.derived.extend(decided)
+            if self.keep:
+                self.derived.extend(decided)
 
     def flush_alerts(self, summary: ReplaySummary) -> None:
         batch, self.pending = self.pending, []
@@ -300,7 +306,8 @@ class ReplayDriver:
         for alert in batch:
             summary.alerts_by_rule[alert.rule_id] += 1
         summary.new_alerts += len(fresh)
-        self.stored.extend(fresh)
+        if self.keep:
+            self.stored.extend(fresh)
         for sink in self.sinks:
             sink(fresh, self.directory)
 

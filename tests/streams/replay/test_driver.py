@@ -119,6 +119,22 @@ class TestIdempotence:
         assert second.stored == []
         assert sqlite_store.count() == 2
 
+    def test_a_replay_that_keeps_nothing_stores_and_sinks_everything(
+        self, sqlite_store: AlertStore
+    ) -> None:
+        """``keep=False`` (``churnwatch replay``): the store and the sinks get every alert,
+        the driver holds none of them, so memory does not grow with the stream."""
+        sunk: list[str] = []
+        driver, summary = replay(
+            story(),
+            sqlite_store,
+            keep=False,
+            sinks=[lambda alerts, _directory: sunk.extend(a.alert_id for a in alerts)],
+        )
+        assert summary.new_alerts == 2
+        assert driver.stored == [] and driver.derived == []
+        assert sorted(sunk) == sorted(sqlite_store.alert_ids())
+
     def test_duplicate_lines_are_counted_not_alerted(self) -> None:
         """The same event twice in a file alerts once and counts one duplicate."""
         lines = story()
