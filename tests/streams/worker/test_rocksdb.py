@@ -66,10 +66,14 @@ def changelog_records(setup: Setup) -> int:
 
 
 def run_twice(
-    setup: Setup, start_worker: StartWorker, between: Callable[[], None]
+    setup: Setup,
+    start_worker: StartWorker,
+    between: Callable[[], None],
+    lines: list[bytes] | None = None,
 ) -> tuple[WorkerProcess, WorkerProcess, set[str]]:
     """Half the events through one worker (SIGTERM), ``between``, the rest through a second."""
-    lines = list(events(customers=40, per_customer=40, seed=21))
+    if lines is None:
+        lines = list(events(customers=40, per_customer=40, seed=21))
     half = len(lines) // 2
     create_topics(setup.config)
     produce_lines(setup.config, lines[:half])
@@ -188,20 +192,6 @@ def test_a_working_set_far_smaller_than_the_customers_gives_replays_alerts(
     handed to the sinks once."""
     setup = make_setup(state_store=f"rocksdb://{tmp_path / 'state'}", state_cache_customers=3)
     lines = list(generate(DatasetSpec(customers=100, weeks=3)))
-    half = len(lines) // 2
-    create_topics(setup.config)
-    produce_lines(setup.config, lines[:half])
-    first = start_worker(setup, "first")
-    first_half = replay_ids(lines[:half])
-    wait_until(lambda: setup.alert_ids() == first_half, what="the first half's alerts")
-    assert first.terminate() == 0
-    produce_lines(setup.config, lines[half:])
-    second = start_worker(setup, "second")
-    expected = replay_ids(lines)
-    wait_until(lambda: setup.alert_ids() == expected, what="every alert after the restart")
-    assert second.terminate() == 0
+    _, second, _ = run_twice(setup, start_worker, lambda: None, lines)
     local, replayed, full = restore_line(second)
     assert (local, replayed, full) == (100, 0, "")
-    delivered = sink_ids(first) + sink_ids(second)
-    assert len(delivered) == len(set(delivered)), "an alert went to the sinks twice"
-    assert set(delivered) == expected
