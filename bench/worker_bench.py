@@ -10,14 +10,24 @@
    (``time.process_time`` of this process; the broker runs apart) and their ratio
    much less, so both are printed, with the load average.
 2. Latency: a ``churnwatch worker`` subprocess runs while events are produced at a
-   steady rate; for each alert, the time from producing its trigger event to the alert
-   record the worker sends after storing it (the alerts topic's CreateTime).
+   steady rate; for each alert, the time from producing the event that fired it to the
+   alert record the worker sends after storing it (the alerts topic's CreateTime). The
+   event that fired an alert is its customer's event at the alert's ``occurred_at`` (the
+   earliest produced, if several share that time), not its last trigger: a churn-score
+   alert lists the triggers of every signal that moved the score (a payroll sent seconds
+   earlier among them, last), and a payroll follow-up names the payroll and the first
+   outflow, not the outflow that completed the share. Measured from the last trigger,
+   2-5% of the alerts counted the seconds those older events had waited on the broker as
+   the worker's latency (p99 2.4 s at 2,000 events/s while every batch was processed
+   within ~100 ms of its fetch). An alert with no such event (a timer's) is measured from
+   its latest-produced trigger.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime as dt
 import json
 import os
 import signal
@@ -28,6 +38,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
@@ -177,6 +188,8 @@ async def latency(config: Config, path: Path, rate: int, seconds: int) -> list[f
     producer = AIOKafkaProducer(bootstrap_servers=config.bootstrap_servers, linger_ms=0)
     await producer.start()
     sent_at: dict[str, float] = {}
+    #: (customer, event time) -> when the first event of that customer at that time was sent
+    sent_for: dict[tuple[str, float], float] = {}
     started = time.perf_counter()
     for n, line in enumerate(lines):
         due = started + n / rate
@@ -184,7 +197,9 @@ async def latency(config: Config, path: Path, rate: int, seconds: int) -> list[f
         if delay > 0:
             await asyncio.sleep(delay)
         topic, key = topic_for(config, line)
-        sent_at[json.loads(line)["event_id"]] = time.time()
+        data = json.loads(line)
+        sent = sent_at[data["event_id"]] = time.time()
+        sent_for.setdefault((data["customer_id"], _epoch(data["occurred_at"])), sent)
         await producer.send(topic, line, key=key)
     await producer.flush()
     await producer.stop()
@@ -205,11 +220,29 @@ async def latency(config: Config, path: Path, rate: int, seconds: int) -> list[f
         batch = await consumer.getmany(timeout_ms=200)
         for records in batch.values():
             for record in records:
-                trigger = json.loads(record.value)["trigger_event_ids"][-1]
-                if trigger in sent_at:
-                    out.append(record.timestamp / 1000 - sent_at[trigger])
+                sent = fired_by(json.loads(record.value), sent_at, sent_for)
+                if sent is not None:
+                    out.append(record.timestamp / 1000 - sent)
     await consumer.stop()
     return out
+
+
+def _epoch(text: str) -> float:
+    return dt.datetime.fromisoformat(text).timestamp()
+
+
+def fired_by(
+    alert: dict[str, Any],
+    sent_at: dict[str, float],
+    sent_for: dict[tuple[str, float], float],
+) -> float | None:
+    """When the event that fired ``alert`` was produced (see the module's docstring), or
+    None for an alert of events this run did not produce."""
+    sent = sent_for.get((alert["customer_id"], _epoch(alert["occurred_at"])))
+    if sent is not None:
+        return sent
+    triggers = [sent_at[t] for t in alert["trigger_event_ids"] if t in sent_at]
+    return max(triggers) if triggers else None
 
 
 async def main() -> None:
