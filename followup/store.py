@@ -18,7 +18,7 @@ from typing import Any, Final, Literal
 from sqlalchemy import Connection, Engine, and_, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from churnwatch.followup import cases
+from churnwatch.followup import OUTCOMES, cases
 from churnwatch.followup.exceptions import FollowUpError
 from churnwatch.rules.state import CustomerProfile
 from churnwatch.schemas.models import Alert, StaffEvent
@@ -45,7 +45,6 @@ __all__ = [
 
 Action = Literal["acknowledge", "contacted", "outcome", "note", "escalated", "opened"]
 ACTIONS: Final[tuple[str, ...]] = ("acknowledge", "contacted", "outcome", "note")
-OUTCOMES: Final[tuple[str, ...]] = ("retained", "partly_retained", "left", "false_alarm")
 _NOTE_LIMIT = 2000
 
 

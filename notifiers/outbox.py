@@ -35,6 +35,7 @@ from sqlalchemy import Engine, and_, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
+from churnwatch.notifiers import STATUSES
 from churnwatch.notifiers.exceptions import NotifierError
 from churnwatch.schemas.store import mask_url
 from churnwatch.schemas.tables import alerts, deliveries
@@ -42,7 +43,6 @@ from churnwatch.schemas.times import utc, utc_or_none
 
 __all__ = ["LIVE", "STATUSES", "DeliveryRow", "NewDelivery", "Outbox"]
 
-STATUSES = ("pending", "sending", "sent", "failed", "suppressed")
 LIVE = ("pending", "sending", "sent")
 
 

@@ -3,6 +3,9 @@
 The routing file and templates are read from the rule directory (compliance keeps them
 beside the rules) and, when it has none, from the shipped pack. ``channel`` overrides
 every audience's channel (``--notify console`` in the replay and the demo).
+
+The outbox and the dispatcher (SQLAlchemy) are imported by :func:`build_pipeline` only:
+``churnwatch rules check`` reads the routing and templates and needs no database.
 """
 
 from __future__ import annotations
@@ -10,22 +13,22 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
-
-from sqlalchemy import Engine
+from typing import TYPE_CHECKING, Any
 
 from churnwatch.notifiers.clock import Clock, wall_clock
-from churnwatch.notifiers.dispatcher import Dispatcher
-from churnwatch.notifiers.metrics import DeliveryMetrics
-from churnwatch.notifiers.outbox import Outbox
-from churnwatch.notifiers.pipeline import Notifications
-from churnwatch.notifiers.protocol import Notifier
 from churnwatch.notifiers.registry import build_notifiers, channels
 from churnwatch.notifiers.routing_file import Routing, load_routing
 from churnwatch.notifiers.templates import TemplateBook
 from churnwatch.rules import SHIPPED_RULES
 from churnwatch.rules.texts import WORDS_FILE, RuleTexts, load_words
-from churnwatch.schemas.models import Alert
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from churnwatch.notifiers.metrics import DeliveryMetrics
+    from churnwatch.notifiers.pipeline import Notifications
+    from churnwatch.notifiers.protocol import Notifier
+    from churnwatch.schemas.models import Alert
 
 __all__ = ["build_pipeline", "load_templates", "routing_for"]
 
@@ -75,6 +78,10 @@ def build_pipeline(
     closed: Callable[[Alert], bool] | None = None,
 ) -> Notifications:
     """A ready :class:`Notifications` sink over ``engine``'s outbox."""
+    from churnwatch.notifiers.dispatcher import Dispatcher
+    from churnwatch.notifiers.outbox import Outbox
+    from churnwatch.notifiers.pipeline import Notifications
+
     routing = routing_for(rules_dir)
     templates = load_templates(rules_dir, routing)
     if channel is not None:

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
 
+from churnwatch.rules import DEFAULT_TIMEZONE
 from churnwatch.rules.blocks import Block
 from churnwatch.rules.building import BlockBuilding
 from churnwatch.rules.durations import MICROS_PER_SECOND
@@ -51,7 +52,6 @@ __all__ = [
     "rule_files",
 ]
 
-DEFAULT_TIMEZONE = "Asia/Shanghai"
 RESERVED_FILES = {"routing.yaml", "routing.yml", "settings.yaml", "settings.yml", "words.yaml"}
 
 

@@ -32,7 +32,6 @@ import msgspec
 from churnwatch.rules import SHIPPED_RULES
 from churnwatch.rules.durations import parse_duration
 from churnwatch.schemas.screen import DEFAULT_LIMITS, Limits
-from churnwatch.schemas.store import mask_url
 from churnwatch.settings import DEFAULT_DB_URL
 from churnwatch.streams.exceptions import ConfigError
 
@@ -450,6 +449,10 @@ def _mask_channel_urls(notifiers: Any) -> Any:
 
 def masked(config: Config) -> dict[str, Any]:
     """The effective config as plain data, every secret replaced by ``********``."""
+    # SQLAlchemy parses the URL: imported here, so that every command that reads the
+    # config (all of them) does not load it at startup
+    from churnwatch.schemas.store import mask_url
+
     data: dict[str, Any] = msgspec.to_builtins(config)
     data["store"]["url"] = mask_text(mask_url(config.store.url))
     data["notifiers"] = _mask_channel_urls(data.get("notifiers"))

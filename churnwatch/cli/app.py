@@ -1,4 +1,13 @@
-"""The ``churnwatch`` command. Each group lives in its own module; this file wires them."""
+"""The ``churnwatch`` command. Each group lives in its own module; this file wires them.
+
+Every ``churnwatch`` run imports all of those modules, for the commands' names, options
+and help; so each of them imports at the top only what its signatures and help text
+need (typer, rich, the default paths, the config's options), and the store, the rule
+compiler, the web app and the worker inside the command that uses them. ``churnwatch
+--help`` or ``rules check`` then loads no SQLAlchemy, Alembic or Starlette
+(``tests/cli/test_startup.py``), which every operator call and every process the test
+suite starts would otherwise pay for.
+"""
 
 from __future__ import annotations
 

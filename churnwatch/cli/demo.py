@@ -18,10 +18,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from churnwatch.followup.tokens import SECRET_ENV, SECRET_FILE_ENV
 from churnwatch.rules import SHIPPED_RULES
 from churnwatch.settings import DEMO_DIR
-from churnwatch.streams.synthetic.bank import DatasetSpec, planted_cases, write_dataset
 
 DEMO_WEB_PORT = 8080
 
@@ -54,6 +52,8 @@ def generate(
     ] = 0.0,
 ) -> None:
     """Generate a synthetic bank's contract-v1 events, with planted churn cases."""
+    from churnwatch.streams.synthetic.bank import DatasetSpec, planted_cases, write_dataset
+
     spec = DatasetSpec(
         customers=customers,
         weeks=weeks,
@@ -84,7 +84,9 @@ def demo(
 ) -> None:
     """Generate a synthetic bank, replay it through the shipped rules, print the messages."""
     from churnwatch.cli.replay import run_replay
+    from churnwatch.followup.tokens import SECRET_FILE_ENV
     from churnwatch.streams.replay.summary import print_summary
+    from churnwatch.streams.synthetic.bank import DatasetSpec, write_dataset
 
     directory.mkdir(parents=True, exist_ok=True)
     events = directory / "events.jsonl"
@@ -139,6 +141,8 @@ def _command() -> str:
 
 def _demo_links(directory: Path) -> str | None:
     """Turn on follow-up links for the demo, with a secret kept beside its data."""
+    from churnwatch.followup.tokens import SECRET_ENV, SECRET_FILE_ENV
+
     if os.environ.get(SECRET_ENV) or os.environ.get(SECRET_FILE_ENV):
         return f"http://127.0.0.1:{DEMO_WEB_PORT}"
     secret_file = directory / "web-secret"

@@ -12,29 +12,21 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
-import msgspec
 import typer
 from rich.console import Console
 
 from churnwatch.cli.options import ChannelsFileOption, PublicUrlOption
 from churnwatch.exceptions import ChurnwatchError
-from churnwatch.followup.escalation import Escalator, load_policy
-from churnwatch.followup.exceptions import FollowUpError
-from churnwatch.followup.i18n import LANGUAGES
-from churnwatch.followup.report import build_report
-from churnwatch.followup.report_render import ReportNames, render_csv, render_html, render_text
-from churnwatch.followup.store import OUTCOMES, FollowUpStore, parse_amount
-from churnwatch.followup.tokens import manager_link, report_link
-from churnwatch.metrics import Metrics
-from churnwatch.notifiers.setup import routing_for
+from churnwatch.followup import OUTCOMES
 from churnwatch.rules import SHIPPED_RULES
 from churnwatch.rules.durations import EPOCH, parse_duration
-from churnwatch.rules.loader import load_rules
-from churnwatch.schemas.models import StaffEvent
-from churnwatch.schemas.store import AlertStore
 from churnwatch.settings import DEFAULT_DB_URL
+
+if TYPE_CHECKING:
+    from churnwatch.followup.report_render import ReportNames
+    from churnwatch.followup.store import FollowUpStore
 
 __all__ = ["register"]
 
@@ -103,10 +95,13 @@ def web(
     """Serve the managers' alert pages, the inbound SMS webhook and the report page."""
     import uvicorn
 
+    from churnwatch.followup.store import FollowUpStore
     from churnwatch.followup.tokens import load_previous_secret, load_signer
     from churnwatch.followup.web import WebSettings, create_app
+    from churnwatch.metrics import Metrics
     from churnwatch.notifiers.setup import load_templates, routing_for
     from churnwatch.rules.loader import load_rules
+    from churnwatch.schemas.store import AlertStore
 
     try:
         signer = load_signer()
@@ -167,6 +162,14 @@ def report(
     rules: Rules = SHIPPED_RULES,
 ) -> None:
     """What follow-up achieved: per rule, branch and manager; maturing funds retained; uplift."""
+    from churnwatch.followup.i18n import LANGUAGES
+    from churnwatch.followup.report import build_report
+    from churnwatch.followup.report_render import render_csv, render_html, render_text
+    from churnwatch.followup.store import FollowUpStore
+    from churnwatch.followup.tokens import report_link
+    from churnwatch.notifiers.setup import routing_for
+    from churnwatch.schemas.store import AlertStore
+
     if link_for is not None:
         if not public_url:
             raise _fail(ValueError("--link-for needs --public-url (churnwatch web's address)"))
@@ -214,10 +217,13 @@ def escalations_run(
     public_url: PublicUrlOption = None,
 ) -> None:
     """Escalate due, unacknowledged alerts through the outbox (state in the store)."""
+    from churnwatch.followup.escalation import Escalator, load_policy
+    from churnwatch.followup.store import FollowUpStore
     from churnwatch.followup.wiring import OutboxNotify, follow_up_parts
     from churnwatch.notifiers.settings import load_channels_file
     from churnwatch.notifiers.setup import build_pipeline
     from churnwatch.rules.loader import load_rules
+    from churnwatch.schemas.store import AlertStore
 
     try:
         policy = load_policy(rules_dir / "routing.yaml")
@@ -252,6 +258,8 @@ def link(
     base_url: Annotated[str, typer.Option("--base-url")] = "http://127.0.0.1:8080",
 ) -> None:
     """Print the signed link for a staff member (alert id ``report`` for the report page)."""
+    from churnwatch.followup.tokens import manager_link
+
     try:
         url = manager_link(base_url, alert_id, staff_id)
     except ChurnwatchError as exc:
@@ -273,6 +281,10 @@ def outcome(
     db: Db = DEFAULT_DB_URL,
 ) -> None:
     """Record an outcome from the back office (e.g. for control-group alerts)."""
+    from churnwatch.followup.exceptions import FollowUpError
+    from churnwatch.followup.store import FollowUpStore, parse_amount
+    from churnwatch.schemas.store import AlertStore
+
     try:
         with AlertStore(_existing_store(db)) as store:
             followups = FollowUpStore(store.engine)
@@ -287,6 +299,12 @@ def outcome(
 @followup_app.command("staff-load")
 def staff_load(file: Path, db: Db = DEFAULT_DB_URL) -> None:
     """Load contract-v1 ``staff`` events (JSON lines) into the store's staff directory."""
+    import msgspec
+
+    from churnwatch.followup.store import FollowUpStore
+    from churnwatch.schemas.models import StaffEvent
+    from churnwatch.schemas.store import AlertStore
+
     decoder = msgspec.json.Decoder(StaffEvent)
     count = 0
     with AlertStore(db) as store:
@@ -311,6 +329,9 @@ def register(app: typer.Typer) -> None:
 
 def _report_names(store: FollowUpStore, rules: Path, language: str) -> ReportNames:
     """Rules by their title in ``language``, branches and managers by name."""
+    from churnwatch.followup.report_render import ReportNames
+    from churnwatch.rules.loader import load_rules
+
     ruleset = load_rules(rules)
     return ReportNames(
         rules={rule.id: rule.spec.texts.title_in(language) for rule in ruleset.rules},

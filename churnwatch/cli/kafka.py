@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import enum
 import logging
@@ -25,7 +24,6 @@ from churnwatch.cli.options import (
 )
 from churnwatch.exceptions import ChurnwatchError
 from churnwatch.rules.exceptions import RuleSetError
-from churnwatch.streams.replay.driver import AlertSink, JsonLinesAlertSink
 
 __all__ = ["register", "topics_app"]
 
@@ -133,6 +131,9 @@ def worker(
     ] = None,
 ) -> None:
     """Run a streaming worker; several in one group share the partitions. Stops on SIGTERM."""
+    import asyncio
+
+    from churnwatch.streams.replay.driver import AlertSink, JsonLinesAlertSink
     from churnwatch.streams.worker.health import WorkerObservability
     from churnwatch.streams.worker.loop import Worker
     from churnwatch.streams.worker.notify import worker_notifications

@@ -20,17 +20,8 @@ from rich.table import Table
 
 from churnwatch.cli.options import ChannelsFileOption
 from churnwatch.exceptions import ChurnwatchError
-from churnwatch.metrics import Metrics
-from churnwatch.notifiers.clock import wall_clock
-from churnwatch.notifiers.dispatcher import Dispatcher
-from churnwatch.notifiers.exceptions import NotifierError
-from churnwatch.notifiers.masking import mask_digits
-from churnwatch.notifiers.outbox import STATUSES, Outbox
-from churnwatch.notifiers.registry import build_configured, status
-from churnwatch.notifiers.settings import load_channels_file
-from churnwatch.notifiers.setup import load_templates, routing_for
+from churnwatch.notifiers import STATUSES
 from churnwatch.rules import SHIPPED_RULES
-from churnwatch.schemas.store import AlertStore
 from churnwatch.settings import DEFAULT_DB_URL
 
 __all__ = ["app"]
@@ -59,6 +50,10 @@ def list_notifiers(
 ) -> None:
     """Installed channels, whether each is configured (from the file and environment), and
     which audiences the routing sends to it."""
+    from churnwatch.notifiers.registry import status
+    from churnwatch.notifiers.settings import load_channels_file
+    from churnwatch.notifiers.setup import routing_for
+
     try:
         sections = load_channels_file(channels_file)
         rows = status(sections, os.environ)
@@ -92,6 +87,10 @@ def list_deliveries(
     limit: Annotated[int, typer.Option(help="At most this many, newest first.")] = 50,
 ) -> None:
     """Deliveries in the outbox, newest first; addresses masked."""
+    from churnwatch.notifiers.masking import mask_digits
+    from churnwatch.notifiers.outbox import Outbox
+    from churnwatch.schemas.store import AlertStore
+
     if status_ is not None and status_ not in STATUSES:
         err.print(f"[red]error:[/red] --status must be one of {', '.join(STATUSES)}")
         raise typer.Exit(2)
@@ -134,6 +133,10 @@ def retry_delivery(
     db: DbOption = DEFAULT_DB_URL,
 ) -> None:
     """Make a failed delivery due again now (after fixing what made it fail)."""
+    from churnwatch.notifiers.clock import wall_clock
+    from churnwatch.notifiers.outbox import Outbox
+    from churnwatch.schemas.store import AlertStore
+
     with AlertStore(db) as store:
         outbox = Outbox(store.engine)
         row = outbox.get(delivery_id)
@@ -162,6 +165,10 @@ def hold_deliveries(
 ) -> None:
     """After restoring an older backup: mark failed every delivery that may have gone out
     since (pending and due before the time, or being sent), so none is sent twice."""
+    from churnwatch.notifiers.clock import wall_clock
+    from churnwatch.notifiers.outbox import Outbox
+    from churnwatch.schemas.store import AlertStore
+
     try:
         when = dt.datetime.fromisoformat(due_before)
     except ValueError as exc:
@@ -188,6 +195,15 @@ def dispatch(
     interval: Annotated[float, typer.Option(help="Seconds between passes.")] = 2.0,
 ) -> None:
     """Send the deliveries that are due, with the configured channels."""
+    from churnwatch.metrics import Metrics
+    from churnwatch.notifiers.dispatcher import Dispatcher
+    from churnwatch.notifiers.exceptions import NotifierError
+    from churnwatch.notifiers.outbox import Outbox
+    from churnwatch.notifiers.registry import build_configured
+    from churnwatch.notifiers.settings import load_channels_file
+    from churnwatch.notifiers.setup import load_templates, routing_for
+    from churnwatch.schemas.store import AlertStore
+
     try:
         routing = routing_for(rules_dir)
         templates = load_templates(rules_dir, routing)

@@ -7,13 +7,12 @@ import io
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import msgspec
 import typer
 from rich.console import Console
 from rich.markup import escape
-from sqlalchemy.exc import SQLAlchemyError
 
 from churnwatch.cli.options import (
     BrokerOption,
@@ -23,9 +22,10 @@ from churnwatch.cli.options import (
     effective_config,
 )
 from churnwatch.exceptions import ChurnwatchError
-from churnwatch.followup.spreadsheet import safe_writer
-from churnwatch.schemas.models import Alert
 from churnwatch.streams.config import Config, env_names, mask_text, masked
+
+if TYPE_CHECKING:
+    from churnwatch.schemas.models import Alert
 
 __all__ = ["CSV_COLUMNS", "alerts_app", "config_app", "db_app", "register"]
 
@@ -82,6 +82,7 @@ def alerts_export(
     rules: RulesOption = None,
 ) -> None:
     """Write every stored alert to stdout, in detection order."""
+    from churnwatch.followup.spreadsheet import safe_writer
     from churnwatch.schemas.store import AlertStore
 
     settings = effective_config(config, broker, db, rules)
@@ -197,6 +198,8 @@ def db_upgrade(
     Safe to run twice or from two places at once (they queue); refuses a store a newer
     churnwatch already upgraded.
     """
+    from sqlalchemy.exc import SQLAlchemyError
+
     from churnwatch.schemas.store import mask_url, migrate, open_engine
     from churnwatch.schemas.upgrade import schema_problem, schema_state
 
@@ -238,6 +241,8 @@ def db_status(
     rules: RulesOption = None,
 ) -> None:
     """The store's schema revision against this version's; exit 1 unless they match."""
+    from sqlalchemy.exc import SQLAlchemyError
+
     from churnwatch.schemas.store import mask_url, open_engine
     from churnwatch.schemas.upgrade import schema_problem, schema_state
 

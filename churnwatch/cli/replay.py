@@ -8,27 +8,21 @@ import sys
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
-from typing import IO, Annotated, BinaryIO
+from typing import IO, TYPE_CHECKING, Annotated, BinaryIO
 
 import typer
 from rich.console import Console
 
 from churnwatch.cli.options import ChannelsFileOption, PublicUrlOption
 from churnwatch.exceptions import ChurnwatchError
-from churnwatch.rules import SHIPPED_RULES
-from churnwatch.rules.engine import Engine
+from churnwatch.rules import DEFAULT_TIMEZONE, SHIPPED_RULES
 from churnwatch.rules.exceptions import RuleSetError
-from churnwatch.rules.loader import DEFAULT_TIMEZONE, RuleSet, load_rules
-from churnwatch.schemas.decode import DEFAULT_LIMITS, Limits
-from churnwatch.schemas.store import AlertStore
+from churnwatch.schemas.screen import DEFAULT_LIMITS, Limits
 from churnwatch.settings import DEFAULT_DB_URL
-from churnwatch.streams.replay.driver import (
-    AlertSink,
-    JsonLinesAlertSink,
-    ReplayDriver,
-    ReplaySummary,
-)
-from churnwatch.streams.replay.summary import print_summary
+
+if TYPE_CHECKING:
+    from churnwatch.rules.loader import RuleSet
+    from churnwatch.streams.replay.driver import AlertSink, ReplaySummary
 
 __all__ = ["register", "replay", "run_replay", "write_replay_metrics"]
 
@@ -87,6 +81,10 @@ def run_replay(
     says what decode accepts (the largest amount).
     """
     from churnwatch.followup.wiring import OutboxNotify, follow_up_parts, follow_up_sink
+    from churnwatch.rules.engine import Engine
+    from churnwatch.rules.loader import load_rules
+    from churnwatch.schemas.store import AlertStore
+    from churnwatch.streams.replay.driver import JsonLinesAlertSink, ReplayDriver
     from churnwatch.streams.replay.notify import notifications_for, print_delivery_summary
 
     ruleset = load_rules(rules_dir, timezone=timezone)
@@ -216,6 +214,8 @@ def replay(
     ] = DEFAULT_LIMITS.max_amount,
 ) -> None:
     """Run events from a file through the rules; store and print the alerts."""
+    from churnwatch.streams.replay.summary import print_summary
+
     try:
         summary = run_replay(
             file,

@@ -5,17 +5,16 @@ from __future__ import annotations
 import datetime as dt
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
 from churnwatch.rules import SHIPPED_RULES
 from churnwatch.rules.exceptions import RuleSetError
-from churnwatch.rules.loader import RuleSet, load_rules
-from churnwatch.rules.texts import WORDS_FILE, load_words
-from churnwatch.streams.replay.pack import load_pack
-from churnwatch.streams.replay.rule_tests import format_results, run_rule_tests
+
+if TYPE_CHECKING:
+    from churnwatch.rules.loader import RuleSet
 
 __all__ = ["app"]
 
@@ -29,6 +28,8 @@ RulesDir = Annotated[Path, typer.Argument(help="The rule directory.", show_defau
 @app.command("check")
 def check(directory: RulesDir = SHIPPED_RULES) -> None:
     """Validate every rule file and template; each error names file, line, rule id and field."""
+    from churnwatch.streams.replay.pack import load_pack
+
     try:
         pack = load_pack(directory)
     except RuleSetError as exc:
@@ -61,6 +62,7 @@ def language_warnings(directory: Path, ruleset: RuleSet) -> list[str]:
     """
     from churnwatch.notifiers.exceptions import NotifierError
     from churnwatch.notifiers.setup import routing_for
+    from churnwatch.rules.texts import WORDS_FILE, load_words
 
     try:
         routing = routing_for(directory)
@@ -83,6 +85,8 @@ def language_warnings(directory: Path, ruleset: RuleSet) -> list[str]:
 @app.command("test")
 def test(directory: RulesDir = SHIPPED_RULES) -> None:
     """Run the YAML test cases beside the rules; exit non-zero if any fails."""
+    from churnwatch.streams.replay.rule_tests import format_results, run_rule_tests
+
     try:
         results = run_rule_tests(directory)
     except RuleSetError as exc:
@@ -119,6 +123,7 @@ def backtest(
     Exit 0 when the backtest ran (whatever it found), 2 when either rule set is invalid
     or the events cannot be read.
     """
+    from churnwatch.rules.loader import load_rules
     from churnwatch.streams.backtest.report import render_html, render_text
     from churnwatch.streams.backtest.run import backtest as run_backtest
 
@@ -200,6 +205,8 @@ def diff(
 
 def _load_both(dirs: tuple[tuple[str, Path], tuple[str, Path]]) -> tuple[RuleSet, RuleSet]:
     """Both rule sets, or every problem of either printed and exit 2."""
+    from churnwatch.rules.loader import load_rules
+
     loaded: list[RuleSet] = []
     for label, directory in dirs:
         try:
@@ -239,6 +246,7 @@ def compare(
 ) -> None:
     """Shadow rules against the rules they shadow: alerts, customers, overlap, precision."""
     from churnwatch.followup.compare import compare_shadows, render_comparisons
+    from churnwatch.rules.loader import load_rules
     from churnwatch.schemas.exceptions import StoreError
     from churnwatch.schemas.store import AlertStore
 

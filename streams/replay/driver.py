@@ -18,7 +18,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import IO, Protocol
+from typing import IO, TYPE_CHECKING, Protocol
 
 import msgspec
 
@@ -41,9 +41,11 @@ from churnwatch.schemas.models import (
     StaffEvent,
     TransactionEvent,
 )
-from churnwatch.schemas.profiles import ProfileBook
-from churnwatch.schemas.store import AlertStore
 from churnwatch.streams.timers import TimerIndex
+
+if TYPE_CHECKING:
+    from churnwatch.schemas.profiles import ProfileBook
+    from churnwatch.schemas.store import AlertStore
 
 __all__ = ["AlertSink", "ReplayDriver", "ReplaySummary", "wall_clock"]
 
@@ -118,8 +120,13 @@ class ReplayDriver:
         self.directory = InMemoryDirectory()
         self.pending: list[Alert] = []
         self.stored: list[Alert] = []
-        #: the customer profiles (schemas/profiles.py), kept in the store beside the alerts
-        self.profiles = ProfileBook(self._tier_of) if store is not None else None
+        #: the customer profiles (schemas/profiles.py), kept in the store beside the alerts;
+        #: imported here: a driver without a store (``rules check``'s cases) needs no SQL
+        self.profiles: ProfileBook | None = None
+        if store is not None:
+            from churnwatch.schemas.profiles import ProfileBook
+
+            self.profiles = ProfileBook(self._tier_of)
         #: derived outcomes not yet stored, and every one derived (rule tests read it)
         self.pending_outcomes: list[DerivedOutcome] = []
         self.derived: list[DerivedOutcome] = []
