@@ -8,7 +8,8 @@ It builds the local store a worker keeps (``streams/worker/state_store.py``: one
 database per partition, the shared block cache) holding ``--customers`` synthetic states:
 the states a replay of a generated bank leaves, each copied under a new customer id with
 its own name and phone, encoded with today's codec, each with its next timer in the same
-write batch, as a checkpoint writes them. Then, as after a restart, a new process does
+write batch, as a checkpoint writes them: blind, as the worker writes a customer its read
+found no state for (``PartitionDB.write``'s ``known``). Then, as after a restart, a new process does
 what a worker does with those databases and prints:
 
 - restore: the time to open the databases and to find each partition's next timer
@@ -49,7 +50,7 @@ from churnwatch.schemas.models import TransactionEvent
 from churnwatch.streams.replay.driver import ReplayDriver
 from churnwatch.streams.synthetic.bank import DatasetSpec, generate
 from churnwatch.streams.worker.state_cache import CachedStates, tune_gc_for_cache
-from churnwatch.streams.worker.state_store import LocalStates, PartitionDB
+from churnwatch.streams.worker.state_store import ABSENT, LocalStates, PartitionDB
 from churnwatch.streams.worker.stored_timers import StoredTimers
 
 NOW = dt.datetime(2026, 12, 1, tzinfo=dt.UTC)
@@ -167,9 +168,10 @@ def _build(
 def _write(
     db: PartitionDB, changes: list[tuple[str, bytes | None]], dues: list[int | None], offset: int
 ) -> None:
-    """A checkpoint's write: the states, each customer's next timer, the offset."""
+    """A checkpoint's write: the states, each customer's next timer, the offset; each
+    customer new to the database, as the worker knows from the read that found none."""
     timers = [(c, dues[int(c[1:]) % len(dues)]) for c, _ in changes]
-    db.write(changes, offset, timers)
+    db.write(changes, offset, timers, known=dict.fromkeys((c for c, _ in changes), ABSENT))
 
 
 def _restart(

@@ -38,7 +38,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from churnwatch.rules.codec import decode_state, encode_state
 from churnwatch.rules.state import CustomerState
 from churnwatch.streams.worker.state_cache import CachedStates
-from churnwatch.streams.worker.state_store import LocalStates, PartitionDB
+from churnwatch.streams.worker.state_store import ABSENT, LocalStates, PartitionDB, Stored
 from churnwatch.streams.worker.stored_timers import StoredTimers
 
 __all__ = ["ChangelogState", "PartitionStates", "RestoreReport"]
@@ -276,14 +276,16 @@ class ChangelogState:
         next_due = self.next_due
         for partition, changes in replayed.items():
             db = self._db(partition)
+            known = None
             if partition in full:
                 db.reset()
+                known = dict.fromkeys(changes, ABSENT)  # an empty database: nothing to read
             dues: list[tuple[str, int | None]] = []
             if next_due is not None:
                 for customer_id, value in changes.items():
                     due = next_due(decode_state(value)) if value is not None else None
                     dues.append((customer_id, due))
-            db.write(changes.items(), reached[partition], dues)
+            db.write(changes.items(), reached[partition], dues, known=known)
 
     def take_dirty(self) -> list[tuple[int, str]]:
         """The customers changed since the last take, as (partition, customer); reset to none.
@@ -353,20 +355,33 @@ class ChangelogState:
             if changed:
                 saving.dues.append((customer_id, due))
         local = self.local
+        # what the working sets know the databases hold, so the writes need not read it
+        known: dict[int, dict[str, Stored]] = {}
+        for partition, saving in by_partition.items():
+            states = self.partitions.get(partition)
+            if isinstance(states, CachedStates):
+                known[partition] = states.known(c for c, _ in saving.changes)
+        after: dict[int, dict[str, Stored]] = {p: {} for p in by_partition}
 
         def save() -> int:
             written = 0
             for partition, saving in by_partition.items():
                 db = local.get(partition)
                 if db is not None:
-                    written += db.write(saving.changes, max(saving.offsets) + 1, saving.dues)
+                    written += db.write(
+                        saving.changes,
+                        max(saving.offsets) + 1,
+                        saving.dues,
+                        known=known.get(partition),
+                        after=after[partition],
+                    )
             return written
 
         written = await asyncio.to_thread(save) if by_partition else 0
         # only now, with the database holding them, may the states leave memory
-        for states in self.partitions.values():
+        for partition, states in self.partitions.items():
             if isinstance(states, CachedStates):
-                states.saved()
+                states.saved(after.get(partition))
         for partition, saving in by_partition.items():
             timers = self.timers.get(partition)
             if timers is not None:

@@ -18,18 +18,25 @@ changed per checkpoint interval, not by the capacity.
 The changelog protocol is untouched: checkpoints send the taken states to the changelog,
 await the acknowledgements, write them to the database, then commit the offsets
 (``streams/worker/checkpoint.py``); only then are they unpinned.
+
+What the database holds. For each customer in memory the working set also remembers what
+the database holds for them (:attr:`CachedStates.stored`): no state (the read found
+none), or a state and the due time stored with it (read with it, or written by the last
+checkpoint). The checkpoint hands that to :meth:`PartitionDB.write`, which then moves the
+customer's timer key and the count without reading anything back (the store's "Blind
+writes").
 """
 
 from __future__ import annotations
 
 import gc
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 
 from churnwatch.notifiers.directory import InMemoryDirectory
 from churnwatch.rules.codec import decode_state, encode_state
 from churnwatch.rules.state import CustomerProfile, CustomerState
-from churnwatch.streams.worker.state_store import PartitionDB
+from churnwatch.streams.worker.state_store import ABSENT, PartitionDB, Stored
 
 __all__ = ["CachedStates", "StatesDirectory", "tune_gc_for_cache"]
 
@@ -41,7 +48,18 @@ class CachedStates:
     (``get``, item assignment, ``pop``), so the batch code is the same for both.
     """
 
-    __slots__ = ("capacity", "db", "dirty", "held", "hits", "misses", "recent", "taken")
+    __slots__ = (
+        "absent",
+        "capacity",
+        "db",
+        "dirty",
+        "held",
+        "hits",
+        "misses",
+        "recent",
+        "stored",
+        "taken",
+    )
 
     def __init__(self, db: PartitionDB, capacity: int) -> None:
         self.db = db
@@ -54,6 +72,10 @@ class CachedStates:
         self.dirty: set[str] = set()
         #: taken by the checkpoint in progress, not yet in the database
         self.taken: set[str] = set()
+        #: what the database holds for customers in memory, where known
+        self.stored: dict[str, Stored] = {}
+        #: the customer the last read found no state for: theirs is new when it is set next
+        self.absent: str | None = None
         self.hits = 0
         self.misses = 0
 
@@ -72,9 +94,12 @@ class CachedStates:
         self.misses += 1
         value = self.held.pop(customer_id, None)
         if value is None:
-            value = self.db.get(customer_id)
-            if value is None:
+            found = self.db.read(customer_id)
+            if found is None:
+                self.absent = customer_id
                 return None
+            due, value = found
+            self.stored[customer_id] = (True, due)
         state = decode_state(value)
         self[customer_id] = state
         return state
@@ -84,6 +109,9 @@ class CachedStates:
         recent[customer_id] = state
         recent.move_to_end(customer_id)
         self.held.pop(customer_id, None)
+        if customer_id == self.absent:
+            self.stored[customer_id] = ABSENT
+            self.absent = None
         if len(recent) > self.capacity:
             self._evict()
 
@@ -91,6 +119,7 @@ class CachedStates:
         """Forget the in-memory state (the worker does so only for one the database lacks)."""
         held = self.held.pop(customer_id, None)
         state = self.recent.pop(customer_id, None)
+        self.stored.pop(customer_id, None)
         return state if state is not None or held is None else decode_state(held)
 
     def resize(self, capacity: int) -> None:
@@ -104,6 +133,8 @@ class CachedStates:
             customer_id, state = recent.popitem(last=False)
             if customer_id in dirty or customer_id in taken:
                 held[customer_id] = encode_state(state)
+            else:
+                self.stored.pop(customer_id, None)
 
     def encoded(self, customer_id: str) -> bytes | None:
         """The customer's current state encoded, for the checkpoint; None if it has none."""
@@ -119,15 +150,27 @@ class CachedStates:
         self.dirty.clear()
         return taken
 
-    def saved(self) -> None:
+    def known(self, customers: Iterable[str]) -> dict[str, Stored]:
+        """What the database holds for those of ``customers`` it is known for."""
+        stored = self.stored
+        return {c: stored[c] for c in customers if c in stored}
+
+    def saved(self, after: Mapping[str, Stored] | None = None) -> None:
         """The checkpoint wrote every taken state to the database: unpin them.
 
-        Held states that are not dirty again are dropped (the database has them now).
+        ``after`` is what the database holds now for the customers written
+        (:meth:`PartitionDB.write`'s ``after``). Held states that are not dirty again are
+        dropped (the database has them now).
         """
         self.taken.clear()
+        recent, held, stored = self.recent, self.held, self.stored
+        for customer_id, now in (after or {}).items():
+            if customer_id in recent or customer_id in held:
+                stored[customer_id] = now
         dirty = self.dirty
-        for customer_id in [c for c in self.held if c not in dirty]:
-            del self.held[customer_id]
+        for customer_id in [c for c in held if c not in dirty]:
+            del held[customer_id]
+            stored.pop(customer_id, None)
 
     def customers(self) -> Iterator[str]:
         """Every customer with a state: the database's, then those only in memory so far.

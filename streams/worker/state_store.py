@@ -16,10 +16,23 @@ partition moving to another worker is one directory left behind, never a rewrite
 
 Beside each state the database keeps the customer's next timer, written in the same batch
 (:meth:`PartitionDB.write`): ``t:`` + the due time (8 bytes, big-endian, so keys sort by
-time) + the customer, and ``n:`` + the customer → that due time, to find the old ``t:`` key
-when it moves. A restart reads the earliest ``t:`` keys (:meth:`PartitionDB.dues`), never
-every state, to know which customer is due next. A count of the states is kept the same
-way, so the restore line can say how many it holds without reading them.
+time) + the customer. A restart reads the earliest ``t:`` keys (:meth:`PartitionDB.dues`),
+never every state, to know which customer is due next. The state's own value starts with
+that due time too (:func:`stored_value`), so one read of a customer gives both, and a
+count of the states is kept under a key of its own, so the restore line can say how many
+the database holds without reading them.
+
+Blind writes. Moving a timer deletes its old ``t:`` key, and the count moves only for a
+customer new to the database, so a write has to know what the database held before:
+whether the customer had a state, and the due time stored with it. Reading that back for
+every key made building a large store slow down as it grew (each read a miss through
+every level). The worker knows it already for nearly every customer it writes: it read the
+state (and its due time) when the customer's first event came, or found none, or wrote it
+itself since (``streams/worker/state_cache.py`` keeps that beside the working set). So
+:meth:`PartitionDB.write` takes what the caller knows (``known``), reads only for the
+customers it does not, and reports what the database holds after the batch (``after``).
+A database written by the layout before this one (``n:`` keys, no due time in the value)
+reaches no offset: the changelog rebuilds it.
 
 Memory. RocksDB's defaults are made for one big database; a worker opens one per owned
 partition, and Faust's default of a 2 GiB block cache *per partition* (DESIGN, "Known
@@ -35,30 +48,39 @@ from __future__ import annotations
 
 import logging
 import shutil
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from churnwatch.streams.config import Config
 
-__all__ = ["LocalStates", "PartitionDB", "RocksBudget"]
+__all__ = ["ABSENT", "LocalStates", "PartitionDB", "RocksBudget", "Stored"]
 
 log = logging.getLogger("churnwatch.worker")
 
 #: the changelog offset the stored states reach; sorts before every state key
 OFFSET_KEY = b"\x00changelog-offset"
-#: how many states the database holds (absent in databases of older churnwatch versions)
+#: how many states the database holds
 COUNT_KEY = b"\x00state-count"
+#: which layout the database is written in; another (or none) is rebuilt from the changelog
+LAYOUT_KEY = b"\x00layout"
+LAYOUT = b"2"
 #: states are stored under this prefix + customer_id (UTF-8), apart from the metadata key
 STATE_PREFIX = b"s:"
 #: ``t:`` + due (8 bytes, big-endian) + customer_id: each customer's next timer, by time
 DUE_PREFIX = b"t:"
-#: ``n:`` + customer_id → the due time its ``t:`` key holds (8 bytes)
-NEXT_PREFIX = b"n:"
 MIB = 1024 * 1024
 #: due times are µs since the epoch; shifted so that a negative one still sorts in order
 _DUE_BIAS = 1 << 63
+#: the first byte of a stored value: the state has no timer / a due time (8 bytes) follows
+_NO_TIMER = 0
+_TIMER = 1
+
+#: what the database holds for a customer: (has a state, the due time stored with it)
+Stored = tuple[bool, int | None]
+#: no state stored (a customer new to the database)
+ABSENT: Stored = (False, None)
 
 
 class RocksBudget:
@@ -110,6 +132,7 @@ class PartitionDB:
         self.path = path
         self.budget = budget
         self.db: Any = self._open()
+        self._count: int | None = None
 
     def _open(self) -> Any:
         from rocksdict import Rdict
@@ -118,9 +141,15 @@ class PartitionDB:
         return Rdict(str(self.path), self.budget.options())
 
     def offset(self) -> int | None:
-        """The changelog offset the stored states reach, or None (never written)."""
+        """The changelog offset the stored states reach, or None (never written, or written
+        in another layout: a full restore rewrites it)."""
         raw = self.db.get(OFFSET_KEY)
-        return int(raw.decode()) if raw is not None else None
+        if raw is None:
+            return None
+        if self.db.get(LAYOUT_KEY) != LAYOUT:
+            log.warning("local state %s: an older layout, rebuilt from the changelog", self.path)
+            return None
+        return int(raw.decode())
 
     def load(self) -> tuple[dict[str, bytes], int | None]:
         """Every stored state (encoded, by customer) and the offset they reach."""
@@ -129,22 +158,25 @@ class PartitionDB:
         for key, value in self.db.items(from_key=STATE_PREFIX):
             if not key.startswith(STATE_PREFIX):
                 break
-            states[key[cut:].decode()] = value
+            states[key[cut:].decode()] = split_value(value)[1]
         return states, self.offset()
 
     def get(self, customer_id: str) -> bytes | None:
         """One customer's stored state, or None."""
-        value: bytes | None = self.db.get(STATE_PREFIX + customer_id.encode())
-        return value
+        found = self.read(customer_id)
+        return found[1] if found is not None else None
+
+    def read(self, customer_id: str) -> tuple[int | None, bytes] | None:
+        """One customer's stored (due time, state), in one point read; None: no state."""
+        raw: bytes | None = self.db.get(STATE_PREFIX + customer_id.encode())
+        return split_value(raw) if raw is not None else None
 
     def count(self) -> int:
-        """How many states are stored (counted once, and then kept, for an older database)."""
-        raw = self.db.get(COUNT_KEY)
-        if raw is not None:
-            return int(raw.decode())
-        counted = sum(1 for _ in self._state_keys())
-        self.db.put(COUNT_KEY, str(counted).encode())
-        return counted
+        """How many states are stored (read once, then kept up to date by :meth:`write`)."""
+        if self._count is None:
+            raw = self.db.get(COUNT_KEY)
+            self._count = int(raw.decode()) if raw is not None else 0
+        return self._count
 
     def _state_keys(self) -> Iterator[bytes]:
         for key in self.db.keys(from_key=STATE_PREFIX):
@@ -169,59 +201,66 @@ class PartitionDB:
         changes: Iterable[tuple[str, bytes | None]],
         offset: int,
         dues: Iterable[tuple[str, int | None]] = (),
+        *,
+        known: Mapping[str, Stored] | None = None,
+        after: dict[str, Stored] | None = None,
     ) -> int:
         """Apply states (None deletes), timers (None: none) and the offset they reach in
         one atomic batch.
 
-        Returns the number of states written. Later entries for a customer win. The
-        stored count follows: a state key is looked up before it is written (a bloom
-        filter answers most of those for new customers).
+        Returns the number of states written. Later entries for a customer win. ``dues``
+        are the timers that changed, each for a customer in ``changes``; a state written
+        without one keeps the due time it had. ``known`` is what the database holds for
+        some of these customers (see the module's "Blind writes"); the others are read,
+        one point read each. ``after``, when given, receives what the database holds for
+        every customer written.
         """
         from rocksdict import WriteBatch
 
-        db = self.db
-        batch = WriteBatch(raw_mode=True)
+        final: dict[str, bytes | None] = {}
         count = 0
-        stored = self.count()
-        final: dict[bytes, bool] = {}
         for customer_id, value in changes:
+            final[customer_id] = value
+            count += 1
+        moved = dict(dues)
+        if not moved.keys() <= final.keys():
+            raise ValueError(f"timers without a state: {sorted(moved.keys() - final.keys())}")
+        known = known if known is not None else {}
+        batch = WriteBatch(raw_mode=True)
+        stored = self.count()
+        for customer_id, value in final.items():
             key = STATE_PREFIX + customer_id.encode()
+            before = known.get(customer_id)
+            if before is None:
+                found = self.db.get(key)
+                before = (True, split_value(found)[0]) if found is not None else ABSENT
+            existed, old_due = before
+            due = moved.get(customer_id, old_due) if value is not None else None
             if value is None:
                 batch.delete(key)
             else:
-                batch.put(key, value)
-            final[key] = value is not None
-            count += 1
-        for key, present in final.items():
-            existed = db.key_may_exist(key) and db.get(key) is not None
-            stored += int(present) - int(existed)
-        for customer_id, due in dict(dues).items():
-            self._due(batch, customer_id, due)
+                batch.put(key, stored_value(due, value))
+            if due != old_due:
+                if old_due is not None:
+                    batch.delete(_due_key(old_due, customer_id))
+                if due is not None:
+                    batch.put(_due_key(due, customer_id), b"")
+            stored += (value is not None) - existed
+            if after is not None:
+                after[customer_id] = (value is not None, due)
         batch.put(COUNT_KEY, str(stored).encode())
         batch.put(OFFSET_KEY, str(offset).encode())
-        db.write(batch)
+        batch.put(LAYOUT_KEY, LAYOUT)
+        self.db.write(batch)
+        self._count = stored
         return count
-
-    def _due(self, batch: Any, customer_id: str, due: int | None) -> None:
-        """Move the customer's timer key to ``due`` (None: drop it) in ``batch``."""
-        name = NEXT_PREFIX + customer_id.encode()
-        old = self.db.get(name)
-        if old is not None:
-            if due is not None and int.from_bytes(old) - _DUE_BIAS == due:
-                return
-            batch.delete(_due_key(int.from_bytes(old) - _DUE_BIAS, customer_id))
-        if due is None:
-            if old is not None:
-                batch.delete(name)
-            return
-        batch.put(_due_key(due, customer_id), b"")
-        batch.put(name, (due + _DUE_BIAS).to_bytes(8))
 
     def reset(self) -> None:
         """Drop everything stored (a full restore rewrites the database from the changelog)."""
         self.db.close()
         shutil.rmtree(self.path, ignore_errors=True)
         self.db = self._open()
+        self._count = None
 
     def close(self) -> None:
         self.db.close()
@@ -229,6 +268,20 @@ class PartitionDB:
 
 def _due_key(due: int, customer_id: str) -> bytes:
     return DUE_PREFIX + (due + _DUE_BIAS).to_bytes(8) + customer_id.encode()
+
+
+def stored_value(due: int | None, state: bytes) -> bytes:
+    """A state's value in the database: its due time first (one byte when it has none)."""
+    if due is None:
+        return bytes((_NO_TIMER,)) + state
+    return bytes((_TIMER,)) + (due + _DUE_BIAS).to_bytes(8) + state
+
+
+def split_value(value: bytes) -> tuple[int | None, bytes]:
+    """(due time, encoded state) of a stored value."""
+    if value[0] == _TIMER:
+        return int.from_bytes(value[1:9]) - _DUE_BIAS, value[9:]
+    return None, value[1:]
 
 
 class LocalStates:

@@ -18,7 +18,10 @@ from churnwatch.rules.state import CustomerState
 from churnwatch.streams.replay.driver import ReplayDriver
 from churnwatch.streams.synthetic.bank import DatasetSpec, generate
 from churnwatch.streams.worker.state_cache import CachedStates
-from churnwatch.streams.worker.state_store import PartitionDB, RocksBudget
+from churnwatch.streams.worker.state_store import PartitionDB, RocksBudget, Stored
+from churnwatch.streams.worker.stored_timers import StoredTimers
+
+from .test_state_store import counted
 
 pytest.importorskip("rocksdict")
 
@@ -139,4 +142,68 @@ def test_every_customer_is_listed_from_the_database_and_memory(tmp_path: Path) -
     cached.get(next(iter(states)))
     assert sorted(cached) == sorted([*states, "new"])
     assert dict(cached.items())["new"].watermark == 5
+    db.close()
+
+
+def checkpoint(db: PartitionDB, cached: CachedStates, timers: StoredTimers, offset: int) -> None:
+    """What the worker's checkpoint does with the working set, the broker left out: take
+    the dirty states, write them with their changed timers and what the working set knows
+    the database holds, then tell both what the database holds now."""
+    taken = cached.take()
+    changes = [(c, cached.encoded(c)) for c in taken]
+    dues = [(c, due) for c in taken for changed, due in [timers.due_of(c)] if changed]
+    after: dict[str, Stored] = {}
+    db.write(changes, offset, dues, known=cached.known(taken), after=after)
+    cached.saved(after)
+    timers.saved(dues)
+
+
+def test_a_due_time_moved_at_each_checkpoint_leaves_one_timer_key_and_no_reads(
+    tmp_path: Path,
+) -> None:
+    """A new customer whose due time moves at two later checkpoints leaves exactly one
+    ``t:`` key, the latest, and the checkpoints read nothing from the database: the read
+    that found no state, and then the writes, told the working set what it holds."""
+    db = PartitionDB(tmp_path / "p0", RocksBudget(8))
+    cached, timers = CachedStates(db, capacity=10), StoredTimers(db)
+    assert cached.get("cu1") is None  # the event's read: no state yet
+    reads = counted(db)
+    for offset, due in ((1, 100), (2, 200), (3, 300)):
+        cached["cu1"] = CustomerState(watermark=offset)
+        cached.dirty.add("cu1")
+        timers.set("cu1", due)
+        checkpoint(db, cached, timers, offset)
+    assert reads.reads == 0
+    assert list(db.dues()) == [(300, "cu1")] and db.count() == 1
+    assert list(timers.pop_due(1000)) == [(300, "cu1")]
+    db.close()
+
+
+def test_a_customer_read_back_after_eviction_is_written_without_another_read(
+    tmp_path: Path,
+) -> None:
+    """A stored customer who left the working set is read once when they come back; that
+    read brings the due time stored with the state, so moving it at the next checkpoint
+    deletes the old ``t:`` key without reading again."""
+    db, states = stored(tmp_path)
+    cached, timers = CachedStates(db, capacity=1), StoredTimers(db)
+    customer_id, other = list(states)[:2]
+    state = cached.get(customer_id)
+    assert state is not None
+    cached[customer_id] = state
+    cached.dirty.add(customer_id)
+    timers.set(customer_id, 500)
+    checkpoint(db, cached, timers, 101)
+    assert cached.get(other) is not None  # pushes the customer out of the working set
+    reads = counted(db)
+    state = cached.get(customer_id)
+    assert state is not None and reads.reads == 1
+    state.watermark += 1
+    cached[customer_id] = state
+    cached.dirty.add(customer_id)
+    timers.set(customer_id, 700)
+    checkpoint(db, cached, timers, 102)
+    assert reads.reads == 1
+    assert [d for d in db.dues() if d[1] == customer_id] == [(700, customer_id)]
+    assert db.count() == len(states)
     db.close()
