@@ -149,15 +149,21 @@ class BalanceFallBlock:
     def prune(self, state: BlockState, cutoff: int) -> None:
         assert isinstance(state, BalanceState)
         observations = state.observations
-        folded = bisect.bisect_left(observations, cutoff - self.span, key=_at)
-        if not folded:
+        start = cutoff - self.span
+        if not observations or observations[0].at >= start:
             return
+        # a walk from the oldest, not a bisect: the postings folded are a handful, and
+        # bisect would call its key function on as many more
         base_accounts = state.base_accounts
         parked = state.base_parked
-        for obs in observations[:folded]:
+        folded = 0
+        for obs in observations:
+            if obs.at >= start:
+                break
             base_accounts[obs.account_id] = (obs.at, obs.balance_after)
             if obs.parked_delta:
                 parked = max(0, parked + obs.parked_delta)
+            folded += 1
         state.base_parked = parked
         del observations[:folded]
 

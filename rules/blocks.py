@@ -13,7 +13,7 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from churnwatch.rules.durations import EPOCH, MICROS_PER_SECOND, format_duration
 from churnwatch.rules.state import (
@@ -33,6 +33,7 @@ __all__ = [
     "ThresholdBlock",
     "TimedBlock",
     "WindowBlock",
+    "prune_entries",
     "transaction_facts",
 ]
 
@@ -132,7 +133,14 @@ def _insert(entries: list[Entry], entry: Entry) -> None:
         bisect.insort(entries, entry, key=lambda item: item[0])
 
 
-def _prune_entries(entries: list[Entry], cutoff: int) -> None:
+#: an entry of a block's window: its event time (µs) first
+TimedEntry = TypeVar("TimedEntry", bound=tuple[Any, ...])
+
+
+def prune_entries(entries: list[TimedEntry], cutoff: int) -> None:
+    """Drop the entries (in event-time order, the time first) older than ``cutoff``."""
+    if not entries or entries[0][0] >= cutoff:  # nothing old: most prunes of most blocks
+        return
     index = bisect.bisect_left(entries, cutoff, key=lambda item: item[0])
     if index:
         del entries[:index]
@@ -243,7 +251,7 @@ class WindowBlock:
 
     def prune(self, state: BlockState, cutoff: int) -> None:
         assert isinstance(state, WindowState)
-        _prune_entries(state.entries, cutoff - self.span)
+        prune_entries(state.entries, cutoff - self.span)
 
 
 class FollowUpBlock:
@@ -328,8 +336,9 @@ class FollowUpBlock:
 
     def prune(self, state: BlockState, cutoff: int) -> None:
         assert isinstance(state, FollowUpState)
-        state.triggers = [t for t in state.triggers if t.at + self.span >= cutoff]
-        _prune_entries(state.entries, cutoff - self.span)
+        if state.triggers:
+            state.triggers = [t for t in state.triggers if t.at + self.span >= cutoff]
+        prune_entries(state.entries, cutoff - self.span)
 
 
 def iso_time(micros: int) -> str:

@@ -34,6 +34,7 @@ from churnwatch.rules.durations import micros as event_micros
 from churnwatch.rules.exceptions import RuleFailure
 from churnwatch.rules.loader import CompiledRule, RuleSet
 from churnwatch.rules.outcomes import expire_watches, open_watches, watch_events
+from churnwatch.rules.plans import Fired
 from churnwatch.rules.score import prune_contributions
 from churnwatch.rules.scoring import score_alerts
 from churnwatch.rules.state import CustomerProfile, CustomerState
@@ -64,7 +65,6 @@ __all__ = [
 PRUNE_EVERY = 86400 * 1_000_000
 DEFAULT_LATENESS = 2 * 86400
 MAX_SEEN = 50_000
-NONE_TYPE = type(None)
 
 
 class Status(Enum):
@@ -177,40 +177,14 @@ class Engine:
                     return Outcome(state, [], EVALUATED, next_due=self.next_due(state))
                 state.customer = CustomerProfile.from_event(event, self.tiers.tier_of(event.aum))
                 state.customer_at = at
-            alerts: list[Alert] = []
-            matched_ids: list[str] = []
             customer = state.customer
             blocks = state.blocks
-            timers_touched = False
-            for rule, match, block, sees_unmatched, rule_id, state_type, next_due in ruleset.plans[
-                type(event)
-            ]:
-                stage = rule_id
-                # a plain truth test, not bool(): a call saved per rule and event
-                if match(event, customer):
-                    matched = True
-                elif sees_unmatched is False or (
-                    sees_unmatched is not True and not sees_unmatched(event, customer)
-                ):
-                    continue
-                else:
-                    matched = False
-                if state_type is NONE_TYPE:
-                    block_state = None
-                else:
-                    block_state = blocks.get(rule_id)
-                    if type(block_state) is not state_type:
-                        block_state = block.new_state()
-                        blocks[rule_id] = block_state  # type: ignore[assignment]
-                if next_due is None:
-                    firing = block.on_event(event, customer, at, matched, block_state)
-                else:
-                    due_before = next_due(block_state)
-                    firing = block.on_event(event, customer, at, matched, block_state)
-                    if next_due(block_state) != due_before:
-                        timers_touched = True
-                if firing is None:
-                    continue
+            fired: Fired = []
+            timers_touched = ruleset.steps[type(event)](event, customer, at, blocks, fired)
+            alerts: list[Alert] = []
+            matched_ids: list[str] = []
+            for rule, firing in fired:
+                rule_id = stage = rule.id
                 matched_ids.append(rule_id)
                 last = state.last_alert_at.get(rule_id)
                 if last is not None and rule.cooldown and abs(at - last) < rule.cooldown:
@@ -252,6 +226,8 @@ class Engine:
                 next_due=earliest,
                 outcomes=outcomes or None,
             )
+        except RuleFailure:  # a rule's block or match, named by the rules' step
+            raise
         except Exception as exc:  # one handler for every rule: the event fails, not the stream
             raise RuleFailure(stage, exc) from exc
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from churnwatch.rules.blocks import CENT, Firing, money, transaction_facts
+from churnwatch.rules.blocks import CENT, Firing, money, prune_entries, transaction_facts
 from churnwatch.rules.durations import MICROS_PER_SECOND, format_duration
 from churnwatch.rules.state import BlockState, HistoryState
 from churnwatch.schemas.models import FactValue
@@ -174,6 +174,4 @@ class HistoryThresholdBlock:
 
     def prune(self, state: BlockState, cutoff: int) -> None:
         assert isinstance(state, HistoryState)
-        index = bisect.bisect_left(state.entries, cutoff - self.span, key=lambda entry: entry[0])
-        if index:
-            del state.entries[:index]
+        prune_entries(state.entries, cutoff - self.span)

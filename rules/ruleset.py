@@ -5,21 +5,21 @@ The loader builds it; the engine reads it; a reload swaps a whole new one in.
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from churnwatch.rules.blocks import Block, FollowUpBlock, TimedBlock
+from churnwatch.rules.blocks import Block
 from churnwatch.rules.expressions import CompiledCondition
 from churnwatch.rules.model import RuleSpec
 from churnwatch.rules.outcomes import OutcomeRule
+from churnwatch.rules.plans import RuleStep, compile_step
 from churnwatch.rules.score import ScoreConfig
 from churnwatch.rules.scoring import ScoreBlock
 from churnwatch.rules.tiers import DEFAULT_TIERS, TierScale
 from churnwatch.schemas.models import EVENT_TYPES
 
-__all__ = ["CompiledRule", "RulePlan", "RuleSet"]
+__all__ = ["CompiledRule", "RuleSet"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,36 +44,6 @@ class CompiledRule:
         return self.spec.id
 
 
-#: a timed block's ``next_due`` (None for a block without timers)
-NextDue = Callable[[object], int | None] | None
-#: whether the block sees an event its rule's ``match`` refused: False (never), True
-#: (always), or the one condition under which it would act on it (a follow-up's trigger)
-SeesUnmatched = bool | CompiledCondition
-RulePlan = tuple[CompiledRule, CompiledCondition, Block, SeesUnmatched, str, type, NextDue]
-
-
-def _sees_unmatched(rule: CompiledRule, event_class: type) -> SeesUnmatched:
-    """A follow-up acts on an unmatched event only when it is a trigger: the engine asks
-    the trigger condition first, before fetching or making the block's state (most
-    postings are neither, and so cost one condition instead of a call into the block)."""
-    block = rule.block
-    if not block.sees_unmatched:
-        return False
-    if isinstance(block, FollowUpBlock):
-        return block.trigger[event_class]
-    return True
-
-
-def _next_due_of(rule: CompiledRule) -> NextDue:
-    if not rule.timed:
-        return None
-    block: TimedBlock = rule.block  # type: ignore[assignment]  # timed: the loader checked
-    due_field: str | None = getattr(block, "due_field", None)
-    if due_field is not None:  # one field of the state: read in C, not by a method call
-        return operator.attrgetter(due_field)
-    return block.next_due  # type: ignore[return-value]
-
-
 @dataclass(frozen=True)
 class RuleSet:
     """An immutable, validated set of rules; swapped whole on reload."""
@@ -93,8 +63,8 @@ class RuleSet:
     timed_rules: tuple[CompiledRule, ...] = ()
     #: customer tiers, from the ``tiers`` section of routing.yaml beside the rules
     tiers: TierScale = DEFAULT_TIERS
-    #: per event class, each rule's hot-path parts unpacked once (see Engine.evaluate)
-    plans: dict[type, tuple[RulePlan, ...]] = field(default_factory=dict)
+    #: per event class, its rules as one generated function (rules/plans.py)
+    steps: dict[type, RuleStep] = field(default_factory=dict)
     #: enabled rules that define how their alerts' outcomes are derived
     outcome_rules: frozenset[str] = frozenset()
     #: the pack's churn score (rules/score.py), if it defines one
@@ -115,22 +85,8 @@ class RuleSet:
         object.__setattr__(self, "by_class", by_class)
         object.__setattr__(self, "_by_id", {r.id: r for r in self.rules})
         object.__setattr__(self, "pruners", {r.id: r.block.prune for r in self.rules})
-        plans = {
-            cls: tuple(
-                (
-                    r,
-                    r.match_by_type.get(name, r.match),
-                    r.block,
-                    _sees_unmatched(r, cls),
-                    r.id,
-                    r.state_type,
-                    _next_due_of(r),
-                )
-                for r in by_type[name]
-            )
-            for name, cls in EVENT_TYPES.items()
-        }
-        object.__setattr__(self, "plans", plans)
+        steps = {cls: compile_step(by_type[name], name, cls) for name, cls in EVENT_TYPES.items()}
+        object.__setattr__(self, "steps", steps)
         object.__setattr__(
             self, "timed_rules", tuple(r for r in self.rules if r.timed and r.spec.enabled)
         )

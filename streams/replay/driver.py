@@ -41,6 +41,7 @@ from churnwatch.schemas.models import (
     StaffEvent,
     TransactionEvent,
 )
+from churnwatch.streams.collector import fewer_young_collections
 from churnwatch.streams.timers import TimerIndex
 
 if TYPE_CHECKING:
@@ -141,6 +142,15 @@ class ReplayDriver:
         progress: Callable[[int], None] | None = None,
     ) -> ReplaySummary:
         """Replay every line; return the summary. Never raises for bad input."""
+        with fewer_young_collections():
+            return self._run(lines, source, progress)
+
+    def _run(
+        self,
+        lines: Iterable[bytes],
+        source: str,
+        progress: Callable[[int], None] | None,
+    ) -> ReplaySummary:
         summary = ReplaySummary()
         started = time.perf_counter()
         states = self.states
