@@ -21,19 +21,17 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from churnwatch.rules.blocks import Firing, FollowUpBlock, TimedBlock
+from churnwatch.rules.compiled import CompiledRule
 from churnwatch.rules.exceptions import RuleFailure
 from churnwatch.rules.expressions import CompiledCondition
-
-if TYPE_CHECKING:
-    from churnwatch.rules.ruleset import CompiledRule
 
 __all__ = ["Fired", "RuleStep", "compile_step"]
 
 #: what one event's step found: each rule whose block fired, with its firing
-Fired = list[tuple["CompiledRule", Firing]]
+Fired = list[tuple[CompiledRule, Firing]]
 #: ``step(event, customer, at, blocks, fired) -> timers_touched``
 RuleStep = Callable[[Any, Any, int, dict[str, Any], Fired], bool]
 

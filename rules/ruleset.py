@@ -9,9 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from churnwatch.rules.blocks import Block
-from churnwatch.rules.expressions import CompiledCondition
-from churnwatch.rules.model import RuleSpec
+from churnwatch.rules.compiled import CompiledRule
 from churnwatch.rules.outcomes import OutcomeRule
 from churnwatch.rules.plans import RuleStep, compile_step
 from churnwatch.rules.score import ScoreConfig
@@ -20,28 +18,6 @@ from churnwatch.rules.tiers import DEFAULT_TIERS, TierScale
 from churnwatch.schemas.models import EVENT_TYPES
 
 __all__ = ["CompiledRule", "RuleSet"]
-
-
-@dataclass(frozen=True, slots=True)
-class CompiledRule:
-    """A rule ready for the hot path: conditions compiled, durations in microseconds."""
-
-    spec: RuleSpec
-    file: str
-    match: CompiledCondition
-    block: Block
-    cooldown: int
-    types: frozenset[str]
-    state_type: type
-    timed: bool = False
-    #: ``match`` compiled for each event type the rule is on
-    match_by_type: dict[str, CompiledCondition] = field(default_factory=dict)
-    #: how the rule's alerts' outcomes are derived (``outcome:``), if it says
-    outcome: OutcomeRule | None = None
-
-    @property
-    def id(self) -> str:
-        return self.spec.id
 
 
 @dataclass(frozen=True)

@@ -11,10 +11,10 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from churnwatch.rules.compiled import CompiledRule
 from churnwatch.rules.durations import MICROS_PER_SECOND, format_duration, parse_duration
 from churnwatch.rules.exceptions import Problem
 from churnwatch.rules.model import RuleFileSpec, RuleSpec
-from churnwatch.rules.ruleset import CompiledRule
 from churnwatch.rules.score import UNITS, ScoreConfig, to_units
 from churnwatch.rules.scoring import ScoreBlock
 from churnwatch.rules.specs import did_you_mean

@@ -26,9 +26,9 @@ from churnwatch.notifiers.inhibit import check_against_rules
 from churnwatch.notifiers.routing_file import Routing
 from churnwatch.notifiers.setup import load_templates, routing_for
 from churnwatch.notifiers.templates import TemplateBook
+from churnwatch.rules.compiled import CompiledRule
 from churnwatch.rules.exceptions import Problem, RuleSetError
 from churnwatch.rules.loader import DEFAULT_TIMEZONE, RuleSet, load_rules
-from churnwatch.rules.ruleset import CompiledRule
 from churnwatch.schemas.models import Alert
 from churnwatch.streams.replay.rule_tests import sample_alerts
 
