@@ -70,7 +70,12 @@ from churnwatch.streams.replay.driver import AlertSink, wall_clock
 from churnwatch.streams.replay.pack import Pack, load_pack
 from churnwatch.streams.worker.batch import Batches, WorkerStats
 from churnwatch.streams.worker.changelog import ChangelogState
-from churnwatch.streams.worker.checkpoint import Checkpointer
+from churnwatch.streams.worker.checkpoint import (
+    CHECKPOINT_SHARE,
+    CHECKPOINT_SLICE_SECONDS,
+    Checkpointer,
+)
+from churnwatch.streams.worker.collector import tune_gc_for_states
 from churnwatch.streams.worker.health import WorkerObservability
 from churnwatch.streams.worker.reload import RuleWatcher
 from churnwatch.streams.worker.retry import with_retry
@@ -142,6 +147,7 @@ class Worker:
         local = LocalStates.of(config)
         if local is not None:
             tune_gc_for_cache()
+        tune_gc_for_states()  # the states live long, events' objects briefly (collector.py)
         self.state = ChangelogState(
             config.changelog_topic,
             self.options,
@@ -289,6 +295,7 @@ class Worker:
         while not self.stopping.is_set():
             batch = await consumer.getmany(timeout_ms=100, max_records=max_records)
             beat()
+            turn = time.perf_counter()
             async with self.lock:
                 if batch:
                     await batches.receive(batch)
@@ -304,7 +311,14 @@ class Worker:
                     self.observe.metrics.task_waited(waited)
                 if not checkpoints.in_progress and time.monotonic() >= next_checkpoint:
                     checkpoints.begin()
-                if checkpoints.in_progress and await checkpoints.step(self.producer, consumer):
+                # a slice of the checkpoint: a share of the turn, so a live stream's events
+                # wait little for it and a backlog's checkpoint keeps pace (checkpoint.py)
+                budget = max(
+                    CHECKPOINT_SLICE_SECONDS, (time.perf_counter() - turn) * CHECKPOINT_SHARE
+                )
+                if checkpoints.in_progress and await checkpoints.step(
+                    self.producer, consumer, budget
+                ):
                     self.stats.checkpoints = checkpoints.completed
                     next_checkpoint = time.monotonic() + interval
 
