@@ -52,6 +52,7 @@ from churnwatch.streams.worker.checkpoint import Checkpointer
 from churnwatch.streams.worker.health import BatchCounts, WorkerObservability
 from churnwatch.streams.worker.order import NO_TIME, Item, OrderedInput, Task
 from churnwatch.streams.worker.positions import Positions
+from churnwatch.streams.worker.sends import KeyedBatches
 from churnwatch.streams.worker.state_cache import StatesDirectory
 from churnwatch.streams.worker.stored_timers import StoredTimers
 
@@ -416,15 +417,12 @@ class Batches:
                 thread=False,
             )
         await self.store_outcomes(store)
-        topic = self.config.topics.alerts
-        for alert in batch:  # at-least-once: readers dedupe by alert_id
-            if alert.shadow:  # a rule on trial stays in the store, off the alerts topic
-                continue
-            self.checkpoints.pending.append(
-                await producer.send(
-                    topic, msgspec.json.encode(alert), key=alert.customer_id.encode()
-                )
-            )
+        # at-least-once: readers dedupe by alert_id; one batch per partition (sends.py)
+        topic = await KeyedBatches.to(producer, self.config.topics.alerts)
+        for alert in batch:
+            if not alert.shadow:  # a rule on trial stays in the store, off the alerts topic
+                await topic.add(alert.customer_id.encode(), msgspec.json.encode(alert))
+        self.checkpoints.pending.extend(await topic.flush())
 
     async def store_outcomes(self, store: AlertStore) -> None:
         """Store the derived outcomes in hand, after the alerts they follow (idempotent).
