@@ -37,6 +37,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from churnwatch.rules.codec import decode_state, encode_state
 from churnwatch.rules.state import CustomerState
+from churnwatch.streams.worker.sends import KeyedBatches
 from churnwatch.streams.worker.state_cache import CachedStates
 from churnwatch.streams.worker.state_store import ABSENT, LocalStates, PartitionDB, Stored
 from churnwatch.streams.worker.stored_timers import StoredTimers
@@ -315,6 +316,8 @@ class ChangelogState:
         send = producer.send
         topic = self.topic
         local = self.local is not None
+        # in memory, a batch per partition (sends.py); RocksDB saves each record's offset
+        batches = None if local else KeyedBatches(producer, topic)
         for partition, customer_id in customers:
             states = self.partitions.get(partition)
             if states is None:
@@ -328,12 +331,17 @@ class ChangelogState:
                 if state is None:
                     continue
                 value = encode_state(state)
+            if batches is not None:
+                await batches.add(customer_id.encode(), value, partition)
+                continue
             future = await send(topic, value, key=customer_id.encode(), partition=partition)
             futures.append(future)
             if local:
                 timers = self.timers.get(partition)
                 due = timers.due_of(customer_id) if timers is not None else (False, None)
                 self.unsaved.append((partition, customer_id, value, future, due))
+        if batches is not None:
+            futures.extend(await batches.flush())
         return futures
 
     async def persist(self) -> int:

@@ -1,5 +1,9 @@
 """Records for one topic, keyed, handed to the producer a batch per partition at a time.
 
+Used for the alerts topic (``streams/worker/batch.py``) and, with states in memory, for
+the changelog records a checkpoint writes (``streams/worker/changelog.py``; with RocksDB
+each changelog record's own offset is saved beside its state, so those stay single sends).
+
 Why. ``AIOKafkaProducer.send`` costs ~18 µs of CPU per record here (the metadata wait, the
 partitioner, a future and a place in the accumulator for each), more than the alert it
 carries takes to encode; a batch turn of the worker bench sends ~250 alerts, so those
@@ -29,7 +33,8 @@ __all__ = ["KeyedBatches"]
 class KeyedBatches:
     """Keyed records for ``topic`` appended in order to one open batch per partition."""
 
-    def __init__(self, producer: AIOKafkaProducer, topic: str, partitions: int) -> None:
+    def __init__(self, producer: AIOKafkaProducer, topic: str, partitions: int = 0) -> None:
+        """``partitions``: the topic's, for records added without one (0: none will be)."""
         self.producer = producer
         self.topic = topic
         self.partitions = partitions
@@ -41,9 +46,11 @@ class KeyedBatches:
         """Batches for ``topic``, its partitions read from the producer's metadata."""
         return cls(producer, topic, len(await producer.partitions_for(topic)))
 
-    async def add(self, key: bytes, value: bytes) -> None:
-        """Append a record; a batch that is full is submitted and a new one started."""
-        partition = partition_for(key, self.partitions)
+    async def add(self, key: bytes, value: bytes, partition: int | None = None) -> None:
+        """Append a record to ``partition`` (None: the key's); a batch that is full is
+        submitted and a new one started."""
+        if partition is None:
+            partition = partition_for(key, self.partitions)
         batch = self.open.get(partition)
         if batch is None:
             batch = self.open[partition] = self.producer.create_batch()
