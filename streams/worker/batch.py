@@ -52,7 +52,7 @@ from churnwatch.streams.worker.checkpoint import Checkpointer
 from churnwatch.streams.worker.health import BatchCounts, WorkerObservability
 from churnwatch.streams.worker.order import NO_TIME, Item, OrderedInput, Task
 from churnwatch.streams.worker.positions import Positions
-from churnwatch.streams.worker.sends import KeyedBatches
+from churnwatch.streams.worker.sends import send_keyed
 from churnwatch.streams.worker.state_cache import StatesDirectory
 from churnwatch.streams.worker.stored_timers import StoredTimers
 
@@ -417,12 +417,15 @@ class Batches:
                 thread=False,
             )
         await self.store_outcomes(store)
-        # at-least-once: readers dedupe by alert_id; one batch per partition (sends.py)
-        topic = await KeyedBatches.to(producer, self.config.topics.alerts)
-        for alert in batch:
-            if not alert.shadow:  # a rule on trial stays in the store, off the alerts topic
-                await topic.add(alert.customer_id.encode(), msgspec.json.encode(alert))
-        self.checkpoints.pending.extend(await topic.flush())
+        # at-least-once: readers dedupe by alert_id; a batch per partition (sends.py); a
+        # rule on trial stays in the store, off the alerts topic
+        records = [
+            (alert.customer_id.encode(), msgspec.json.encode(alert))
+            for alert in batch
+            if not alert.shadow
+        ]
+        sent = await send_keyed(producer, self.config.topics.alerts, records)
+        self.checkpoints.pending.extend(sent)
 
     async def store_outcomes(self, store: AlertStore) -> None:
         """Store the derived outcomes in hand, after the alerts they follow (idempotent).

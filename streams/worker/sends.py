@@ -21,13 +21,14 @@ the checkpoint as a failed record did.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
 from churnwatch.streams.kafka import partition_for
 
-__all__ = ["KeyedBatches"]
+__all__ = ["KeyedBatches", "send_keyed"]
 
 
 class KeyedBatches:
@@ -70,3 +71,20 @@ class KeyedBatches:
     async def _submit(self, partition: int, batch: Any) -> None:
         batch.close()
         self.futures.append(await self.producer.send_batch(batch, self.topic, partition=partition))
+
+
+async def send_keyed(
+    producer: Any, topic: str, records: Iterable[tuple[bytes, bytes]]
+) -> list[asyncio.Future[Any]]:
+    """Send keyed ``(key, value)`` records to ``topic``; return the delivery futures.
+
+    An ``AIOKafkaProducer``'s records go a batch per partition (:class:`KeyedBatches`);
+    a producer without record batches (the Faust runtime's sends through its app's
+    topics, ``streams/faust/runtime.py``) sends them one by one.
+    """
+    if not isinstance(producer, AIOKafkaProducer):
+        return [await producer.send(topic, value, key=key) for key, value in records]
+    batches = await KeyedBatches.to(producer, topic)
+    for key, value in records:
+        await batches.add(key, value)
+    return await batches.flush()
