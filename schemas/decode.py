@@ -13,7 +13,15 @@ from typing import Literal, TypeAlias
 
 import msgspec
 
-from churnwatch.schemas.models import Alert, Event, to_builtins
+from churnwatch.schemas.models import (
+    Alert,
+    CustomerEvent,
+    Event,
+    ProductEvent,
+    StaffEvent,
+    to_builtins,
+)
+from churnwatch.schemas.posting import Posting, posting_event
 from churnwatch.schemas.screen import BRACKET, DEFAULT_LIMITS, Limits, screen, screen_depth
 
 __all__ = [
@@ -24,10 +32,16 @@ __all__ = [
     "Limits",
     "Source",
     "decode",
+    "decode_exact",
     "decode_or_raise",
 ]
 
 _decoder: msgspec.json.Decoder[Event] = msgspec.json.Decoder(Event)
+#: the first parse of every message: a posting as sent (schemas/posting.py), the other
+#: types as their models. It accepts whatever ``_decoder`` accepts, and more
+_first: msgspec.json.Decoder[Posting | ProductEvent | CustomerEvent | StaffEvent] = (
+    msgspec.json.Decoder(Posting | ProductEvent | CustomerEvent | StaffEvent)
+)
 _object_probe = msgspec.json.Decoder(dict[str, object])
 
 BOM = b"\xef\xbb\xbf"
@@ -110,6 +124,9 @@ def decode(
 
     The nesting is measured before any parser recurses, and a well-typed event is
     still screened for what no bank sends (:func:`~churnwatch.schemas.screen.screen`).
+    A posting as producers write it is screened from its one parse
+    (:func:`~churnwatch.schemas.posting.posting_event`); any other message, and any
+    posting that one cannot vouch for, is typed and screened as before.
     """
     # screen_depth's first test, inlined (this runs for every message): a message that
     # opens no more brackets than the limit cannot nest deeper than it
@@ -119,13 +136,39 @@ def decode(
     problem = None if opened <= limits.max_depth else screen_depth(raw, limits.max_depth)
     if problem is None:
         try:
-            event = _decoder.decode(raw)
+            first = _first.decode(raw)
         except (msgspec.ValidationError, msgspec.DecodeError, ArithmeticError, ValueError):
-            problem = explain(raw)
+            problem = explain(raw)  # what the first parse refuses, the typed one does too
         else:
-            problem = screen(raw, event, limits)
+            if isinstance(first, Posting):
+                event = posting_event(raw, first, limits)
+                return event if event is not None else decode_exact(raw, source, limits)
+            problem = screen(raw, first, limits)
             if problem is None:
-                return event
+                return first
+    code, reason = problem
+    return DeadLetter.of(raw, reason, code, source or NO_SOURCE)
+
+
+def decode_exact(
+    raw: bytes, source: Source | None = None, limits: Limits = DEFAULT_LIMITS
+) -> DecodeResult:
+    """The typed parse, then screen with its own parse of the fields' text: any message.
+
+    :func:`decode` gives the same answer for every message, the common posting from one
+    parse (tests hold the two to that); a posting takes this path when
+    :func:`~churnwatch.schemas.posting.posting_event` cannot vouch for it: escapes or
+    whitespace, extra fields, or something to refuse.
+    """
+    problem: tuple[str, str] | None
+    try:
+        event = _decoder.decode(raw)
+    except (msgspec.ValidationError, msgspec.DecodeError, ArithmeticError, ValueError):
+        problem = explain(raw)
+    else:
+        problem = screen(raw, event, limits)
+        if problem is None:
+            return event
     code, reason = problem
     return DeadLetter.of(raw, reason, code, source or NO_SOURCE)
 

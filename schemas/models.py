@@ -35,7 +35,9 @@ __all__ = [
 
 AwareDatetime = Annotated[dt.datetime, msgspec.Meta(tz=True)]
 NonEmpty = Annotated[str, msgspec.Meta(min_length=1)]
-Currency = Annotated[str, msgspec.Meta(pattern="^[A-Z]{3}$")]
+#: an ISO 4217 code's shape (schemas/posting.py applies it once per currency seen)
+CURRENCY_PATTERN = "^[A-Z]{3}$"
+Currency = Annotated[str, msgspec.Meta(pattern=CURRENCY_PATTERN)]
 Phone = Annotated[str, msgspec.Meta(pattern=r"^\+[1-9][0-9]{6,14}$")]
 
 Direction = Literal["debit", "credit"]

@@ -42,6 +42,7 @@ __all__ = [
     "MAX_DEPTH",
     "Limits",
     "Problem",
+    "plain_money",
     "screen",
     "screen_depth",
 ]
@@ -143,7 +144,7 @@ def screen(raw: bytes, event: Event, limits: Limits = DEFAULT_LIMITS) -> Problem
     names = _MONEY[kind]
     if names:
         currency = getattr(event, "currency", "CNY")
-        plain = _plain_by_currency.get(currency) or _plain_money(currency)  # one call less
+        plain = _plain_by_currency.get(currency) or plain_money(currency)  # one call less
         #: a plain number written in at most this many characters is below max_amount
         short = limits.max_amount.adjusted()
         for name in names:
@@ -158,7 +159,7 @@ def screen(raw: bytes, event: Event, limits: Limits = DEFAULT_LIMITS) -> Problem
     return None
 
 
-def _plain_money(currency: str) -> Callable[[bytes], re.Match[bytes] | None]:
+def plain_money(currency: str) -> Callable[[bytes], re.Match[bytes] | None]:
     """The match of plain money with at most the currency's decimals (cached per currency).
 
     A text of n characters that matches spells a number below 10^n, which is how

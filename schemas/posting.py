@@ -1,0 +1,205 @@
+"""The common posting decoded in one parse: what screen reads, taken from that same parse.
+
+The exact path of :func:`~churnwatch.schemas.decode.decode` parses a message twice: once
+into its typed event, once into its fields' raw JSON text, which screen needs for the
+money's spelling and the count of keys (``schemas/screen.py``). That second parse, and the
+model's currency pattern (msgspec calls Python's ``re`` for it on every event), cost more
+than the typed parse itself.
+
+Nearly every message is a posting written by a bank's producer in compact JSON without
+escapes. For that message one parse into :class:`Posting` is enough: a twin of
+:class:`~churnwatch.schemas.models.TransactionEvent` whose money is the JSON text the bank
+wrote (``msgspec.Raw``), whose currency is any string (the model's pattern is checked
+once per currency seen), and whose optional fields say whether they were sent at all
+(``UNSET``). From it :func:`posting_event` proves what screen would prove:
+
+- no key appears twice in any object: the message's keys, counted as ``":`` in its text,
+  are exactly the keys the parse found at the top and in ``counterparty`` (the argument is
+  in :func:`posting_event`);
+- the event time is in range; the money is plain, within ``max_amount`` and has no more
+  decimals than its currency (screen's own pattern and test);
+
+and then builds the very ``TransactionEvent`` the typed parse would have built (msgspec's
+conversion of the same money text, the same values). Whatever it cannot vouch for, it
+hands back as None, and decode takes the exact path, which alone writes dead letters:
+every refusal keeps its code and its reason, whichever path saw the message first.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+
+import msgspec
+from msgspec import UNSET, UnsetType
+from msgspec.structs import fields
+
+from churnwatch.schemas.models import (
+    CURRENCY_PATTERN,
+    NO_COUNTERPARTY,
+    AwareDatetime,
+    Channel,
+    Counterparty,
+    Direction,
+    NonEmpty,
+    TransactionEvent,
+    TransactionKind,
+)
+from churnwatch.schemas.screen import (
+    BACKSLASH,
+    CARRIAGE_RETURN,
+    FIRST_YEAR,
+    LAST_YEAR,
+    LINE_FEED,
+    SPACE,
+    TAB,
+    Limits,
+    plain_money,
+)
+
+__all__ = ["REQUIRED_KEYS", "Party", "Posting", "posting_event"]
+
+
+class Party(msgspec.Struct, frozen=True):
+    """``counterparty`` as sent: Counterparty's fields, each UNSET when not written."""
+
+    name: str | UnsetType | None = UNSET
+    account: str | UnsetType | None = UNSET
+    bank: str | UnsetType | None = UNSET
+    same_bank: bool | UnsetType = UNSET
+    same_customer: bool | UnsetType = UNSET
+
+
+class Posting(msgspec.Struct, frozen=True, tag_field="type", tag="transaction"):
+    """A transaction as sent: TransactionEvent's fields and types, but for three.
+
+    The money is its JSON text, to be checked for plain digits before it becomes a
+    Decimal; the currency is any string; an optional field is UNSET when it was not
+    written, which is how its key is counted. Each is looser than the model's, so a
+    message this refuses, the model refuses too.
+    """
+
+    event_id: NonEmpty
+    occurred_at: AwareDatetime
+    account_id: NonEmpty
+    customer_id: NonEmpty
+    direction: Direction
+    amount: msgspec.Raw
+    balance_after: msgspec.Raw
+    kind: TransactionKind
+    channel: Channel
+    currency: str | UnsetType = UNSET
+    counterparty: Party | UnsetType = UNSET
+    description: str | UnsetType | None = UNSET
+
+
+#: the keys every posting has: its tag ``type`` and the model's required fields
+REQUIRED_KEYS = 1 + sum(field.required for field in fields(TransactionEvent))
+#: money text to Decimal, as the typed parse converts it
+_to_decimal = msgspec.json.Decoder(Decimal)
+#: the model's currency pattern, applied as msgspec applies it (``re.search``)
+_currency_pattern = re.compile(CURRENCY_PATTERN)
+#: the currencies seen that match it (at most 26^3 of them)
+_currencies: set[str] = set()
+
+
+def posting_event(raw: bytes, posting: Posting, limits: Limits) -> TransactionEvent | None:
+    """The event the exact path would give for ``raw``, or None to take the exact path.
+
+    None is no verdict: the message may be fine in a form this does not read (escapes,
+    whitespace, extra fields, a plain amount written ``"007"``) or refused for a reason
+    the exact path words.
+
+    Keys: without a backslash, every quote in ``raw`` delimits a string, and without a raw
+    tab or line break, or a quote followed by a space, every key's closing quote is
+    followed by its colon: so ``raw`` holds at least as many ``":`` as keys, in all its
+    objects. Each key counted here (the tag, the required fields, each optional field and
+    counterparty field that is not UNSET) is a key of its own object, under a name that
+    object has at least once. The two counts are equal only when every one of those keys
+    is written once and the message has no other key: then no object repeats one.
+    """
+    if (
+        BACKSLASH in raw
+        or LINE_FEED in raw
+        or TAB in raw
+        or CARRIAGE_RETURN in raw
+        or (SPACE in raw and raw.find(b'" ') >= 0)
+    ):
+        return None
+    occurred_at = posting.occurred_at
+    if not FIRST_YEAR <= occurred_at.year <= LAST_YEAR:
+        return None
+    keys = REQUIRED_KEYS
+    currency = posting.currency
+    if currency is UNSET:
+        currency = "CNY"
+    else:
+        keys += 1
+        if currency not in _currencies:
+            if _currency_pattern.search(currency) is None:
+                return None
+            _currencies.add(currency)
+    party = posting.counterparty
+    if party is UNSET:
+        counterparty = NO_COUNTERPARTY
+    else:
+        keys += 1 + _written(party)
+        counterparty = _counterparty(party)
+    description = posting.description
+    if description is UNSET:
+        description = None
+    else:
+        keys += 1
+    if raw.count(b'":') != keys:
+        return None
+    plain = plain_money(currency)
+    amount_text, balance_text = posting.amount, posting.balance_after
+    if plain(amount_text) is None or plain(balance_text) is None:
+        return None
+    amount: Decimal = _to_decimal.decode(amount_text)
+    balance_after: Decimal = _to_decimal.decode(balance_text)
+    #: as in screen: a plain text no longer than this is below max_amount
+    short = limits.max_amount.adjusted()
+    if (len(amount_text) > short and abs(amount) > limits.max_amount) or (
+        len(balance_text) > short and abs(balance_after) > limits.max_amount
+    ):
+        return None
+    try:
+        return TransactionEvent(
+            posting.event_id,
+            occurred_at,
+            posting.account_id,
+            posting.customer_id,
+            posting.direction,
+            amount,
+            balance_after,
+            posting.kind,
+            posting.channel,
+            currency,
+            counterparty,
+            description,
+        )
+    except ValueError:  # not positive: the exact path says so
+        return None
+
+
+def _written(party: Party) -> int:
+    """How many of counterparty's keys were written."""
+    return (
+        (party.name is not UNSET)
+        + (party.account is not UNSET)
+        + (party.bank is not UNSET)
+        + (party.same_bank is not UNSET)
+        + (party.same_customer is not UNSET)
+    )
+
+
+def _counterparty(party: Party) -> Counterparty:
+    """The model's counterparty: what was written, the model's defaults for the rest."""
+    return Counterparty(
+        None if party.name is UNSET else party.name,
+        None if party.account is UNSET else party.account,
+        None if party.bank is UNSET else party.bank,
+        False if party.same_bank is UNSET else party.same_bank,
+        False if party.same_customer is UNSET else party.same_customer,
+    )
