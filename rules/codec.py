@@ -4,7 +4,14 @@ The worker writes every changed state to its changelog (and local RocksDB) at ea
 checkpoint and reads them back on a restart or a rebalance; the isolation journal keeps
 snapshots in it. So the stored form is made small and cheap, and it carries a version.
 
-Version 4 (this one) is version 3 with the customer's churn score contributions
+Version 6 (this one) is version 5 with each rule named by a 32-bit digest of its id
+(rules/rule_keys.py) in the blocks and the last alert times, where it was the id: about
+a seventh of a busy customer's stored state. A string key still reads as the id itself,
+so versions 2-5 read as before.
+
+Version 5 is version 4 with the worker's input positions as a last element.
+
+Version 4 is version 3 with the customer's churn score contributions
 (rules/score.py) as a last element, after the watches, left out when there are none: as
 ``[time code before the watermark, rule id, weight]`` runs in one flat list. A state
 without contributions is the same bytes as in version 3 but for the version number, and
@@ -33,6 +40,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias, Union, get_args
 
 import msgspec
 
+from churnwatch.rules.rule_keys import IDS, KEYS, rule_id_of, rule_key
 from churnwatch.rules.state import (
     ActivityState,
     BalanceState,
@@ -58,9 +66,9 @@ __all__ = [
 ]
 
 #: the version :func:`encode_state` writes
-FORMAT_VERSION = 5
+FORMAT_VERSION = 6
 #: the array versions :func:`decode_state` reads as they are (version 1 is a map)
-ARRAY_VERSIONS = (2, 3, 4, 5)
+ARRAY_VERSIONS = (2, 3, 4, 5, 6)
 
 
 class BalanceRow(msgspec.Struct, tag="b", array_like=True):
@@ -247,8 +255,9 @@ class _Stored(msgspec.Struct, array_like=True):
     #: remembered event ids, and their times as :func:`time_code` before the watermark
     seen: list[str]
     seen_at: list[int]
-    blocks: dict[str, StoredBlock]
-    last_alert_at: dict[str, int]
+    #: by rule: its key (rules/rule_keys.py; an id string before version 6)
+    blocks: dict[int | str, StoredBlock]
+    last_alert_at: dict[int | str, int]
     pruned_at: int
 
 
@@ -303,7 +312,14 @@ def _in_memory(block: StoredBlock) -> BlockState:
 def encode_state(state: CustomerState) -> bytes:
     """The state in the current stored form (:data:`FORMAT_VERSION`)."""
     watermark = state.watermark
-    blocks = {rule_id: stored_block(block) for rule_id, block in state.blocks.items()}
+    keys = KEYS
+    blocks: dict[int | str, StoredBlock] = {
+        keys.get(rule_id) or rule_key(rule_id): stored_block(block)
+        for rule_id, block in state.blocks.items()
+    }
+    last_alert_at: dict[int | str, int] = {
+        keys.get(rule_id) or rule_key(rule_id): at for rule_id, at in state.last_alert_at.items()
+    }
     common = (
         FORMAT_VERSION,
         state.customer,
@@ -312,7 +328,7 @@ def encode_state(state: CustomerState) -> bytes:
         list(state.seen),
         [time_code(watermark - at) for at in state.seen.values()],
         blocks,
-        state.last_alert_at,
+        last_alert_at,
         state.pruned_at,
     )
     # the optional fields trail; a state without them costs no byte for them
@@ -338,6 +354,7 @@ def decode_state(data: bytes) -> CustomerState:
         )
     stored = _decoder.decode(data)
     watermark = stored.watermark
+    ids: dict[Any, str] = IDS  # a string key (before version 6) is not in it
     return CustomerState(
         customer=stored.customer,
         customer_at=stored.customer_at,
@@ -346,8 +363,13 @@ def decode_state(data: bytes) -> CustomerState:
             eid: watermark - from_time_code(code)
             for eid, code in zip(stored.seen, stored.seen_at, strict=True)
         },
-        blocks={rule_id: _in_memory(block) for rule_id, block in stored.blocks.items()},
-        last_alert_at=stored.last_alert_at,
+        blocks={
+            ids.get(key) or rule_id_of(key): _in_memory(block)
+            for key, block in stored.blocks.items()
+        },
+        last_alert_at={
+            ids.get(key) or rule_id_of(key): at for key, at in stored.last_alert_at.items()
+        },
         pruned_at=stored.pruned_at,
         watches=stored.watches,
         score=_score_contributions(stored.score, watermark),

@@ -28,6 +28,7 @@ from churnwatch.rules.model import (
     RuleSpec,
 )
 from churnwatch.rules.outcome_building import OutcomeBuilding
+from churnwatch.rules.rule_keys import RuleKeyClash, rule_key
 from churnwatch.rules.ruleset import CompiledRule, RuleSet
 from churnwatch.rules.score_building import ScoreBuilding
 from churnwatch.rules.specs import SpecParsing, did_you_mean
@@ -158,6 +159,11 @@ class _Loader(BlockBuilding, OutcomeBuilding, ScoreBuilding, SpecParsing):
                     )
                     continue
                 seen[rule.id] = self.name(doc.path)
+                try:
+                    rule_key(rule.id)  # states name the rule by this key (rules/rule_keys.py)
+                except RuleKeyClash as exc:
+                    self.problem(doc, [*keys, "id"], str(exc), rule.id, "id")
+                    continue
                 result = self.compile_rule(doc, keys, rule, predicates)
                 if result is not None:
                     compiled.append(result)

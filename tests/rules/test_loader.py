@@ -149,6 +149,17 @@ class TestLocatedProblems:
         assert (problem.file, problem.line, problem.field) == ("rules/copy.yaml", 2, "id")
         assert problem.message == "duplicate rule id (first in rules/big.yaml)"
 
+    def test_two_rule_ids_stored_under_one_key(self, tmp_path: Path) -> None:
+        """Ids whose 32-bit stored keys clash (rules/rule_keys.py): the second is refused."""
+        directory = valid(tmp_path)  # ``rule-11302`` and ``rule-15608`` share a digest
+        write_rules(directory, {"big.yaml": RULE.replace("big-out", "rule-11302")})
+        write_rules(directory, {"copy.yaml": RULE.replace("big-out", "rule-15608")})
+        problem = only_problem(directory)
+        assert (problem.file, problem.line, problem.field) == ("rules/copy.yaml", 2, "id")
+        assert problem.message == (
+            "rules 'rule-11302' and 'rule-15608' have the same stored key; rename one of them"
+        )
+
     def test_unknown_predicate(self, tmp_path: Path) -> None:
         """An unknown name in a condition suggests the predicate meant."""
         problem = only_problem(broken(tmp_path, "match: outflow", "match: outflw"))

@@ -131,13 +131,13 @@ class TestStoredForm:
     def test_the_stored_form_leads_with_its_version(self) -> None:
         """What encode_state writes says which format it is in, so a later one can upgrade it."""
         data = encode_state(CustomerState())
-        assert msgspec.msgpack.decode(data)[0] == FORMAT_VERSION == 5
+        assert msgspec.msgpack.decode(data)[0] == FORMAT_VERSION == 6
 
     def test_a_newer_format_is_refused_with_a_reason(self) -> None:
         """A state from a newer churnwatch is not misread: the error says to upgrade."""
         data = bytearray(encode_state(CustomerState()))
         data[1] = FORMAT_VERSION + 1
-        with pytest.raises(ValueError, match="format version 6"):
+        with pytest.raises(ValueError, match="format version 7"):
             decode_state(bytes(data))
 
     def test_a_version_2_state_reads_as_one_with_no_watch(self) -> None:
