@@ -47,9 +47,10 @@ from churnwatch.rules.loader import load_rules
 from churnwatch.rules.state import CustomerState
 from churnwatch.schemas.decode import decode
 from churnwatch.schemas.models import TransactionEvent
+from churnwatch.streams.collector import tune_for_many_states
 from churnwatch.streams.replay.driver import ReplayDriver
 from churnwatch.streams.synthetic.bank import DatasetSpec, generate
-from churnwatch.streams.worker.state_cache import CachedStates, tune_gc_for_cache
+from churnwatch.streams.worker.state_cache import CachedStates
 from churnwatch.streams.worker.state_store import ABSENT, LocalStates, PartitionDB
 from churnwatch.streams.worker.stored_timers import StoredTimers
 
@@ -182,7 +183,7 @@ def _restart(
     events: list[TransactionEvent],
 ) -> None:
     print(f"resident memory before opening (engine and rule pack loaded): {_rss()}")
-    tune_gc_for_cache()  # as the worker does when it opens a RocksDB store
+    tune_for_many_states()  # as the worker does
     started, cpu = time.perf_counter(), time.process_time()
     local = LocalStates(root, "bench-changelog", args.cache_mb)
     dbs = [local.open(p) for p in range(args.partitions)]
@@ -248,7 +249,7 @@ def _restart(
     )
     resident = _rss()
     # the same cold events under CPython's default young-generation threshold: what
-    # tune_gc_for_cache saves (the working set's decodes swell the young generation)
+    # tune_for_many_states saves (the working set's decodes swell the young generation)
     threshold = gc.get_threshold()
     gc.set_threshold(700, *threshold[1:])
     untuned_sample = [_id(rng.randrange(args.customers)) for _ in range(args.sample)]

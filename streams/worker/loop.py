@@ -64,6 +64,7 @@ from churnwatch.notifiers.directory import InMemoryDirectory
 from churnwatch.rules.engine import Engine
 from churnwatch.schemas.models import Alert
 from churnwatch.schemas.store import AlertStore
+from churnwatch.streams.collector import tune_for_many_states
 from churnwatch.streams.config import Config
 from churnwatch.streams.kafka import aiokafka_options
 from churnwatch.streams.replay.driver import AlertSink, wall_clock
@@ -75,12 +76,10 @@ from churnwatch.streams.worker.checkpoint import (
     CHECKPOINT_SLICE_SECONDS,
     Checkpointer,
 )
-from churnwatch.streams.worker.collector import tune_gc_for_states
 from churnwatch.streams.worker.health import WorkerObservability
 from churnwatch.streams.worker.reload import RuleWatcher
 from churnwatch.streams.worker.retry import with_retry
 from churnwatch.streams.worker.staff import StaffReader
-from churnwatch.streams.worker.state_cache import tune_gc_for_cache
 from churnwatch.streams.worker.state_store import LocalStates
 from churnwatch.streams.worker.topics import input_topics, prepare_topics
 
@@ -145,9 +144,7 @@ class Worker:
         )
         self.options = aiokafka_options(config)
         local = LocalStates.of(config)
-        if local is not None:
-            tune_gc_for_cache()
-        tune_gc_for_states()  # the states live long, events' objects briefly (collector.py)
+        tune_for_many_states()  # the states live long, events' objects briefly (collector.py)
         self.state = ChangelogState(
             config.changelog_topic,
             self.options,

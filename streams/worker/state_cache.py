@@ -29,7 +29,6 @@ writes").
 
 from __future__ import annotations
 
-import gc
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 
@@ -38,7 +37,7 @@ from churnwatch.rules.codec import decode_state, encode_state
 from churnwatch.rules.state import CustomerProfile, CustomerState
 from churnwatch.streams.worker.state_store import ABSENT, PartitionDB, Stored
 
-__all__ = ["CachedStates", "StatesDirectory", "tune_gc_for_cache"]
+__all__ = ["CachedStates", "StatesDirectory"]
 
 
 class CachedStates:
@@ -216,17 +215,3 @@ class StatesDirectory(InMemoryDirectory):
 
     def put_customer(self, profile: CustomerProfile) -> None:
         """Nothing to keep: the profile is in the customer's state."""
-
-
-def tune_gc_for_cache() -> None:
-    """Collect young objects less often in a worker holding a large working set.
-
-    Why. A cold customer's decode leaves a few dozen containers that live as long as the
-    state stays in the working set, and eviction frees as many: CPython's default young
-    threshold (700) then runs collections over a young generation swollen by them, which
-    measured as 60-100 µs per decoded state on top of a ~55 µs decode. A threshold of
-    50,000 cuts that to a few µs; the work the engine does per event creates no cycles that
-    would wait longer for it. Called once, when the worker opens a RocksDB store.
-    """
-    _, middle, old = gc.get_threshold()
-    gc.set_threshold(50_000, middle, old)
