@@ -13,14 +13,7 @@ from typing import Literal, TypeAlias
 
 import msgspec
 
-from churnwatch.schemas.models import (
-    Alert,
-    CustomerEvent,
-    Event,
-    ProductEvent,
-    StaffEvent,
-    to_builtins,
-)
+from churnwatch.schemas.models import Alert, Event, to_builtins
 from churnwatch.schemas.posting import Posting, posting_event
 from churnwatch.schemas.screen import BRACKET, DEFAULT_LIMITS, Limits, screen, screen_depth
 
@@ -37,12 +30,8 @@ __all__ = [
 ]
 
 _decoder: msgspec.json.Decoder[Event] = msgspec.json.Decoder(Event)
-#: the first parse of every message: a posting as sent (schemas/posting.py), the other
-#: types as their models. It accepts whatever ``_decoder`` accepts, and more
-_first: msgspec.json.Decoder[Posting | ProductEvent | CustomerEvent | StaffEvent] = (
-    msgspec.json.Decoder(Posting | ProductEvent | CustomerEvent | StaffEvent)
-)
-_object_probe = msgspec.json.Decoder(dict[str, object])
+#: the first parse of every message: a posting as sent (schemas/posting.py)
+_posting = msgspec.json.Decoder(Posting)
 
 BOM = b"\xef\xbb\xbf"
 
@@ -122,53 +111,48 @@ def decode(
 ) -> DecodeResult:
     """Decode one contract-v1 message; never raises for bad input.
 
+    A posting as producers write it is decoded and screened from one parse
+    (:func:`~churnwatch.schemas.posting.posting_event`); any other message, and any
+    posting that one cannot vouch for, takes the exact path (:func:`decode_exact`).
+    The one parse runs before the nesting is measured: msgspec guards its own recursion
+    (a RecursionError, caught here), and a posting it vouches for is two objects deep.
+    """
+    try:
+        posting = _posting.decode(raw)
+    except (msgspec.DecodeError, ValueError, RecursionError):  # invalid UTF-8: ValueError
+        pass  # not a posting, or not one that parses: the exact path says what it is
+    else:
+        event = posting_event(raw, posting, limits)
+        if event is not None:
+            return event
+    return decode_exact(raw, source, limits)
+
+
+def decode_exact(
+    raw: bytes, source: Source | None = None, limits: Limits = DEFAULT_LIMITS
+) -> DecodeResult:
+    """Any message: its nesting measured, then the typed parse, then screen's own parse.
+
     The nesting is measured before any parser recurses, and a well-typed event is
     still screened for what no bank sends (:func:`~churnwatch.schemas.screen.screen`).
-    A posting as producers write it is screened from its one parse
-    (:func:`~churnwatch.schemas.posting.posting_event`); any other message, and any
-    posting that one cannot vouch for, is typed and screened as before.
+    :func:`decode` gives the same answer for every message, the common posting from one
+    parse (tests hold the two to that).
     """
-    # screen_depth's first test, inlined (this runs for every message): a message that
-    # opens no more brackets than the limit cannot nest deeper than it
+    # screen_depth's first test, inlined: a message that opens no more brackets than the
+    # limit cannot nest deeper than it
     opened = raw.count(b"{")
     if BRACKET in raw:
         opened += raw.count(b"[")
     problem = None if opened <= limits.max_depth else screen_depth(raw, limits.max_depth)
     if problem is None:
         try:
-            first = _first.decode(raw)
+            event = _decoder.decode(raw)
         except (msgspec.ValidationError, msgspec.DecodeError, ArithmeticError, ValueError):
-            problem = explain(raw)  # what the first parse refuses, the typed one does too
+            problem = explain(raw)
         else:
-            if isinstance(first, Posting):
-                event = posting_event(raw, first, limits)
-                return event if event is not None else decode_exact(raw, source, limits)
-            problem = screen(raw, first, limits)
+            problem = screen(raw, event, limits)
             if problem is None:
-                return first
-    code, reason = problem
-    return DeadLetter.of(raw, reason, code, source or NO_SOURCE)
-
-
-def decode_exact(
-    raw: bytes, source: Source | None = None, limits: Limits = DEFAULT_LIMITS
-) -> DecodeResult:
-    """The typed parse, then screen with its own parse of the fields' text: any message.
-
-    :func:`decode` gives the same answer for every message, the common posting from one
-    parse (tests hold the two to that); a posting takes this path when
-    :func:`~churnwatch.schemas.posting.posting_event` cannot vouch for it: escapes or
-    whitespace, extra fields, or something to refuse.
-    """
-    problem: tuple[str, str] | None
-    try:
-        event = _decoder.decode(raw)
-    except (msgspec.ValidationError, msgspec.DecodeError, ArithmeticError, ValueError):
-        problem = explain(raw)
-    else:
-        problem = screen(raw, event, limits)
-        if problem is None:
-            return event
+                return event
     code, reason = problem
     return DeadLetter.of(raw, reason, code, source or NO_SOURCE)
 

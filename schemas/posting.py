@@ -28,6 +28,7 @@ every refusal keeps its code and its reason, whichever path saw the message firs
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from decimal import Decimal
 
 import msgspec
@@ -99,8 +100,9 @@ REQUIRED_KEYS = 1 + sum(field.required for field in fields(TransactionEvent))
 _to_decimal = msgspec.json.Decoder(Decimal)
 #: the model's currency pattern, applied as msgspec applies it (``re.search``)
 _currency_pattern = re.compile(CURRENCY_PATTERN)
-#: the currencies seen that match it (at most 26^3 of them)
-_currencies: set[str] = set()
+#: the plain-money match (screen's) of each currency seen that matches the pattern
+#: (at most 26^3 of them): the pattern runs once per currency, not once per posting
+_plain_of: dict[str, Callable[[bytes], re.Match[bytes] | None]] = {}
 
 
 def posting_event(raw: bytes, posting: Posting, limits: Limits) -> TransactionEvent | None:
@@ -116,7 +118,9 @@ def posting_event(raw: bytes, posting: Posting, limits: Limits) -> TransactionEv
     objects. Each key counted here (the tag, the required fields, each optional field and
     counterparty field that is not UNSET) is a key of its own object, under a name that
     object has at least once. The two counts are equal only when every one of those keys
-    is written once and the message has no other key: then no object repeats one.
+    is written once and the message has no other key: then no object repeats one, and
+    the message is two objects deep (no contract field but counterparty holds an object
+    or an array), which is why decode measures the nesting only on the exact path.
     """
     if (
         BACKSLASH in raw
@@ -135,16 +139,15 @@ def posting_event(raw: bytes, posting: Posting, limits: Limits) -> TransactionEv
         currency = "CNY"
     else:
         keys += 1
-        if currency not in _currencies:
-            if _currency_pattern.search(currency) is None:
-                return None
-            _currencies.add(currency)
+    plain = _plain_of.get(currency) or _plain_money(currency)
+    if plain is None:
+        return None
     party = posting.counterparty
     if party is UNSET:
         counterparty = NO_COUNTERPARTY
     else:
-        keys += 1 + _written(party)
-        counterparty = _counterparty(party)
+        counterparty, written = _counterparty(party)
+        keys += 1 + written
     description = posting.description
     if description is UNSET:
         description = None
@@ -152,7 +155,6 @@ def posting_event(raw: bytes, posting: Posting, limits: Limits) -> TransactionEv
         keys += 1
     if raw.count(b'":') != keys:
         return None
-    plain = plain_money(currency)
     amount_text, balance_text = posting.amount, posting.balance_after
     if plain(amount_text) is None or plain(balance_text) is None:
         return None
@@ -183,23 +185,31 @@ def posting_event(raw: bytes, posting: Posting, limits: Limits) -> TransactionEv
         return None
 
 
-def _written(party: Party) -> int:
-    """How many of counterparty's keys were written."""
-    return (
-        (party.name is not UNSET)
-        + (party.account is not UNSET)
-        + (party.bank is not UNSET)
-        + (party.same_bank is not UNSET)
-        + (party.same_customer is not UNSET)
-    )
+def _plain_money(currency: str) -> Callable[[bytes], re.Match[bytes] | None] | None:
+    """Screen's plain-money match for ``currency``; None: it is not a currency code."""
+    if _currency_pattern.search(currency) is None:
+        return None
+    plain = _plain_of[currency] = plain_money(currency)
+    return plain
 
 
-def _counterparty(party: Party) -> Counterparty:
-    """The model's counterparty: what was written, the model's defaults for the rest."""
-    return Counterparty(
-        None if party.name is UNSET else party.name,
-        None if party.account is UNSET else party.account,
-        None if party.bank is UNSET else party.bank,
-        False if party.same_bank is UNSET else party.same_bank,
-        False if party.same_customer is UNSET else party.same_customer,
+def _counterparty(party: Party) -> tuple[Counterparty, int]:
+    """The model's counterparty (what was written, its defaults for the rest), and how
+    many of its keys were written."""
+    name, account, bank = party.name, party.account, party.bank
+    same_bank, same_customer = party.same_bank, party.same_customer
+    written = (
+        (name is not UNSET)
+        + (account is not UNSET)
+        + (bank is not UNSET)
+        + (same_bank is not UNSET)
+        + (same_customer is not UNSET)
     )
+    counterparty = Counterparty(
+        None if name is UNSET else name,
+        None if account is UNSET else account,
+        None if bank is UNSET else bank,
+        False if same_bank is UNSET else same_bank,
+        False if same_customer is UNSET else same_customer,
+    )
+    return counterparty, written

@@ -207,3 +207,14 @@ class TestSameAnswer:
             raw = top.replace('"\\u0000"', twice)
         same_answer(raw.encode())
         assert decode(raw.encode()).code == "duplicate_key"  # type: ignore[union-attr]
+
+
+class TestNesting:
+    @pytest.mark.parametrize("levels", [8, 500, 100_000])
+    def test_an_extra_field_nested_too_deep(self, levels: int) -> None:
+        """The one parse runs before the nesting is measured; too deep is still ``too_deep``."""
+        raw = encode(transaction()).replace(
+            b'"kind"', b'"note":' + b"[" * levels + b"1" + b"]" * levels + b',"kind"'
+        )
+        result = decode(raw)
+        assert not isinstance(result, TransactionEvent) and result.code == "too_deep"
