@@ -6,9 +6,10 @@ snapshots in it. So the stored form is made small and cheap, and it carries a ve
 
 Version 6 (this one) is version 5 with each rule named by a 32-bit digest of its id
 (rules/rule_keys.py) in the blocks and the last alert times, where it was the id: about
-a seventh of a busy customer's stored state; and an overdue block (payroll-stopped) as
-a row (rules/stored_rows.py), its accounts named once and its times as deltas. A string
-key still reads as the id itself, so versions 2-5 read as before.
+a seventh of a busy customer's stored state; and overdue and follow-up blocks as rows
+(rules/stored_rows.py), with times as deltas, accounts named once and amounts of one
+precision as integers, as are a history's values. A string key still reads as the id
+itself, so versions 2-5 read as before.
 
 Version 5 is version 4 with the worker's input positions as a last element.
 

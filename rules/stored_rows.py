@@ -7,6 +7,7 @@ small deltas, and the figures that follow from the rest left out (rebuilt on rea
 
 from __future__ import annotations
 
+import decimal
 from collections.abc import Callable
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypeAlias, Union, get_args
@@ -17,21 +18,27 @@ from churnwatch.rules.state import (
     ActivityState,
     BalanceState,
     BlockState,
+    FollowUpState,
     HistoryState,
     Observation,
     OverdueState,
+    Trigger,
 )
 
 __all__ = [
     "ActivityRow",
     "BalanceRow",
+    "FollowUpRow",
     "HistoryRow",
     "OverdueRow",
+    "ScaledHistoryRow",
     "StoredBlock",
+    "from_scale",
     "from_time_code",
     "in_memory",
     "stored_block",
     "time_code",
+    "to_scale",
 ]
 
 
@@ -167,7 +174,7 @@ class HistoryRow(msgspec.Struct, tag="h", array_like=True):
     values: list[Decimal | None]
 
 
-def _history_row(state: HistoryState) -> HistoryRow | HistoryState:
+def _history_row(state: HistoryState) -> ScaledHistoryRow | HistoryRow | HistoryState:
     entries = state.entries
     width = len(entries[0][1]) if entries else 0
     times: list[int] = []
@@ -180,6 +187,9 @@ def _history_row(state: HistoryState) -> HistoryRow | HistoryState:
         previous = at
         times.append(delta // 500_000 if delta % 1_000_000 == 0 else delta * 2 + 1)
         values += fields
+    scaled = to_scale(values)
+    if scaled is not None:
+        return ScaledHistoryRow(width, times, *scaled)
     return HistoryRow(width, times, values)
 
 
@@ -191,6 +201,88 @@ def _history_state(row: HistoryRow) -> HistoryState:
         at += (code - 1) // 2 if code & 1 else code * 500_000
         entries.append((at, tuple(values[i * width : i * width + width])))
     return HistoryState(entries)
+
+
+class ScaledHistoryRow(msgspec.Struct, tag="s", array_like=True):
+    """A :class:`HistoryRow` whose values all have ``scale`` decimals: stored as integers."""
+
+    width: int
+    times: list[int]
+    scale: int
+    values: list[int | None]
+
+
+def _scaled_history_state(row: ScaledHistoryRow) -> HistoryState:
+    values = from_scale(row.scale, row.values)
+    return _history_state(HistoryRow(row.width, row.times, values))
+
+
+class FollowUpRow(msgspec.Struct, tag="f", array_like=True):
+    """A :class:`FollowUpState` as stored: ``entries`` holds three values per entry, its
+    time (a :func:`time_code` delta from the previous one), its amount as an integer of
+    ``scale`` decimals, and its event id; the triggers as they are."""
+
+    triggers: list[Trigger]
+    scale: int
+    entries: list[int | str]
+
+
+def _follow_up_row(state: FollowUpState) -> FollowUpRow | FollowUpState:
+    scaled = to_scale([amount for _, amount, _ in state.entries])
+    if scaled is None:  # amounts of different precisions: stored as they are
+        return state
+    scale, amounts = scaled
+    entries: list[Any] = []
+    previous = 0
+    for (at, _, event_id), amount in zip(state.entries, amounts, strict=True):
+        entries += (time_code(at - previous), amount, event_id)
+        previous = at
+    return FollowUpRow(state.triggers, scale, entries)
+
+
+def _follow_up_state(row: FollowUpRow) -> FollowUpState:
+    e: list[Any] = row.entries
+    amounts = from_scale(row.scale, e[1::3])
+    entries: list[tuple[int, Decimal, str]] = []
+    at = 0
+    for code, amount, event_id in zip(e[0::3], amounts, e[2::3], strict=True):
+        at += from_time_code(code)
+        entries.append((at, amount, event_id))  # type: ignore[arg-type]
+    return FollowUpState(row.triggers, entries)
+
+
+def to_scale(values: list[Decimal | None]) -> tuple[int, list[int | None]] | None:
+    """``values`` as integers of one scale, when each has exactly that many decimals.
+
+    Exact both ways, trailing zeros included (``1100.00`` is 110000 at scale 2 and comes
+    back as ``1100.00``); None when the decimals differ, a value has an exponent above
+    zero (``1E+3``), is not finite or is a negative zero: those are stored as they are.
+    """
+    scale: int | None = None
+    out: list[int | None] = []
+    for value in values:
+        if value is None:
+            out.append(None)
+            continue
+        exponent = value.as_tuple().exponent
+        if not isinstance(exponent, int) or exponent > 0 or (value == 0 and value.is_signed()):
+            return None
+        if scale is None:
+            scale = -exponent
+        elif scale != -exponent:
+            return None
+        numerator, denominator = value.as_integer_ratio()
+        out.append(numerator * 10**scale // denominator)  # exact: an integer at this scale
+    return scale or 0, out
+
+
+#: scaleb in a context that cannot round: the digits stay as they were stored
+_EXACT = decimal.Context(prec=decimal.MAX_PREC, Emax=decimal.MAX_EMAX, Emin=decimal.MIN_EMIN)
+
+
+def from_scale(scale: int, values: list[Any]) -> list[Decimal | None]:
+    """The Decimals :func:`to_scale` was given."""
+    return [None if v is None else Decimal(v).scaleb(-scale, _EXACT) for v in values]
 
 
 class OverdueRow(msgspec.Struct, tag="o", array_like=True):
@@ -237,18 +329,39 @@ _TO_ROW: dict[type, Callable[[Any], Any]] = {
     ActivityState: _activity_row,
     HistoryState: _history_row,
     OverdueState: _overdue_row,
+    FollowUpState: _follow_up_row,
 }
 _FROM_ROW: dict[type, Callable[[Any], Any]] = {
     BalanceRow: _balance_state,
     ActivityRow: _activity_state,
     HistoryRow: _history_state,
     OverdueRow: _overdue_state,
+    ScaledHistoryRow: _scaled_history_state,
+    FollowUpRow: _follow_up_state,
 }
 
 if TYPE_CHECKING:
-    StoredBlock: TypeAlias = BlockState | BalanceRow | ActivityRow | HistoryRow | OverdueRow
+    StoredBlock: TypeAlias = (
+        BlockState
+        | BalanceRow
+        | ActivityRow
+        | HistoryRow
+        | OverdueRow
+        | ScaledHistoryRow
+        | FollowUpRow
+    )
 else:  # every block state as stored: the in-memory classes, and the rows some are stored as
-    StoredBlock = Union[(*get_args(BlockState), BalanceRow, ActivityRow, HistoryRow, OverdueRow)]
+    StoredBlock = Union[
+        (
+            *get_args(BlockState),
+            BalanceRow,
+            ActivityRow,
+            HistoryRow,
+            OverdueRow,
+            ScaledHistoryRow,
+            FollowUpRow,
+        )
+    ]
 
 
 def stored_block(block: BlockState) -> StoredBlock:
