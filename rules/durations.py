@@ -14,27 +14,37 @@ MICROS = dt.timedelta(microseconds=1)
 
 
 EPOCH_DAY = EPOCH.toordinal()
-#: µs of each fixed UTC offset seen (decode gives every event time one of these)
-_offsets: dict[dt.tzinfo, int] = {}
+#: for each fixed UTC offset seen (decode gives every event time one of these), what to
+#: subtract from a time's wall-clock µs, counted from the calendar's day 0, to get µs
+#: since the epoch: the epoch's own count, plus the offset
+_epoch_at: dict[dt.tzinfo | None, int] = {}
 
 
 def micros(when: dt.datetime) -> int:
     """Microseconds since the epoch, exactly (timezone-aware ``when``).
 
     Runs once per event: with a fixed offset (``datetime.timezone``, what decode gives)
-    it is plain integer arithmetic on the fields, a third cheaper than subtracting
+    it is plain integer arithmetic on the fields, the epoch and the offset folded into
+    one number per offset (one lookup, no type test), a third cheaper than subtracting
     datetimes of two time zones; any other zone (DST) takes the subtraction.
     """
+    epoch = _epoch_at.get(when.tzinfo)
+    if epoch is None:
+        return _micros_first(when)
+    return (
+        (((when.toordinal() * 24 + when.hour) * 60 + when.minute) * 60 + when.second) * 1_000_000
+        + when.microsecond
+        - epoch
+    )
+
+
+def _micros_first(when: dt.datetime) -> int:
+    """:func:`micros` for a zone not seen yet, or not a fixed offset (never kept)."""
     zone = when.tzinfo
     if type(zone) is not dt.timezone:
         return (when - EPOCH) // MICROS
-    offset = _offsets.get(zone)
-    if offset is None:
-        offset = _offsets[zone] = zone.utcoffset(None) // MICROS
-    seconds = (
-        (when.toordinal() - EPOCH_DAY) * 86_400 + when.hour * 3_600 + when.minute * 60 + when.second
-    )
-    return seconds * 1_000_000 + when.microsecond - offset
+    _epoch_at[zone] = EPOCH_DAY * 86_400_000_000 + zone.utcoffset(None) // MICROS
+    return micros(when)
 
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
