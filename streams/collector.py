@@ -21,6 +21,25 @@ thresholds walk the long-lived heap again and again:
 The engine's work per event creates no reference cycles that would wait longer for a
 collection (its states are trees); containers still die by reference counting as they
 always did. The older generations keep their thresholds.
+
+Why a worker freezes its states. A full collection still walks every object it tracks,
+and a worker's states are most of them: 100,000 customers' states in memory are ~1.7
+million objects, and one full collection over them took 1.2-1.6 s (load 2-3 on 2 cores),
+the loop and every event fetched meanwhile waiting. It comes back whenever the objects
+promoted since the last one reach a quarter of the old generation, and grows with the
+customers. So after each assignment's restore and each completed checkpoint the worker
+collects what died since the last time, then moves every object alive to CPython's
+permanent generation (:func:`freeze_survivors`, ``gc.freeze``), which no collection
+walks: each collection then sees only what survived since the last checkpoint (on the
+worker bench 20-50 ms, every checkpoint; the 100,000 customers' full collection after a
+freeze: under 1 ms); the first one after a restore walks the restored states once (for
+those 100,000, beside ~6 s of decoding). Frozen objects are still freed by reference
+counting (a state replaced, a partition revoked); only a reference cycle frozen while
+alive and dropped later is never collected (the compiled rule set a reload replaces may
+hold some, once per reload). On the worker bench, nothing frozen was garbage at the end
+of a run (an unfreeze and a full collection found 0 unreachable objects, against 1,598
+garbage objects awaiting a full collection without freezing), and CPU per event and the
+produce-to-alert p99 did not move beyond the machine's noise.
 """
 
 from __future__ import annotations
@@ -29,7 +48,12 @@ import gc
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-__all__ = ["YOUNG_THRESHOLD", "fewer_young_collections", "tune_for_many_states"]
+__all__ = [
+    "YOUNG_THRESHOLD",
+    "fewer_young_collections",
+    "freeze_survivors",
+    "tune_for_many_states",
+]
 
 #: net container allocations between two young collections (CPython's default is 700)
 YOUNG_THRESHOLD = 50_000
@@ -51,3 +75,11 @@ def fewer_young_collections() -> Iterator[None]:
         yield
     finally:
         gc.set_threshold(*before)
+
+
+def freeze_survivors() -> None:
+    """Collect what died since the last call, then move every object alive out of the
+    collectors' sight (``gc.freeze``): a worker's call after a restore and after each
+    checkpoint, so no collection walks its customers' states again."""
+    gc.collect()
+    gc.freeze()

@@ -64,7 +64,7 @@ from churnwatch.notifiers.directory import InMemoryDirectory
 from churnwatch.rules.engine import Engine
 from churnwatch.schemas.models import Alert
 from churnwatch.schemas.store import AlertStore
-from churnwatch.streams.collector import tune_for_many_states
+from churnwatch.streams.collector import freeze_survivors, tune_for_many_states
 from churnwatch.streams.config import Config
 from churnwatch.streams.kafka import aiokafka_options
 from churnwatch.streams.replay.driver import AlertSink, wall_clock
@@ -118,6 +118,7 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
             worker.checkpoints.keep_only(set(assigned))
             worker.order.assign(assigned)
             worker.batches.rebuild_timers()
+            freeze_survivors()
         worker.observe.assigned(len(assigned))
         log.info("assigned partitions %s", sorted(partitions))
 
@@ -308,8 +309,7 @@ class Worker:
                     self.observe.metrics.task_waited(waited)
                 if not checkpoints.in_progress and time.monotonic() >= next_checkpoint:
                     checkpoints.begin()
-                # a slice of the checkpoint: a share of the turn, so a live stream's events
-                # wait little for it and a backlog's checkpoint keeps pace (checkpoint.py)
+                # a checkpoint slice: a share of the turn, at least a few ms (checkpoint.py)
                 budget = max(
                     CHECKPOINT_SLICE_SECONDS, (time.perf_counter() - turn) * CHECKPOINT_SHARE
                 )
@@ -318,6 +318,7 @@ class Worker:
                 ):
                     self.stats.checkpoints = checkpoints.completed
                     next_checkpoint = time.monotonic() + interval
+                    freeze_survivors()  # no collection walks the states (streams/collector.py)
 
     async def _lags(self) -> tuple[dict[Any, int | None], bool, dict[Any, float]]:
         """Records on the broker beyond what was fetched, for each partition with an empty

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 from churnwatch.streams.collector import (
     YOUNG_THRESHOLD,
     fewer_young_collections,
+    freeze_survivors,
     tune_for_many_states,
 )
 from churnwatch.streams.config import load_config
@@ -57,3 +59,45 @@ worker: {{state_store: "memory://"}}
     )
     Worker(load_config(path, environ={}))
     assert gc.get_threshold() == (YOUNG_THRESHOLD, 10, 10)
+
+
+class _Node:
+    """A container that can be put in a reference cycle and watched through a weakref."""
+
+    def __init__(self) -> None:
+        self.other: object = None
+
+
+@pytest.fixture
+def unfrozen() -> Iterator[None]:
+    """Objects this test froze go back to the collector's sight afterwards."""
+    yield
+    gc.unfreeze()
+
+
+@pytest.mark.usefixtures("unfrozen")
+def test_a_cycle_already_dead_is_collected_before_the_survivors_are_frozen() -> None:
+    """A worker's freeze keeps no garbage: what died since the last one is collected
+    first, and only what is alive leaves the collectors' sight."""
+    dead, alive = _Node(), _Node()
+    dead.other = dead  # a cycle only a collection frees
+    alive.other = alive
+    dead_ref, alive_ref = weakref.ref(dead), weakref.ref(alive)
+    del dead
+    before = gc.get_freeze_count()
+    freeze_survivors()
+    assert dead_ref() is None
+    assert alive_ref() is alive
+    assert gc.get_freeze_count() > before
+    assert not any(o is alive for o in gc.get_objects())  # no collection walks it now
+
+
+@pytest.mark.usefixtures("unfrozen")
+def test_a_frozen_state_replaced_is_still_freed_by_reference_counting() -> None:
+    """States are plain containers: the one a customer's next event replaces, or a revoked
+    partition's, is freed when dropped, frozen or not."""
+    states = {"cu1": _Node()}
+    replaced = weakref.ref(states["cu1"])
+    freeze_survivors()
+    states["cu1"] = _Node()
+    assert replaced() is None
