@@ -109,27 +109,27 @@ def posting_event(raw: bytes, posting: Posting, limits: Limits) -> TransactionEv
     """The event the exact path would give for ``raw``, or None to take the exact path.
 
     None is no verdict: the message may be fine in a form this does not read (escapes,
-    whitespace, extra fields, a plain amount written ``"007"``) or refused for a reason
-    the exact path words.
+    whitespace before a colon, extra fields) or refused for a reason the exact path words.
 
-    Keys: without a backslash, every quote in ``raw`` delimits a string, and without a raw
-    tab or line break, or a quote followed by a space, every key's closing quote is
-    followed by its colon: so ``raw`` holds at least as many ``":`` as keys, in all its
-    objects. Each key counted here (the tag, the required fields, each optional field and
-    counterparty field that is not UNSET) is a key of its own object, under a name that
-    object has at least once. The two counts are equal only when every one of those keys
-    is written once and the message has no other key: then no object repeats one, and
-    the message is two objects deep (no contract field but counterparty holds an object
-    or an array), which is why decode measures the nesting only on the exact path.
+    Keys: without a backslash, every quote in ``raw`` delimits a string, and when no quote
+    is followed by whitespace (a space, tab, line feed or carriage return; the line break
+    that ends a JSON line follows none), every key's closing quote is followed by its
+    colon: so ``raw`` holds at least as many ``":`` as keys, in all its objects. Each key
+    counted here (the tag, the required fields, each optional field and counterparty
+    field that is not UNSET) is a key of its own object, under a name that object has at
+    least once. The two counts are equal only when every one of those keys is written
+    once and the message has no other key: then no object repeats one, and the message
+    is two objects deep (no contract field but counterparty holds an object or an
+    array), which is why decode measures the nesting only on the exact path.
     """
     if (
         BACKSLASH in raw
-        or LINE_FEED in raw
-        or TAB in raw
-        or CARRIAGE_RETURN in raw
         or (SPACE in raw and raw.find(b'" ') >= 0)
+        or (LINE_FEED in raw and raw.find(b'"\n') >= 0)
+        or (TAB in raw and raw.find(b'"\t') >= 0)
+        or (CARRIAGE_RETURN in raw and raw.find(b'"\r') >= 0)
     ):
-        return None
+        return None  # (each whitespace byte sought first, alone: that is a memchr)
     occurred_at = posting.occurred_at
     if not FIRST_YEAR <= occurred_at.year <= LAST_YEAR:
         return None

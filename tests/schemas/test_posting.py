@@ -79,6 +79,21 @@ class TestOneParse:
         event = one_parse(raw)
         assert event is not None and event == decode_exact(raw)
 
+    @pytest.mark.parametrize(
+        "raw",
+        [
+            encode(transaction()) + b"\n",
+            encode(transaction()) + b"\r\n",
+            encode(transaction()).replace(b",", b",\n\t"),
+        ],
+        ids=["line", "crlf-line", "breaks-after-commas"],
+    )
+    def test_whitespace_that_follows_no_quote(self, raw: bytes) -> None:
+        """A JSON line's own line break, or breaks after commas, leave every colon after
+        its key's quote: the one parse reads them."""
+        event = one_parse(raw)
+        assert event is not None and event == decode_exact(raw)
+
     def test_money_written_as_numbers(self) -> None:
         """A JSON number is read digit for digit, as the typed parse reads it."""
         raw = encode(transaction(amount=Decimal("12.30"), balance_after=Decimal("100")))
@@ -93,7 +108,9 @@ class TestLeftToTheExactPath:
         [
             encode(transaction(description='say "hi"')),  # an escape
             json.dumps(transaction(), separators=(", ", " : ")).encode(),  # before a colon
-            encode(transaction()).replace(b",", b",\n"),  # line breaks between fields
+            encode(transaction()).replace(b'":', b'"\n:'),  # a line break before a colon
+            encode(transaction()).replace(b'":', b'"\t:'),  # a tab before a colon
+            encode(transaction()).replace(b'":', b'"\r\n:'),
             encode(transaction(note="vip")),  # a field the contract does not know
             encode(transaction(counterparty={"bank": "X", "swift": "ABCD"})),
             encode(transaction(meta={"amount": "1e9"})),
@@ -103,6 +120,8 @@ class TestLeftToTheExactPath:
             "escape",
             "spaces",
             "line-breaks",
+            "tabs",
+            "carriage-returns",
             "extra",
             "extra-in-counterparty",
             "extra-object",
