@@ -5,13 +5,13 @@ restores."""
 from __future__ import annotations
 
 import asyncio
-import uuid
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from churnwatch.rules.state import CustomerState
 from churnwatch.streams.worker.changelog import ChangelogState
+
+from .topics import new_topic
 
 PARTITIONS = 3
 
@@ -21,13 +21,7 @@ async def _write_then_restore(
 ) -> tuple[int, int, dict[int, dict[str, CustomerState]]]:
     """Write every state of ``written`` as one checkpoint would; then a new owner restores
     the partitions. Returns the records sent, the delivery futures, and what it restored."""
-    topic = f"state-{uuid.uuid4().hex[:8]}"
-    admin = AIOKafkaAdminClient(bootstrap_servers=servers)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(topic, PARTITIONS, 1)])
-    finally:
-        await admin.close()
+    topic = await new_topic(servers, "state", PARTITIONS)
     options = {"bootstrap_servers": servers}
     writer = ChangelogState(topic, options)
     writer.partitions = {p: dict(states) for p, states in written.items()}

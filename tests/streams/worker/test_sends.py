@@ -5,13 +5,13 @@ futures the checkpoint awaits."""
 from __future__ import annotations
 
 import asyncio
-import uuid
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from churnwatch.streams.kafka import partition_for
 from churnwatch.streams.worker.sends import KeyedBatches
+
+from .topics import new_topic
 
 PARTITIONS = 4
 
@@ -21,13 +21,7 @@ async def _send_and_read(
 ) -> tuple[int, dict[int, list[tuple[bytes, bytes]]]]:
     """Send ``records`` through KeyedBatches; the batches submitted and what each
     partition holds afterwards, in offset order."""
-    topic = f"alerts-{uuid.uuid4().hex[:8]}"
-    admin = AIOKafkaAdminClient(bootstrap_servers=servers)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(topic, PARTITIONS, 1)])
-    finally:
-        await admin.close()
+    topic = await new_topic(servers, "alerts", PARTITIONS)
     producer = AIOKafkaProducer(bootstrap_servers=servers, acks="all")
     await producer.start()
     try:
