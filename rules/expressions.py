@@ -28,11 +28,12 @@ from __future__ import annotations
 
 import ast
 import difflib
-import operator
+import weakref
 from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
+from churnwatch.rules.condition_runtime import HELPERS
 from churnwatch.rules.exceptions import ExpressionError
 
 __all__ = [
@@ -42,6 +43,7 @@ __all__ = [
     "CompiledCondition",
     "FieldCatalog",
     "compile_condition",
+    "condition_body",
     "parse_condition",
 ]
 
@@ -382,53 +384,6 @@ def _refuse_text(node: ast.expr, message: str) -> None:
         raise ExpressionError(message, node.col_offset)
 
 
-def _unknown_on_error(function: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
-    """``function`` made total: None in, a division by zero or a type clash gives None."""
-
-    def apply(left: Any, right: Any) -> Any:
-        if left is None or right is None:
-            return None
-        try:
-            return function(left, right)
-        except (TypeError, ArithmeticError):
-            return None
-
-    return apply
-
-
-def _neg(value: Any) -> Any:
-    if value is None:
-        return None
-    try:
-        return -value
-    except TypeError:
-        return None
-
-
-def _contains(item: Any, container: Any, negate: bool) -> bool:
-    """``item in container`` (or ``not in``), false when the container is unknown or not one."""
-    if container is None:
-        return False
-    try:
-        found = item in container
-    except TypeError:
-        return False
-    return not found if negate else found
-
-
-def _type(event: Any) -> str:
-    return str(event.__struct_config__.tag)
-
-
-def _get(root: Any, path: tuple[str, ...]) -> Any:
-    value = root
-    for part in path:
-        if value is None:
-            return None
-        value = getattr(value, part, None)
-    return value
-
-
 def compile_condition(
     text: str, catalog: FieldCatalog, predicates: Mapping[str, str] | None = None
 ) -> CompiledCondition:
@@ -440,15 +395,22 @@ def compile_condition(
     code = compile(f"lambda e, c: {source}", "<condition>", "eval")
     namespace = {
         **{f"_k{index}": value for index, value in enumerate(constants)},
-        "_get": _get,
-        "_type": _type,
-        "_neg": _neg,
-        "_contains": _contains,
-        "_add": _unknown_on_error(operator.add),
-        "_sub": _unknown_on_error(operator.sub),
-        "_mul": _unknown_on_error(operator.mul),
-        "_div": _unknown_on_error(operator.truediv),
+        **HELPERS,
         "__builtins__": {},
     }
     function: CompiledCondition = eval(code, namespace)  # the source was built from a whitelist
+    _bodies[function] = (source, namespace)
     return function
+
+
+#: each compiled condition's expression and the names it reads (rules/inlining.py writes
+#: it into a rule step's code); weak: a reloaded pack's conditions leave with it
+_bodies: weakref.WeakKeyDictionary[CompiledCondition, tuple[str, dict[str, object]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def condition_body(condition: CompiledCondition) -> tuple[str, Mapping[str, object]] | None:
+    """The expression ``condition`` evaluates, over ``e`` and ``c``, and the names it
+    reads; None for a condition this module did not compile."""
+    return _bodies.get(condition)

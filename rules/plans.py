@@ -6,10 +6,12 @@ for each rule, the unpacking of its parts, tests whose answer is known when the 
 are loaded (does the block see unmatched events? does it keep a state? timers?) and
 attribute reads of bound methods; on a posting that was a third of the engine's own
 time. The function generated here has those answers written in: straight-line code per
-rule that calls the rule's compiled ``match`` and its block's ``on_event``, nothing
-else. Its text is built only from this module's templates and numbered names (rule ids
-and every callable are globals of the function, never spliced into the source), so a
-rule file cannot put code into it.
+rule that evaluates the rule's ``match`` and calls its block's ``on_event``, nothing
+else. Its text is built only from this module's templates, numbered names (rule ids and
+every callable are globals of the function, never spliced into the source) and the
+conditions' expressions as rules/expressions.py compiled them from its whitelist, each
+re-read as one expression (rules/inlining.py), so a rule file cannot put code into it.
+A condition with one answer for every event of the type is not asked at all.
 
 The function appends ``(rule, firing)`` for each block that fired, in rule order, and
 returns whether a timed block's next due time moved. Cooldowns, alerts and the score
@@ -27,6 +29,7 @@ from churnwatch.rules.blocks import Firing, FollowUpBlock, TimedBlock
 from churnwatch.rules.compiled import CompiledRule
 from churnwatch.rules.exceptions import RuleFailure
 from churnwatch.rules.expressions import CompiledCondition
+from churnwatch.rules.inlining import NOT_CONSTANT, constant_value, inline
 
 __all__ = ["Fired", "RuleStep", "compile_step"]
 
@@ -55,7 +58,7 @@ def compile_step(rules: tuple[CompiledRule, ...], type_name: str, event_class: t
     }
     for index, rule in enumerate(rules):
         lines += _rule_lines(index, rule, type_name, event_class, namespace)
-    if not rules:
+    if lines[-1] == "    try:":  # no rule, or none that can see an event of this type
         lines.append("        pass")
     lines += [
         "    except Exception as exc:  # the event fails, not the stream (rules/isolation.py)",
@@ -81,23 +84,35 @@ def _rule_lines(
     block = rule.block
     namespace[f"rule{i}"] = rule
     namespace[f"id{i}"] = rule.id
-    namespace[f"match{i}"] = rule.match_by_type.get(type_name, rule.match)
     namespace[f"on_event{i}"] = block.on_event
+    match = _condition(rule.match_by_type.get(type_name, rule.match), f"match{i}", namespace)
+    unmatched = _sees_unmatched(rule, event_class)
+    sees = (
+        unmatched if isinstance(unmatched, bool) else _condition(unmatched, f"sees{i}", namespace)
+    )
+    if match is False and sees is False:
+        return []  # the rule never sees an event of this type
     lines = [f"        stage = id{i}"]
-    sees = _sees_unmatched(rule, event_class)
     body = "        "
-    if sees is False:
-        lines.append(f"        if match{i}(event, customer):")
+    if match is True:
+        lines.append("        matched = True")
+    elif match is False:
+        if sees is True:
+            lines.append("        matched = False")
+        else:
+            lines += [f"        if {sees}:", "            matched = False"]
+            body = "            "
+    elif sees is False:
+        lines.append(f"        if {match}:")
         lines.append("            matched = True")
         body = "            "
     elif sees is True:
-        lines.append(f"        matched = True if match{i}(event, customer) else False")
+        lines.append(f"        matched = True if {match} else False")
     else:
-        namespace[f"sees{i}"] = sees
         lines += [
-            f"        if match{i}(event, customer):",
+            f"        if {match}:",
             "            matched = True",
-            f"        elif sees{i}(event, customer):",
+            f"        elif {sees}:",
             "            matched = False",
             "        else:",
             "            matched = None",
@@ -131,6 +146,19 @@ def _rule_lines(
         f"{body}    fired.append((rule{i}, firing))",
     ]
     return lines
+
+
+def _condition(condition: CompiledCondition, name: str, namespace: dict[str, object]) -> str | bool:
+    """``condition`` in the step's code: its answer when that is one for every event,
+    else its expression written in (rules/inlining.py), else a call of it as ``name``."""
+    value = constant_value(condition)
+    if value is not NOT_CONSTANT:
+        return bool(value)
+    written = inline(condition, name, namespace)
+    if written is not None:
+        return written
+    namespace[name] = condition
+    return f"{name}(event, customer)"
 
 
 def _sees_unmatched(rule: CompiledRule, event_class: type) -> bool | CompiledCondition:
