@@ -37,6 +37,7 @@ from zoneinfo import ZoneInfo
 import msgspec
 
 from churnwatch.notifiers.directory import InMemoryDirectory
+from churnwatch.rules import DEFAULT_TIMEZONE
 from churnwatch.rules.engine import Engine
 from churnwatch.rules.loader import RuleSet
 from churnwatch.rules.texts import pick
@@ -60,7 +61,6 @@ __all__ = [
 
 #: every alert of a backtest is stamped ``detected_at`` with this instant, so two runs agree
 FIXED_CLOCK = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
-DEFAULT_TIMEZONE = "Asia/Shanghai"
 #: facts shown with each example, at most
 EXAMPLE_FACTS = 5
 
