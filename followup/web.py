@@ -15,14 +15,15 @@ Routes:
 
 A refused link, form or webhook answers 403 and is counted by reason. The page's forms
 carry a CSRF token bound to the link and to a random cookie of the browser (signed
-double submit), so a page elsewhere cannot post on a manager's behalf.
+double submit), so a page elsewhere cannot post on a manager's behalf. Twilio's two
+webhooks are :mod:`churnwatch.followup.twilio_webhooks`; the headers every answer carries
+and the token-free access log, :mod:`churnwatch.followup.hardening`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-import re
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,36 +31,32 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from starlette.applications import Starlette
-from starlette.datastructures import MutableHeaders
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
-from twilio.request_validator import RequestValidator
-from twilio.twiml.messaging_response import MessagingResponse
 
-from churnwatch.followup import customer_page, inbound, score_page
+from churnwatch.followup import customer_page, score_page
 from churnwatch.followup.exceptions import AccessDenied, FollowUpError, LinkRefused
+from churnwatch.followup.hardening import SecurityHeaders, redact_access_log
 from churnwatch.followup.i18n import choose_language, person_language
 from churnwatch.followup.morning_page import MorningPageParts, morning_handler
 from churnwatch.followup.pages import render_page
 from churnwatch.followup.report import MAX_REPORT_DAYS, build_report
 from churnwatch.followup.report_render import ReportNames, render_html
-from churnwatch.followup.sms import handle_reply
 from churnwatch.followup.store import OUTCOMES, FollowUp, FollowUpStore, parse_amount
 from churnwatch.followup.tokens import REPORT_SCOPE, LinkClaims, LinkSigner, short_ref
+from churnwatch.followup.twilio_webhooks import twilio_routes
 from churnwatch.metrics import Metrics
 from churnwatch.notifiers.filters import date_long, local_time, money
 from churnwatch.notifiers.masking import mask_digits
 from churnwatch.notifiers.rendering import RenderContext
-from churnwatch.notifiers.status_callbacks import apply_status
 from churnwatch.notifiers.templates import TemplateBook
 from churnwatch.rules.loader import RuleSet
 from churnwatch.rules.texts import RuleTexts, Words
 from churnwatch.schemas.models import Alert
 
-__all__ = ["REPORT_SCOPE", "WebSettings", "create_app", "redact"]
+__all__ = ["REPORT_SCOPE", "WebSettings", "create_app"]
 
 log = logging.getLogger("churnwatch.web")
 SESSION_COOKIE = "cw_session"
@@ -88,7 +85,7 @@ def create_app(settings: WebSettings) -> Starlette:
     zone = ZoneInfo(settings.timezone)
     #: TLS usually ends at a proxy: the public URL, not the request, says if it is https
     secure_cookie = (settings.public_url or "").lower().startswith("https://")
-    _redact_access_log()
+    redact_access_log()
 
     def local(value: dt.datetime | None, language: str) -> str:
         return local_time(value.astimezone(zone), language) if value else "-"
@@ -239,60 +236,6 @@ def create_app(settings: WebSettings) -> Starlette:
         target = f"{request.url.path}?saved=1" + (f"&lang={lang}" if lang else "")
         return RedirectResponse(target, status_code=303)
 
-    async def signed_by_twilio(request: Request) -> dict[str, str] | None:
-        """The form fields when Twilio's signature over them is right; None (counted) if not."""
-        form = await request.form()
-        params = {k: str(v) for k, v in form.items()}
-        url = (
-            settings.public_url.rstrip("/") + request.url.path
-            if settings.public_url
-            else str(request.url)
-        )
-        signature = request.headers.get("x-twilio-signature", "")
-        token = settings.twilio_auth_token
-        if not token or not RequestValidator(token).validate(url, params, signature):
-            metrics.followup_refused_one("signature")
-            return None
-        return params
-
-    async def sms_inbound(request: Request) -> Response:
-        params = await signed_by_twilio(request)
-        if params is None:
-            return PlainTextResponse("forbidden", status_code=403)
-        sid = params.get("MessageSid", "")[:64]
-        reply = MessagingResponse()
-        if not sid:
-            return PlainTextResponse("MessageSid is missing", status_code=400)
-        earlier = inbound.claim(store.engine, sid, settings.clock())
-        if earlier is not None:  # Twilio's retry, or a replay: answered once, acted on once
-            metrics.followup_refused_one("repeated")
-            reply.message(earlier)
-            return Response(str(reply), media_type="application/xml")
-        result = handle_reply(
-            store, params.get("From", ""), params.get("Body", ""), settings.clock()
-        )
-        inbound.record_answer(store.engine, sid, result.answer)
-        if result.action:
-            metrics.followup_action(result.action, "sms")
-        reply.message(result.answer)
-        return Response(str(reply), media_type="application/xml")
-
-    async def sms_status(request: Request) -> Response:
-        """Twilio's delivery status callback for messages we sent (signature checked)."""
-        params = await signed_by_twilio(request)
-        if params is None:
-            return PlainTextResponse("forbidden", status_code=403)
-        update = apply_status(
-            store.engine,
-            params.get("MessageSid", ""),
-            params.get("MessageStatus", ""),
-            params.get("ErrorCode"),
-            settings.clock(),
-        )
-        if update.outcome in ("retry", "failed"):
-            metrics.delivery("twilio_sms", update.outcome)
-        return PlainTextResponse(update.outcome)
-
     async def report_page(request: Request) -> Response:
         """An executive's link shows the whole bank; a branch head's, their own branch."""
         try:
@@ -345,65 +288,15 @@ def create_app(settings: WebSettings) -> Starlette:
     return Starlette(
         routes=[
             Route("/a/{token}", alert_page, methods=["GET", "POST"]),
-            Route("/sms/inbound", sms_inbound, methods=["POST"]),
-            Route("/sms/status", sms_status, methods=["POST"]),
+            *twilio_routes(
+                store, metrics, settings.twilio_auth_token, settings.public_url, settings.clock
+            ),
             Route("/report/{token}", report_page, methods=["GET"]),
             Route("/m/{token}", morning_handler(_morning_parts(settings), refuse), methods=["GET"]),
             Route("/healthz", healthz, methods=["GET"]),
         ],
-        middleware=[Middleware(_SecurityHeaders)],
+        middleware=[Middleware(SecurityHeaders)],
     )
-
-
-#: the pages are server-rendered with inline styles and SVG and no script at all
-CONTENT_SECURITY_POLICY = (
-    "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; "
-    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
-)
-_TOKEN_IN_PATH = re.compile(r"(/(?:a|report|m)/)[^/?#\s\"]+")
-
-
-class _SecurityHeaders:
-    """Adds the Content-Security-Policy and nosniff headers to every response."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        async def with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
-                headers.setdefault("X-Content-Type-Options", "nosniff")
-            await send(message)
-
-        await self.app(scope, receive, with_headers)
-
-
-class _RedactTokens(logging.Filter):
-    """Access-log lines show ``/a/…`` instead of the link token: a token opens a page."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.args, tuple):
-            record.args = tuple(
-                _TOKEN_IN_PATH.sub(r"\1…", arg) if isinstance(arg, str) else arg
-                for arg in record.args
-            )
-        if isinstance(record.msg, str):
-            record.msg = _TOKEN_IN_PATH.sub(r"\1…", record.msg)
-        return True
-
-
-def redact(text: str) -> str:
-    """``text`` with any link token in a path replaced by an ellipsis."""
-    return _TOKEN_IN_PATH.sub(r"\1…", text)
-
-
-def _redact_access_log() -> None:
-    for name in ("uvicorn.access", "uvicorn.error"):
-        logger = logging.getLogger(name)
-        if not any(isinstance(f, _RedactTokens) for f in logger.filters):
-            logger.addFilter(_RedactTokens())
 
 
 def _morning_parts(settings: WebSettings) -> MorningPageParts:

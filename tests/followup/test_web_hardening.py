@@ -15,10 +15,11 @@ import pytest
 from twilio.request_validator import RequestValidator
 
 from churnwatch.followup.escalation import EscalationPolicy, Escalator
+from churnwatch.followup.hardening import CONTENT_SECURITY_POLICY
 from churnwatch.followup.store import FollowUpStore
 from churnwatch.followup.testing import FixedClock, RecordingNotify
 from churnwatch.followup.tokens import SECRET_ENV, LinkSigner, manager_link
-from churnwatch.followup.web import CONTENT_SECURITY_POLICY, REPORT_SCOPE, WebSettings, create_app
+from churnwatch.followup.web import REPORT_SCOPE, WebSettings, create_app
 
 from .conftest import add, customer, make_alert
 from .server import free_port, serve
