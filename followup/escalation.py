@@ -39,7 +39,8 @@ from sqlalchemy import and_, func, select, update
 from churnwatch.exceptions import ChurnwatchError
 from churnwatch.followup.businesstime import BusinessHours
 from churnwatch.followup.exceptions import FollowUpError
-from churnwatch.followup.store import FollowUpStore, StaffRecord
+from churnwatch.followup.staff import StaffRecord
+from churnwatch.followup.store import FollowUpStore
 from churnwatch.rules.durations import parse_duration
 from churnwatch.rules.state import CustomerProfile
 from churnwatch.rules.yamlfile import YamlSyntaxError, load_yaml, plain

@@ -36,7 +36,8 @@ from sqlalchemy import Engine, and_, select
 
 from churnwatch.followup import cases
 from churnwatch.followup.morning_config import MorningConfig, list_time
-from churnwatch.followup.store import FollowUpStore, StaffRecord
+from churnwatch.followup.staff import StaffRecord
+from churnwatch.followup.store import FollowUpStore
 from churnwatch.rules.loader import RuleSet
 from churnwatch.rules.state import CustomerProfile
 from churnwatch.schemas.models import ProductEvent

@@ -15,17 +15,16 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any, Final, Literal
 
-from sqlalchemy import Connection, Engine, and_, insert, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, and_, insert, or_, select, update
 
 from churnwatch.followup import OUTCOMES, cases
 from churnwatch.followup.exceptions import FollowUpError
+from churnwatch.followup.staff import StaffDirectory, StaffRecord
 from churnwatch.rules.state import CustomerProfile
-from churnwatch.schemas.models import Alert, StaffEvent
+from churnwatch.schemas.models import Alert
 from churnwatch.schemas.store import alert_from_row
 from churnwatch.schemas.tables import (
     alerts,
-    directory_staff,
     followup_assignees,
     followup_events,
     followups,
@@ -39,26 +38,12 @@ __all__ = [
     "FollowUp",
     "FollowUpStore",
     "HistoryItem",
-    "StaffRecord",
     "utc",
 ]
 
 Action = Literal["acknowledge", "contacted", "outcome", "note", "escalated", "opened"]
 ACTIONS: Final[tuple[str, ...]] = ("acknowledge", "contacted", "outcome", "note")
 _NOTE_LIMIT = 2000
-
-
-@dataclass(frozen=True, slots=True)
-class StaffRecord:
-    staff_id: str
-    name: str
-    phone: str
-    role: str
-    branch_id: str
-    active: bool
-    language: str | None = None
-    branch_name: str | None = None
-    im_user_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,20 +101,6 @@ class HistoryItem:
     outcome: str | None
 
 
-def _staff(row: Any) -> StaffRecord:
-    return StaffRecord(
-        row["staff_id"],
-        row["name"],
-        row["phone"],
-        row["role"],
-        row["branch_id"],
-        row["active"],
-        row["language"],
-        row["branch_name"],
-        row["im_user_id"],
-    )
-
-
 def parse_amount(text: str | None) -> Decimal | None:
     """A retained amount typed by a person (``50,000.00``); None when blank."""
     if text is None or not text.strip():
@@ -143,64 +114,12 @@ def parse_amount(text: str | None) -> Decimal | None:
     return value
 
 
-class FollowUpStore:
-    """Follow-up state and the staff directory, in the alert store's database."""
+class FollowUpStore(StaffDirectory):
+    """Follow-up state and the staff directory, in the alert store's database.
 
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-
-    # --- staff directory -------------------------------------------------------------
-    def put_staff(self, staff: StaffEvent, now: dt.datetime) -> None:
-        """Insert or replace a staff record (the staff topic is an upsert)."""
-        now = utc(now)
-        values = {
-            "name": staff.name,
-            "phone": staff.phone,
-            "role": staff.role,
-            "branch_id": staff.branch_id,
-            "active": staff.active,
-            "updated_at": now,
-            "language": staff.language,
-            "branch_name": staff.branch_name,
-            "im_user_id": staff.im_user_id,
-        }
-        dialect = self.engine.dialect.name
-        if dialect in ("postgresql", "sqlite"):
-            # one statement: two workers syncing the same staff member at once cannot
-            # both find no row and both insert it (a duplicate-key error stopped a worker)
-            upsert = (postgresql if dialect == "postgresql" else sqlite).insert(directory_staff)
-            with self.engine.begin() as conn:
-                conn.execute(
-                    upsert.values(staff_id=staff.staff_id, **values).on_conflict_do_update(
-                        index_elements=["staff_id"], set_=values
-                    )
-                )
-            return
-        with self.engine.begin() as conn:
-            changed = conn.execute(
-                update(directory_staff)
-                .where(directory_staff.c.staff_id == staff.staff_id)
-                .values(**values)
-            ).rowcount
-            if not changed:
-                conn.execute(insert(directory_staff).values(staff_id=staff.staff_id, **values))
-
-    def staff(self, staff_id: str) -> StaffRecord | None:
-        with self.engine.connect() as conn:
-            row = conn.execute(
-                select(directory_staff).where(directory_staff.c.staff_id == staff_id)
-            ).first()
-        return _staff(row._mapping) if row else None
-
-    def staff_by_phone(self, phone: str) -> StaffRecord | None:
-        """The active staff member with this phone number (E.164), if exactly one."""
-        with self.engine.connect() as conn:
-            rows = conn.execute(
-                select(directory_staff).where(
-                    directory_staff.c.phone == phone, directory_staff.c.active.is_(True)
-                )
-            ).all()
-        return _staff(rows[0]._mapping) if len(rows) == 1 else None
+    The directory's reads and writes are :class:`~churnwatch.followup.staff.StaffDirectory`'s;
+    seeing an alert (``can_see``) and acting on one need both.
+    """
 
     def resolve(self, reference: str) -> str:
         """The alert id a person means: a full id, or the six-character reference they see.
@@ -225,29 +144,6 @@ class FollowUpStore:
         raise FollowUpError(
             f"{len(found)} alerts share the reference {text}; give the full alert id"
         )
-
-    def branch_names(self) -> dict[str, str]:
-        """Branch id -> the name its staff records give it (for reports and pages)."""
-        query = select(directory_staff.c.branch_id, directory_staff.c.branch_name).where(
-            directory_staff.c.branch_name.is_not(None)
-        )
-        with self.engine.connect() as conn:
-            return {r.branch_id: r.branch_name for r in conn.execute(query)}
-
-    def staff_names(self) -> dict[str, str]:
-        with self.engine.connect() as conn:
-            rows = conn.execute(select(directory_staff.c.staff_id, directory_staff.c.name))
-            return {r.staff_id: r.name for r in rows}
-
-    def staff_with_role(self, role: str, branch_id: str | None = None) -> list[StaffRecord]:
-        query = select(directory_staff).where(
-            directory_staff.c.role == role, directory_staff.c.active.is_(True)
-        )
-        if branch_id is not None:
-            query = query.where(directory_staff.c.branch_id == branch_id)
-        with self.engine.connect() as conn:
-            rows = conn.execute(query.order_by(directory_staff.c.staff_id)).all()
-        return [_staff(r._mapping) for r in rows]
 
     # --- opening ---------------------------------------------------------------------
     def open(
