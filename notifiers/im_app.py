@@ -16,21 +16,26 @@ same person (WeCom within ``duplicate_check_interval``, DingTalk within the day)
 Classification, as for every channel: busy (-1) and rate limits are retryable; an unknown
 recipient and everything else are permanent. Error text never carries the secret or the
 token (both travel in the URL, so the transport's own message is never quoted).
+
+httpx is imported when a notifier is built and calls its peer, not with this module: the
+channels' settings (what checking a rule pack validates) need none of it.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-import httpx
 import msgspec
 
 from churnwatch.notifiers.access_token import CachedToken
 from churnwatch.notifiers.exceptions import DeliveryFailed, Reason
 from churnwatch.notifiers.http_status import classify_status
 from churnwatch.notifiers.protocol import Message, Receipt
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["ImAppNotifier", "split_text"]
 
@@ -57,6 +62,8 @@ class ImAppNotifier(ABC):
     def __init__(
         self, base_url: str, timeout: float, *, transport: httpx.BaseTransport | None = None
     ) -> None:
+        import httpx
+
         self.client = httpx.Client(
             base_url=base_url.rstrip("/"),
             timeout=timeout,
@@ -132,6 +139,8 @@ class ImAppNotifier(ABC):
         return str(answer["access_token"]), float(answer.get("expires_in", 7200))
 
     def _call(self, method: str, path: str, **options: Any) -> Mapping[str, Any]:
+        import httpx
+
         try:
             response = self.client.request(method, path, **options)
         except httpx.TimeoutException as exc:

@@ -16,15 +16,17 @@ anything else are permanent.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 import msgspec
 
 from churnwatch.notifiers.im_app import ImAppNotifier
 from churnwatch.notifiers.protocol import Channel, Message
 from churnwatch.notifiers.secrets import Secret, read_secret
 from churnwatch.notifiers.settings import channel_settings
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["CHANNEL", "DingtalkWorkConfig", "DingtalkWorkNotifier"]
 

@@ -11,26 +11,28 @@ has no timeout, so we set one; its ``max_retries`` does not retry 429, so we lea
 retries to churnwatch's retry stage; the Messages API has no idempotency key, so the
 outbox is what keeps a message from going out twice. Error text carries Twilio's error
 code but never the server's message, which quotes the phone number.
+
+The SDK (and requests under it) is imported when a notifier is built and sends, not with
+this module: checking a rule pack or listing the channels reads only the settings.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
-import requests
-from twilio.base.exceptions import TwilioException, TwilioRestException
-from twilio.http.http_client import TwilioHttpClient
-from twilio.http.response import Response
-from twilio.rest import Client
 
 from churnwatch.notifiers.exceptions import ConfigError, DeliveryFailed, Reason
 from churnwatch.notifiers.http_status import classify_status
 from churnwatch.notifiers.protocol import Channel, Message, Receipt
 from churnwatch.notifiers.secrets import Secret, read_secret
 from churnwatch.notifiers.settings import channel_settings
+
+if TYPE_CHECKING:
+    from twilio.base.exceptions import TwilioRestException
+    from twilio.http.http_client import TwilioHttpClient
 
 __all__ = ["CHANNEL", "PERMANENT_CODES", "TwilioConfig", "TwilioSmsNotifier"]
 
@@ -68,17 +70,21 @@ class TwilioConfig(
             raise ValueError("`timeout` must be positive - at `$.timeout`")
 
 
-class _RebasedHttpClient(TwilioHttpClient):  # type: ignore[misc]
-    """The SDK's own HTTP client, sending to ``base_url`` instead of Twilio's host."""
+def _http_client(base_url: str | None, timeout: float) -> TwilioHttpClient:
+    """The SDK's own HTTP client with a timeout, sending to ``base_url`` (when set) instead
+    of Twilio's host. The subclass is made here, at build, as the SDK is imported only then."""
+    from twilio.http.http_client import TwilioHttpClient
+    from twilio.http.response import Response
 
-    def __init__(self, base_url: str | None, timeout: float) -> None:
-        super().__init__(timeout=timeout)
-        self.base_url = base_url.rstrip("/") if base_url else None
+    origin = base_url.rstrip("/") if base_url else None
 
-    def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Response:
-        if self.base_url is not None:
-            url = _TWILIO_ORIGIN.sub(self.base_url, url, count=1)
-        return super().request(method, url, *args, **kwargs)
+    class RebasedHttpClient(TwilioHttpClient):  # type: ignore[misc]
+        def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Response:
+            if origin is not None:
+                url = _TWILIO_ORIGIN.sub(origin, url, count=1)
+            return super().request(method, url, *args, **kwargs)
+
+    return RebasedHttpClient(timeout=timeout)
 
 
 class TwilioSmsNotifier:
@@ -87,15 +93,20 @@ class TwilioSmsNotifier:
     __slots__ = ("client", "config")
 
     def __init__(self, config: TwilioConfig) -> None:
+        from twilio.rest import Client
+
         self.config = config
         self.client = Client(
             config.account_sid,
             config.auth_token.reveal(),
-            http_client=_RebasedHttpClient(config.base_url, config.timeout),
+            http_client=_http_client(config.base_url, config.timeout),
             environment={},  # never pick up TWILIO_EDGE/REGION behind our back
         )
 
     def send(self, message: Message) -> Receipt:
+        import requests
+        from twilio.base.exceptions import TwilioException, TwilioRestException
+
         if not message.address:
             raise DeliveryFailed.permanent(Reason.INVALID_RECIPIENT, "no phone number on record")
         options: dict[str, Any] = {"to": message.address, "body": message.body}

@@ -15,6 +15,9 @@ Presets:
 Robots answer HTTP 200 with an ``errcode``; their rate-limit codes (WeCom 45009, DingTalk
 130101) are retryable, any other non-zero code is permanent. Error text never includes
 the URL (it carries the robot's key) nor the transport's own message (which quotes it).
+
+httpx is imported when a notifier is built and sends, not with this module: checking a
+rule pack or listing the channels reads only the settings (:data:`CHANNEL`).
 """
 
 from __future__ import annotations
@@ -25,9 +28,8 @@ import hmac
 import time
 import urllib.parse
 from collections.abc import Callable, Mapping
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import httpx
 import msgspec
 
 from churnwatch.notifiers.exceptions import ConfigError, DeliveryFailed, Reason
@@ -35,6 +37,9 @@ from churnwatch.notifiers.http_status import classify_status
 from churnwatch.notifiers.protocol import Channel, Message, Receipt
 from churnwatch.notifiers.secrets import Secret, read_secret
 from churnwatch.notifiers.settings import channel_settings
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["CHANNEL", "WebhookConfig", "WebhookNotifier", "sign_generic", "verify_generic"]
 
@@ -89,6 +94,8 @@ class WebhookNotifier:
         transport: httpx.BaseTransport | None = None,
         now: Callable[[], float] = time.time,
     ) -> None:
+        import httpx
+
         self.config = config
         self.now = now
         self.client = httpx.Client(
@@ -122,6 +129,8 @@ class WebhookNotifier:
         }
 
     def send(self, message: Message) -> Receipt:
+        import httpx
+
         body = msgspec.json.encode(self.payload(message))
         now = self.now()
         timestamp = str(int(now))

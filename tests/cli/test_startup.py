@@ -34,6 +34,8 @@ HEAVY = (
 )
 #: what ``rules check`` does not need: it reads the pack, it opens no store and serves nothing
 NOT_FOR_RULES_CHECK = ("sqlalchemy", "alembic", "starlette", "uvicorn", "aiokafka", "faust")
+#: what the channels send with: ``rules check`` validates their names and settings, sends nothing
+CHANNEL_LIBRARIES = ("httpx", "twilio", "requests")
 
 
 def modules_after(code: str, tmp_path: Path) -> set[str]:
@@ -63,6 +65,36 @@ def test_rules_check_opens_no_store(tmp_path: Path) -> None:
     )
     loaded = modules_after(code, tmp_path)
     assert loaded.isdisjoint(NOT_FOR_RULES_CHECK), sorted(loaded & set(NOT_FOR_RULES_CHECK))
+
+
+def test_rules_check_loads_no_channel_library(tmp_path: Path) -> None:
+    """``churnwatch rules check`` validates the routing's channels without their HTTP or SMS
+    libraries: a channel imports them when it is built to send, not when it is listed."""
+    code = (
+        "import sys\n"
+        "from churnwatch.cli.app import main\n"
+        f"sys.argv = ['churnwatch', 'rules', 'check', {str(SHIPPED_RULES)!r}]\n"
+        "try:\n    main()\nexcept SystemExit as exc:\n    assert not exc.code, exc.code\n"
+        "from churnwatch.notifiers.registry import channels\n"
+        "assert {'twilio_sms', 'webhook', 'wecom_app', 'dingtalk_work'} <= set(channels())\n"
+    )
+    loaded = modules_after(code, tmp_path)
+    assert loaded.isdisjoint(CHANNEL_LIBRARIES), sorted(loaded & set(CHANNEL_LIBRARIES))
+
+
+def test_building_a_channel_loads_what_it_sends_with(tmp_path: Path) -> None:
+    """The libraries are deferred, not gone: building the webhook and Twilio notifiers
+    imports httpx and the twilio SDK."""
+    code = (
+        "from churnwatch.notifiers.registry import build_notifiers\n"
+        "env = {'CHURNWATCH_WEBHOOK_URL': 'https://hooks.example/x',\n"
+        "       'CHURNWATCH_WEBHOOK_SECRET': 'a-secret', 'TWILIO_ACCOUNT_SID': 'AC1',\n"
+        "       'TWILIO_AUTH_TOKEN': 'a-token', 'TWILIO_FROM': '+15005550006'}\n"
+        "built = build_notifiers({'webhook', 'twilio_sms'}, {}, env)\n"
+        "assert sorted(built) == ['twilio_sms', 'webhook'], built\n"
+    )
+    loaded = modules_after(code, tmp_path)
+    assert {"httpx", "twilio", "requests"} <= loaded
 
 
 def test_help_lists_every_command_with_its_help() -> None:
