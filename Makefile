@@ -39,8 +39,14 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	@scripts/typecheck.sh
 
+## Every figure of the README's performance table, one bench after another (about a quarter
+## of an hour on a quiet machine; the store bench writes ~7 GB under $$TMPDIR and removes it).
+## Each bench alone: `.venv/bin/python bench/NAME.py --help`.
 bench: $(STAMP)
 	$(BIN)/python bench/replay_bench.py
+	$(BIN)/python bench/growth_bench.py
+	$(BIN)/python bench/store_bench.py
+	$(BIN)/python bench/worker_bench.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache var
