@@ -22,7 +22,8 @@ from churnwatch.cli.options import (
     effective_config,
 )
 from churnwatch.exceptions import ChurnwatchError
-from churnwatch.streams.config import Config, env_names, mask_text, masked
+from churnwatch.streams.config import Config, env_names
+from churnwatch.streams.masking import mask_text, masked
 
 if TYPE_CHECKING:
     from churnwatch.schemas.models import Alert

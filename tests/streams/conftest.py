@@ -281,3 +281,35 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 60, what: str = "
             return
         time.sleep(0.1)
     pytest.fail(f"timed out after {timeout}s waiting for {what}")
+
+
+#: the secrets ``config_file`` and its tests put in a config; none may ever be printed
+SECRETS = (
+    "s3cr3t-sasl",
+    "db-pa55word",
+    "hook-t0ken",
+    "ssl-keypass",
+    "tw-t0ken",
+    "smtp-pa55",
+    "wecom-app-s3cret",
+)
+
+
+@pytest.fixture
+def config_file(tmp_path: Path) -> Path:
+    path = tmp_path / "churnwatch.yaml"
+    path.write_text(
+        """
+broker:
+  url: kafka://file-broker:9092
+  security: {protocol: SASL_SSL, sasl_mechanism: SCRAM-SHA-512, sasl_username: churn}
+store: {url: "postgresql://churn:db-pa55word@db.bank:5432/alerts"}
+worker: {max_poll_records: 1000}
+notifiers:
+  twilio_sms: {account_sid: AC00000000000000000000000000000000, from: "+15005550006"}
+  webhook: {preset: wecom, url: {env: CW_TEST_HOOK_URL}}
+  wecom_app: {corp_id: ww-bank, agent_id: 1000002, secret: {env: CW_TEST_WECOM}}
+  email: {host: smtp.bank, from: cw@bank.example, username: cw, password: {env: CW_TEST_SMTP}}
+"""
+    )
+    return path
