@@ -7,9 +7,9 @@ Not a test: it prints figures. Run with ``make bench`` or::
 It generates the data set once (the same synthetic bank as ``make demo``; 5,000
 customers over 6 weeks are about 325,000 events: the replay target is set on at least
 300,000), then replays it ``--repeat`` times through the full replay path — the
-shipped rule pack and a fresh SQLite alert store each time — and reports the best run. Events per CPU
-second (``time.process_time``) is the figure to compare across machines and with
-other work running; events per wall second is printed beside it. Beside them, in the
+shipped rule pack and a fresh SQLite alert store each time — and reports the best run.
+Events per CPU second (``time.process_time``) is the figure to compare across machines
+and with other work running; events per wall second is printed beside it. Beside them, in the
 same run: the rate of ``json.loads`` and of churnwatch's own decode alone over the same
 lines (the floor no replay can beat), the replay's own figure (``events per second`` of
 its summary) and the encoded state per customer, by rule block.
