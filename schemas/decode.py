@@ -150,7 +150,8 @@ def decode_exact(
         except (msgspec.ValidationError, msgspec.DecodeError, ArithmeticError, ValueError):
             problem = explain(raw)
         else:
-            problem = screen(raw, event, limits)
+            # the typed parse skips unknown fields without reading their text as UTF-8
+            problem = screen(raw, event, limits) if _utf8(raw) else explain(raw)
             if problem is None:
                 return event
     code, reason = problem
@@ -165,6 +166,24 @@ def decode_or_raise(raw: bytes) -> Event:
     if isinstance(result, DeadLetter):
         raise DecodeFailure(result.reason, result.code)
     return result
+
+
+def _utf8(raw: bytes) -> bool:
+    """Whether ``raw`` is UTF-8 throughout, unknown fields included.
+
+    msgspec checks the text of every string it reads (strictly, as ``bytes.decode``
+    does) but skips an unknown field's value unread, so a message may parse with bytes
+    that are not UTF-8 there. Such a message is not what the contract sends and is
+    ``not_utf8`` wherever its bad byte sits; screen's own parses (keys decoded as text,
+    ``json.loads``) would otherwise raise on it.
+    """
+    if raw.isascii():
+        return True
+    try:
+        raw.decode()
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def explain(raw: bytes) -> tuple[str, str]:

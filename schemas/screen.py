@@ -234,7 +234,10 @@ def _may_repeat_keys(raw: bytes, fields: dict[str, msgspec.Raw], transaction: bo
 
 
 def _repeated_key(raw: bytes) -> str | None:
-    """The first key that appears twice in one object (exact; the slow path)."""
+    """The first key that appears twice in one object (exact; the slow path).
+
+    ``raw`` parsed with msgspec and is UTF-8 (decode checks it before screen).
+    """
     repeated: list[str] = []
 
     def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -245,7 +248,9 @@ def _repeated_key(raw: bytes) -> str | None:
             seen.add(key)
         return dict(items)
 
-    json.loads(raw, object_pairs_hook=pairs)
+    # numbers stay text: only keys matter here, and an integer longer than Python's
+    # 4,300 digits for ``int`` (msgspec skips it in an unknown field) would raise
+    json.loads(raw, object_pairs_hook=pairs, parse_int=str, parse_float=str)
     return repeated[0] if repeated else None
 
 

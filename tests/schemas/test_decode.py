@@ -247,6 +247,28 @@ class TestBadInput:
         assert letter.code == "not_utf8"
         assert f"byte {position}" in letter.reason
 
+    @pytest.mark.parametrize(
+        "extra",
+        [
+            b'"note":"caf\xe9"',
+            b'"trace":{"id":"caf\xe9"}',
+            b'"caf\xe9":1',
+            b'"trace":{"caf\xe9":1}',
+            b'"note":"\xed\xa0\x80"',  # a surrogate, which UTF-8 never encodes
+        ],
+        ids=["value", "nested-value", "key", "nested-key", "surrogate"],
+    )
+    def test_not_utf8_in_a_field_the_contract_does_not_know(self, extra: bytes) -> None:
+        """The typed parse skips unknown fields unread; their bytes are still checked."""
+        raw = encode(transaction())[:-1] + b"," + extra + b"}"
+        assert dead(raw).code == "not_utf8"
+
+    def test_a_long_integer_beside_nested_keys(self) -> None:
+        """An integer longer than Python's ``int`` reads (4,300 digits) in an unknown field
+        is accepted where its neighbours' keys are checked for repeats."""
+        extra = b',"trace":{"id":1},"serial":' + b"7" * 5000 + b"}"
+        assert isinstance(decode(encode(transaction())[:-1] + extra), TransactionEvent)
+
     @pytest.mark.parametrize("raw", [b"", b"   ", b"\n"])
     def test_empty(self, raw: bytes) -> None:
         """An empty or blank message is ``empty``."""
