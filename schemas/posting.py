@@ -30,6 +30,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from decimal import Decimal
+from typing import Literal
 
 import msgspec
 from msgspec import UNSET, UnsetType
@@ -48,6 +49,7 @@ from churnwatch.schemas.models import (
 )
 from churnwatch.schemas.screen import (
     BACKSLASH,
+    BRACKET,
     CARRIAGE_RETURN,
     FIRST_YEAR,
     LAST_YEAR,
@@ -56,6 +58,7 @@ from churnwatch.schemas.screen import (
     TAB,
     Limits,
     plain_money,
+    screen_depth,
 )
 
 __all__ = ["REQUIRED_KEYS", "Party", "Posting", "posting_event"]
@@ -71,15 +74,18 @@ class Party(msgspec.Struct, frozen=True):
     same_customer: bool | UnsetType = UNSET
 
 
-class Posting(msgspec.Struct, frozen=True, tag_field="type", tag="transaction"):
+class Posting(msgspec.Struct, frozen=True):
     """A transaction as sent: TransactionEvent's fields and types, but for three.
 
     The money is its JSON text, to be checked for plain digits before it becomes a
     Decimal; the currency is any string; an optional field is UNSET when it was not
     written, which is how its key is counted. Each is looser than the model's, so a
-    message this refuses, the model refuses too.
+    message this refuses, the model refuses too. The tag is a required field: as a
+    struct's tag, msgspec would read a posting without it (the exact path refuses it as
+    ``missing_type``, and the key count could not tell its absence from an extra field).
     """
 
+    type: Literal["transaction"]
     event_id: NonEmpty
     occurred_at: AwareDatetime
     account_id: NonEmpty
@@ -95,7 +101,13 @@ class Posting(msgspec.Struct, frozen=True, tag_field="type", tag="transaction"):
 
 
 #: the keys every posting has: its tag ``type`` and the model's required fields
-REQUIRED_KEYS = 1 + sum(field.required for field in fields(TransactionEvent))
+REQUIRED_KEYS = sum(field.required for field in fields(Posting))
+
+#: the top-level names the posting's parse reads as a value that holds no key when the
+#: posting is vouched for (money must be plain): all but counterparty
+_TYPED_NAMES = frozenset(field.name for field in fields(Posting)) - {"counterparty"}
+#: any JSON value, every string and key read as UTF-8
+_any_json = msgspec.json.Decoder()
 #: money text to Decimal, as the typed parse converts it
 _to_decimal = msgspec.json.Decoder(Decimal)
 #: the model's currency pattern, applied as msgspec applies it (``re.search``)
@@ -117,10 +129,12 @@ def posting_event(raw: bytes, posting: Posting, limits: Limits) -> TransactionEv
     colon: so ``raw`` holds at least as many ``":`` as keys, in all its objects. Each key
     counted here (the tag, the required fields, each optional field and counterparty
     field that is not UNSET) is a key of its own object, under a name that object has at
-    least once. The two counts are equal only when every one of those keys is written
-    once and the message has no other key: then no object repeats one, and the message
-    is two objects deep (no contract field but counterparty holds an object or an
-    array), which is why decode measures the nesting only on the exact path.
+    least once. The two counts are equal only when every one of those keys is
+    written once and the message has no other key: then no object repeats one, and the
+    message is two objects deep (no contract field but counterparty holds an object or
+    an array), which is why decode measures the nesting only here and on the exact path.
+    A posting with fields the contract does not know is vouched for by
+    :func:`_extras_vouched`, or left to the exact path.
     """
     if (
         BACKSLASH in raw
@@ -144,7 +158,7 @@ def posting_event(raw: bytes, posting: Posting, limits: Limits) -> TransactionEv
         return None
     party = posting.counterparty
     if party is UNSET:
-        counterparty = NO_COUNTERPARTY
+        counterparty, written = NO_COUNTERPARTY, 0
     else:
         counterparty, written = _counterparty(party)
         keys += 1 + written
@@ -153,7 +167,8 @@ def posting_event(raw: bytes, posting: Posting, limits: Limits) -> TransactionEv
         description = None
     else:
         keys += 1
-    if raw.count(b'":') != keys:
+    colons = raw.count(b'":')
+    if colons != keys and not _extras_vouched(raw, colons, written, limits.max_depth):
         return None
     amount_text, balance_text = posting.amount, posting.balance_after
     if plain(amount_text) is None or plain(balance_text) is None:
@@ -183,6 +198,51 @@ def posting_event(raw: bytes, posting: Posting, limits: Limits) -> TransactionEv
         )
     except ValueError:  # not positive: the exact path says so
         return None
+
+
+def _extras_vouched(raw: bytes, colons: int, party_keys: int, max_depth: int) -> bool:
+    """Whether a posting with more ``":`` than its contract keys is one the exact path
+    takes as it is: fields the contract does not know, each written once, nested no
+    deeper than ``max_depth``, UTF-8 throughout.
+
+    The reasoning of :func:`posting_event` holds for every object of the message: each
+    key written anywhere puts its own ``":`` in ``raw``, and an object has no more
+    distinct names than keys written. So ``colons`` is at least the number of keys
+    written, which is at least the sum of distinct names over any set of its objects;
+    equal, the objects left out hold no key and no object repeats one. The sum taken
+    first is the top's names (a parse of the whole message) and counterparty's known
+    fields, which covers flat extra fields; if that is short, every object inside an
+    extra field and counterparty is counted as well (a nested object, an unknown field
+    of counterparty). What stays short (a key written twice, a string that begins with
+    a colon, an object inside a money field) is left to the exact path.
+
+    The nesting is measured by the exact path's own test before the message is parsed
+    again; that parse reads every string and key as UTF-8 (the exact path refuses a
+    message that is not, and the typed parse skips unknown fields unread), and it
+    refuses what the exact path's ``json.loads`` could not read (a number Python cannot
+    hold), which is then no verdict either.
+    """
+    opened = raw.count(b"{")
+    if BRACKET in raw:
+        opened += raw.count(b"[")
+    if opened > max_depth and screen_depth(raw, max_depth) is not None:
+        return False
+    try:
+        message: dict[str, object] = _any_json.decode(raw)
+    except (msgspec.DecodeError, ValueError, RecursionError):
+        return False
+    names = len(message)
+    if colons == names + party_keys:
+        return True
+    stack = [message[name] for name in message.keys() - _TYPED_NAMES]
+    while stack:
+        value = stack.pop()
+        if type(value) is dict:
+            names += len(value)
+            stack.extend(value.values())
+        elif type(value) is list:
+            stack.extend(value)
+    return colons == names
 
 
 def _plain_money(currency: str) -> Callable[[bytes], re.Match[bytes] | None] | None:

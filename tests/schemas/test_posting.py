@@ -16,14 +16,20 @@ from hypothesis import strategies as st
 from churnwatch.schemas.decode import DEFAULT_LIMITS, Limits, decode, decode_exact
 from churnwatch.schemas.models import Counterparty, TransactionEvent
 from churnwatch.schemas.posting import Party, Posting, posting_event
+from churnwatch.schemas.screen import BACKSLASH
 from churnwatch.streams.synthetic.bank import DatasetSpec, generate
 
 PROPERTY = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def one_parse(raw: bytes, limits: Limits = DEFAULT_LIMITS) -> TransactionEvent | None:
-    """What the one parse makes of ``raw`` (None: it leaves ``raw`` to the exact path)."""
-    return posting_event(raw, msgspec.json.decode(raw, type=Posting), limits)
+    """What the one parse makes of ``raw`` (None: it leaves ``raw`` to the exact path,
+    as decode does when the parse itself fails)."""
+    try:
+        posting = msgspec.json.decode(raw, type=Posting)
+    except (msgspec.DecodeError, ValueError, RecursionError):
+        return None
+    return posting_event(raw, posting, limits)
 
 
 def same_answer(raw: bytes, limits: Limits = DEFAULT_LIMITS) -> None:
@@ -35,7 +41,8 @@ class TestTwin:
     def test_a_posting_has_the_models_fields_in_its_order(self) -> None:
         """A field added to the model is added to its twin, or the twin falls behind."""
         names = [field.name for field in msgspec.structs.fields(Posting)]
-        assert names == [field.name for field in msgspec.structs.fields(TransactionEvent)]
+        model = [field.name for field in msgspec.structs.fields(TransactionEvent)]
+        assert names == ["type", *model]  # the tag first, as a required field
         party = [field.name for field in msgspec.structs.fields(Party)]
         assert party == [field.name for field in msgspec.structs.fields(Counterparty)]
 
@@ -102,6 +109,43 @@ class TestOneParse:
         assert str(event.amount) == "12.30"
 
 
+class TestFieldsTheContractDoesNotKnow:
+    @pytest.mark.parametrize(
+        "message",
+        [
+            transaction(branch_code="0101", teller="T0042", serial=12345, vip=True, note=None),
+            transaction(trace={"trace_id": "4bf92f35", "span_id": "00f067aa", "sampled": True}),
+            transaction(counterparty={"bank": "X", "swift": "ICBKCNBJ"}),
+            transaction(tags=["a", "b"], empty={}, none=[], deep=[[[[[1]]]]]),
+            transaction(lines=[{"id": 1, "sku": "a"}, {"id": 2}], meta={"amount": "1e9"}),
+            transaction(rows=[[1], [2], [3], [4], [5], [6], [7], [8]]),  # more brackets than 8
+            transaction(meta={"type": "x", "amount": "ok", "counterparty": {"bank": "Y"}}),
+            transaction(note="a:b", note2="x::", 备注="中文"),
+            transaction(trace={"id": "t1"}, note={"id": "t2"}),  # one name in two objects
+            {**transaction(type=...), "type": "transaction", "note": "tag last"},
+        ],
+        ids=[
+            "flat",
+            "nested",
+            "in-counterparty",
+            "empty-and-arrays",
+            "arrays-of-objects",
+            "many-brackets",
+            "contract-names-inside",
+            "colons-and-text",
+            "a-name-in-two-objects",
+            "tag-last",
+        ],
+    )
+    def test_written_once_they_take_the_one_parse(self, message: dict[str, Any]) -> None:
+        """A bank's own fields, flat or nested, each key once in its object: one parse,
+        and the event is the exact path's (the extra fields are ignored)."""
+        raw = json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode()
+        event = one_parse(raw)
+        assert event is not None
+        assert event == decode_exact(raw)
+
+
 class TestLeftToTheExactPath:
     @pytest.mark.parametrize(
         "raw",
@@ -111,10 +155,13 @@ class TestLeftToTheExactPath:
             encode(transaction()).replace(b'":', b'"\n:'),  # a line break before a colon
             encode(transaction()).replace(b'":', b'"\t:'),  # a tab before a colon
             encode(transaction()).replace(b'":', b'"\r\n:'),
-            encode(transaction(note="vip")),  # a field the contract does not know
-            encode(transaction(counterparty={"bank": "X", "swift": "ABCD"})),
-            encode(transaction(meta={"amount": "1e9"})),
             encode(transaction(description=":colon first")),  # counts one ``":`` more
+            encode(transaction(note=":colon first")),
+            encode(transaction(note="vip", trace={"ids": ["a", "b"]})).replace(b'"vip"', b'"\xe9"'),
+            encode(transaction(trace={"id": 1}, serial=0)).replace(
+                b":0}", b":" + b"7" * 4400 + b"}"
+            ),
+            encode(transaction(amount={"value": "100.00"})),
         ],
         ids=[
             "escape",
@@ -122,16 +169,16 @@ class TestLeftToTheExactPath:
             "line-breaks",
             "tabs",
             "carriage-returns",
-            "extra",
-            "extra-in-counterparty",
-            "extra-object",
             "colon",
+            "colon-in-extra",
+            "extra-not-utf8",
+            "extra-long-integer",
+            "money-an-object",
         ],
     )
     def test_what_it_cannot_vouch_for(self, raw: bytes) -> None:
-        """Messages in another form are no verdict: the exact path decodes them."""
+        """Messages in another form are no verdict: the exact path decodes (or refuses) them."""
         assert one_parse(raw) is None
-        assert isinstance(decode(raw), TransactionEvent)
         same_answer(raw)
 
     @pytest.mark.parametrize(
@@ -144,6 +191,14 @@ class TestLeftToTheExactPath:
             (encode(transaction(balance_after="1_000")), "amount_not_plain"),
             (encode(transaction(amount="5000000000000000.00")), "amount_too_large"),
             (encode(transaction(amount="-5")), "bad_amount"),
+            (encode(transaction(type=..., note="x")), "missing_type"),  # as many keys
+            (encode(transaction(note={"id": 1})).replace(b'"id"', b'"id":0,"id"'), "duplicate_key"),
+            (encode(transaction(note="x")).replace(b'"note"', b'"note":0,"note"'), "duplicate_key"),
+            (encode(transaction(note="x")).replace(b'"x"', b'"\xe9"'), "not_utf8"),
+            (
+                encode(transaction(note="N")).replace(b'"N"', b"[" * 8 + b"1" + b"]" * 8),
+                "too_deep",
+            ),
             (encode(transaction(currency="cny")), "wrong_field"),
             (
                 encode(transaction(occurred_at="2100-01-01T00:00:00+08:00")),
@@ -226,6 +281,118 @@ class TestSameAnswer:
             raw = top.replace('"\\u0000"', twice)
         same_answer(raw.encode())
         assert decode(raw.encode()).code == "duplicate_key"  # type: ignore[union-attr]
+
+
+#: keys for extra fields: the contract's own names (at the top, in counterparty, in a
+#: nested object), and any text with quotes, colons, backslashes or non-ASCII letters
+extra_keys = st.one_of(
+    st.sampled_from(
+        [*transaction(currency="CNY", description="d"), "name", "bank", "", ":", '"', '":', "a\\"]
+    ),
+    st.text(st.characters(codec="utf-8"), max_size=4),
+)
+#: names no contract object uses
+extra_names = st.text(st.characters(codec="utf-8"), min_size=1, max_size=6).map("x-".__add__)
+scalar_texts = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.text(st.characters(codec="utf-8"), max_size=5),
+    st.sampled_from([":", '":', ":x", "\\", '"', "}", "[", "中", "😀"]),
+    st.decimals(allow_nan=False, allow_infinity=False, places=2),
+).map(lambda value: json.dumps(value, ensure_ascii=False, default=str))
+
+
+def _object_text(pairs: list[tuple[str, str]]) -> str:
+    """A JSON object written from its pairs, so a key may be written twice."""
+    written = (f"{json.dumps(key, ensure_ascii=False)}:{value}" for key, value in pairs)
+    return "{" + ",".join(written) + "}"
+
+
+#: any JSON text, keys repeated or not at any depth
+json_texts = st.recursive(
+    scalar_texts,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3).map(lambda items: "[" + ",".join(items) + "]"),
+        st.lists(st.tuples(extra_keys, inner), max_size=3).map(_object_text),
+    ),
+    max_leaves=8,
+)
+extra_fields = st.lists(st.tuples(extra_keys, json_texts), min_size=1, max_size=4)
+
+
+def _with_extras(
+    message: dict[str, Any], top: list[tuple[str, str]], party: list[tuple[str, str]], at: int
+) -> bytes:
+    """``message`` written compactly, ``top`` inserted among its fields at ``at`` and
+    ``party`` appended to its counterparty."""
+    pairs = [(key, json.dumps(value, ensure_ascii=False)) for key, value in message.items()]
+    party_pairs = [(key, json.dumps(value)) for key, value in message["counterparty"].items()]
+    pairs[pairs.index(("counterparty", json.dumps(message["counterparty"])))] = (
+        "counterparty",
+        _object_text(party_pairs + party),
+    )
+    at %= len(pairs) + 1
+    return _object_text(pairs[:at] + top + pairs[at:]).encode()
+
+
+class TestExtraFieldsSameAnswer:
+    @settings(PROPERTY)
+    @given(
+        extra_fields,
+        st.lists(st.tuples(extra_keys, json_texts), max_size=2),
+        st.integers(),
+        st.sampled_from(["type", "event_id", "description", "currency", "counterparty"]),
+    )
+    def test_any_extra_fields_anywhere(
+        self, top: list[tuple[str, str]], party: list[tuple[str, str]], at: int, drop: str
+    ) -> None:
+        """Extra fields of any JSON value, at the top and in counterparty, with any key
+        (the contract's, repeated, quoted, with colons), a contract field left out (an
+        extra may take its place in the count): decode answers as the exact path."""
+        message = transaction(description="d", currency="CNY")
+        if drop != "counterparty":  # _with_extras writes into it
+            del message[drop]
+        same_answer(_with_extras(message, top, party, at))
+
+    @settings(PROPERTY)
+    @given(st.dictionaries(extra_names, json_texts, min_size=1, max_size=4), st.integers())
+    def test_distinct_extra_names(self, extras: dict[str, str], at: int) -> None:
+        """Extra names the contract does not use, each once: the answers agree, and the one
+        parse vouches for the message whenever the key count can: no escapes, no key
+        repeated in an object, no string that starts with a colon or a space, within the
+        nesting."""
+        raw = _with_extras(transaction(), list(extras.items()), [], at)
+        same_answer(raw)
+        written, repeats, depth = _keys_written(raw)
+        plain = (
+            BACKSLASH not in raw and raw.find(b'" ') < 0
+        )  # no escape, no string opens with a space
+        if plain and not repeats and raw.count(b'":') == written and depth <= 8:
+            assert one_parse(raw) is not None
+
+
+def _keys_written(raw: bytes) -> tuple[int, bool, int]:
+    """The keys written in all of ``raw``'s objects, whether an object repeats one, and
+    how deep it nests."""
+    written = 0
+    repeats = False
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        nonlocal written, repeats
+        written += len(items)
+        repeats = repeats or len({key for key, _ in items}) < len(items)
+        return dict(items)
+
+    def depth(value: object) -> int:
+        if isinstance(value, dict):
+            return 1 + max(map(depth, value.values()), default=0)
+        if isinstance(value, list):
+            return 1 + max(map(depth, value), default=0)
+        return 0
+
+    deepest = depth(json.loads(raw, object_pairs_hook=pairs))
+    return written, repeats, deepest
 
 
 class TestNesting:
