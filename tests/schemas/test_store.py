@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
+import sqlite3
 from collections.abc import Iterator
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
 from churnwatch.schemas.exceptions import StoreError
-from churnwatch.schemas.models import Alert, DerivedOutcome, Recipient
-from churnwatch.schemas.store import AlertStore, mask_url
+from churnwatch.schemas.models import Alert, AlertScore, DerivedOutcome, Recipient
+from churnwatch.schemas.store import AlertStore, _row, mask_url
+from churnwatch.schemas.tables import alerts
 
 SHANGHAI = dt.timezone(dt.timedelta(hours=8))
 
@@ -213,3 +217,46 @@ class TestDerivedOutcomes:
         """Two outcomes of one alert in a batch store the first."""
         assert store.add_outcomes([make_outcome("al-1", "left"), make_outcome("al-1")]) == 1
         assert [o.outcome for o in store.outcomes()] == ["left"]
+
+
+def _raw_alerts(url: str) -> list[tuple[object, ...]]:
+    """The alerts table as SQLite holds it, JSON columns decoded (their spacing aside)."""
+    with sqlite3.connect(url.removeprefix("sqlite:///")) as connection:
+        rows = connection.execute("SELECT * FROM alerts ORDER BY id").fetchall()
+    return [(*row[:10], *(json.loads(text) for text in row[10:])) for row in rows]
+
+
+class TestSqliteWrites:
+    """SQLite's alerts go in on the driver's cursor, not through SQLAlchemy's executemany."""
+
+    def test_rows_hold_what_sqlalchemy_stored(self, tmp_path: Path) -> None:
+        """Times, texts and JSON columns are stored as SQLAlchemy's own insert stores them:
+        other readers (the pages, ``json_extract``, time comparisons) see no difference."""
+        score = AlertScore(points=Decimal("41.5"), half_life="P30D", band_from=Decimal("40"))
+        batch = [
+            make_alert("al-1"),
+            make_alert(
+                "al-2",
+                account_id=None,
+                title="客户资金转出 \u2028",
+                facts={"share": Decimal("0.6000"), "at": dt.datetime(2026, 3, 1, tzinfo=dt.UTC)},
+                score=score,
+            ),
+            make_alert("al-3", facts={"missing": None, "ratio": 0.25, "names": ["a", "b"]}),
+        ]
+        fast, plain = f"sqlite:///{tmp_path / 'fast.db'}", f"sqlite:///{tmp_path / 'plain.db'}"
+        with AlertStore(fast) as store:
+            assert store.add_alerts(batch) == batch
+        with AlertStore(plain) as store, store.engine.begin() as connection:
+            connection.execute(sa.insert(alerts), [_row(alert) for alert in batch])
+        assert _raw_alerts(fast) == _raw_alerts(plain)
+
+    def test_a_driver_error_is_sqlalchemys(self, sqlite_store: AlertStore) -> None:
+        """A failing statement raises StoreError caused by SQLAlchemy's OperationalError,
+        as before, so the worker still knows a locked or lost file for an outage."""
+        with sqlite_store.engine.begin() as connection:
+            connection.execute(sa.text("DROP TABLE deliveries"))
+            connection.execute(sa.text("DROP TABLE alerts"))
+        with pytest.raises(StoreError) as raised:
+            sqlite_store.add_alerts([make_alert("al-1")])
+        assert isinstance(raised.value.__cause__, sa.exc.OperationalError)
