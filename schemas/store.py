@@ -98,7 +98,7 @@ class AlertStore:
             self.engine.dispose()
             raise StoreError(f"cannot prepare the alert store at {mask_url(url)}: {exc}") from exc
         #: SQLite's alert writes on the driver's cursor; None on other databases
-        self._sqlite = _SqliteAlerts(self.engine) if self.engine.dialect.name == "sqlite" else None
+        self._sqlite = _SqliteWrites(self.engine) if self.engine.dialect.name == "sqlite" else None
 
     def close(self) -> None:
         self.engine.dispose()
@@ -121,7 +121,7 @@ class AlertStore:
         """Store ``batch`` in one transaction; return the alerts not stored before (in order).
 
         On SQLite each alert is one ``INSERT … ON CONFLICT DO NOTHING`` on the driver's
-        cursor, and the row count says whether it was new (:class:`_SqliteAlerts`). On
+        cursor, and the row count says whether it was new (:class:`_SqliteWrites`). On
         PostgreSQL the batch is one ``executemany`` of the same statement with ``RETURNING
         alert_id``, which SQLAlchemy sends as multi-row statements ("insertmanyvalues")
         and which tells exactly which alerts are new: a statement per alert through
@@ -138,7 +138,7 @@ class AlertStore:
         try:
             with self.engine.begin() as connection:
                 if self._sqlite is not None:
-                    return self._sqlite.add(connection, unique)
+                    return self._sqlite.add_alerts(connection, unique)
                 if upsert is None:
                     return self._add_one_by_one(connection, unique)
                 statement = upsert.returning(alerts.c.alert_id)
@@ -163,8 +163,8 @@ class AlertStore:
     def add_outcomes(self, batch: Sequence[DerivedOutcome]) -> int:
         """Store derived outcomes; an alert's first one stands (replays write nothing new).
 
-        Returns how many were new. One ``INSERT … ON CONFLICT DO NOTHING`` batch, as
-        :meth:`add_alerts`.
+        Returns how many were new. ``INSERT … ON CONFLICT DO NOTHING``, as
+        :meth:`add_alerts`: one batch on PostgreSQL, a statement each on SQLite's cursor.
         """
         if not batch:
             return 0
@@ -183,10 +183,11 @@ class AlertStore:
         dialect = self.engine.dialect.name
         try:
             with self.engine.begin() as connection:
-                if dialect in ("postgresql", "sqlite"):
-                    module = postgresql if dialect == "postgresql" else sqlite
+                if self._sqlite is not None:
+                    return self._sqlite.add_outcomes(connection, rows)
+                if dialect == "postgresql":
                     statement = (
-                        module.insert(derived_outcomes)
+                        postgresql.insert(derived_outcomes)
                         .on_conflict_do_nothing(index_elements=["alert_id"])
                         .returning(derived_outcomes.c.alert_id)
                     )
@@ -243,7 +244,7 @@ class AlertStore:
             return set(connection.scalars(select(alerts.c.alert_id)))
 
 
-#: the columns an alert fills, in the order of :class:`_SqliteAlerts`' statement
+#: the columns an alert fills, in the order of :class:`_SqliteWrites`' statement
 _COLUMNS = (
     "alert_id",
     "rule_id",
@@ -261,8 +262,20 @@ _COLUMNS = (
 )
 
 
-class _SqliteAlerts:
-    """A batch of alerts into SQLite: one ``INSERT … ON CONFLICT DO NOTHING`` per alert on
+#: the columns of a derived outcome's row (``AlertStore.add_outcomes``)
+_OUTCOME_COLUMNS = (
+    "alert_id",
+    "rule_id",
+    "customer_id",
+    "outcome",
+    "share",
+    "decided_at",
+    "evidence_event_id",
+)
+
+
+class _SqliteWrites:
+    """Alerts and outcomes into SQLite: one ``INSERT … ON CONFLICT DO NOTHING`` per row on
     the driver's cursor, new when it changed a row.
 
     Why. Through SQLAlchemy's ``executemany`` an alert cost ~80 µs of CPU on the worker
@@ -274,17 +287,16 @@ class _SqliteAlerts:
     ``msgspec.to_builtins`` gave; a missing score is JSON ``null``, as before), and
     SQLite's per-statement change count tells which alerts were new, in order. A driver
     error is raised as SQLAlchemy's (``OperationalError`` for a locked or unreachable
-    file), so the worker's retry through an outage sees the same errors as before.
+    file), so the worker's retry through an outage sees the same errors as before. The
+    derived outcomes (one every ~60 events there) take the same way.
     """
 
     def __init__(self, engine: Engine) -> None:
         dialect = engine.dialect
         at = alerts.c.occurred_at.type.dialect_impl(dialect).bind_processor(dialect)
         self.time_of = at if at is not None else _same
-        self.sql = (
-            f"INSERT INTO alerts ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))}) "
-            "ON CONFLICT (alert_id) DO NOTHING"
-        )
+        self.sql = _insert_sql("alerts", _COLUMNS)
+        self.outcome_sql = _insert_sql("derived_outcomes", _OUTCOME_COLUMNS)
         self.json = msgspec.json.Encoder()
 
     def rows(self, batch: Sequence[Alert]) -> list[tuple[Any, ...]]:
@@ -308,22 +320,45 @@ class _SqliteAlerts:
             for alert in batch
         ]
 
-    def add(self, connection: Any, batch: list[Alert]) -> list[Alert]:
+    def add_alerts(self, connection: Any, batch: list[Alert]) -> list[Alert]:
         """Insert ``batch`` (unique ids) in ``connection``'s transaction; the new ones."""
-        rows = self.rows(batch)
-        cursor = connection.connection.dbapi_connection.cursor()
-        fresh: list[Alert] = []
-        try:
-            execute = cursor.execute
-            for alert, row in zip(batch, rows, strict=True):
-                execute(self.sql, row)
-                if cursor.rowcount == 1:
-                    fresh.append(alert)
-        except sqlite3.Error as exc:
-            raise DBAPIError.instance(self.sql, None, exc, sqlite3.Error) from exc
-        finally:
-            cursor.close()
-        return fresh
+        new = _insert(connection, self.sql, self.rows(batch))
+        return [alert for alert, inserted in zip(batch, new, strict=True) if inserted]
+
+    def add_outcomes(self, connection: Any, rows: list[dict[str, Any]]) -> int:
+        """Insert outcome ``rows`` (unique alert ids); how many were new."""
+        time_of = self.time_of
+        values = [
+            (
+                *(row[c] for c in _OUTCOME_COLUMNS[:5]),
+                time_of(row["decided_at"]),
+                row[_OUTCOME_COLUMNS[6]],
+            )
+            for row in rows
+        ]
+        return sum(_insert(connection, self.outcome_sql, values))
+
+
+def _insert_sql(table: str, columns: Sequence[str]) -> str:
+    marks = ", ".join("?" * len(columns))
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks}) ON CONFLICT DO NOTHING"
+
+
+def _insert(connection: Any, sql: str, rows: list[tuple[Any, ...]]) -> list[bool]:
+    """Run ``sql`` once per row on the driver's cursor; whether each inserted a row. A
+    driver error is raised as SQLAlchemy's (its ``OperationalError`` for a locked file)."""
+    cursor = connection.connection.dbapi_connection.cursor()
+    inserted: list[bool] = []
+    try:
+        execute = cursor.execute
+        for row in rows:
+            execute(sql, row)
+            inserted.append(cursor.rowcount == 1)
+    except sqlite3.Error as exc:
+        raise DBAPIError.instance(sql, None, exc, sqlite3.Error) from exc
+    finally:
+        cursor.close()
+    return inserted
 
 
 def _same(value: Any) -> Any:

@@ -9,13 +9,14 @@ from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
+import msgspec
 import pytest
 import sqlalchemy as sa
 
 from churnwatch.schemas.exceptions import StoreError
 from churnwatch.schemas.models import Alert, AlertScore, DerivedOutcome, Recipient
 from churnwatch.schemas.store import AlertStore, _row, mask_url
-from churnwatch.schemas.tables import alerts
+from churnwatch.schemas.tables import alerts, derived_outcomes
 
 SHANGHAI = dt.timezone(dt.timedelta(hours=8))
 
@@ -250,6 +251,31 @@ class TestSqliteWrites:
         with AlertStore(plain) as store, store.engine.begin() as connection:
             connection.execute(sa.insert(alerts), [_row(alert) for alert in batch])
         assert _raw_alerts(fast) == _raw_alerts(plain)
+
+    def test_outcome_rows_hold_what_sqlalchemy_stored(self, tmp_path: Path) -> None:
+        """Outcomes too: the decision time and share as SQLAlchemy's insert stores them."""
+        batch = [make_outcome("al-1"), make_outcome("al-2", "unknown", share=None)]
+        fast, plain = f"sqlite:///{tmp_path / 'fast.db'}", f"sqlite:///{tmp_path / 'plain.db'}"
+        with AlertStore(fast) as store:
+            assert store.add_outcomes(batch) == 2
+        with AlertStore(plain) as store, store.engine.begin() as connection:
+            connection.execute(
+                sa.insert(derived_outcomes),
+                [
+                    {
+                        **msgspec.structs.asdict(o),
+                        "share": o.share and str(o.share),
+                        "decided_at": o.decided_at.astimezone(dt.UTC),
+                    }
+                    for o in batch
+                ],
+            )
+        query = "SELECT * FROM derived_outcomes ORDER BY alert_id"
+        rows = []
+        for url in (fast, plain):
+            with sqlite3.connect(url.removeprefix("sqlite:///")) as connection:
+                rows.append(connection.execute(query).fetchall())
+        assert rows[0] == rows[1]
 
     def test_a_driver_error_is_sqlalchemys(self, sqlite_store: AlertStore) -> None:
         """A failing statement raises StoreError caused by SQLAlchemy's OperationalError,
