@@ -38,6 +38,7 @@ from churnwatch.schemas.models import (
     Alert,
     CustomerEvent,
     DerivedOutcome,
+    ProductEvent,
     StaffEvent,
     TransactionEvent,
 )
@@ -61,6 +62,10 @@ __all__ = ["Batches", "Retry", "WorkerStats"]
 
 #: ``retry(call, what, thread=...)``: ``call`` until it succeeds through a store outage
 Retry = Callable[..., Awaitable[Any]]
+#: what decoding gives that is not evaluated in a customer's task
+_UNKEYED = (DeadLetter, StaffEvent)
+#: the events evaluated against a customer's state (decode gives these classes exactly)
+_KEYED = frozenset({TransactionEvent, ProductEvent, CustomerEvent})
 #: customers whose partition is remembered; past it the memo starts again (10 million
 #: customers would otherwise make it ~1 GiB)
 PARTITION_MEMO = 1_000_000
@@ -150,6 +155,8 @@ class Batches:
         limits = self.config.limits
         repartition = self.config.repartition_topic
         add = self.order.add
+        unkeyed = _UNKEYED
+        micros = event_micros
         for tp, records in batch.items():
             partition = tp.partition
             stats.events += len(records)
@@ -157,7 +164,7 @@ class Batches:
             for record in records:
                 raw = record.value
                 event = decode(raw, limits=limits) if raw is not None else None
-                if event is None or isinstance(event, DeadLetter | StaffEvent):
+                if event is None or isinstance(event, unkeyed):
                     items.append(Item(tp, NO_TIME, record, event))
                     continue
                 customer_id = event.customer_id
@@ -175,7 +182,7 @@ class Batches:
                     # the owner's task evaluates it; here it only moves the offset on
                     items.append(Item(tp, NO_TIME, record, None))
                     continue
-                items.append(Item(tp, event_micros(event.occurred_at), record, event))
+                items.append(Item(tp, micros(event.occurred_at), record, event))
             add(tp, items)
 
     async def process(self, work: list[tuple[Task, list[Item]]]) -> None:
@@ -186,6 +193,7 @@ class Batches:
         fired: list[Alert] = []
         offsets = self.checkpoints.offsets
         moved: dict[Any, int] = {}
+        keyed = _KEYED
         for task, items in work:
             if task.number not in self.state.partitions:
                 continue  # its state is gone (revoked or lost): the owner reads these again
@@ -193,6 +201,11 @@ class Batches:
             for item in items:
                 moved[item.tp] = item.record.offset + 1
                 event = item.event
+                kind = event.__class__
+                if kind in keyed:  # most records: counted and evaluated
+                    types[kind] = types.get(kind, 0) + 1
+                    evaluated.append(item)
+                    continue
                 if event is None:
                     continue
                 if isinstance(event, DeadLetter):
@@ -234,11 +247,15 @@ class Batches:
         matches = counts.matches
         profiles = self.profiles
         positions = self.positions
+        position_key = positions.key
+        keys: dict[Any, int] = {}  # the input partitions' keys in the states' offsets
+        put_customer = self.directory.put_customer
         now = self.clock()
         for item in work:
             event = item.event
             customer_id = event.customer_id
             at = item.at
+            record = item.record
             if at > task.clock:
                 task.clock = at
                 if at > self.clock_at:
@@ -246,21 +263,24 @@ class Batches:
                 due = timers.next_due()
                 if due is not None and due <= at:
                     self.fire_timers(partition, at, now, fired)
-            outcome = evaluate(
-                customer_id, event, item.record.value, states.get(customer_id), now, at
-            )
+            outcome = evaluate(customer_id, event, record.value, states.get(customer_id), now, at)
             status = outcome.status
             if status is Status.EVALUATED:
                 if outcome.next_due is not None:
                     timers.set(customer_id, outcome.next_due)
                 state = outcome.state
+                kind = event.__class__
                 if state is not None:
-                    positions.applied(state, item.tp, item.record.offset)
+                    tp = item.tp
+                    key = keys.get(tp)
+                    if key is None:
+                        key = keys[tp] = position_key(tp)
+                    state.offsets[key] = record.offset + 1  # Positions.applied, inlined
                     states[customer_id] = state
                     dirty.add(customer_id)
-                    if isinstance(event, CustomerEvent) and state.customer is not None:
-                        self.directory.put_customer(state.customer)
-                if event.__class__ is not TransactionEvent:
+                    if kind is CustomerEvent and state.customer is not None:
+                        put_customer(state.customer)
+                if kind is not TransactionEvent:
                     profiles.note(event)
                 elif event.kind == "payroll" and event.direction == "credit":
                     profiles.note_payroll(event)
