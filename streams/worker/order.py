@@ -54,6 +54,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
 from aiokafka import TopicPartition
 
 __all__ = ["Item", "OrderedInput", "Task"]
@@ -67,9 +68,13 @@ NO_TIME = -1
 UNBOUNDED = sys.maxsize
 
 
-@dataclass(slots=True)
-class Item:
-    """One fetched record: its partition, event time (µs) and what decoding made of it."""
+class Item(msgspec.Struct, gc=False):
+    """One fetched record: its partition, event time (µs) and what decoding made of it.
+
+    A msgspec struct, one per fetched record: built in C at half the CPU of a slotted
+    dataclass's ``__init__``, and never tracked by the collector (it refers to its record
+    and event, nothing refers back to it, so it can be in no cycle).
+    """
 
     tp: TopicPartition
     at: int
