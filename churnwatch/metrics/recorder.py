@@ -141,15 +141,23 @@ class Metrics(Families):
         self.last_reload_ok.set(0)
 
     # --- alerts ------------------------------------------------------------------------
-    def alert(self, rule: str, severity: str, latency_s: float | None = None) -> None:
-        """Count one alert; ``latency_s`` (occurred_at to now) only for live events.
+    def alert(
+        self, rule: str, severity: str, latency_s: float | None = None, count: int = 1
+    ) -> None:
+        """Count ``count`` alerts of a rule and severity (a worker's batch counts them
+        first: a labelled counter costs a lookup per call); ``latency_s`` (occurred_at to
+        now, of one alert) only for live events.
 
         A replay or a backtest passes no latency: its events are history, and their age
         would drown the live figures.
         """
-        self.alerts.labels(rule=rule, severity=bounded(severity, SEVERITIES)).inc()
+        self.alerts.labels(rule=rule, severity=bounded(severity, SEVERITIES)).inc(count)
         if latency_s is not None:
             self.event_to_alert.observe(max(latency_s, 0.0))
+
+    def alert_latency(self, latency_s: float) -> None:
+        """One live alert's time from its event's occurred_at to now."""
+        self.event_to_alert.observe(max(latency_s, 0.0))
 
     def alert_stored(self, new: bool) -> None:
         """Count one alert written to the store; ``new=False`` when its id was already there."""

@@ -140,7 +140,12 @@ class WorkerObservability:
         """
         metrics = self.metrics
         now = time.time()
+        counts: dict[tuple[str, str], int] = {}
         for alert in fresh:
-            latency = now - alert.occurred_at.timestamp() if alert.alert_id in live else None
-            metrics.alert(alert.rule_id, alert.severity, latency)
+            kind = (alert.rule_id, alert.severity)
+            counts[kind] = counts.get(kind, 0) + 1
+            if alert.alert_id in live:
+                metrics.alert_latency(now - alert.occurred_at.timestamp())
+        for (rule, severity), count in counts.items():
+            metrics.alert(rule, severity, count=count)
         metrics.alerts_stored_batch(new=len(fresh), duplicate=stored - len(fresh))
