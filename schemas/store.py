@@ -9,6 +9,7 @@ database must already be at it (``churnwatch db upgrade``, see
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import sqlite3
 from collections.abc import Iterator, Sequence
 from decimal import Decimal
@@ -16,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
-from sqlalchemy import Engine, create_engine, event, func, insert, select
+from sqlalchemy import Dialect, Engine, create_engine, event, func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
@@ -97,8 +98,6 @@ class AlertStore:
         except SQLAlchemyError as exc:
             self.engine.dispose()
             raise StoreError(f"cannot prepare the alert store at {mask_url(url)}: {exc}") from exc
-        #: SQLite's alert writes on the driver's cursor; None on other databases
-        self._sqlite = _SqliteWrites(self.engine) if self.engine.dialect.name == "sqlite" else None
 
     def close(self) -> None:
         self.engine.dispose()
@@ -137,8 +136,9 @@ class AlertStore:
         upsert = self._insert()
         try:
             with self.engine.begin() as connection:
-                if self._sqlite is not None:
-                    return self._sqlite.add_alerts(connection, unique)
+                sqlite_writes = _sqlite_writes(self.engine.dialect)
+                if sqlite_writes is not None:
+                    return sqlite_writes.add_alerts(connection, unique)
                 if upsert is None:
                     return self._add_one_by_one(connection, unique)
                 statement = upsert.returning(alerts.c.alert_id)
@@ -183,8 +183,9 @@ class AlertStore:
         dialect = self.engine.dialect.name
         try:
             with self.engine.begin() as connection:
-                if self._sqlite is not None:
-                    return self._sqlite.add_outcomes(connection, rows)
+                sqlite_writes = _sqlite_writes(self.engine.dialect)
+                if sqlite_writes is not None:
+                    return sqlite_writes.add_outcomes(connection, rows)
                 if dialect == "postgresql":
                     statement = (
                         postgresql.insert(derived_outcomes)
@@ -291,8 +292,7 @@ class _SqliteWrites:
     derived outcomes (one every ~60 events there) take the same way.
     """
 
-    def __init__(self, engine: Engine) -> None:
-        dialect = engine.dialect
+    def __init__(self, dialect: Dialect) -> None:
         at = alerts.c.occurred_at.type.dialect_impl(dialect).bind_processor(dialect)
         self.time_of = at if at is not None else _same
         self.sql = _insert_sql("alerts", _COLUMNS)
@@ -337,6 +337,12 @@ class _SqliteWrites:
             for row in rows
         ]
         return sum(_insert(connection, self.outcome_sql, values))
+
+
+@functools.cache  # one per dialect (a store's engine keeps its own)
+def _sqlite_writes(dialect: Dialect) -> _SqliteWrites | None:
+    """SQLite's writes on the driver's cursor; None for other databases."""
+    return _SqliteWrites(dialect) if dialect.name == "sqlite" else None
 
 
 def _insert_sql(table: str, columns: Sequence[str]) -> str:
