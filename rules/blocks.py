@@ -13,6 +13,7 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
+from itertools import islice
 from typing import Any, Protocol, TypeVar
 
 from churnwatch.rules.durations import EPOCH, MICROS_PER_SECOND, format_duration
@@ -141,9 +142,14 @@ def prune_entries(entries: list[TimedEntry], cutoff: int) -> None:
     """Drop the entries (in event-time order, the time first) older than ``cutoff``."""
     if not entries or entries[0][0] >= cutoff:  # nothing old: most prunes of most blocks
         return
-    index = bisect.bisect_left(entries, cutoff, key=lambda item: item[0])
-    if index:
-        del entries[:index]
+    # a walk from the oldest, not a bisect: the entries dropped are a handful, and a
+    # bisect calls its key function on about as many more
+    index = 1
+    for entry in islice(entries, 1, None):
+        if entry[0] >= cutoff:
+            break
+        index += 1
+    del entries[:index]
 
 
 def aggregate(kind: str, values: list[Decimal]) -> Decimal:

@@ -48,6 +48,8 @@ class CalendarBlock:
     horizon = 0
     sees_unmatched = True
     timed = True
+    #: its ``prune`` drops nothing: the engine does not call it (RuleSet.pruners)
+    prunes = False
     #: ``next_due`` is this field of the state (the engine reads it directly)
     due_field = "next_due"
 

@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from collections.abc import Sequence
 from enum import Enum
+from itertools import compress
 from typing import Any, cast
 
 import msgspec
@@ -53,6 +55,7 @@ __all__ = [
     "DIRECTORY",
     "DUPLICATE",
     "EVALUATED",
+    "NO_ALERTS",
     "RULE_ERROR",
     "TOO_LATE",
     "Engine",
@@ -92,7 +95,8 @@ class Outcome(msgspec.Struct, frozen=True, gc=False):
     """What one step did. A Struct: built for every event, it costs a tenth of a dataclass."""
 
     state: CustomerState | None
-    alerts: list[Alert]
+    #: read-only: most outcomes share :data:`NO_ALERTS`
+    alerts: Sequence[Alert]
     status: Status
     #: ids of the rules whose condition held (fired or held back by cooldown)
     matched: tuple[str, ...] = ()
@@ -103,6 +107,10 @@ class Outcome(msgspec.Struct, frozen=True, gc=False):
     failure: RuleFailure | None = None
     #: alerts' outcomes this step derived from the customer's events (rules/outcomes.py)
     outcomes: list[DerivedOutcome] | None = None
+
+
+#: the alerts of an outcome without any: one shared empty tuple, not a list per event
+NO_ALERTS: tuple[Alert, ...] = ()
 
 
 def alert_id_for(rule_id: str, version: int, customer_id: str, trigger_ids: tuple[str, ...]) -> str:
@@ -156,51 +164,53 @@ class Engine:
         earliest timer may have moved); None means no change to report.
         """
         if isinstance(event, StaffEvent):
-            return Outcome(state, [], DIRECTORY)
+            return Outcome(state, NO_ALERTS, DIRECTORY)
+        kind = type(event)  # exact: the rule set's steps are keyed by the event's class
         if state is None:
             state = CustomerState()
         if at is None:
             at = event_micros(event.occurred_at)
-        if event.event_id in state.seen:
-            return Outcome(state, [], DUPLICATE)
-        if at < state.watermark - self.lateness:
-            late_by = dt.timedelta(microseconds=state.watermark - at)
-            return Outcome(state, [], TOO_LATE, late_by=late_by)
+        event_id = event.event_id
+        seen = state.seen
+        if event_id in seen:
+            return Outcome(state, NO_ALERTS, DUPLICATE)
+        watermark = state.watermark
+        if at < watermark - self.lateness:
+            late_by = dt.timedelta(microseconds=watermark - at)
+            return Outcome(state, NO_ALERTS, TOO_LATE, late_by=late_by)
         stage: str | None = None
         try:
-            state.seen[event.event_id] = at
-            if at > state.watermark:
-                state.watermark = at
+            seen[event_id] = at
+            if at > watermark:
+                state.watermark = watermark = at
             ruleset = self.ruleset
-            if isinstance(event, CustomerEvent):
+            if kind is CustomerEvent:
                 if at < state.customer_at:  # an older upsert: the newer record stands
-                    return Outcome(state, [], EVALUATED, next_due=self.next_due(state))
-                state.customer = CustomerProfile.from_event(event, self.tiers.tier_of(event.aum))
+                    return Outcome(state, NO_ALERTS, EVALUATED, next_due=self.next_due(state))
+                record = cast(CustomerEvent, event)
+                state.customer = CustomerProfile.from_event(record, self.tiers.tier_of(record.aum))
                 state.customer_at = at
             customer = state.customer
             blocks = state.blocks
             fired: Fired = []
-            timers_touched = ruleset.steps[type(event)](event, customer, at, blocks, fired)
-            alerts: list[Alert] = []
-            matched_ids: list[str] = []
-            for rule, firing in fired:
-                rule_id = stage = rule.id
-                matched_ids.append(rule_id)
-                last = state.last_alert_at.get(rule_id)
-                if last is not None and rule.cooldown and abs(at - last) < rule.cooldown:
-                    continue
-                state.last_alert_at[rule_id] = at
-                alerts.append(self.alert(rule, event, customer, firing, now))
-            if alerts and ruleset.score is not None:
-                stage = "score"
-                alerts = self.score(state, alerts, now, matched_ids)
-            stage = None
+            timers_touched = ruleset.steps[kind](event, customer, at, blocks, fired)
+            alerts: Sequence[Alert] = NO_ALERTS
+            matched: tuple[str, ...] = ()
+            if fired:  # most events fire nothing: no lists and no tuple for them
+                fresh, matched_ids = self.alerts_for(state, fired, event, customer, at, now)
+                if fresh and ruleset.score is not None:
+                    stage = "score"
+                    fresh = self.score(state, fresh, now, matched_ids)
+                    stage = None
+                alerts = fresh
+                matched = tuple(matched_ids)
             outcomes: list[DerivedOutcome] | None = None
-            if state.watches:
+            watches = state.watches
+            if watches:
                 stage = "outcome"
-                watched = len(state.watches)
+                watched = len(watches)
                 outcomes = watch_events(
-                    state.watches,
+                    watches,
                     ruleset.outcome_of,
                     event,
                     customer,
@@ -208,28 +218,50 @@ class Engine:
                     blocks,
                     event.customer_id,
                 )
-                timers_touched = timers_touched or len(state.watches) != watched
+                timers_touched = timers_touched or len(watches) != watched
             if alerts and ruleset.outcome_rules:
                 stage = "outcome"
-                closed = open_watches(state.watches, ruleset.outcome_of, alerts, at)
+                closed = open_watches(watches, ruleset.outcome_of, alerts, at)
                 outcomes = (outcomes or []) + closed
                 timers_touched = True
             stage = None
-            if state.watermark - state.pruned_at >= self.prune_every:
+            if watermark - state.pruned_at >= self.prune_every:
                 self.prune(state)
             earliest = self.next_due(state) if timers_touched else None
-            return Outcome(
-                state,
-                alerts,
-                EVALUATED,
-                tuple(matched_ids),
-                next_due=earliest,
-                outcomes=outcomes or None,
-            )
+            # positional: a Struct takes keyword arguments at a higher cost than fields
+            outcomes = outcomes or None
+            return Outcome(state, alerts, EVALUATED, matched, None, earliest, None, outcomes)
         except RuleFailure:  # a rule's block or match, named by the rules' step
             raise
         except Exception as exc:  # one handler for every rule: the event fails, not the stream
             raise RuleFailure(stage, exc) from exc
+
+    def alerts_for(
+        self,
+        state: CustomerState,
+        fired: Fired,
+        event: Event,
+        customer: CustomerProfile | None,
+        at: int,
+        now: dt.datetime,
+    ) -> tuple[list[Alert], list[str]]:
+        """The alerts of the rules that fired on an event, less those held back by their
+        cooldown, and the ids of every rule that fired (its ``matched``)."""
+        alerts: list[Alert] = []
+        matched_ids: list[str] = []
+        last_alert_at = state.last_alert_at
+        for rule, firing in fired:
+            rule_id = rule.id
+            matched_ids.append(rule_id)
+            last = last_alert_at.get(rule_id)
+            if last is not None and rule.cooldown and abs(at - last) < rule.cooldown:
+                continue
+            last_alert_at[rule_id] = at
+            try:
+                alerts.append(self.alert(rule, event, customer, firing, now))
+            except Exception as exc:  # named after the rule, as its step names its failures
+                raise RuleFailure(rule_id, exc) from exc
+        return alerts, matched_ids
 
     def next_due(self, state: CustomerState) -> int | None:
         """The earliest timer of this customer (µs since the epoch), if any: a timed
@@ -356,7 +388,10 @@ class Engine:
     def prune(self, state: CustomerState) -> None:
         """Drop history no rule needs any more; keeps state bounded."""
         cutoff = state.watermark - self.lateness
-        state.seen = {eid: at for eid, at in state.seen.items() if at >= cutoff}
+        seen = state.seen
+        # the ids still needed, picked in C (compress over a map of ``cutoff <= at``):
+        # no bytecode per id, where a comprehension ran a loop body for each
+        state.seen = dict(compress(seen.items(), map(cutoff.__le__, seen.values())))
         if len(state.seen) > MAX_SEEN:
             newest = sorted(state.seen.items(), key=lambda item: item[1])[-MAX_SEEN:]
             state.seen = dict(newest)
@@ -365,10 +400,10 @@ class Engine:
         pruners = ruleset.pruners
         for rule_id, block_state in list(blocks.items()):
             prune = pruners.get(rule_id)
-            if prune is None:  # a reload took the rule away
-                del blocks[rule_id]
-            else:
+            if prune is not None:
                 prune(block_state, cutoff)
+            elif rule_id not in ruleset.rule_ids:  # a reload took the rule away
+                del blocks[rule_id]
         if state.last_alert_at:
             since = cutoff - max(ruleset.horizon * 1_000_000, ruleset.longest_cooldown)
             state.last_alert_at = {

@@ -22,7 +22,7 @@ most :data:`MAX_WATCHES` (past that the oldest closes as *unknown*).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -254,7 +254,7 @@ def expire_watches(
 def open_watches(
     watches: list[Watch],
     rules: Callable[[str], OutcomeRule | None],
-    alerts: list[Alert],
+    alerts: Sequence[Alert],
     at: int,
 ) -> list[DerivedOutcome]:
     """Open a watch for each new alert whose rule defines an outcome (shadow rules: none).

@@ -40,6 +40,8 @@ class OverdueBlock:
 
     sees_unmatched = False
     timed = True
+    #: its ``prune`` drops nothing: the engine does not call it (RuleSet.pruners)
+    prunes = False
     #: ``next_due`` is this field of the state (the engine reads it directly)
     due_field = "next_check"
 

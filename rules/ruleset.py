@@ -47,8 +47,11 @@ class RuleSet:
     score: ScoreConfig | None = None
     #: enabled rules with a ``score`` block: fired by the score crossing their threshold
     score_rules: tuple[CompiledRule, ...] = ()
-    #: each rule's block's ``prune``, by rule id (the engine prunes every block of a state)
+    #: the ``prune`` of each rule's block, by rule id, for blocks whose prune drops
+    #: anything (a block says it never does with ``prunes = False``: no call per prune)
     pruners: dict[str, Callable[[Any, int], None]] = field(default_factory=dict)
+    #: every rule's id: a block state of any other rule is a reload's leftover
+    rule_ids: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         by_type: dict[str, tuple[CompiledRule, ...]] = {}
@@ -60,7 +63,9 @@ class RuleSet:
         by_class = {cls: by_type[name] for name, cls in EVENT_TYPES.items()}
         object.__setattr__(self, "by_class", by_class)
         object.__setattr__(self, "_by_id", {r.id: r for r in self.rules})
-        object.__setattr__(self, "pruners", {r.id: r.block.prune for r in self.rules})
+        pruners = {r.id: r.block.prune for r in self.rules if getattr(r.block, "prunes", True)}
+        object.__setattr__(self, "pruners", pruners)
+        object.__setattr__(self, "rule_ids", frozenset(r.id for r in self.rules))
         steps = {cls: compile_step(by_type[name], name, cls) for name, cls in EVENT_TYPES.items()}
         object.__setattr__(self, "steps", steps)
         object.__setattr__(

@@ -53,6 +53,8 @@ class ScheduleBlock:
     horizon = 0
     sees_unmatched = True
     timed = True
+    #: its ``prune`` drops nothing: the engine does not call it (RuleSet.pruners)
+    prunes = False
 
     def __init__(
         self,
@@ -155,6 +157,8 @@ class AbsenceBlock:
 
     sees_unmatched = False
     timed = True
+    #: its ``prune`` drops nothing: the engine does not call it (RuleSet.pruners)
+    prunes = False
     #: ``next_due`` is this field of the state (the engine reads it directly)
     due_field = "next_check"
 
@@ -316,6 +320,8 @@ class ChangeBlock:
     horizon = 0
     sees_unmatched = False
     timed = False
+    #: its ``prune`` drops nothing: the engine does not call it (RuleSet.pruners)
+    prunes = False
 
     def __init__(
         self, field_name: str, direction: str, by_at_least: Decimal, tiers: TierScale

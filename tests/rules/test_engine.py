@@ -111,7 +111,7 @@ class TestDuplicates:
 
         outcome = engine.evaluate(event(staff()), None, NOW)
         assert outcome.status is Status.DIRECTORY
-        assert outcome.alerts == []
+        assert not outcome.alerts
 
 
 class TestLateness:
@@ -159,7 +159,7 @@ class TestCooldown:
         later = NOW + dt.timedelta(days=3)
         second = engine.evaluate(event(big(2, 1)), first.state, later)
         assert len(first.alerts) == 1
-        assert second.alerts == []
+        assert not second.alerts
 
     def test_cooldown_holds_for_an_earlier_event_too(self, engine: Engine) -> None:
         """An out-of-order event an hour before an alert is within the same cooldown."""
