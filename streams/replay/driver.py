@@ -162,13 +162,14 @@ class ReplayDriver:
         profiles = self.profiles
         now = clock()
         number = 0
+        clock_at = self.clock_at  # kept in a local, written back as it moves
         for number, raw in enumerate(lines, start=1):
             if progress is not None and number % 10_000 == 0:
                 progress(number)
             if not number & 0xFFF and profiles:  # every 4,096 lines, the profiles noted
                 self.write_profiles()
             message = raw.rstrip(b"\r\n")
-            event = decode(message, limits=limits)
+            event = decode(message, None, limits)
             if isinstance(event, DeadLetter):
                 if not raw.strip():
                     continue  # a blank line is not a message
@@ -181,8 +182,8 @@ class ReplayDriver:
                 continue
             customer_id = event.customer_id
             at = event_micros(event.occurred_at)
-            if at > self.clock_at:
-                self.clock_at = at
+            if at > clock_at:
+                clock_at = self.clock_at = at
                 if timer_heap and timer_heap[0][0] <= at:
                     self.fire_timers(at, summary)
                     timer_heap = self.timers.heap
@@ -192,15 +193,18 @@ class ReplayDriver:
                         self.flush(summary)
             if not number & 0xFF:  # read the clock every 256 lines: it stamps detected_at only
                 now = clock()
-            outcome = evaluate(customer_id, event, message, states.get(customer_id), now, at)
+            state = states.get(customer_id)
+            outcome = evaluate(customer_id, event, message, state, now, at)
             status = outcome.status
             if status is EVALUATED:
                 if outcome.next_due is not None:
                     self.timers.set(customer_id, outcome.next_due)
-                if outcome.state is not None:
-                    states[customer_id] = outcome.state
-                    if kind is CustomerEvent and outcome.state.customer is not None:
-                        self.directory.put_customer(outcome.state.customer)
+                if outcome.state is not state:  # a new customer (evaluation works in place)
+                    state = outcome.state
+                    if state is not None:
+                        states[customer_id] = state
+                if kind is CustomerEvent and state is not None and state.customer is not None:
+                    self.directory.put_customer(state.customer)
                 if profiles is not None:
                     if kind is not TransactionEvent:
                         if kind is CustomerEvent and self.pending and self.route is not None:
