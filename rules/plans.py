@@ -11,7 +11,8 @@ else. Its text is built only from this module's templates, numbered names (rule 
 every callable are globals of the function, never spliced into the source) and the
 conditions' expressions as rules/expressions.py compiled them from its whitelist, each
 re-read as one expression (rules/inlining.py), so a rule file cannot put code into it.
-A condition with one answer for every event of the type is not asked at all.
+A condition with one answer for every event of the type is not asked at all, and a
+``match`` a later rule repeats is asked once (rules/inlining.py's SharedMatches).
 
 The function appends ``(rule, firing)`` for each block that fired, in rule order, and
 returns whether a timed block's next due time moved. Cooldowns, alerts and the score
@@ -21,6 +22,7 @@ event gives the same alerts as doing them in between.
 
 from __future__ import annotations
 
+import ast
 import operator
 from collections.abc import Callable
 from typing import Any
@@ -29,7 +31,7 @@ from churnwatch.rules.blocks import Firing, FollowUpBlock, TimedBlock
 from churnwatch.rules.compiled import CompiledRule
 from churnwatch.rules.exceptions import RuleFailure
 from churnwatch.rules.expressions import CompiledCondition
-from churnwatch.rules.inlining import NOT_CONSTANT, constant_value, inline
+from churnwatch.rules.inlining import NOT_CONSTANT, SharedMatches, constant_value, inline_tree
 
 __all__ = ["Fired", "RuleStep", "compile_step"]
 
@@ -56,8 +58,16 @@ def compile_step(rules: tuple[CompiledRule, ...], type_name: str, event_class: t
         "type": type,
         "__builtins__": {},
     }
+    shared = SharedMatches(namespace)
+    matches: list[str | bool | ast.expr] = []
     for index, rule in enumerate(rules):
-        lines += _rule_lines(index, rule, type_name, event_class, namespace)
+        condition = rule.match_by_type.get(type_name, rule.match)
+        match = _condition(condition, f"match{index}", namespace)
+        if isinstance(match, ast.expr):
+            shared.plan(index, match)
+        matches.append(match)
+    for index, rule in enumerate(rules):
+        lines += _rule_lines(index, rule, matches[index], event_class, namespace, shared)
     if lines[-1] == "    try:":  # no rule, or none that can see an event of this type
         lines.append("        pass")
     lines += [
@@ -75,21 +85,28 @@ def compile_step(rules: tuple[CompiledRule, ...], type_name: str, event_class: t
 def _rule_lines(
     index: int,
     rule: CompiledRule,
-    type_name: str,
+    planned: str | bool | ast.expr,
     event_class: type,
     namespace: dict[str, object],
+    shared: SharedMatches,
 ) -> list[str]:
-    """One rule's straight-line code; its parts become globals ``<part><index>``."""
+    """One rule's straight-line code; its parts become globals ``<part><index>``.
+
+    ``planned`` is the rule's ``match`` from :func:`_condition`; whatever text it gets,
+    the code evaluates it first thing, on every path (SharedMatches relies on that).
+    """
     i = index
     block = rule.block
     namespace[f"rule{i}"] = rule
     namespace[f"id{i}"] = rule.id
     namespace[f"on_event{i}"] = block.on_event
-    match = _condition(rule.match_by_type.get(type_name, rule.match), f"match{i}", namespace)
+    match = shared.write(planned, i) if isinstance(planned, ast.expr) else planned
     unmatched = _sees_unmatched(rule, event_class)
-    sees = (
+    sees: str | bool | ast.expr = (
         unmatched if isinstance(unmatched, bool) else _condition(unmatched, f"sees{i}", namespace)
     )
+    if isinstance(sees, ast.expr):
+        sees = shared.write(sees)
     if match is False and sees is False:
         return []  # the rule never sees an event of this type
     lines = [f"        stage = id{i}"]
@@ -148,13 +165,15 @@ def _rule_lines(
     return lines
 
 
-def _condition(condition: CompiledCondition, name: str, namespace: dict[str, object]) -> str | bool:
+def _condition(
+    condition: CompiledCondition, name: str, namespace: dict[str, object]
+) -> str | bool | ast.expr:
     """``condition`` in the step's code: its answer when that is one for every event,
-    else its expression written in (rules/inlining.py), else a call of it as ``name``."""
+    else its expression to write in (rules/inlining.py), else a call of it as ``name``."""
     value = constant_value(condition)
     if value is not NOT_CONSTANT:
         return bool(value)
-    written = inline(condition, name, namespace)
+    written = inline_tree(condition, name, namespace)
     if written is not None:
         return written
     namespace[name] = condition

@@ -11,7 +11,13 @@ from contract_events import customer, event, product, transaction, write_rules
 from churnwatch.rules import SHIPPED_RULES
 from churnwatch.rules.expressions import CompiledCondition, compile_condition
 from churnwatch.rules.fields import compile_per_type
-from churnwatch.rules.inlining import NOT_CONSTANT, constant_value, inline
+from churnwatch.rules.inlining import (
+    NOT_CONSTANT,
+    SharedMatches,
+    constant_value,
+    inline,
+    inline_tree,
+)
 from churnwatch.rules.loader import field_catalog, load_rules
 from churnwatch.rules.state import CustomerProfile
 from churnwatch.schemas.models import CustomerEvent, TransactionEvent
@@ -92,6 +98,41 @@ def test_two_conditions_keep_their_own_constants_in_one_step() -> None:
     check: Any = namespace["check"]
     assert check(event(transaction(amount="60000.00")), None) == (True, True)
     assert check(event(transaction(amount="10.00")), None) == (False, True)
+
+
+def test_a_match_a_later_rule_repeats_is_asked_once() -> None:
+    """Rules asking what an earlier rule's match asked (whole or as a part) read its
+    answer from a local; another constant is another question; the answers stay the
+    conditions' own."""
+    catalog = field_catalog(["transaction"])
+    texts = [
+        'outflow and event.kind in ["transfer"]',
+        'outflow and event.kind in ["transfer"]',
+        'event.amount > 100 and (outflow and event.kind in ["transfer"])',
+        'outflow and event.kind in ["cash"]',
+        "event.amount > 100.0",
+        "event.amount > 100",
+    ]
+    conditions = [compile_condition(text, catalog, PREDICATES) for text in texts]
+    namespace: dict[str, object] = {"__builtins__": {}}
+    shared = SharedMatches(namespace)
+    trees = [
+        inline_tree(condition, f"match{i}", namespace) for i, condition in enumerate(conditions)
+    ]
+    for index, tree in enumerate(trees):
+        assert tree is not None
+        shared.plan(index, tree)
+    written = [shared.write(tree, index) for index, tree in enumerate(trees) if tree is not None]
+    assert written[0].startswith("(shared0 := ")
+    assert written[1] == "(shared0)"
+    assert "shared0" in written[2]
+    assert "shared" not in written[3]
+    assert "shared" not in written[4]  # 100.0 is not 100: a Decimal's text keeps its exponent
+    exec(f"def check(event, customer):\n    return ({', '.join(written)})", namespace)
+    check: Any = namespace["check"]
+    for tx in EVENTS:
+        for who in CUSTOMERS:
+            assert check(tx, who) == tuple(c(tx, who) for c in conditions), (tx, who)
 
 
 def test_a_condition_compiled_elsewhere_is_called_not_written() -> None:
