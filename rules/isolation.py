@@ -112,22 +112,23 @@ class Isolation:
         ``raw`` is the message ``event`` was decoded from, kept in the journal.
         """
         journal = self.journals.get(customer_id)
+        engine = self.engine
         if (
             journal is None
             or journal.state is not state
             or len(journal.steps) >= self.steps
-            or journal.ruleset is not self.engine.ruleset
+            or journal.ruleset is not engine.ruleset
         ):
             journal = self._start(customer_id, state, journal)
         try:
-            outcome = self.engine.evaluate(event, state, now, at)
+            outcome = engine.evaluate(event, state, now, at)
         except RuleFailure as failure:
             return self._undo(customer_id, journal, failure, now)
         if outcome.status is EVALUATED:
             journal.state = outcome.state
             journal.steps.append(raw)
-            self.held += 1  # _hold, inlined: this runs for every event
-            if self.held > self.budget:
+            held = self.held = self.held + 1  # _hold, inlined: this runs for every event
+            if held > self.budget:
                 self.journals.clear()
                 self.held = 0
         return outcome
