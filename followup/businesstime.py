@@ -7,7 +7,7 @@ converting each day's opening and closing times separately.
 
 Chinese banks also work some weekend days to make up for a holiday week (调休): those
 dates are ``workdays``, business days although their weekday is not. The morning list
-(followup/morning.py) goes out on the same business days.
+(followup/morning/) goes out on the same business days.
 """
 
 from __future__ import annotations

@@ -14,13 +14,21 @@ import re
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["CONTENT_SECURITY_POLICY", "SecurityHeaders", "redact", "redact_access_log"]
+__all__ = [
+    "CONTENT_SECURITY_POLICY",
+    "NO_STORE",
+    "SecurityHeaders",
+    "redact",
+    "redact_access_log",
+]
 
 #: the pages are server-rendered with inline styles and SVG and no script at all
 CONTENT_SECURITY_POLICY = (
     "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; "
     "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 )
+#: on a page that shows one person's customers: no cache keeps a copy, no other site frames it
+NO_STORE = {"Cache-Control": "no-store", "X-Frame-Options": "DENY"}
 _TOKEN_IN_PATH = re.compile(r"(/(?:a|report|m)/)[^/?#\s\"]+")
 
 

@@ -36,14 +36,15 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from churnwatch.followup import customer_page, score_page
+from churnwatch.followup import customer_page
 from churnwatch.followup.exceptions import AccessDenied, FollowUpError, LinkRefused
-from churnwatch.followup.hardening import SecurityHeaders, redact_access_log
+from churnwatch.followup.hardening import NO_STORE, SecurityHeaders, redact_access_log
 from churnwatch.followup.i18n import choose_language, person_language
-from churnwatch.followup.morning_page import MorningPageParts, morning_handler
+from churnwatch.followup.morning.page import MorningPageParts, morning_handler
 from churnwatch.followup.pages import render_page
-from churnwatch.followup.report import MAX_REPORT_DAYS, build_report
-from churnwatch.followup.report_render import ReportNames, render_html
+from churnwatch.followup.report.build import MAX_REPORT_DAYS, build_report
+from churnwatch.followup.report.render import ReportNames, render_html
+from churnwatch.followup.score.page import score_view
 from churnwatch.followup.store import OUTCOMES, FollowUp, FollowUpStore, parse_amount
 from churnwatch.followup.tokens import REPORT_SCOPE, LinkClaims, LinkSigner, short_ref
 from churnwatch.followup.twilio_webhooks import twilio_routes
@@ -147,7 +148,7 @@ def create_app(settings: WebSettings) -> Starlette:
             rule_description=texts.description_in(lang),
             actions=texts.actions_in(lang),
             what=what_happened(settings.templates, alert, followup, texts, lang, zone),
-            score=score_page.score_view(alert, settings.ruleset, lang, zone),
+            score=score_view(alert, settings.ruleset, lang, zone),
             words=words,
             panel=panel,
             tier=(panel.view.tier if panel.view else None) or followup.customer_tier,
@@ -182,7 +183,7 @@ def create_app(settings: WebSettings) -> Starlette:
             flash=bool(request.query_params.get("saved")),
             branch_name=store.branch_names().get(followup.branch_id),
         )
-        response = HTMLResponse(html, headers=_NO_STORE)
+        response = HTMLResponse(html, headers=NO_STORE)
         if fresh:
             response.set_cookie(
                 SESSION_COOKIE,
@@ -280,7 +281,7 @@ def create_app(settings: WebSettings) -> Starlette:
             managers=store.staff_names(),
         )
         scope = branches.get(branch, branch) if branch else ""
-        return HTMLResponse(render_html(report, lang, names, scope=scope), headers=_NO_STORE)
+        return HTMLResponse(render_html(report, lang, names, scope=scope), headers=NO_STORE)
 
     async def healthz(_: Request) -> Response:
         return PlainTextResponse("ok")
@@ -319,9 +320,6 @@ def _report_days(raw: str | None) -> int | None:
         return None
     days = int(raw)
     return days if 1 <= days <= MAX_REPORT_DAYS else None
-
-
-_NO_STORE = {"Cache-Control": "no-store", "X-Frame-Options": "DENY"}
 
 
 def _field(form: Any, name: str) -> str:

@@ -5,7 +5,7 @@ reads it.
 Samples are as long as real values get: the longest usual Chinese and Latin names, facts
 that are all long amounts, links of a real token's length.
 
-The morning list's real variables are built by :mod:`churnwatch.followup.morning_send` in
+The morning list's real variables are built by :mod:`churnwatch.followup.morning.send` in
 the shape of :func:`morning_sample`: ``recipient`` (``id``, ``name``), ``day`` (a date),
 ``link`` (the list page, or empty), ``steps`` (``step``, ``on``, ``customer``,
 ``product``, ``amount``, ``maturity_date``), ``unacknowledged`` and ``due`` (``title``,

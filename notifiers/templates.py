@@ -56,7 +56,7 @@ LANGUAGES = ("zh-CN", "en")
 AUDIENCES = ("customer", "relationship_manager", "branch_head", "executive")
 DEFAULT = "_default"
 GROUP = "_group"
-#: the relationship manager's morning list (followup/morning.py): one message a day
+#: the relationship manager's morning list (followup/morning/): one message a day
 MORNING = "_morning"
 #: appended to staff messages that carry a follow-up link (``churnwatch web``)
 FOLLOW_UP = "_followup"

@@ -334,7 +334,7 @@ class RuleSpec(msgspec.Struct, forbid_unknown_fields=True, frozen=True, rename={
     #: the rule in force this one is tried against (``churnwatch rules compare``)
     shadows: RuleId | None = None
     #: ``morning_list``: each hit goes on the relationship manager's morning list
-    #: (followup/morning.py), stored but never routed, delivered, followed up or escalated
+    #: (followup/morning/), stored but never routed, delivered, followed up or escalated
     delivery: Literal["alert", "morning_list"] = "alert"
     #: how each alert's outcome is derived from the customer's later events
     outcome: OutcomeSpec | None = None

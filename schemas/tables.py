@@ -272,7 +272,7 @@ derived_outcomes = Table(
 )
 
 
-#: each relationship manager's morning list of one business day (followup/morning.py):
+#: each relationship manager's morning list of one business day (followup/morning/):
 #: one row per person and day, written before anything is sent, so a restart neither
 #: sends a list twice nor forgets one; ``entries`` is what the list held (the page shows
 #: it, and the next list leaves out the inflows this one already named). A day with

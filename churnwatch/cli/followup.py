@@ -25,7 +25,7 @@ from churnwatch.rules.durations import EPOCH, parse_duration
 from churnwatch.settings import DEFAULT_DB_URL
 
 if TYPE_CHECKING:
-    from churnwatch.followup.report_render import ReportNames
+    from churnwatch.followup.report.render import ReportNames
     from churnwatch.followup.store import FollowUpStore
 
 __all__ = ["register"]
@@ -163,8 +163,8 @@ def report(
 ) -> None:
     """What follow-up achieved: per rule, branch and manager; maturing funds retained; uplift."""
     from churnwatch.followup.i18n import LANGUAGES
-    from churnwatch.followup.report import build_report
-    from churnwatch.followup.report_render import render_csv, render_html, render_text
+    from churnwatch.followup.report.build import build_report
+    from churnwatch.followup.report.render import render_csv, render_html, render_text
     from churnwatch.followup.store import FollowUpStore
     from churnwatch.followup.tokens import report_link
     from churnwatch.notifiers.setup import routing_for
@@ -329,7 +329,7 @@ def register(app: typer.Typer) -> None:
 
 def _report_names(store: FollowUpStore, rules: Path, language: str) -> ReportNames:
     """Rules by their title in ``language``, branches and managers by name."""
-    from churnwatch.followup.report_render import ReportNames
+    from churnwatch.followup.report.render import ReportNames
     from churnwatch.rules.loader import load_rules
 
     ruleset = load_rules(rules)

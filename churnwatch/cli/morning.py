@@ -22,7 +22,7 @@ from churnwatch.rules import SHIPPED_RULES
 from churnwatch.settings import DEFAULT_DB_URL
 
 if TYPE_CHECKING:
-    from churnwatch.followup.morning_send import MorningSender
+    from churnwatch.followup.morning.send import MorningSender
 
 __all__ = ["app"]
 
@@ -42,8 +42,8 @@ def _sender(
     channel: str | None,
     public_url: str | None,
 ) -> MorningSender:
-    from churnwatch.followup.morning_config import load_config
-    from churnwatch.followup.morning_send import MorningSender
+    from churnwatch.followup.morning.config import load_config
+    from churnwatch.followup.morning.send import MorningSender
     from churnwatch.followup.wiring import follow_up_parts
     from churnwatch.notifiers.settings import load_channels_file
     from churnwatch.notifiers.setup import build_pipeline

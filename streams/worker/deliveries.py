@@ -18,7 +18,7 @@ import threading
 from dataclasses import dataclass
 
 from churnwatch.followup.escalation import Escalator
-from churnwatch.followup.morning_send import MorningSender
+from churnwatch.followup.morning.send import MorningSender
 from churnwatch.metrics import Metrics
 from churnwatch.notifiers.dispatcher import Dispatcher
 from churnwatch.notifiers.outbox import Outbox

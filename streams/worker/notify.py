@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from churnwatch.followup.escalation import Escalator, load_policy
-from churnwatch.followup.morning_config import load_config
-from churnwatch.followup.morning_send import MorningSender
+from churnwatch.followup.morning.config import load_config
+from churnwatch.followup.morning.send import MorningSender
 from churnwatch.followup.wiring import OutboxNotify, follow_up_parts, follow_up_sink
 from churnwatch.metrics import Metrics
 from churnwatch.notifiers.directory import InMemoryDirectory

@@ -26,7 +26,7 @@ Definitions (the report and its tests use exactly these):
 - *outcomes by churn score band*: per band of the customer's churn score at the alert
   (each alert carries it when the pack has a ``score:``), one per case, treated and
   control together, the recorded and the derived outcomes and the share that left, with
-  the score's concordance with leaving (:mod:`churnwatch.followup.score_bands`).
+  the score's concordance with leaving (:mod:`churnwatch.followup.score.bands`).
 - *maturing funds retained* (``maturity-reminder``): per product (its reminders are one
   case), the amount retained (all of it for *retained*, the recorded amount for *partly
   retained*, none for *left*) over the maturing amount of products with such an outcome.
@@ -45,7 +45,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, select
 
-from churnwatch.followup.score_bands import ScoreBands, score_bands
+from churnwatch.followup.score.bands import ScoreBands, score_bands
 from churnwatch.followup.store import OUTCOMES
 from churnwatch.followup.uplift import Interval, newcombe_interval
 from churnwatch.schemas.profile_views import HoldingCounts, holding_counts

@@ -110,7 +110,7 @@ def concordance(scored: Iterable[tuple[Decimal, bool]]) -> float | None:
 
 
 def score_bands(cases: Iterable[Any]) -> ScoreBands:
-    """The bands of the report's cases (followup.report.Case) that carry a score."""
+    """The bands of the report's cases (followup.report.build.Case) that carry a score."""
     firsts: dict[str, Any] = {}
     recorded: dict[str, str] = {}
     for case in cases:

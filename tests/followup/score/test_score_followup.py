@@ -33,9 +33,9 @@ import msgspec
 import pytest
 
 from churnwatch.followup.escalation import EscalationPolicy, Escalator
-from churnwatch.followup.report import Report, build_report
-from churnwatch.followup.report_render import render_csv, render_html, render_text
-from churnwatch.followup.score_bands import concordance
+from churnwatch.followup.report.build import Report, build_report
+from churnwatch.followup.report.render import render_csv, render_html, render_text
+from churnwatch.followup.score.bands import concordance
 from churnwatch.followup.store import FollowUpStore
 from churnwatch.followup.testing import FixedClock, RecordingNotify
 from churnwatch.followup.tokens import LinkSigner, manager_link
@@ -46,8 +46,8 @@ from churnwatch.rules.loader import load_rules
 from churnwatch.schemas.models import Alert, AlertScore, DerivedOutcome, ScoreContribution
 from churnwatch.schemas.store import AlertStore
 
-from .conftest import MONDAY_10, _Shim, add, customer, make_alert
-from .server import serve
+from ..conftest import MONDAY_10, _Shim, add, customer, make_alert
+from ..server import serve
 
 BANDS = {10: ("0", "25"), 20: ("0", "25"), 30: ("25", "50"), 40: ("25", "50")}
 BANDS |= {60: ("50", "75"), 80: ("75", None)}

@@ -29,11 +29,11 @@ from decimal import Decimal
 
 import pytest
 
-from churnwatch.followup.report import Report, build_report
-from churnwatch.followup.report_render import render_csv, render_html, render_text
+from churnwatch.followup.report.build import Report, build_report
+from churnwatch.followup.report.render import render_csv, render_html, render_text
 from churnwatch.followup.store import FollowUpStore
 
-from .conftest import MONDAY_10, add, customer, make_alert
+from ..conftest import MONDAY_10, add, customer, make_alert
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from churnwatch.followup.escalation import EscalationPolicy, Escalator
 from churnwatch.followup.store import FollowUpStore
 from churnwatch.followup.testing import FixedClock, RecordingNotify
 
-from .conftest import add, customer, make_alert
+from ..conftest import add, customer, make_alert
 
 HOSTILE_BRANCH = '=HYPERLINK("http://evil.example","x")'
 

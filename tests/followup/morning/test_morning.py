@@ -22,9 +22,9 @@ from typer.testing import CliRunner
 from churnwatch.cli.app import app
 from churnwatch.cli.replay import run_replay
 from churnwatch.followup.exceptions import FollowUpError
-from churnwatch.followup.morning import build_lists
-from churnwatch.followup.morning_config import due_day, load_config
-from churnwatch.followup.morning_send import MorningSender
+from churnwatch.followup.morning.config import due_day, load_config
+from churnwatch.followup.morning.lists import build_lists
+from churnwatch.followup.morning.send import MorningSender
 from churnwatch.followup.store import FollowUpStore
 from churnwatch.followup.testing import FixedClock
 from churnwatch.followup.tokens import LinkSigner, morning_link
@@ -39,8 +39,8 @@ from churnwatch.rules.loader import load_rules
 from churnwatch.schemas.store import AlertStore
 from churnwatch.schemas.tables import alerts, deliveries, followups, morning_lists
 
-from .server import serve
-from .test_pages_zh import CHROMIUM, browser, english_words, visible_text
+from ..server import serve
+from ..test_pages_zh import CHROMIUM, browser, english_words, visible_text
 
 __all__ = ["browser"]  # the 390 px check below shares the page tests' Chromium
 
@@ -243,7 +243,7 @@ class TestWhatTheListHolds:
 @pytest.fixture
 def wecom() -> Iterator[Any]:
     """The local WeCom API server the channel tests use (tests/notifiers/im_peers.py)."""
-    sys.path.insert(0, str(Path(__file__).parents[1] / "notifiers"))
+    sys.path.insert(0, str(Path(__file__).parents[2] / "notifiers"))
     from im_peers import WecomAppPeer
 
     peer = WecomAppPeer("ww-bank", WECOM_SECRET, {"rm1", "rm2"})

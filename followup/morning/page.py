@@ -22,6 +22,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 from churnwatch.followup.exceptions import AccessDenied, LinkRefused
+from churnwatch.followup.hardening import NO_STORE
 from churnwatch.followup.i18n import person_language
 from churnwatch.followup.pages import render_page
 from churnwatch.followup.store import FollowUpStore
@@ -33,8 +34,6 @@ from churnwatch.rules.texts import Words
 from churnwatch.schemas.tables import followups, morning_lists
 
 __all__ = ["MorningPageParts", "morning_handler"]
-
-_NO_STORE = {"Cache-Control": "no-store", "X-Frame-Options": "DENY"}
 
 
 @dataclass(frozen=True)
@@ -167,6 +166,6 @@ def morning_handler(
             inflows=inflows,
             inflow_actions=actions,
         )
-        return HTMLResponse(html, headers=_NO_STORE)
+        return HTMLResponse(html, headers=NO_STORE)
 
     return morning_page

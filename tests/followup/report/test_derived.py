@@ -33,13 +33,13 @@ from decimal import Decimal
 import msgspec
 import pytest
 
-from churnwatch.followup.report import Report, build_report
-from churnwatch.followup.report_render import render_csv, render_html, render_text
+from churnwatch.followup.report.build import Report, build_report
+from churnwatch.followup.report.render import render_csv, render_html, render_text
 from churnwatch.followup.store import FollowUpStore
 from churnwatch.schemas.models import DerivedOutcome
 from churnwatch.schemas.store import AlertStore
 
-from .conftest import MONDAY_10, _Shim, add, customer, make_alert
+from ..conftest import MONDAY_10, _Shim, add, customer, make_alert
 
 ROWS = [
     (1, "large-transfer-out", "C1", False, "retained", "retained", None),

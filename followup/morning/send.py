@@ -27,8 +27,8 @@ from typing import Any
 from sqlalchemy import Engine, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from churnwatch.followup.morning import MorningList, build_lists
-from churnwatch.followup.morning_config import MorningConfig, due_day
+from churnwatch.followup.morning.config import MorningConfig, due_day
+from churnwatch.followup.morning.lists import MorningList, build_lists
 from churnwatch.notifiers.exceptions import DeliveryFailed, Reason, TemplateError
 from churnwatch.notifiers.metrics import DeliveryMetrics
 from churnwatch.notifiers.protocol import Message, Notifier

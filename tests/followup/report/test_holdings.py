@@ -18,14 +18,14 @@ from decimal import Decimal
 
 import pytest
 
-from churnwatch.followup.report import build_report
-from churnwatch.followup.report_render import ReportNames, render_csv, render_html, render_text
+from churnwatch.followup.report.build import build_report
+from churnwatch.followup.report.render import ReportNames, render_csv, render_html, render_text
 from churnwatch.rules.tiers import DEFAULT_TIERS
 from churnwatch.schemas.models import CustomerEvent, ProductEvent
 from churnwatch.schemas.profiles import ProfileBook
 from churnwatch.schemas.store import AlertStore
 
-from .test_pages_zh import english_words, visible_text
+from ..test_pages_zh import english_words, visible_text
 
 T0 = dt.datetime(2026, 11, 2, 9, 0, tzinfo=dt.UTC)
 PEOPLE = {

@@ -15,13 +15,13 @@ from babel.dates import format_timedelta
 from babel.numbers import format_decimal, format_percent
 from markupsafe import Markup, escape
 
-from churnwatch.followup.holdings_render import (
+from churnwatch.followup.report.build import DERIVED, GroupStats, Report
+from churnwatch.followup.report.holdings import (
     holding_csv_rows,
     holding_sections,
     holding_text_lines,
 )
-from churnwatch.followup.report import DERIVED, GroupStats, Report
-from churnwatch.followup.score_bands import (
+from churnwatch.followup.score.bands import (
     band_label,
     score_band_csv_rows,
     score_band_text_lines,

@@ -1,0 +1,1 @@
+"""Tests of churnwatch.followup.morning: the relationship managers' morning list."""

@@ -1,0 +1,1 @@
+"""Tests of churnwatch.followup.report: the retention report and its renderings."""
