@@ -16,6 +16,8 @@ import datetime as dt
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
+from churnwatch.rules import DEFAULT_TIMEZONE
+
 __all__ = ["BusinessHours"]
 
 _MAX_DAYS = 400  # a year of holidays is the most that can stand between two working hours
@@ -25,7 +27,7 @@ _MAX_DAYS = 400  # a year of holidays is the most that can stand between two wor
 class BusinessHours:
     """Opening hours on working days (Monday = 0), minus listed holidays."""
 
-    timezone: str = "Asia/Shanghai"
+    timezone: str = DEFAULT_TIMEZONE
     start: dt.time = dt.time(9, 0)
     end: dt.time = dt.time(18, 0)
     weekdays: frozenset[int] = frozenset(range(5))

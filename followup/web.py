@@ -53,6 +53,7 @@ from churnwatch.notifiers.filters import date_long, local_time, money
 from churnwatch.notifiers.masking import mask_digits
 from churnwatch.notifiers.rendering import RenderContext
 from churnwatch.notifiers.templates import TemplateBook
+from churnwatch.rules import DEFAULT_TIMEZONE
 from churnwatch.rules.loader import RuleSet
 from churnwatch.rules.texts import RuleTexts, Words
 from churnwatch.schemas.models import Alert
@@ -75,7 +76,7 @@ class WebSettings:
     twilio_auth_token: str | None = None
     #: the public base URL Twilio calls (behind a proxy the request URL differs)
     public_url: str | None = None
-    timezone: str = "Asia/Shanghai"
+    timezone: str = DEFAULT_TIMEZONE
     clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)
     metrics: Metrics | None = None
 

@@ -26,6 +26,7 @@ from churnwatch.notifiers.inhibit import (
     InhibitRule,
     Matcher,
 )
+from churnwatch.rules import DEFAULT_TIMEZONE
 from churnwatch.rules.durations import parse_duration
 from churnwatch.rules.tiers import TierScale
 
@@ -85,7 +86,7 @@ class _InhibitSpec(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
 
 class _RoutingSpec(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     audiences: dict[Audience, _AudienceSpec]
-    timezone: str = "Asia/Shanghai"
+    timezone: str = DEFAULT_TIMEZONE
     #: the language of staff messages and pages, unless a person's own ``language`` says otherwise
     staff_language: Literal["zh-CN", "en"] = "zh-CN"
     tiers: _TiersSpec | None = None
@@ -164,7 +165,7 @@ class Routing:
     """The routing file, checked and compiled."""
 
     audiences: Mapping[str, AudienceRoute]
-    timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo("Asia/Shanghai"))
+    timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo(DEFAULT_TIMEZONE))
     tiers: TierScale = field(default_factory=TierScale)
     escalate: tuple[Escalation, ...] = ()
     max_segments: int = 3

@@ -28,7 +28,7 @@ from typing import Any, Literal
 
 import msgspec
 
-from churnwatch.rules import SHIPPED_RULES
+from churnwatch.rules import DEFAULT_TIMEZONE, SHIPPED_RULES
 from churnwatch.rules.durations import parse_duration
 from churnwatch.schemas.screen import DEFAULT_LIMITS, Limits
 from churnwatch.settings import DEFAULT_DB_URL
@@ -161,7 +161,7 @@ class Config(_Section):
     rules: RulesConfig = msgspec.field(default_factory=RulesConfig)
     worker: WorkerConfig = msgspec.field(default_factory=WorkerConfig)
     metrics: MetricsConfig = msgspec.field(default_factory=MetricsConfig)
-    timezone: str = "Asia/Shanghai"
+    timezone: str = DEFAULT_TIMEZONE
     lateness: str = "48h"
     #: the largest amount, balance or AUM an event may carry; larger ones are dead letters
     max_amount: Decimal = DEFAULT_LIMITS.max_amount

@@ -48,6 +48,7 @@ from sqlalchemy import Engine, select
 from churnwatch.followup.score.bands import ScoreBands, score_bands
 from churnwatch.followup.store import OUTCOMES
 from churnwatch.followup.uplift import Interval, newcombe_interval
+from churnwatch.rules import DEFAULT_TIMEZONE
 from churnwatch.schemas.profile_views import HoldingCounts, holding_counts
 from churnwatch.schemas.tables import alerts, derived_outcomes, followups
 from churnwatch.schemas.times import utc_or_none
@@ -350,7 +351,7 @@ def build_report(
     engine: Engine,
     since: dt.datetime,
     until: dt.datetime,
-    timezone: str = "Asia/Shanghai",
+    timezone: str = DEFAULT_TIMEZONE,
     *,
     branch_id: str | None = None,
 ) -> Report:

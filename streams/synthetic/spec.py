@@ -11,6 +11,7 @@ import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
 
+from churnwatch.rules import DEFAULT_TIMEZONE
 from churnwatch.streams.synthetic.patterns import BRANCH_NAMES
 
 __all__ = ["TIER_BOUNDS", "DatasetSpec", "branch_name", "tier_of"]
@@ -26,7 +27,7 @@ class DatasetSpec:
     weeks: int = 6
     start: dt.date = dt.date(2026, 9, 7)  # a Monday
     seed: int = 7
-    timezone: str = "Asia/Shanghai"
+    timezone: str = DEFAULT_TIMEZONE
     malformed_share: float = 0.0  # extra bad lines, per transaction line
     shuffle_share: float = 0.0  # share of close same-customer pairs swapped
 
