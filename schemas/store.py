@@ -9,21 +9,20 @@ database must already be at it (``churnwatch db upgrade``, see
 from __future__ import annotations
 
 import datetime as dt
-import functools
-import sqlite3
 from collections.abc import Iterator, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import msgspec
-from sqlalchemy import Dialect, Engine, create_engine, event, func, insert, select
+from sqlalchemy import Engine, create_engine, event, func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from churnwatch.schemas.exceptions import StoreError
 from churnwatch.schemas.models import Alert, AlertScore, DerivedOutcome, Recipient
+from churnwatch.schemas.sqlite_writes import sqlite_writes
 from churnwatch.schemas.tables import alerts, derived_outcomes
 from churnwatch.schemas.times import utc
 from churnwatch.schemas.upgrade import MIGRATIONS, migrate, schema_problem, schema_state
@@ -120,12 +119,13 @@ class AlertStore:
         """Store ``batch`` in one transaction; return the alerts not stored before (in order).
 
         On SQLite each alert is one ``INSERT … ON CONFLICT DO NOTHING`` on the driver's
-        cursor, and the row count says whether it was new (:class:`_SqliteWrites`). On
-        PostgreSQL the batch is one ``executemany`` of the same statement with ``RETURNING
-        alert_id``, which SQLAlchemy sends as multi-row statements ("insertmanyvalues")
-        and which tells exactly which alerts are new: a statement per alert through
-        SQLAlchemy cost the worker a sixth of its time on a generated bank, where an alert
-        comes every 20-25 events.
+        cursor, and the row count says whether it was new
+        (:mod:`churnwatch.schemas.sqlite_writes`). On PostgreSQL the batch is one
+        ``executemany`` of the same statement with ``RETURNING alert_id``, which
+        SQLAlchemy sends as multi-row statements ("insertmanyvalues") and which tells
+        exactly which alerts are new: a statement per alert through SQLAlchemy cost the
+        worker a sixth of its time on a generated bank, where an alert comes every 20-25
+        events.
         """
         if not batch:
             return []
@@ -136,9 +136,9 @@ class AlertStore:
         upsert = self._insert()
         try:
             with self.engine.begin() as connection:
-                sqlite_writes = _sqlite_writes(self.engine.dialect)
-                if sqlite_writes is not None:
-                    return sqlite_writes.add_alerts(connection, unique)
+                writes = sqlite_writes(self.engine.dialect)
+                if writes is not None:
+                    return writes.add_alerts(connection, unique)
                 if upsert is None:
                     return self._add_one_by_one(connection, unique)
                 statement = upsert.returning(alerts.c.alert_id)
@@ -183,9 +183,9 @@ class AlertStore:
         dialect = self.engine.dialect.name
         try:
             with self.engine.begin() as connection:
-                sqlite_writes = _sqlite_writes(self.engine.dialect)
-                if sqlite_writes is not None:
-                    return sqlite_writes.add_outcomes(connection, rows)
+                writes = sqlite_writes(self.engine.dialect)
+                if writes is not None:
+                    return writes.add_outcomes(connection, rows)
                 if dialect == "postgresql":
                     statement = (
                         postgresql.insert(derived_outcomes)
@@ -243,132 +243,6 @@ class AlertStore:
     def alert_ids(self) -> set[str]:
         with self.engine.connect() as connection:
             return set(connection.scalars(select(alerts.c.alert_id)))
-
-
-#: the columns an alert fills, in the order of :class:`_SqliteWrites`' statement
-_COLUMNS = (
-    "alert_id",
-    "rule_id",
-    "rule_version",
-    "severity",
-    "customer_id",
-    "account_id",
-    "occurred_at",
-    "detected_at",
-    "title",
-    "facts",
-    "trigger_event_ids",
-    "recipients",
-    "score",
-)
-
-
-#: the columns of a derived outcome's row (``AlertStore.add_outcomes``)
-_OUTCOME_COLUMNS = (
-    "alert_id",
-    "rule_id",
-    "customer_id",
-    "outcome",
-    "share",
-    "decided_at",
-    "evidence_event_id",
-)
-
-
-class _SqliteWrites:
-    """Alerts and outcomes into SQLite: one ``INSERT … ON CONFLICT DO NOTHING`` per row on
-    the driver's cursor, new when it changed a row.
-
-    Why. Through SQLAlchemy's ``executemany`` an alert cost ~80 µs of CPU on the worker
-    bench's stream (one every ~18 events, a sixth of the worker's own per-event cost): the
-    per-row parameter processing of insertmanyvalues, ``json.dumps`` of four columns and the
-    RETURNING rows. Here a row is a tuple: the times through the dialect's own DATETIME
-    processor (so they are stored exactly as SQLAlchemy stores and compares them), the
-    JSON columns encoded by msgspec (the same JSON values ``json.dumps`` of
-    ``msgspec.to_builtins`` gave; a missing score is JSON ``null``, as before), and
-    SQLite's per-statement change count tells which alerts were new, in order. A driver
-    error is raised as SQLAlchemy's (``OperationalError`` for a locked or unreachable
-    file), so the worker's retry through an outage sees the same errors as before. The
-    derived outcomes (one every ~60 events there) take the same way.
-    """
-
-    def __init__(self, dialect: Dialect) -> None:
-        at = alerts.c.occurred_at.type.dialect_impl(dialect).bind_processor(dialect)
-        self.time_of = at if at is not None else _same
-        self.sql = _insert_sql("alerts", _COLUMNS)
-        self.outcome_sql = _insert_sql("derived_outcomes", _OUTCOME_COLUMNS)
-        self.json = msgspec.json.Encoder()
-
-    def rows(self, batch: Sequence[Alert]) -> list[tuple[Any, ...]]:
-        time_of, encode = self.time_of, self.json.encode
-        return [
-            (
-                alert.alert_id,
-                alert.rule_id,
-                alert.rule_version,
-                alert.severity,
-                alert.customer_id,
-                alert.account_id,
-                time_of(alert.occurred_at.astimezone(dt.UTC)),
-                time_of(alert.detected_at.astimezone(dt.UTC)),
-                alert.title,
-                encode(alert.facts).decode(),
-                encode(alert.trigger_event_ids).decode(),
-                encode(alert.recipients).decode(),
-                encode(alert.score).decode(),
-            )
-            for alert in batch
-        ]
-
-    def add_alerts(self, connection: Any, batch: list[Alert]) -> list[Alert]:
-        """Insert ``batch`` (unique ids) in ``connection``'s transaction; the new ones."""
-        new = _insert(connection, self.sql, self.rows(batch))
-        return [alert for alert, inserted in zip(batch, new, strict=True) if inserted]
-
-    def add_outcomes(self, connection: Any, rows: list[dict[str, Any]]) -> int:
-        """Insert outcome ``rows`` (unique alert ids); how many were new."""
-        time_of = self.time_of
-        values = [
-            (
-                *(row[c] for c in _OUTCOME_COLUMNS[:5]),
-                time_of(row["decided_at"]),
-                row[_OUTCOME_COLUMNS[6]],
-            )
-            for row in rows
-        ]
-        return sum(_insert(connection, self.outcome_sql, values))
-
-
-@functools.cache  # one per dialect (a store's engine keeps its own)
-def _sqlite_writes(dialect: Dialect) -> _SqliteWrites | None:
-    """SQLite's writes on the driver's cursor; None for other databases."""
-    return _SqliteWrites(dialect) if dialect.name == "sqlite" else None
-
-
-def _insert_sql(table: str, columns: Sequence[str]) -> str:
-    marks = ", ".join("?" * len(columns))
-    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks}) ON CONFLICT DO NOTHING"
-
-
-def _insert(connection: Any, sql: str, rows: list[tuple[Any, ...]]) -> list[bool]:
-    """Run ``sql`` once per row on the driver's cursor; whether each inserted a row. A
-    driver error is raised as SQLAlchemy's (its ``OperationalError`` for a locked file)."""
-    cursor = connection.connection.dbapi_connection.cursor()
-    inserted: list[bool] = []
-    try:
-        execute = cursor.execute
-        for row in rows:
-            execute(sql, row)
-            inserted.append(cursor.rowcount == 1)
-    except sqlite3.Error as exc:
-        raise DBAPIError.instance(sql, None, exc, sqlite3.Error) from exc
-    finally:
-        cursor.close()
-    return inserted
-
-
-def _same(value: Any) -> Any:
-    return value
 
 
 def _row(alert: Alert) -> dict[str, Any]:
