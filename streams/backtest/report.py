@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import jinja2
 from markupsafe import Markup
 
-from churnwatch.streams.backtest.run import AlertExample, BacktestResult, Reach, RuleDiff
+from churnwatch.streams.backtest.result import AlertExample, BacktestResult, Reach, RuleDiff
 
 __all__ = ["DayChart", "day_chart", "render_html", "render_text"]
 

@@ -11,8 +11,8 @@ import jinja2
 from markupsafe import Markup
 
 from churnwatch.streams.backtest.report import render_html
+from churnwatch.streams.backtest.result import BacktestResult
 from churnwatch.streams.backtest.review import PackReview, RuleReview
-from churnwatch.streams.backtest.run import BacktestResult
 
 __all__ = ["render_review_html", "render_review_text"]
 

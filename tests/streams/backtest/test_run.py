@@ -18,7 +18,8 @@ from churnwatch.rules.loader import RuleSet, load_rules
 from churnwatch.rules.state import CustomerProfile
 from churnwatch.schemas.models import Alert, Recipient, StaffEvent
 from churnwatch.streams.backtest.report import render_html, render_text
-from churnwatch.streams.backtest.run import BacktestResult, RuleDiff, alert_key, backtest, reach_of
+from churnwatch.streams.backtest.result import BacktestResult, RuleDiff, alert_key
+from churnwatch.streams.backtest.run import backtest, reach_of
 
 SHANGHAI = dt.timezone(dt.timedelta(hours=8))
 
