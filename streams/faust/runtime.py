@@ -43,10 +43,10 @@ from faust.streams import _current_event
 
 from churnwatch.notifiers.directory import InMemoryDirectory
 from churnwatch.rules.codec import encode_state
-from churnwatch.rules.state import CustomerState
 from churnwatch.schemas.models import Alert
 from churnwatch.schemas.store import AlertStore
 from churnwatch.streams.config import Config
+from churnwatch.streams.faust.stand_ins import PartitionMark, Progress, Sender, States
 from churnwatch.streams.replay.driver import AlertSink, wall_clock
 from churnwatch.streams.replay.pack import Pack
 from churnwatch.streams.worker.changelog import ChangelogState
@@ -64,60 +64,6 @@ log = logging.getLogger("churnwatch.worker")
 TAKE_WITHIN = 0.05
 #: how often held-back records, idle timers and checkpoints are looked at without input
 TICK = 0.1
-
-
-class _States:
-    """Decoded states of the owned partitions and who changed since the last checkpoint
-    (the attributes the worker's per-event code reads: ``partitions`` and ``dirty``)."""
-
-    def __init__(self) -> None:
-        self.partitions: dict[int, dict[str, CustomerState]] = {}
-        self.dirty: dict[int, set[str]] = {}
-
-
-class _Progress:
-    """What ``Worker.process`` records: offsets processed, sends in flight."""
-
-    def __init__(self) -> None:
-        self.offsets: dict[Any, int] = {}
-        self.pending: list[Any] = []
-        self.completed = 0
-
-
-class _Sender:
-    """``producer.send`` for the worker's code, through the Faust app's producer."""
-
-    def __init__(self, app: faust.App) -> None:
-        self.app = app
-        self.topics: dict[str, Any] = {}
-
-    async def send(self, topic: str, value: bytes, key: bytes | None = None) -> Any:
-        channel = self.topics.get(topic)
-        if channel is None:
-            channel = self.topics[topic] = self.app.topic(
-                topic, key_serializer="raw", value_serializer="raw"
-            )
-        return await channel.send(key=key, value=value)
-
-
-class _Mark:
-    """Stands for an event of one partition while a table store writes to it.
-
-    A Faust store asks the current event which partition a key is written to (RocksDB
-    keeps a database per partition); a checkpoint writes outside any one event.
-    """
-
-    __slots__ = ("__weakref__", "message")
-
-    def __init__(self, partition: int) -> None:
-        self.message = _PartitionOnly(partition)
-
-
-class _PartitionOnly:
-    __slots__ = ("partition",)
-
-    def __init__(self, partition: int) -> None:
-        self.partition = partition
 
 
 class FaustWorker(Worker):
@@ -140,9 +86,9 @@ class FaustWorker(Worker):
         )
         self.app = app
         self.serve_metrics = serve_metrics
-        self.state = _States()  # type: ignore[assignment]
-        self.checkpoints = _Progress()  # type: ignore[assignment]
-        self.producer = _Sender(app)
+        self.state = States()  # type: ignore[assignment]
+        self.checkpoints = Progress()  # type: ignore[assignment]
+        self.producer = Sender(app)
         # the batch work (streams/worker/batch.py) runs on Faust's state, progress and sender
         batches = self.batches
         batches.state = self.state
@@ -369,7 +315,7 @@ class FaustWorker(Worker):
             if not dirty:
                 continue
             states = self.state.partitions.get(partition, {})
-            mark = _Mark(partition)
+            mark = PartitionMark(partition)
             token = _current_event.set(weakref.ref(mark))  # type: ignore[arg-type]
             try:
                 for customer_id in dirty:
