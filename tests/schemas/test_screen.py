@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from decimal import Decimal
 from typing import Any
 
@@ -11,6 +12,7 @@ from contract_events import customer, encode, product, staff, transaction
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from churnwatch.schemas import screen
 from churnwatch.schemas.decode import REASON_CODES, DeadLetter, Limits, decode
 from churnwatch.schemas.models import EVENT_TYPES
 from churnwatch.schemas.screen import MAX_DEPTH
@@ -121,6 +123,23 @@ class TestMoney:
         balance = "100" if currency == "JPY" else "100.00"
         message = transaction(currency=currency, amount=amount, balance_after=balance)
         assert code_of(encode(message)) == code
+
+    @PROPERTY
+    @given(
+        st.sampled_from([("CNY", 2), ("JPY", 0), ("KWD", 3)]),
+        st.text(st.sampled_from('0123456789.-+eE "１'), max_size=8),
+    )
+    def test_the_plain_pattern_is_the_plain_grammar(
+        self, currency: tuple[str, int], text: str
+    ) -> None:
+        """The plain-money match (possessive, which a matcher runs faster) takes exactly
+        what the grammar spells: digits, a minus, a point and at most the currency's
+        decimals, quoted or not."""
+        code, decimals = currency
+        point = rf"(?:\.[0-9]{{1,{decimals}}})?" if decimals else ""
+        grammar = re.compile(rf'("?)-?[0-9]+{point}\1\Z'.encode())
+        raw = text.encode()
+        assert (screen.plain_money(code)(raw) is None) == (grammar.match(raw) is None)
 
     def test_an_extra_field_named_like_money_is_ignored(self) -> None:
         """Only the contract's money fields are screened: unknown fields are kept, unread."""
