@@ -63,6 +63,11 @@ StaffRole = Literal["relationship_manager", "branch_head", "executive"]
 Severity = Literal["low", "medium", "high", "critical"]
 
 
+#: the zero a posting's amount is compared with: a Decimal, since an int would first be
+#: converted to one at every comparison
+_ZERO = Decimal(0)
+
+
 def _require_positive(name: str, value: Decimal | None) -> None:
     if value is None:
         return
@@ -110,7 +115,8 @@ class TransactionEvent(
 
     def __post_init__(self) -> None:
         # the common case in one line (runs for every posting); the helpers say why not
-        if self.amount.is_finite() and self.balance_after.is_finite() and self.amount > 0:
+        amount = self.amount
+        if amount.is_finite() and self.balance_after.is_finite() and amount > _ZERO:
             return
         _require_positive("amount", self.amount)
         _require_finite("balance_after", self.balance_after)
