@@ -14,7 +14,7 @@ from typing import Literal, TypeAlias
 import msgspec
 
 from churnwatch.schemas.models import Alert, Event, to_builtins
-from churnwatch.schemas.posting import Posting, posting_event
+from churnwatch.schemas.posting import POSTING_DECODER, posting_event
 from churnwatch.schemas.screen import BRACKET, DEFAULT_LIMITS, Limits, screen, screen_depth
 
 __all__ = [
@@ -31,7 +31,7 @@ __all__ = [
 
 _decoder: msgspec.json.Decoder[Event] = msgspec.json.Decoder(Event)
 #: the first parse of every message: a posting as sent (schemas/posting.py)
-_posting = msgspec.json.Decoder(Posting)
+_posting = POSTING_DECODER
 
 BOM = b"\xef\xbb\xbf"
 

@@ -8,21 +8,27 @@ than the typed parse itself.
 
 Nearly every message is a posting written by a bank's producer in compact JSON without
 escapes. For that message one parse into :class:`Posting` is enough: a twin of
-:class:`~churnwatch.schemas.models.TransactionEvent` whose money is the JSON text the bank
-wrote (``msgspec.Raw``), whose currency is any string (the model's pattern is checked
-once per currency seen), and whose optional fields say whether they were sent at all
-(``UNSET``). From it :func:`posting_event` proves what screen would prove:
+:class:`~churnwatch.schemas.models.TransactionEvent` whose money is the JSON value the bank
+wrote, read untyped so that its spelling survives (a string's text; an integer; any other
+number's text, as :class:`Number`), whose currency is any string (the model's pattern is
+checked once per currency seen), and whose optional fields say whether they were sent at
+all (``UNSET``). From it :func:`posting_event` proves what screen would prove:
 
 - no key appears twice in any object: the message's keys, counted as ``":`` in its text,
   are exactly the keys the parse found at the top and in ``counterparty`` (the argument is
   in :func:`posting_event`);
 - the event time is in range; the money is plain, within ``max_amount`` and has no more
-  decimals than its currency (screen's own pattern and test);
+  decimals than its currency (screen's own pattern, ``plain_amount``, on the text between
+  the quotes, and screen's test);
 
-and then builds the very ``TransactionEvent`` the typed parse would have built (msgspec's
-conversion of the same money text, the same values). Whatever it cannot vouch for, it
-hands back as None, and decode takes the exact path, which alone writes dead letters:
-every refusal keeps its code and its reason, whichever path saw the message first.
+and then builds the very ``TransactionEvent`` the typed parse would have built, with the
+same values. The typed parse hands money to ``Decimal``: a string's text or a number's
+text, or an integer as an ``int`` (one too long for 64 bits as its text, the same
+value). The one parse hands ``Decimal`` the same text or the same integer, so each amount
+keeps its value and its exponent (``"100.50"`` keeps its two decimals). Whatever it
+cannot vouch for, it hands back as None, and decode takes the exact path, which alone
+writes dead letters: every refusal keeps its code and its reason, whichever path saw the
+message first.
 """
 
 from __future__ import annotations
@@ -57,11 +63,22 @@ from churnwatch.schemas.screen import (
     SPACE,
     TAB,
     Limits,
-    plain_money,
+    plain_amount,
     screen_depth,
 )
 
-__all__ = ["REQUIRED_KEYS", "Party", "Posting", "posting_event"]
+__all__ = ["POSTING_DECODER", "REQUIRED_KEYS", "Number", "Party", "Posting", "posting_event"]
+
+
+class Number(str):
+    """A JSON number with a point or an exponent, as the text the bank wrote.
+
+    The posting's decoder hands every such number in an untyped field (the money) to
+    this class, so its spelling can be checked as a string's is, and told from a string
+    by its type. An integer comes as an ``int``: JSON spells it only as plain digits.
+    """
+
+    __slots__ = ()
 
 
 class Party(msgspec.Struct, frozen=True):
@@ -77,12 +94,14 @@ class Party(msgspec.Struct, frozen=True):
 class Posting(msgspec.Struct, frozen=True):
     """A transaction as sent: TransactionEvent's fields and types, but for three.
 
-    The money is its JSON text, to be checked for plain digits before it becomes a
-    Decimal; the currency is any string; an optional field is UNSET when it was not
-    written, which is how its key is counted. Each is looser than the model's, so a
-    message this refuses, the model refuses too. The tag is a required field: as a
-    struct's tag, msgspec would read a posting without it (the exact path refuses it as
-    ``missing_type``, and the key count could not tell its absence from an extra field).
+    The money is any JSON value, read untyped by :data:`POSTING_DECODER` (a string as
+    its text, an integer as an ``int``, another number as a :class:`Number`), to be
+    checked for plain digits before it becomes a Decimal; the currency is any string; an
+    optional field is UNSET when it was not written, which is how its key is counted.
+    Each is looser than the model's, so a message this refuses, the model refuses too.
+    The tag is a required field: as a struct's tag, msgspec would read a posting without
+    it (the exact path refuses it as ``missing_type``, and the key count could not tell
+    its absence from an extra field).
     """
 
     type: Literal["transaction"]
@@ -91,8 +110,8 @@ class Posting(msgspec.Struct, frozen=True):
     account_id: NonEmpty
     customer_id: NonEmpty
     direction: Direction
-    amount: msgspec.Raw
-    balance_after: msgspec.Raw
+    amount: object
+    balance_after: object
     kind: TransactionKind
     channel: Channel
     currency: str | UnsetType = UNSET
@@ -100,6 +119,8 @@ class Posting(msgspec.Struct, frozen=True):
     description: str | UnsetType | None = UNSET
 
 
+#: the first parse of every message (decode's): a posting as sent, its money untyped
+POSTING_DECODER = msgspec.json.Decoder(Posting, float_hook=Number)
 #: the keys every posting has: its tag ``type`` and the model's required fields
 REQUIRED_KEYS = sum(field.required for field in fields(Posting))
 
@@ -108,13 +129,13 @@ REQUIRED_KEYS = sum(field.required for field in fields(Posting))
 _TYPED_NAMES = frozenset(field.name for field in fields(Posting)) - {"counterparty"}
 #: any JSON value, every string and key read as UTF-8
 _any_json = msgspec.json.Decoder()
-#: money text to Decimal, as the typed parse converts it
-_to_decimal = msgspec.json.Decoder(Decimal)
 #: the model's currency pattern, applied as msgspec applies it (``re.search``)
 _currency_pattern = re.compile(CURRENCY_PATTERN)
-#: the plain-money match (screen's) of each currency seen that matches the pattern
-#: (at most 26^3 of them): the pattern runs once per currency, not once per posting
-_plain_of: dict[str, Callable[[bytes], re.Match[bytes] | None]] = {}
+#: screen's plain amount in each currency seen that matches the pattern (at most 26^3 of
+#: them), matched on the texts of a posting's two amounts at once, joined by a space; and
+#: on one text. The pattern runs once per currency, not once per posting
+_plain_pair_of: dict[str, Callable[[str], re.Match[str] | None]] = {}
+_plain_one_of: dict[str, Callable[[str], re.Match[str] | None]] = {}
 
 
 def posting_event(raw: bytes, posting: Posting, limits: Limits) -> TransactionEvent | None:
@@ -153,8 +174,8 @@ def posting_event(raw: bytes, posting: Posting, limits: Limits) -> TransactionEv
         currency = "CNY"
     else:
         keys += 1
-    plain = _plain_of.get(currency) or _plain_money(currency)
-    if plain is None:
+    plain_pair = _plain_pair_of.get(currency) or _plain_money(currency)
+    if plain_pair is None:
         return None
     party = posting.counterparty
     if party is UNSET:
@@ -171,16 +192,28 @@ def posting_event(raw: bytes, posting: Posting, limits: Limits) -> TransactionEv
     if colons != keys and not _extras_vouched(raw, colons, written, limits.max_depth):
         return None
     amount_text, balance_text = posting.amount, posting.balance_after
-    if plain(amount_text) is None or plain(balance_text) is None:
-        return None
-    amount: Decimal = _to_decimal.decode(amount_text)
-    balance_after: Decimal = _to_decimal.decode(balance_text)
-    #: as in screen: a plain text no longer than this is below max_amount
-    short = limits.max_amount.adjusted()
-    if (len(amount_text) > short and abs(amount) > limits.max_amount) or (
-        len(balance_text) > short and abs(balance_after) > limits.max_amount
-    ):
-        return None
+    if type(amount_text) is str and type(balance_text) is str:
+        # two strings, as banks write money: one match for both (a plain text holds no
+        # space, so the match splits the two where they were joined)
+        if plain_pair(f"{amount_text} {balance_text}") is None:
+            return None
+        amount = Decimal(amount_text)
+        balance_after = Decimal(balance_text)
+        #: as in screen: a plain text no longer than this is below max_amount
+        short = limits.max_amount.adjusted()
+        if (len(amount_text) > short and abs(amount) > limits.max_amount) or (
+            len(balance_text) > short and abs(balance_after) > limits.max_amount
+        ):
+            return None
+    else:
+        plain_one = _plain_one_of[currency]
+        number = _plain_number(amount_text, plain_one)
+        balance = _plain_number(balance_text, plain_one)
+        if number is None or balance is None:
+            return None
+        amount, balance_after = number, balance
+        if abs(amount) > limits.max_amount or abs(balance_after) > limits.max_amount:
+            return None
     try:
         return TransactionEvent(
             posting.event_id,
@@ -245,12 +278,32 @@ def _extras_vouched(raw: bytes, colons: int, party_keys: int, max_depth: int) ->
     return colons == names
 
 
-def _plain_money(currency: str) -> Callable[[bytes], re.Match[bytes] | None] | None:
-    """Screen's plain-money match for ``currency``; None: it is not a currency code."""
+def _plain_money(currency: str) -> Callable[[str], re.Match[str] | None] | None:
+    """The match of two plain amounts in ``currency``, joined by a space (kept, with the
+    match of one); None: it is not a currency code."""
     if _currency_pattern.search(currency) is None:
         return None
-    plain = _plain_of[currency] = plain_money(currency)
-    return plain
+    amount = plain_amount(currency)
+    _plain_one_of[currency] = re.compile(amount).fullmatch
+    plain_pair = _plain_pair_of[currency] = re.compile(f"{amount} {amount}").fullmatch
+    return plain_pair
+
+
+def _plain_number(
+    value: object, plain_one: Callable[[str], re.Match[str] | None]
+) -> Decimal | None:
+    """Money as the typed parse converts it, when it is plain; None: not plain, or not
+    money (the exact path says which).
+
+    A string or a number's text is matched as screen matches it; an integer is plain
+    (JSON spells it as digits and an optional minus, which screen's pattern matches
+    in every currency).
+    """
+    if type(value) is int:
+        return Decimal(value)
+    if (type(value) is str or type(value) is Number) and plain_one(value) is not None:
+        return Decimal(value)
+    return None
 
 
 def _counterparty(party: Party) -> tuple[Counterparty, int]:
