@@ -181,7 +181,24 @@ def posting_event(raw: bytes, posting: Posting, limits: Limits) -> TransactionEv
     if party is UNSET:
         counterparty, written = NO_COUNTERPARTY, 0
     else:
-        counterparty, written = _counterparty(party)
+        # the model's counterparty (what was written, its defaults for the rest), and how
+        # many of its keys were written (inline: a call costs more than the counting)
+        name, account, bank = party.name, party.account, party.bank
+        same_bank, same_customer = party.same_bank, party.same_customer
+        written = (
+            (name is not UNSET)
+            + (account is not UNSET)
+            + (bank is not UNSET)
+            + (same_bank is not UNSET)
+            + (same_customer is not UNSET)
+        )
+        counterparty = Counterparty(
+            None if name is UNSET else name,
+            None if account is UNSET else account,
+            None if bank is UNSET else bank,
+            False if same_bank is UNSET else same_bank,
+            False if same_customer is UNSET else same_customer,
+        )
         keys += 1 + written
     description = posting.description
     if description is UNSET:
@@ -304,25 +321,3 @@ def _plain_number(
     if (type(value) is str or type(value) is Number) and plain_one(value) is not None:
         return Decimal(value)
     return None
-
-
-def _counterparty(party: Party) -> tuple[Counterparty, int]:
-    """The model's counterparty (what was written, its defaults for the rest), and how
-    many of its keys were written."""
-    name, account, bank = party.name, party.account, party.bank
-    same_bank, same_customer = party.same_bank, party.same_customer
-    written = (
-        (name is not UNSET)
-        + (account is not UNSET)
-        + (bank is not UNSET)
-        + (same_bank is not UNSET)
-        + (same_customer is not UNSET)
-    )
-    counterparty = Counterparty(
-        None if name is UNSET else name,
-        None if account is UNSET else account,
-        None if bank is UNSET else bank,
-        False if same_bank is UNSET else same_bank,
-        False if same_customer is UNSET else same_customer,
-    )
-    return counterparty, written
