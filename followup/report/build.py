@@ -132,8 +132,7 @@ class GroupStats:
 
     @staticmethod
     def _retention(outcomes: Counter[str]) -> float | None:
-        kept = sum(outcomes[o] for o in KEPT)
-        decided = kept + outcomes["left"]
+        kept, decided = GroupStats._kept_decided(outcomes)
         return kept / decided if decided else None
 
     @property
