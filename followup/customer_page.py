@@ -21,7 +21,7 @@ from typing import Any, Final
 
 from sqlalchemy import Engine, and_, func, insert, select
 
-from churnwatch.followup.store import HistoryItem
+from churnwatch.followup.records import HistoryItem
 from churnwatch.schemas.models import Alert
 from churnwatch.schemas.profile_views import (
     CustomerView,

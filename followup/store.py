@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any, Final, Literal
 
@@ -19,6 +18,7 @@ from sqlalchemy import Connection, and_, insert, or_, select, update
 
 from churnwatch.followup import OUTCOMES, cases
 from churnwatch.followup.exceptions import FollowUpError
+from churnwatch.followup.records import FollowUp, HistoryItem
 from churnwatch.followup.staff import StaffDirectory, StaffRecord
 from churnwatch.rules.state import CustomerProfile
 from churnwatch.schemas.models import Alert
@@ -35,70 +35,13 @@ __all__ = [
     "ACTIONS",
     "OUTCOMES",
     "Action",
-    "FollowUp",
     "FollowUpStore",
-    "HistoryItem",
     "utc",
 ]
 
 Action = Literal["acknowledge", "contacted", "outcome", "note", "escalated", "opened"]
 ACTIONS: Final[tuple[str, ...]] = ("acknowledge", "contacted", "outcome", "note")
 _NOTE_LIMIT = 2000
-
-
-@dataclass(frozen=True, slots=True)
-class FollowUp:
-    """One alert's follow-up as it stands, with the customer snapshot taken when it opened."""
-
-    alert_id: str
-    status: str
-    outcome: str | None
-    retained_amount: Decimal | None
-    is_control: bool
-    customer_name: str
-    customer_tier: str
-    branch_id: str
-    manager_id: str
-    language: str
-    opened_at: dt.datetime
-    acknowledged_at: dt.datetime | None
-    acknowledged_by: str | None
-    contacted_at: dt.datetime | None
-    outcome_at: dt.datetime | None
-    outcome_by: str | None
-    escalation_level: int
-    next_escalation_at: dt.datetime | None
-
-    @classmethod
-    def from_row(cls, row: Any) -> FollowUp:
-        amount = row["retained_amount"]
-        return cls(
-            alert_id=row["alert_id"],
-            status=row["status"],
-            outcome=row["outcome"],
-            retained_amount=Decimal(amount) if amount is not None else None,
-            is_control=bool(row["is_control"]),
-            customer_name=row["customer_name"],
-            customer_tier=row["customer_tier"],
-            branch_id=row["branch_id"],
-            manager_id=row["manager_id"],
-            language=row["language"],
-            opened_at=utc_or_none(row["opened_at"]),  # type: ignore[arg-type]
-            acknowledged_at=utc_or_none(row["acknowledged_at"]),
-            acknowledged_by=row["acknowledged_by"],
-            contacted_at=utc_or_none(row["contacted_at"]),
-            outcome_at=utc_or_none(row["outcome_at"]),
-            outcome_by=row["outcome_by"],
-            escalation_level=row["escalation_level"],
-            next_escalation_at=utc_or_none(row["next_escalation_at"]),
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class HistoryItem:
-    alert: Alert
-    status: str | None
-    outcome: str | None
 
 
 def parse_amount(text: str | None) -> Decimal | None:

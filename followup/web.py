@@ -42,10 +42,11 @@ from churnwatch.followup.hardening import NO_STORE, SecurityHeaders, redact_acce
 from churnwatch.followup.i18n import choose_language, person_language
 from churnwatch.followup.morning.page import MorningPageParts, morning_handler
 from churnwatch.followup.pages import render_page
+from churnwatch.followup.records import FollowUp
 from churnwatch.followup.report.build import MAX_REPORT_DAYS, build_report
 from churnwatch.followup.report.render import ReportNames, render_html
 from churnwatch.followup.score.page import score_view
-from churnwatch.followup.store import OUTCOMES, FollowUp, FollowUpStore, parse_amount
+from churnwatch.followup.store import OUTCOMES, FollowUpStore, parse_amount
 from churnwatch.followup.tokens import REPORT_SCOPE, LinkClaims, LinkSigner, short_ref
 from churnwatch.followup.twilio_webhooks import twilio_routes
 from churnwatch.metrics import Metrics
