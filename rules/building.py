@@ -18,7 +18,7 @@ from churnwatch.rules.blocks import (
     ThresholdBlock,
     WindowBlock,
 )
-from churnwatch.rules.expressions import FieldCatalog
+from churnwatch.rules.field_catalog import FieldCatalog
 from churnwatch.rules.fields import CUSTOMER_FIELDS, compile_per_type
 from churnwatch.rules.model import RuleSpec
 from churnwatch.rules.signal_building import SignalBuilding

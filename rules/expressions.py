@@ -35,13 +35,13 @@ from typing import Any
 
 from churnwatch.rules.condition_runtime import HELPERS
 from churnwatch.rules.exceptions import ExpressionError
+from churnwatch.rules.field_catalog import FieldCatalog
 
 __all__ = [
     "MAX_COMPILED_CHARS",
     "MAX_CONDITION_CHARS",
     "MAX_DEPTH",
     "CompiledCondition",
-    "FieldCatalog",
     "compile_condition",
     "condition_body",
     "parse_condition",
@@ -81,35 +81,6 @@ _LITERAL_NAMES = {
     "null": None,
     "None": None,
 }
-
-
-class FieldCatalog:
-    """Which dotted names a condition may read, e.g. ``event.amount``, ``customer.tier``."""
-
-    def __init__(
-        self,
-        fields: Mapping[str, set[str]],
-        partial: Mapping[str, set[str]] | None = None,
-        *,
-        event_type: str | None = None,
-        absent: set[str] | frozenset[str] = frozenset(),
-    ) -> None:
-        self.fields = {root: frozenset(names) for root, names in fields.items()}
-        #: fields only some of the rule's event types have: read as None on the others
-        self.partial = {root: frozenset(names) for root, names in (partial or {}).items()}
-        #: when compiling for one event type: its name, and the event fields it lacks
-        self.event_type = event_type
-        self.absent = frozenset(absent)
-
-    def check(self, root: str, path: tuple[str, ...], offset: int) -> None:
-        allowed = self.fields.get(root)
-        if allowed is None:
-            raise ExpressionError(f"unknown name {root!r}", offset)
-        dotted = ".".join(path)
-        if dotted not in allowed:
-            hint = difflib.get_close_matches(dotted, sorted(allowed), n=1)
-            suggestion = f" (did you mean '{root}.{hint[0]}'?)" if hint else ""
-            raise ExpressionError(f"unknown field '{root}.{dotted}'{suggestion}", offset)
 
 
 def parse_condition(text: str) -> ast.expr:

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import msgspec
 
-from churnwatch.rules.expressions import CompiledCondition, FieldCatalog, compile_condition
+from churnwatch.rules.expressions import CompiledCondition, compile_condition
+from churnwatch.rules.field_catalog import FieldCatalog
 from churnwatch.schemas.models import EVENT_TYPES, Counterparty
 
 __all__ = [

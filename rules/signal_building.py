@@ -18,7 +18,8 @@ from churnwatch.rules.blocks import Block
 from churnwatch.rules.calendar import CalendarBlock, Occasion
 from churnwatch.rules.durations import parse_duration
 from churnwatch.rules.exceptions import ExpressionError
-from churnwatch.rules.expressions import CompiledCondition, FieldCatalog, compile_condition
+from churnwatch.rules.expressions import CompiledCondition, compile_condition
+from churnwatch.rules.field_catalog import FieldCatalog
 from churnwatch.rules.fields import numeric_fields
 from churnwatch.rules.history import (
     MAX_VALUES,
