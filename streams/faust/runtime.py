@@ -341,7 +341,7 @@ class FaustWorker(Worker):
         last checkpoint wrote them); a new partition's are read from the changelog by the
         default runtime's reader, which checks each partition's end offset against a
         fetch. Faust's table recovery trusts ListOffsets, which the broker the tests run
-        on answers short (``streams/worker/changelog.py``): a worker taking a partition
+        on answers short (``streams/worker/log_ends.py``): a worker taking a partition
         over was seen to restore states without their last checkpoint.
         """
         async with self.lock:

@@ -37,6 +37,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from churnwatch.rules.codec import decode_state, encode_state
 from churnwatch.rules.state import CustomerState
+from churnwatch.streams.worker.log_ends import log_ends
 from churnwatch.streams.worker.sends import KeyedBatches
 from churnwatch.streams.worker.state_cache import CachedStates
 from churnwatch.streams.worker.state_store import ABSENT, LocalStates, PartitionDB, Stored
@@ -74,33 +75,6 @@ class RestoreReport:
             f"changelog records replayed for partitions {self.partitions} "
             f"(full restore: {self.full}) in {self.seconds:.2f} s"
         )
-
-
-async def _log_ends(
-    consumer: AIOKafkaConsumer, tps: list[TopicPartition], begins: dict[TopicPartition, int]
-) -> dict[TopicPartition, int]:
-    """Each partition's end offset: ListOffsets, checked against a fetch's high watermark.
-
-    Why both. The broker the tests run on (Tansu) answers ListOffsets with the last record
-    batch's base offset + 1, short of the real end; trusting it would stop a restore early
-    and make a local database look ahead of its changelog. One fetch of the last listed
-    record per partition brings the true high watermark (a few bytes on Kafka, where both
-    agree).
-    """
-    listed: dict[TopicPartition, int] = await consumer.end_offsets(tps)
-    ends = dict(listed)
-    waiting = {tp for tp in tps if listed[tp] > begins[tp]}
-    for tp in waiting:
-        consumer.seek(tp, listed[tp] - 1)
-    deadline = time.monotonic() + 10
-    while waiting and time.monotonic() < deadline:
-        await consumer.getmany(*waiting, timeout_ms=200, max_records=1)
-        for tp in list(waiting):
-            highwater = consumer.highwater(tp)
-            if highwater is not None:
-                ends[tp] = max(ends[tp], highwater)
-                waiting.discard(tp)
-    return ends
 
 
 @dataclass(slots=True)
@@ -188,7 +162,7 @@ class ChangelogState:
         try:
             consumer.assign(tps)
             begins = await consumer.beginning_offsets(tps)
-            ends = await _log_ends(consumer, tps, begins)
+            ends = await log_ends(consumer, tps, begins)
             remaining: set[TopicPartition] = set()
             for tp in tps:
                 partition = tp.partition

@@ -45,7 +45,7 @@ def restore_line(worker: WorkerProcess) -> tuple[int, int, str]:
 
 def changelog_records(setup: Setup) -> int:
     """Records in the changelog topic now, counted by reading it (Tansu's end offsets
-    fall short, see ``streams/worker/changelog.py``)."""
+    fall short, see ``streams/worker/log_ends.py``)."""
 
     async def count() -> int:
         consumer = AIOKafkaConsumer(enable_auto_commit=False, **aiokafka_options(setup.config))
