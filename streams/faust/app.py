@@ -43,7 +43,7 @@ from churnwatch.streams.kafka import _ssl_context
 from churnwatch.streams.replay.driver import AlertSink, wall_clock
 from churnwatch.streams.replay.pack import Pack
 from churnwatch.streams.worker.health import WorkerObservability
-from churnwatch.streams.worker.loop import WorkerStats
+from churnwatch.streams.worker.stats import WorkerStats
 from churnwatch.streams.worker.topics import prepare_topics
 
 from .runtime import FaustWorker

@@ -55,9 +55,10 @@ from churnwatch.streams.worker.order import NO_TIME, Item, OrderedInput, Task
 from churnwatch.streams.worker.positions import Positions
 from churnwatch.streams.worker.sends import send_keyed
 from churnwatch.streams.worker.state_cache import StatesDirectory
+from churnwatch.streams.worker.stats import WorkerStats
 from churnwatch.streams.worker.stored_timers import StoredTimers
 
-__all__ = ["Batches", "Retry", "WorkerStats"]
+__all__ = ["Batches", "Retry"]
 
 
 #: ``retry(call, what, thread=...)``: ``call`` until it succeeds through a store outage
@@ -69,22 +70,6 @@ _KEYED = frozenset({TransactionEvent, ProductEvent, CustomerEvent})
 #: customers whose partition is remembered; past it the memo starts again (10 million
 #: customers would otherwise make it ~1 GiB)
 PARTITION_MEMO = 1_000_000
-
-
-class WorkerStats(msgspec.Struct):
-    """Running totals, for the bench, tests and the stop log line."""
-
-    events: int = 0
-    dead_letters: int = 0
-    duplicates: int = 0
-    repartitioned: int = 0
-    alerts: int = 0
-    new_alerts: int = 0
-    #: alerts' outcomes derived from the customers' later events
-    outcomes: int = 0
-    batches: int = 0
-    timers_fired: int = 0
-    checkpoints: int = 0
 
 
 class Batches:

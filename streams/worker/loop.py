@@ -69,7 +69,7 @@ from churnwatch.streams.config import Config
 from churnwatch.streams.kafka import aiokafka_options
 from churnwatch.streams.replay.driver import AlertSink, wall_clock
 from churnwatch.streams.replay.pack import Pack, load_pack
-from churnwatch.streams.worker.batch import Batches, WorkerStats
+from churnwatch.streams.worker.batch import Batches
 from churnwatch.streams.worker.changelog import ChangelogState
 from churnwatch.streams.worker.checkpoint import (
     CHECKPOINT_SHARE,
@@ -81,9 +81,10 @@ from churnwatch.streams.worker.reload import RuleWatcher
 from churnwatch.streams.worker.retry import with_retry
 from churnwatch.streams.worker.staff import StaffReader
 from churnwatch.streams.worker.state_store import LocalStates
+from churnwatch.streams.worker.stats import WorkerStats
 from churnwatch.streams.worker.topics import input_topics, prepare_topics
 
-__all__ = ["Worker", "WorkerStats"]
+__all__ = ["Worker"]
 
 log = logging.getLogger("churnwatch.worker")
 
