@@ -12,7 +12,10 @@ Events per CPU second (``time.process_time``) is the figure to compare across ma
 and with other work running; events per wall second is printed beside it. Beside them, in the
 same run: the rate of ``json.loads`` and of churnwatch's own decode alone over the same
 lines (the floor no replay can beat), the replay's own figure (``events per second`` of
-its summary) and the encoded state per customer, by rule block.
+its summary), the encoded state per customer, by rule block, and the memory a state
+takes in the process, by rule block: with thousands of customers, a replay waits on
+memory more than it computes (each event reads its customer's state from wherever the
+heap put it), so the in-memory size moves the rate as much as the code does.
 """
 
 from __future__ import annotations
@@ -23,7 +26,9 @@ import json
 import statistics
 import tempfile
 import time
+import tracemalloc
 from pathlib import Path
+from typing import Any
 
 import msgspec
 
@@ -31,7 +36,7 @@ from churnwatch.rules import SHIPPED_RULES
 from churnwatch.rules.codec import encode_state, stored_block
 from churnwatch.rules.engine import Engine
 from churnwatch.rules.loader import load_rules
-from churnwatch.rules.state import CustomerState
+from churnwatch.rules.state import BlockState, CustomerState
 from churnwatch.schemas.decode import decode
 from churnwatch.schemas.store import AlertStore
 from churnwatch.streams.replay.driver import ReplayDriver
@@ -93,6 +98,7 @@ def main() -> None:
             f"{max(own_rates):,.0f} events/s"
         )
         print_state_sizes(states)
+        print_memory_sizes(states)
 
 
 def print_state_sizes(states: dict[str, CustomerState]) -> None:
@@ -119,6 +125,39 @@ def print_state_sizes(states: dict[str, CustomerState]) -> None:
         f"  churn score contributions: {score / customers:,.1f} bytes per customer "
         f"({len(scored):,} customers with any)"
     )
+
+
+def print_memory_sizes(states: dict[str, CustomerState]) -> None:
+    """Heap bytes a customer's state holds in the process, in all and by rule block.
+
+    Measured by tracemalloc while copies are made (the state's own fields through msgpack,
+    which gives back an equal state): what the allocator handed out, headers included.
+    """
+    customers = len(states) or 1
+    whole = _heap_bytes([encoder.encode(state) for state in states.values()], CustomerState)
+    print(f"in memory: {whole / customers:,.0f} bytes per customer state")
+    by_block: dict[str, list[bytes]] = {}
+    for state in states.values():
+        for rule_id, block in state.blocks.items():
+            by_block.setdefault(rule_id, []).append(encoder.encode(block))
+    sizes = {rule_id: _heap_bytes(blobs, BlockState) for rule_id, blobs in by_block.items()}
+    for rule_id, size in sorted(sizes.items(), key=lambda item: -item[1]):
+        print(f"  {rule_id}: {size / customers:,.0f} bytes per customer")
+
+
+def _heap_bytes(blobs: list[bytes], kind: Any) -> int:
+    """Bytes allocated, and kept, by decoding ``blobs`` as ``kind``."""
+    decoder: msgspec.msgpack.Decoder[Any] = msgspec.msgpack.Decoder(kind)
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        copies = [decoder.decode(blob) for blob in blobs]
+        used = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    del copies
+    return used
 
 
 encoder = msgspec.msgpack.Encoder()
