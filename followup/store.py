@@ -33,10 +33,8 @@ from churnwatch.schemas.times import utc, utc_or_none
 
 __all__ = [
     "ACTIONS",
-    "OUTCOMES",
     "Action",
     "FollowUpStore",
-    "utc",
 ]
 
 Action = Literal["acknowledge", "contacted", "outcome", "note", "escalated", "opened"]

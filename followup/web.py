@@ -36,7 +36,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from churnwatch.followup import customer_page
+from churnwatch.followup import OUTCOMES, customer_page
 from churnwatch.followup.exceptions import AccessDenied, FollowUpError, LinkRefused
 from churnwatch.followup.hardening import NO_STORE, SecurityHeaders, redact_access_log
 from churnwatch.followup.i18n import choose_language, person_language
@@ -46,7 +46,7 @@ from churnwatch.followup.records import FollowUp
 from churnwatch.followup.report.build import MAX_REPORT_DAYS, build_report
 from churnwatch.followup.report.render import ReportNames, render_html
 from churnwatch.followup.score.page import score_view
-from churnwatch.followup.store import OUTCOMES, FollowUpStore, parse_amount
+from churnwatch.followup.store import FollowUpStore, parse_amount
 from churnwatch.followup.tokens import REPORT_SCOPE, LinkClaims, LinkSigner, short_ref
 from churnwatch.followup.twilio_webhooks import twilio_routes
 from churnwatch.metrics import Metrics

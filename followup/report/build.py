@@ -45,8 +45,8 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, select
 
+from churnwatch.followup import OUTCOMES
 from churnwatch.followup.score.bands import ScoreBands, score_bands
-from churnwatch.followup.store import OUTCOMES
 from churnwatch.followup.uplift import Interval, newcombe_interval
 from churnwatch.rules import DEFAULT_TIMEZONE
 from churnwatch.schemas.profile_views import HoldingCounts, holding_counts

@@ -15,6 +15,7 @@ from babel.dates import format_timedelta
 from babel.numbers import format_decimal, format_percent
 from markupsafe import Markup, escape
 
+from churnwatch.followup import OUTCOMES
 from churnwatch.followup.report.build import DERIVED, GroupStats, Report
 from churnwatch.followup.report.holdings import (
     holding_csv_rows,
@@ -27,7 +28,6 @@ from churnwatch.followup.score.bands import (
     score_band_text_lines,
 )
 from churnwatch.followup.spreadsheet import safe_writer
-from churnwatch.followup.store import OUTCOMES
 from churnwatch.followup.uplift import Interval
 from churnwatch.notifiers.filters import date_long, locale_of, money
 from churnwatch.schemas.profile_views import HOLDING_THRESHOLDS

@@ -39,7 +39,7 @@ __all__ = [
     "score_bands",
 ]
 
-#: recorded outcomes (followup/store.OUTCOMES) and derived ones, in the report's order
+#: recorded outcomes (churnwatch.followup.OUTCOMES) and derived ones, in the report's order
 RECORDED = ("retained", "partly_retained", "left", "false_alarm")
 DERIVED = ("retained", "partly_retained", "left", "unknown")
 #: the outcomes' names as the pages' catalog has them (the alert page's and the report's)
