@@ -150,6 +150,7 @@ class FaustWorker(Worker):
             log.info("metrics and probes on http://%s:%d", config.metrics.host, port)
         self.staff = StaffReader(config.topics.staff, self.batches.directory, self.options)
         await self.staff.start()
+        await self.staff.loaded()  # routing needs the staff before the first event
         if config.rules.reload_interval > 0:
             watcher = RuleWatcher(
                 self.engine,

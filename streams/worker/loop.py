@@ -210,6 +210,7 @@ class Worker:
             )
             await self.producer.start()
             await staff.start()
+            await staff.loaded()  # routing needs the staff before the first event
             if self.config.rules.reload_interval > 0:
                 watcher = RuleWatcher(
                     self.engine,

@@ -4,6 +4,14 @@ Customers are split between workers by partition, but any worker may need to rea
 relationship manager or branch head, so each worker reads every partition of the
 compacted staff topic, from the start, outside the consumer group (Faust calls this a
 global table). Staff records never go through the rule engine.
+
+Why a worker waits for it. Routing reads the directory when an alert is made: an alert
+routed before its relationship manager's record was read goes to the fallback (the
+branch head, or no one) instead. A worker restarting after an outage has a backlog of
+events ready at once, so it waits until the directory holds the whole topic, as it stood
+at the start, before it takes any event (:meth:`StaffReader.loaded`, bounded by
+:data:`LOAD_TIMEOUT`). "Whole" is the partitions' true ends (``log_ends``): the broker's
+ListOffsets answer alone can be short of the last record batch's end.
 """
 
 from __future__ import annotations
@@ -18,10 +26,15 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from churnwatch.notifiers.directory import InMemoryDirectory
 from churnwatch.schemas.decode import decode
 from churnwatch.schemas.models import StaffEvent
+from churnwatch.streams.worker.log_ends import log_ends
 
-__all__ = ["StaffReader"]
+__all__ = ["LOAD_TIMEOUT", "StaffReader"]
 
 log = logging.getLogger("churnwatch.worker")
+
+#: seconds a worker waits for the staff directory before it takes events anyway (a bank's
+#: staff topic, thousands of records, loads in well under a second)
+LOAD_TIMEOUT = 60.0
 
 
 class StaffReader:
@@ -47,12 +60,36 @@ class StaffReader:
         partitions = consumer.partitions_for_topic(self.topic) or set()
         tps = [TopicPartition(self.topic, p) for p in sorted(partitions)]
         consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        ends = await consumer.end_offsets(tps) if tps else {}
-        self.task = asyncio.create_task(self._read(consumer, ends), name="staff-reader")
+        begins: dict[TopicPartition, int] = await consumer.beginning_offsets(tps) if tps else {}
+        ends = await log_ends(consumer, tps, begins) if tps else {}
+        await consumer.seek_to_beginning(*tps)  # log_ends read the last records
+        self.task = asyncio.create_task(self._read(consumer, begins, ends), name="staff-reader")
 
-    async def _read(self, consumer: AIOKafkaConsumer, ends: dict[TopicPartition, int]) -> None:
-        pending = {tp for tp, end in ends.items() if end > 0}
+    async def loaded(self, timeout: float = LOAD_TIMEOUT) -> bool:
+        """Wait until the directory holds the topic as it stood at :meth:`start`.
+
+        Returns False, with a warning, when that takes longer than ``timeout``: the
+        worker then goes on with the staff read so far (the rest keeps arriving).
+        """
+        try:
+            await asyncio.wait_for(self.caught_up.wait(), timeout)
+        except TimeoutError:
+            log.warning(
+                "staff directory not loaded after %.0f s (%d people so far); going on: "
+                "alerts for customers of staff not yet read are routed as if they had none",
+                timeout,
+                len(self.directory.staff_by_id),
+            )
+            return False
+        return True
+
+    async def _read(
+        self,
+        consumer: AIOKafkaConsumer,
+        begins: dict[TopicPartition, int],
+        ends: dict[TopicPartition, int],
+    ) -> None:
+        pending = {tp for tp, end in ends.items() if end > begins[tp]}
         if not pending:
             self.caught_up.set()
         try:
