@@ -72,12 +72,14 @@ def decayed(weight: int, elapsed: int, half_life: int) -> int:
         return 0
     fraction = (rest << _FRACTION_BITS) // half_life
     factor = _ONE
-    bit = 0
+    # the set bits of the fraction, highest first, each a factor of the table (bit
+    # i from the top is 2 ** -(2 ** -(i + 1))), rounded down after each product; only the
+    # set bits are visited: half the steps of walking all 32 (the worker scores every
+    # alert with every contribution, and prunes with this)
     while fraction:
-        if fraction & (1 << (_FRACTION_BITS - 1)):
-            factor = (factor * _TABLE[bit]) >> _Q
-        fraction = (fraction << 1) & ((1 << _FRACTION_BITS) - 1)
-        bit += 1
+        top = fraction.bit_length()
+        factor = (factor * _TABLE[_FRACTION_BITS - top]) >> _Q
+        fraction ^= 1 << (top - 1)
     return (weight * factor) >> (_Q + whole)
 
 

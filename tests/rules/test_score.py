@@ -17,6 +17,9 @@ from churnwatch.rules.engine import Engine
 from churnwatch.rules.exceptions import RuleSetError
 from churnwatch.rules.loader import load_rules
 from churnwatch.rules.score import (
+    _FRACTION_BITS,
+    _Q,
+    _TABLE,
     MAX_CONTRIBUTIONS,
     ScoreConfig,
     add_contribution,
@@ -51,6 +54,22 @@ class TestDecay:
         """The integer decay is the real 2^(-t/h) rounded down, give or take one unit."""
         real = weight * 2 ** (-spent / HALF)
         assert abs(decayed(weight, spent, HALF) - real) <= 1
+
+    @given(weights, elapsed, st.sampled_from([HALF, DAY, 3_600_000_000, 12_345, 1]))
+    def test_the_decay_is_its_definition_to_the_unit(
+        self, weight: int, spent: int, half: int
+    ) -> None:
+        """Whole half-lives shift; the rest of a half-life is a 32-bit fraction whose bits,
+        from the top, each multiply by the table's factor, rounded down after each product.
+        (The code visits only the set bits; the result must not move by one unit.)"""
+        whole, rest = divmod(spent, half)
+        fraction = (rest << _FRACTION_BITS) // half
+        factor = 1 << _Q
+        for bit in range(_FRACTION_BITS):
+            if fraction & (1 << (_FRACTION_BITS - 1 - bit)):
+                factor = (factor * _TABLE[bit]) >> _Q
+        expected = 0 if whole >= weight.bit_length() else (weight * factor) >> (_Q + whole)
+        assert decayed(weight, spent, half) == expected
 
     def test_an_hour_of_a_30_day_half_life(self) -> None:
         """30 points (3000 units) an hour on: 30 x 2^(-1/720) = 29.971..., kept as 2997."""
