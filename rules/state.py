@@ -195,14 +195,62 @@ class ActivityState(msgspec.Struct, tag="activity", array_like=True):
     """Matching events per local day and running counts, so a daily check costs O(1).
 
     ``through`` is the last local day (ordinal) the counts ``recent`` and ``baseline``
-    cover; events on later days wait in ``days`` until the checks reach them.
+    cover; events on later days wait in the counts until the checks reach them.
+
+    The counts per day are one dense run, ``counts[i]`` for day ``first + i``, kept
+    without zeros at either end (no count held: ``counts`` is empty): a list of small
+    integers costs a tenth of a dict keyed by day, and this is read for every posting.
+    It is also the stored form's shape (rules/stored_rows.py).
     """
 
-    days: dict[int, int] = msgspec.field(default_factory=dict)
+    first: int = 0
+    counts: list[int] = msgspec.field(default_factory=list)
     next_check: int | None = None
     through: int = 0
     recent: int = 0
     baseline: int = 0
+
+    def count(self, day: int) -> int:
+        """Events counted on ``day`` (0 for a day outside the run)."""
+        index = day - self.first
+        counts = self.counts
+        return counts[index] if 0 <= index < len(counts) else 0
+
+    def add(self, day: int) -> None:
+        """Count one event on ``day``, widening the run to reach it."""
+        counts = self.counts
+        index = day - self.first
+        if 0 <= index < len(counts):
+            counts[index] += 1
+        elif not counts:
+            self.first = day
+            counts.append(1)
+        elif index < 0:
+            counts[0:0] = [1] + [0] * (-index - 1)
+            self.first = day
+        else:
+            counts.extend([0] * (index - len(counts)))
+            counts.append(1)
+
+    def take(self, day: int) -> int:
+        """Forget ``day``'s count and return it (a dict's ``pop``); the run stays trimmed."""
+        counts = self.counts
+        index = day - self.first
+        if not 0 <= index < len(counts):
+            return 0
+        taken = counts[index]
+        counts[index] = 0
+        if index == 0 or index == len(counts) - 1:
+            start = 0
+            while start < len(counts) and not counts[start]:
+                start += 1
+            end = len(counts)
+            while end > start and not counts[end - 1]:
+                end -= 1
+            del counts[end:]
+            del counts[:start]
+            self.first += start
+        return taken
 
 
 class ChangeState(msgspec.Struct, tag="change", array_like=True, gc=False):

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias, Union, get_args
 import msgspec
 
 from churnwatch.rules.state import (
+    ActivityState,
     BalanceState,
     BlockState,
     CustomerProfile,
@@ -25,6 +26,7 @@ from churnwatch.rules.state import (
     Observation,
     rebuild_balance,
 )
+from churnwatch.rules.stored_rows import ActivityDays, in_memory
 
 __all__ = ["BalanceStateV1", "CustomerStateV1", "ObservationV1", "decode_v1", "upgrade"]
 
@@ -68,9 +70,11 @@ class BalanceStateV1(msgspec.Struct, tag="balance", array_like=True):
 
 if TYPE_CHECKING:
     BlockStateV1: TypeAlias = BlockState | BalanceStateV1
-else:  # the other blocks' stored form did not change in version 2
+else:  # the other blocks' stored form did not change in version 2 (the activity counts
+    # are today's ActivityState in the form formats 1 to 5 stored it)
+    _V1: dict[Any, Any] = {BalanceState: BalanceStateV1, ActivityState: ActivityDays}
     BlockStateV1 = Union[  # noqa: UP007 (built from a tuple, so a block added later is in)
-        tuple(BalanceStateV1 if t is BalanceState else t for t in get_args(BlockState))
+        tuple(_V1.get(t, t) for t in get_args(BlockState))
     ]
 
 
@@ -103,7 +107,7 @@ def upgrade(old: CustomerStateV1) -> CustomerState:
         watermark=old.watermark,
         seen=old.seen,
         blocks={
-            rule_id: _balance(block) if type(block) is BalanceStateV1 else block  # type: ignore[misc]
+            rule_id: _balance(block) if type(block) is BalanceStateV1 else in_memory(block)  # type: ignore[arg-type]
             for rule_id, block in old.blocks.items()
         },
         last_alert_at=old.last_alert_at,

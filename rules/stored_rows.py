@@ -147,23 +147,49 @@ class ActivityRow(msgspec.Struct, tag="a", array_like=True):
 
 
 def _activity_row(state: ActivityState) -> ActivityRow:
-    days = state.days
-    first = min(days, default=0)
-    counts = [0] * (max(days) - first + 1) if days else []
-    for day, count in days.items():
-        counts[day - first] = count
-    return ActivityRow(first, counts, state.next_check, state.through, state.recent, state.baseline)
+    counts = state.counts
+    first = state.first if counts else 0
+    return ActivityRow(
+        first, list(counts), state.next_check, state.through, state.recent, state.baseline
+    )
 
 
 def _activity_state(row: ActivityRow) -> ActivityState:
-    first = row.first
+    counts = list(row.counts)
+    start, end = 0, len(counts)  # a stored run is trimmed; trimmed again all the same
+    while start < end and not counts[start]:
+        start += 1
+    while end > start and not counts[end - 1]:
+        end -= 1
     return ActivityState(
-        {first + offset: count for offset, count in enumerate(row.counts) if count},
+        row.first + start if end > start else 0,
+        counts[start:end],
         row.next_check,
         row.through,
         row.recent,
         row.baseline,
     )
+
+
+class ActivityDays(msgspec.Struct, tag="activity", array_like=True):
+    """An :class:`ActivityState` as formats 1 to 5 stored it, the counts a map of day to
+    count; read as today's dense run (nothing writes this form any more)."""
+
+    days: dict[int, int] = msgspec.field(default_factory=dict)
+    next_check: int | None = None
+    through: int = 0
+    recent: int = 0
+    baseline: int = 0
+
+
+def _activity_from_days(old: ActivityDays) -> ActivityState:
+    days = old.days
+    first = min(days, default=0)
+    counts = [0] * (max(days) - first + 1) if days else []
+    for day, count in days.items():
+        counts[day - first] = count
+    row = ActivityRow(first, counts, old.next_check, old.through, old.recent, old.baseline)
+    return _activity_state(row)
 
 
 class HistoryRow(msgspec.Struct, tag="h", array_like=True):
@@ -334,6 +360,7 @@ _TO_ROW: dict[type, Callable[[Any], Any]] = {
 _FROM_ROW: dict[type, Callable[[Any], Any]] = {
     BalanceRow: _balance_state,
     ActivityRow: _activity_state,
+    ActivityDays: _activity_from_days,
     HistoryRow: _history_state,
     OverdueRow: _overdue_state,
     ScaledHistoryRow: _scaled_history_state,
@@ -345,15 +372,17 @@ if TYPE_CHECKING:
         BlockState
         | BalanceRow
         | ActivityRow
+        | ActivityDays
         | HistoryRow
         | OverdueRow
         | ScaledHistoryRow
         | FollowUpRow
     )
-else:  # every block state as stored: the in-memory classes, and the rows some are stored as
+else:  # every block state as stored: the in-memory classes (the activity counts in their
+    # earlier form), and the rows some are stored as
     StoredBlock = Union[
         (
-            *get_args(BlockState),
+            *(ActivityDays if t is ActivityState else t for t in get_args(BlockState)),
             BalanceRow,
             ActivityRow,
             HistoryRow,

@@ -214,10 +214,15 @@ class AbsenceBlock:
         if day is None:
             day = self.day_of(at)
         if state.next_check is None:
-            state.days.clear()
+            state.counts.clear()
             state.through, state.recent, state.baseline = day - 1, 0, 0
             state.next_check = self.check_after(at)
-        state.days[day] = state.days.get(day, 0) + 1
+        counts = state.counts  # state.add(day), inlined for the common case: every posting
+        index = day - state.first
+        if 0 <= index < len(counts):
+            counts[index] += 1
+        else:
+            state.add(day)
         through = state.through
         if day <= through:  # late, for a day the counts already cover
             if day > through - self.recent_days:
@@ -240,7 +245,7 @@ class AbsenceBlock:
             firing = self.check(state, check)
             if firing is not None:
                 firings.append(firing)
-            if not state.days:
+            if not state.counts:
                 state.next_check = None  # nothing left to count: the customer left our view
             else:
                 state.next_check = self.check_on(today + self.days_until_possible(state, today))
@@ -254,7 +259,7 @@ class AbsenceBlock:
         recent count. So checking on the day found, not every day, misses nothing.
         """
         recent_days, baseline_days = self.recent_days, self.baseline_days
-        days = state.days
+        count = state.count
         recent, baseline = state.recent, state.baseline
         # check's test in exact integers: usual = baseline * recent_days / baseline_days,
         # share = p / q; usual >= usual_at_least and recent <= usual * share
@@ -262,9 +267,9 @@ class AbsenceBlock:
         enough = self.usual_at_least * baseline_days
         for ahead in range(1, recent_days + 1):
             day = today + ahead
-            leaving = days.get(day - recent_days, 0)
-            recent += days.get(day, 0) - leaving
-            baseline += leaving - days.get(day - recent_days - baseline_days, 0)
+            leaving = count(day - recent_days)
+            recent += count(day) - leaving
+            baseline += leaving - count(day - recent_days - baseline_days)
             usual_times = baseline * recent_days  # usual * baseline_days
             if usual_times >= enough and recent * baseline_days * q <= usual_times * p:
                 return ahead
@@ -280,16 +285,16 @@ class AbsenceBlock:
 
     def roll_to(self, state: ActivityState, today: int) -> None:
         """Move the running counts forward a day at a time to cover ``today``."""
-        days = state.days
+        count = state.count
         recent_days, baseline_days = self.recent_days, self.baseline_days
         while state.through < today:
             state.through += 1
             day = state.through
-            state.recent += days.get(day, 0)
-            leaving_recent = days.get(day - recent_days, 0)
+            state.recent += count(day)
+            leaving_recent = count(day - recent_days)
             state.recent -= leaving_recent
             state.baseline += leaving_recent
-            state.baseline -= days.pop(day - recent_days - baseline_days, 0)
+            state.baseline -= state.take(day - recent_days - baseline_days)
 
     def check(self, state: ActivityState, check: int) -> Firing | None:
         usual = Decimal(state.baseline * self.recent_days) / Decimal(self.baseline_days)

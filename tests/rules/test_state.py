@@ -13,12 +13,15 @@ from pathlib import Path
 import msgspec
 import pytest
 from contract_events import NOW, at, customer, engine_for, event, product, transaction
+from hypothesis import given
+from hypothesis import strategies as st
 
 from churnwatch.rules import SHIPPED_RULES
 from churnwatch.rules.codec import FORMAT_VERSION, decode_state, encode_state
 from churnwatch.rules.engine import Engine
 from churnwatch.rules.loader import load_rules
 from churnwatch.rules.state import (
+    ActivityState,
     BalanceState,
     CustomerProfile,
     CustomerState,
@@ -27,6 +30,7 @@ from churnwatch.rules.state import (
     Watch,
     WindowState,
 )
+from churnwatch.rules.stored_rows import ActivityDays
 from churnwatch.schemas.models import CustomerEvent
 from churnwatch.streams.replay.driver import ReplayDriver
 from churnwatch.streams.synthetic.bank import DatasetSpec, generate
@@ -158,6 +162,15 @@ class TestStoredForm:
         again = decode_state(bytes(data))
         assert again.watches == [one] and again.score == state.score and again.offsets == {}
 
+    def test_activity_counts_stored_as_a_day_map_read_as_todays_run(self) -> None:
+        """Formats 1 to 5 stored an activity block's counts as a map of day to count."""
+        old_block = ActivityDays({739_003: 1, 739_001: 2}, 10**15 + 5, 739_000, 4, 30)
+        old = [5, None, 0, 10**15, [], [], {"activity-drop": old_block}, {}, 0]
+        again = decode_state(msgspec.msgpack.encode(old))
+        assert again.blocks == {
+            "activity-drop": ActivityState(739_001, [2, 0, 1], 10**15 + 5, 739_000, 4, 30)
+        }
+
     def test_positions_come_after_every_other_field(self) -> None:
         state = CustomerState(watermark=10**15, offsets={7: 42})
         again = decode_state(encode_state(state))
@@ -260,3 +273,30 @@ class TestUpgradeFromVersion1:
         ]
         again = {who: encode_state(resumed.states[who]) for who in stored}
         assert all(len(again[who]) < len(stored[who]) for who in stored)
+
+
+DAYS = st.integers(739_000, 739_060)
+
+
+@given(st.lists(st.tuples(st.sampled_from(["add", "take"]), DAYS), max_size=120))
+def test_activity_counts_are_a_dict_of_days_kept_as_one_trimmed_run(
+    steps: list[tuple[str, int]],
+) -> None:
+    """Counting and forgetting days in any order reads as a dict day -> count would
+    (late days below the run, gaps, the run emptied and started again), and the run
+    never holds a zero at either end, so "no counts" is an empty list."""
+    state, model = ActivityState(), Counter[int]()
+    for step, day in steps:
+        if step == "add":
+            state.add(day)
+            model[day] += 1
+        else:
+            assert state.take(day) == model.pop(day, 0)
+        assert [state.count(d) for d in range(738_990, 739_070)] == [
+            model[d] for d in range(738_990, 739_070)
+        ]
+        assert bool(state.counts) == bool(model)
+        if state.counts:
+            assert state.counts[0] and state.counts[-1]
+            assert state.first == min(model)
+            assert state.first + len(state.counts) - 1 == max(model)
