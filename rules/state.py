@@ -241,16 +241,20 @@ class ActivityState(msgspec.Struct, tag="activity", array_like=True):
         taken = counts[index]
         counts[index] = 0
         if index == 0 or index == len(counts) - 1:
-            start = 0
-            while start < len(counts) and not counts[start]:
-                start += 1
-            end = len(counts)
-            while end > start and not counts[end - 1]:
-                end -= 1
-            del counts[end:]
-            del counts[:start]
-            self.first += start
+            self.trim()
         return taken
+
+    def trim(self) -> None:
+        """Drop the zero counts at either end of the run (none left: an empty run at 0)."""
+        counts = self.counts
+        start, end = 0, len(counts)
+        while start < end and not counts[start]:
+            start += 1
+        while end > start and not counts[end - 1]:
+            end -= 1
+        del counts[end:]
+        del counts[:start]
+        self.first = self.first + start if counts else 0
 
 
 class ChangeState(msgspec.Struct, tag="change", array_like=True, gc=False):

@@ -155,20 +155,11 @@ def _activity_row(state: ActivityState) -> ActivityRow:
 
 
 def _activity_state(row: ActivityRow) -> ActivityState:
-    counts = list(row.counts)
-    start, end = 0, len(counts)  # a stored run is trimmed; trimmed again all the same
-    while start < end and not counts[start]:
-        start += 1
-    while end > start and not counts[end - 1]:
-        end -= 1
-    return ActivityState(
-        row.first + start if end > start else 0,
-        counts[start:end],
-        row.next_check,
-        row.through,
-        row.recent,
-        row.baseline,
+    state = ActivityState(
+        row.first, list(row.counts), row.next_check, row.through, row.recent, row.baseline
     )
+    state.trim()  # a stored run is trimmed; trimmed again all the same
+    return state
 
 
 class ActivityDays(msgspec.Struct, tag="activity", array_like=True):
