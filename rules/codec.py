@@ -4,6 +4,14 @@ The worker writes every changed state to its changelog (and local RocksDB) at ea
 checkpoint and reads them back on a restart or a rebalance; the isolation journal keeps
 snapshots in it. So the stored form is made small and cheap, and it carries a version.
 
+Reading lazily. The worker's cold reads (a customer not in its working set, read from
+RocksDB: streams/worker/state_cache.py) ask for ``decode_state(data, lazy=True)``: the
+state's own fields are decoded, each block is kept as its bytes (rules/state.py's
+``Unread``) and decoded the first time a rule reads it (``Engine.thaw``); a block no rule
+read is written back as the same bytes. A posting reads two of the shipped pack's ten
+blocks, so this halves the decoding of a cold read (bench/store_bench.py). Only the
+current version is read so; an older one is decoded whole and upgraded.
+
 Version 6 (this one) is version 5 with each rule named by a 32-bit digest of its id
 (rules/rule_keys.py) in the blocks and the last alert times, where it was the id: about
 a seventh of a busy customer's stored state; and overdue and follow-up blocks as rows
@@ -42,7 +50,7 @@ from typing import Any
 import msgspec
 
 from churnwatch.rules.rule_keys import IDS, KEYS, rule_id_of, rule_key
-from churnwatch.rules.state import CustomerProfile, CustomerState, Watch
+from churnwatch.rules.state import BlockState, CustomerProfile, CustomerState, Unread, Watch
 from churnwatch.rules.state_v1 import decode_v1
 from churnwatch.rules.stored_rows import (
     StoredBlock,
@@ -56,7 +64,9 @@ __all__ = [
     "FORMAT_VERSION",
     "decode_state",
     "encode_state",
+    "read_block",
     "stored_block",
+    "thaw_all",
 ]
 
 #: the version :func:`encode_state` writes
@@ -112,15 +122,35 @@ class _StoredPlaced(_StoredScored, array_like=True):
     offsets: dict[int, int] = msgspec.field(default_factory=dict)
 
 
+class _StoredUnread(msgspec.Struct, array_like=True):
+    """A state of the current version with its blocks left as their bytes (lazy decoding)."""
+
+    version: int
+    customer: CustomerProfile | None
+    customer_at: int
+    watermark: int
+    seen: list[str]
+    seen_at: list[int]
+    blocks: dict[int, msgspec.Raw]
+    last_alert_at: dict[int, int]
+    pruned_at: int
+    watches: list[Watch] = msgspec.field(default_factory=list)
+    score: list[int | str] = msgspec.field(default_factory=list)
+    offsets: dict[int, int] = msgspec.field(default_factory=dict)
+
+
 _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder(_StoredPlaced)
+_unread_decoder = msgspec.msgpack.Decoder(_StoredUnread)
+_block_decoder: msgspec.msgpack.Decoder[StoredBlock] = msgspec.msgpack.Decoder(StoredBlock)
 
 
 def encode_state(state: CustomerState) -> bytes:
     """The state in the current stored form (:data:`FORMAT_VERSION`)."""
     watermark = state.watermark
     keys = KEYS
-    blocks: dict[int | str, StoredBlock] = {
+    # a block never decoded is written as its bytes (a msgspec.Raw): no StoredBlock
+    blocks: dict[int | str, Any] = {
         keys.get(rule_id) or rule_key(rule_id): stored_block(block)
         for rule_id, block in state.blocks.items()
     }
@@ -150,8 +180,15 @@ def encode_state(state: CustomerState) -> bytes:
     return _encoder.encode(_Stored(*common))
 
 
-def decode_state(data: bytes) -> CustomerState:
-    """A stored state of any version this churnwatch knows, as the current model."""
+def decode_state(data: bytes, *, lazy: bool = False) -> CustomerState:
+    """A stored state of any version this churnwatch knows, as the current model.
+
+    ``lazy``: a state of the current version keeps each block as its stored bytes
+    (:class:`Unread`) until a rule reads it (``Engine.thaw``, :func:`read_block`); the
+    worker reads its cold customers so.
+    """
+    if lazy and data[1:2] == _CURRENT:
+        return _decode_unread(data)
     if (data[:1] and 0x80 <= data[0] <= 0x8F) or data[:1] in (b"\xde", b"\xdf"):
         return decode_v1(data)  # a map: version 1, from before versions
     if len(data) > 1 and 0x90 <= data[0] <= 0x9F and data[1] not in ARRAY_VERSIONS:
@@ -182,3 +219,47 @@ def decode_state(data: bytes) -> CustomerState:
         score=_score_contributions(stored.score, watermark),
         offsets=stored.offsets,
     )
+
+
+_CURRENT = bytes((FORMAT_VERSION,))
+
+
+def _decode_unread(data: bytes) -> CustomerState:
+    stored = _unread_decoder.decode(data)
+    watermark = stored.watermark
+    pruned_at = stored.pruned_at
+    ids = IDS
+    return CustomerState(
+        customer=stored.customer,
+        customer_at=stored.customer_at,
+        watermark=watermark,
+        seen={
+            eid: watermark - from_time_code(code)
+            for eid, code in zip(stored.seen, stored.seen_at, strict=True)
+        },
+        blocks={
+            ids.get(key) or rule_id_of(key): Unread(block, pruned_at)
+            for key, block in stored.blocks.items()
+        },
+        last_alert_at={
+            ids.get(key) or rule_id_of(key): at for key, at in stored.last_alert_at.items()
+        },
+        pruned_at=pruned_at,
+        watches=stored.watches,
+        score=_score_contributions(stored.score, watermark),
+        offsets=stored.offsets,
+    )
+
+
+def read_block(block: Unread) -> BlockState:
+    """The block a lazily decoded state holds as its stored bytes, decoded (not pruned)."""
+    return in_memory(_block_decoder.decode(block.data))
+
+
+def thaw_all(state: CustomerState) -> CustomerState:
+    """The state with every block decoded, as :func:`decode_state` without ``lazy`` gives
+    it (for tools and tests that read every block; the engine decodes one as it needs it)."""
+    for rule_id, block in state.blocks.items():
+        if type(block) is Unread:
+            state.blocks[rule_id] = read_block(block)
+    return state

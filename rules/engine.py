@@ -9,7 +9,8 @@ Order of work for one event:
 1. ignore a repeated ``event_id``; refuse an event older than the allowed lateness
    (the driver dead-letters it with a reason);
 2. a customer record updates the profile conditions read (``customer.tier`` …);
-3. each enabled rule for the event's type evaluates its ``match`` and its block;
+3. each enabled rule for the event's type evaluates its ``match`` and its block (a
+   state read lazily has its block decoded now, :meth:`Engine.thaw`);
 4. a firing becomes an alert unless the rule fired for this customer within its
    ``cooldown`` (event time);
 5. the alerts move the customer's churn score (rules/scoring.py): each carries the
@@ -31,6 +32,7 @@ from typing import Any, cast
 import msgspec
 
 from churnwatch.rules.blocks import Firing, TimedBlock
+from churnwatch.rules.codec import read_block
 from churnwatch.rules.durations import EPOCH
 from churnwatch.rules.durations import micros as event_micros
 from churnwatch.rules.exceptions import RuleFailure
@@ -39,7 +41,7 @@ from churnwatch.rules.outcomes import expire_watches, open_watches, watch_events
 from churnwatch.rules.plans import Fired
 from churnwatch.rules.score import prune_contributions
 from churnwatch.rules.scoring import score_alerts
-from churnwatch.rules.state import CustomerProfile, CustomerState
+from churnwatch.rules.state import BlockState, CustomerProfile, CustomerState, Unread
 from churnwatch.rules.texts import FALLBACK_LANGUAGE, pick
 from churnwatch.rules.tiers import TierScale
 from churnwatch.schemas.models import (
@@ -193,7 +195,7 @@ class Engine:
             customer = state.customer
             blocks = state.blocks
             fired: Fired = []
-            timers_touched = ruleset.steps[kind](event, customer, at, blocks, fired)
+            timers_touched = ruleset.steps[kind](event, customer, at, blocks, fired, self.thaw)
             alerts: Sequence[Alert] = NO_ALERTS
             matched: tuple[str, ...] = ()
             if fired:  # most events fire nothing: no lists and no tuple for them
@@ -215,7 +217,7 @@ class Engine:
                     event,
                     customer,
                     at,
-                    blocks,
+                    lambda rule_id: self.block(state, rule_id),
                     event.customer_id,
                 )
                 timers_touched = timers_touched or len(watches) != watched
@@ -263,12 +265,40 @@ class Engine:
                 raise RuleFailure(rule_id, exc) from exc
         return alerts, matched_ids
 
+    def thaw(self, rule: CompiledRule, found: BlockState | None) -> BlockState | None:
+        """The rules' step's way to a block state it did not find ready: an
+        :class:`Unread` one decoded (:meth:`block`), else a fresh one (there was none, or
+        one of another kind: a reload changed the rule)."""
+        if type(found) is Unread:
+            found = self._read(rule.id, found)
+            if type(found) is rule.state_type:
+                return found
+        new: BlockState | None = rule.block.new_state()
+        return new
+
+    def block(self, state: CustomerState, rule_id: str) -> BlockState | None:
+        """The block state kept for a rule, decoded if the state was read lazily."""
+        found = state.blocks.get(rule_id)
+        if type(found) is Unread:
+            found = state.blocks[rule_id] = self._read(rule_id, found)
+        return found
+
+    def _read(self, rule_id: str, unread: Unread) -> BlockState:
+        """An unread block decoded, and pruned as of the state's last prune (the prune
+        :meth:`prune` left to it)."""
+        block = read_block(unread)
+        prune = self.ruleset.pruners.get(rule_id)
+        rule = self.ruleset.get(rule_id)
+        if prune is not None and unread.pruned_at and rule and type(block) is rule.state_type:
+            prune(block, unread.pruned_at - self.lateness)
+        return block
+
     def next_due(self, state: CustomerState) -> int | None:
         """The earliest timer of this customer (µs since the epoch), if any: a timed
         rule's, or the end of an open outcome watch."""
         earliest: int | None = min((w.end for w in state.watches), default=None)
         for rule in self.ruleset.timed_rules:
-            block_state = state.blocks.get(rule.id)
+            block_state = self.block(state, rule.id)
             if type(block_state) is not rule.state_type or block_state is None:
                 continue
             due = cast(TimedBlock, rule.block).next_due(block_state)
@@ -292,7 +322,7 @@ class Engine:
         try:
             for rule in self.ruleset.timed_rules:
                 stage = rule.id
-                block_state = state.blocks.get(rule.id)
+                block_state = self.block(state, rule.id)
                 if type(block_state) is not rule.state_type or block_state is None:
                     continue
                 for firing in cast(TimedBlock, rule.block).on_clock(block_state, until, customer):
@@ -400,10 +430,13 @@ class Engine:
         pruners = ruleset.pruners
         for rule_id, block_state in list(blocks.items()):
             prune = pruners.get(rule_id)
-            if prune is not None:
+            if prune is None:
+                if rule_id not in ruleset.rule_ids:  # a reload took the rule away
+                    del blocks[rule_id]
+            elif type(block_state) is Unread:  # pruned as of now when it is read (thaw)
+                block_state.pruned_at = state.watermark
+            else:
                 prune(block_state, cutoff)
-            elif rule_id not in ruleset.rule_ids:  # a reload took the rule away
-                del blocks[rule_id]
         if state.last_alert_at:
             since = cutoff - max(ruleset.horizon * 1_000_000, ruleset.longest_cooldown)
             state.last_alert_at = {

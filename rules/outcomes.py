@@ -147,9 +147,12 @@ class OutcomeRule:
         return Watch(alert.alert_id, self.rule_id, start, end, at_stake, key, target)
 
     def observe(
-        self, watch: Watch, event: Any, customer: Any, blocks: dict[str, Any]
+        self, watch: Watch, event: Any, customer: Any, block_of: Callable[[str], Any]
     ) -> Decision | None:
-        """Count one event of the customer within ``watch``; a decision closes it."""
+        """Count one event of the customer within ``watch``; a decision closes it.
+
+        ``block_of`` gives a rule's block state (``Engine.block``: it may have to decode it).
+        """
         kind = type(event)
         if watch.key is not None and kind is ProductEvent and event.product_id != watch.key:
             return None
@@ -169,7 +172,7 @@ class OutcomeRule:
             if watch.lost >= threshold:
                 return "left", self._share(watch), event.event_id
         if watch.target is not None:
-            balance = blocks.get(self.rule_id)
+            balance = block_of(self.rule_id)
             if isinstance(balance, BalanceState):
                 current = Decimal(balance.total).scaleb(-balance.scale)
                 if current >= watch.target:
@@ -205,7 +208,7 @@ def watch_events(
     event: Any,
     customer: Any,
     at: int,
-    blocks: dict[str, Any],
+    block_of: Callable[[str], Any],
     customer_id: str,
 ) -> list[DerivedOutcome]:
     """Measure one event against every open watch of its customer; return those it closed.
@@ -221,7 +224,7 @@ def watch_events(
         if not watch.start < at < watch.end:
             keep.append(watch)
             continue
-        decision = rule.observe(watch, event, customer, blocks)
+        decision = rule.observe(watch, event, customer, block_of)
         if decision is None:
             keep.append(watch)
         else:

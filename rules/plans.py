@@ -33,12 +33,15 @@ from churnwatch.rules.exceptions import RuleFailure
 from churnwatch.rules.expressions import CompiledCondition
 from churnwatch.rules.inlining import NOT_CONSTANT, SharedMatches, constant_value, inline_tree
 
-__all__ = ["Fired", "RuleStep", "compile_step"]
+__all__ = ["Fired", "RuleStep", "Thaw", "compile_step"]
 
 #: what one event's step found: each rule whose block fired, with its firing
 Fired = list[tuple[CompiledRule, Firing]]
-#: ``step(event, customer, at, blocks, fired) -> timers_touched``
-RuleStep = Callable[[Any, Any, int, dict[str, Any], Fired], bool]
+#: ``thaw(rule, found) -> block state``: the engine's way to a block state the step did
+#: not find ready (none yet, one read lazily, one of another kind): ``Engine.thaw``
+Thaw = Callable[[CompiledRule, Any], Any]
+#: ``step(event, customer, at, blocks, fired, thaw) -> timers_touched``
+RuleStep = Callable[[Any, Any, int, dict[str, Any], Fired, Thaw], bool]
 
 NONE_TYPE = type(None)
 
@@ -47,7 +50,7 @@ def compile_step(rules: tuple[CompiledRule, ...], type_name: str, event_class: t
     """The step of ``rules`` (enabled, in evaluation order) for events of ``event_class``."""
     name = event_class.__name__
     lines = [
-        "def step(event, customer, at, blocks, fired):",
+        "def step(event, customer, at, blocks, fired, thaw):",
         "    touched = False",
         "    stage = None",
         "    try:",
@@ -140,11 +143,10 @@ def _rule_lines(
         lines.append(f"{body}state = None")
     else:
         namespace[f"state_type{i}"] = rule.state_type
-        namespace[f"new_state{i}"] = block.new_state
         lines += [
             f"{body}state = blocks.get(id{i})",
             f"{body}if type(state) is not state_type{i}:",
-            f"{body}    state = blocks[id{i}] = new_state{i}()",
+            f"{body}    state = blocks[id{i}] = thaw(rule{i}, state)",
         ]
     next_due = _next_due_of(rule)
     call = f"firing = on_event{i}(event, customer, at, matched, state)"

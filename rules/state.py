@@ -38,6 +38,7 @@ __all__ = [
     "PendingStep",
     "ScheduleState",
     "Trigger",
+    "Unread",
     "Watch",
     "WindowState",
     "post_balance",
@@ -294,6 +295,24 @@ class CalendarState(msgspec.Struct, tag="calendar", array_like=True, gc=False):
     record_at: int = 0
 
 
+class Unread(msgspec.Struct, tag="unread", array_like=True, gc=False):
+    """A block as it was stored, not decoded yet (rules/codec.py's ``decode_state(lazy=True)``).
+
+    Why. A customer read back from the worker's store meets one event before the working
+    set lets it go again, and a posting reads two of its ten blocks (the balance and the
+    activity); decoding the other eight was half of a cold read's decoding. So a lazily
+    decoded state holds each block as its stored bytes, and the engine decodes one the
+    first time a rule reads it (``Engine.thaw``); a block no rule read is written back as
+    the same bytes. ``pruned_at`` is the watermark at the state's last prune: the engine
+    does not decode a block to prune it, so the block is pruned as of then when it is
+    decoded (a prune drops only what no rule reads again, and pruning twice at one cutoff
+    is pruning once).
+    """
+
+    data: msgspec.Raw
+    pruned_at: int = 0
+
+
 BlockState: TypeAlias = (
     WindowState
     | FollowUpState
@@ -304,6 +323,7 @@ BlockState: TypeAlias = (
     | HistoryState
     | OverdueState
     | CalendarState
+    | Unread
 )
 
 

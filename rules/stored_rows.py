@@ -23,6 +23,7 @@ from churnwatch.rules.state import (
     Observation,
     OverdueState,
     Trigger,
+    Unread,
 )
 
 __all__ = [
@@ -373,7 +374,11 @@ else:  # every block state as stored: the in-memory classes (the activity counts
     # earlier form), and the rows some are stored as
     StoredBlock = Union[
         (
-            *(ActivityDays if t is ActivityState else t for t in get_args(BlockState)),
+            *(
+                ActivityDays if t is ActivityState else t
+                for t in get_args(BlockState)
+                if t is not Unread  # written as the bytes it holds (stored_block)
+            ),
             BalanceRow,
             ActivityRow,
             HistoryRow,
@@ -384,8 +389,11 @@ else:  # every block state as stored: the in-memory classes (the activity counts
     ]
 
 
-def stored_block(block: BlockState) -> StoredBlock:
-    """A block's state as :func:`encode_state` writes it (some as their rows)."""
+def stored_block(block: BlockState) -> StoredBlock | msgspec.Raw:
+    """A block's state as :func:`encode_state` writes it (some as their rows; a block
+    never decoded as the bytes it was read from)."""
+    if type(block) is Unread:
+        return block.data
     to_row = _TO_ROW.get(type(block))
     return block if to_row is None else to_row(block)
 

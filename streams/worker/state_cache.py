@@ -5,7 +5,9 @@ at assignment: ten million customers are ~100 GB of Python objects and ~500 s of
 Kafka Streams' caching store over RocksDB is the model here: the states live in the
 database, the worker keeps the ``worker.state_cache_customers`` it used last decoded in
 memory, and a customer not among them costs one point read and one decode
-(:meth:`CachedStates.get`).
+(:meth:`CachedStates.get`): a lazy one, whose blocks stay bytes until a rule reads them
+(rules/codec.py, "Reading lazily"), since the event that brought the customer back in
+most often reads two of their blocks.
 
 What may never be evicted. A state changed since the last checkpoint (dirty), or taken by
 the checkpoint in progress and not yet in the database (taken), is newer than what the
@@ -99,7 +101,7 @@ class CachedStates:
                 return None
             due, value = found
             self.stored[customer_id] = (True, due)
-        state = decode_state(value)
+        state = decode_state(value, lazy=True)  # blocks decoded as rules read them
         self[customer_id] = state
         return state
 

@@ -9,6 +9,7 @@ import pytest
 from contract_events import customer, event, product, transaction, write_rules
 
 from churnwatch.rules import SHIPPED_RULES
+from churnwatch.rules.engine import Engine
 from churnwatch.rules.expressions import CompiledCondition, compile_condition
 from churnwatch.rules.fields import compile_per_type
 from churnwatch.rules.inlining import (
@@ -189,5 +190,5 @@ def test_rules_that_can_never_match_a_type_leave_its_step_empty(tmp_path: Path) 
     ruleset = load_rules(tmp_path)
     fired: list[Any] = []
     step = ruleset.steps[TransactionEvent]
-    assert step(event(transaction()), None, 0, {}, fired) is False
+    assert step(event(transaction()), None, 0, {}, fired, Engine(ruleset).thaw) is False
     assert fired == []

@@ -12,7 +12,7 @@ from contract_events import NOW, engine_for
 
 from churnwatch.rules.blocks import FollowUpBlock
 from churnwatch.rules.engine import EVALUATED, Engine
-from churnwatch.rules.plans import Fired
+from churnwatch.rules.plans import Fired, Thaw
 from churnwatch.rules.ruleset import CompiledRule, RuleSet
 from churnwatch.rules.state import CustomerState
 from churnwatch.schemas.decode import DeadLetter, decode
@@ -29,6 +29,7 @@ def loop_step(
     at: int,
     blocks: dict[str, Any],
     fired: Fired,
+    thaw: Thaw,
 ) -> bool:
     """The rule loop written plainly: each rule in order, every question asked at run time."""
     touched = False
@@ -45,7 +46,7 @@ def loop_step(
         if rule.state_type is not type(None):
             state = blocks.get(rule.id)
             if type(state) is not rule.state_type:
-                state = blocks[rule.id] = block.new_state()
+                state = blocks[rule.id] = thaw(rule, state)
         due = block.next_due(state) if rule.timed else None
         firing = block.on_event(event, customer, at, matched, state)
         if rule.timed and block.next_due(state) != due:
@@ -111,5 +112,5 @@ def test_an_event_type_without_rules_fires_nothing() -> None:
     """Staff records reach no rule: their step is empty and moves no timer."""
     step = engine_for().ruleset.steps[StaffEvent]
     fired: Fired = []
-    assert step(None, None, 0, {}, fired) is False
+    assert step(None, None, 0, {}, fired, engine_for().thaw) is False
     assert fired == []
