@@ -179,7 +179,8 @@ class ChangelogState:
                 batch = await consumer.getmany(*remaining, timeout_ms=200, max_records=10_000)
                 for tp, records in batch.items():
                     changes = replayed[tp.partition]
-                    # memory:// decodes as it reads; with local state only the tail's
+                    # memory:// decodes as it reads (lazily: a block stays bytes until a
+                    # rule reads it, rules/codec.py); with local state only the tail's
                     # states are decoded, for their timers, as they are saved
                     states = self.partitions[tp.partition] if self.local is None else None
                     for record in records:
@@ -191,7 +192,7 @@ class ChangelogState:
                         if record.value is None:
                             states.pop(customer_id, None)
                         else:
-                            states[customer_id] = decode_state(record.value)
+                            states[customer_id] = decode_state(record.value, lazy=True)
                 for tp in list(remaining):
                     if await consumer.position(tp) >= ends[tp]:
                         remaining.discard(tp)
@@ -258,7 +259,7 @@ class ChangelogState:
             dues: list[tuple[str, int | None]] = []
             if next_due is not None:
                 for customer_id, value in changes.items():
-                    due = next_due(decode_state(value)) if value is not None else None
+                    due = next_due(decode_state(value, lazy=True)) if value is not None else None
                     dues.append((customer_id, due))
             db.write(changes.items(), reached[partition], dues, known=known)
 
