@@ -40,6 +40,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import msgspec
@@ -283,6 +284,8 @@ def _restart(
         f"(rounds {_figures(colds)}): cold = {cold_us / warm_us:.1f} x warm"
     )
     resident = _rss()
+    _cold_parts(cached, args, rng, event, offset, engine)
+    offset += args.sample
     # the same cold events under CPython's default young-generation threshold: what
     # tune_for_many_states saves (the working set's decodes swell the young generation)
     threshold = gc.get_threshold()
@@ -299,6 +302,44 @@ def _restart(
         f"peak resident memory of the restarted process: {_rss('VmHWM')}"
     )
     local.close_all()
+
+
+def _cold_parts(
+    cached: list[CachedStates],
+    args: argparse.Namespace,
+    rng: random.Random,
+    event: Callable[[int, str], TransactionEvent],
+    offset: int,
+    engine: Engine,
+) -> None:
+    """Where a cold event's time goes: the steps of ``CachedStates.get`` and the
+    evaluation, each timed alone (a clock read around each adds ~1 µs in all)."""
+    parts = dict.fromkeys(("read", "decode", "evict", "evaluate"), 0.0)
+    sample = [_id(rng.randrange(args.customers)) for _ in range(args.sample)]
+    timed = [(event(offset + i, who), who) for i, who in enumerate(sample)]
+    clock = time.thread_time
+    freeze_survivors()
+    for ev, who in timed:
+        states = cached[_partition(who, args.partitions)]
+        state = states.recent.get(who)
+        if state is None:
+            t0 = clock()
+            found = states.db.read(who)
+            t1 = clock()
+            parts["read"] += t1 - t0
+            if found is not None:
+                state = decode_state(found[1], lazy=True)
+                t2 = clock()
+                states[who] = state
+                parts["decode"] += t2 - t1
+                parts["evict"] += clock() - t2
+        t3 = clock()
+        outcome = engine.evaluate(ev, state, NOW)
+        parts["evaluate"] += clock() - t3
+        if outcome.state is not None and outcome.state is not state:
+            states[who] = outcome.state
+    shown = ", ".join(f"{name} {spent / len(timed) * 1e6:,.1f}" for name, spent in parts.items())
+    print(f"a cold event's parts, µs per event ({len(timed):,} events): {shown}")
 
 
 def _figures(seconds: list[float]) -> str:

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from churnwatch.rules import SHIPPED_RULES
-from churnwatch.rules.codec import decode_state, encode_state
+from churnwatch.rules.codec import decode_state, encode_state, thaw_all
 from churnwatch.rules.engine import Engine
 from churnwatch.rules.loader import load_rules
-from churnwatch.rules.state import CustomerState
+from churnwatch.rules.state import CustomerState, Unread
 from churnwatch.streams.replay.driver import ReplayDriver
 from churnwatch.streams.synthetic.bank import DatasetSpec, generate
 from churnwatch.streams.worker.state_cache import CachedStates
@@ -56,6 +56,19 @@ def test_a_clean_state_leaves_memory_and_reads_back_the_same(tmp_path: Path) -> 
     again = cached.get(first)
     assert again is not None and encode_state(again) == states[first]
     assert cached.misses == len(states) + 1
+    db.close()
+
+
+def test_a_state_read_from_the_database_keeps_its_blocks_as_bytes(tmp_path: Path) -> None:
+    """A read decodes the state's own fields; each block stays as it was stored until a
+    rule reads it (rules/codec.py, "Reading lazily"), and reads as the stored one then."""
+    db, states = stored(tmp_path)
+    cached = CachedStates(db, capacity=3)
+    for customer_id, data in states.items():
+        state = cached.get(customer_id)
+        assert state is not None and state.blocks
+        assert all(type(block) is Unread for block in state.blocks.values())
+        assert thaw_all(state) == decode_state(data)
     db.close()
 
 
