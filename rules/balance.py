@@ -21,6 +21,7 @@ from churnwatch.rules.state import (
     Observation,
     rebuild_balance,
 )
+from churnwatch.rules.stored_rows import fold_unread, read_postings
 from churnwatch.schemas.models import TransactionEvent
 
 __all__ = ["BalanceFallBlock"]
@@ -73,7 +74,11 @@ class BalanceFallBlock:
         parked = signed if self.parks_money(event, customer) else 0
         observations = state.observations
         account_id = event.account_id
-        if not observations or at >= observations[-1].at:
+        if observations:
+            in_order = at >= observations[-1].at
+        else:  # none since the balance was read back: after the postings it read, if any
+            in_order = not state.unread or at >= state.unread_last
+        if in_order:
             # in order: post_balance inlined, the running balances updated in place
             accounts = state.accounts
             total = state.total
@@ -103,6 +108,7 @@ class BalanceFallBlock:
             if total >= peak:
                 state.peak, state.peak_at = total, at
         else:  # late: place it by event time and recompute the running totals
+            read_postings(state)
             observation = Observation(at, account_id, after + signed, after, parked)
             bisect.insort(observations, observation, key=_at)
             rebuild_balance(state)
@@ -110,6 +116,7 @@ class BalanceFallBlock:
         if not matched:
             return None
         if state.peak_at < observations[-1].at - self.span:  # the peak left the window
+            read_postings(state)
             state.peak, state.peak_at = self._peak(observations)
         peak, peak_at = state.peak, state.peak_at
         current = state.total
@@ -150,6 +157,10 @@ class BalanceFallBlock:
         assert isinstance(state, BalanceState)
         observations = state.observations
         start = cutoff - self.span
+        if state.unread:  # read back and not made into observations: folded as they are
+            fold_unread(state, start)
+            if state.unread:
+                return  # the rest, and every observation after them, are in the window
         if not observations or observations[0].at >= start:
             return
         # a walk from the oldest, not a bisect: the postings folded are a handful, and
@@ -198,6 +209,7 @@ def _rescale(state: BalanceState, *values: Decimal) -> Decimal:
     if needed <= state.scale:  # pragma: no cover - only called when a value needs more
         return _FACTORS[state.scale]
     times = 10 ** (needed - state.scale)
+    read_postings(state)
     state.scale = needed
     state.base_accounts = {
         account: (at, balance * times) for account, (at, balance) in state.base_accounts.items()

@@ -53,9 +53,11 @@ from churnwatch.rules.rule_keys import IDS, KEYS, rule_id_of, rule_key
 from churnwatch.rules.state import BlockState, CustomerProfile, CustomerState, Unread, Watch
 from churnwatch.rules.state_v1 import decode_v1
 from churnwatch.rules.stored_rows import (
+    BalanceRow,
     StoredBlock,
     from_time_code,
     in_memory,
+    read_balance,
     stored_block,
     time_code,
 )
@@ -251,9 +253,16 @@ def _decode_unread(data: bytes) -> CustomerState:
     )
 
 
-def read_block(block: Unread) -> BlockState:
-    """The block a lazily decoded state holds as its stored bytes, decoded (not pruned)."""
-    return in_memory(_block_decoder.decode(block.data))
+def read_block(block: Unread, *, whole: bool = False) -> BlockState:
+    """The block a lazily decoded state holds as its stored bytes, decoded (not pruned).
+
+    A balance keeps its postings as stored until a rule reads them (rules/state.py's
+    BalanceState), unless ``whole``: then it is the block :func:`decode_state` gives.
+    """
+    stored = _block_decoder.decode(block.data)
+    if type(stored) is BalanceRow and not whole:
+        return read_balance(stored)
+    return in_memory(stored)
 
 
 def thaw_all(state: CustomerState) -> CustomerState:
@@ -261,5 +270,5 @@ def thaw_all(state: CustomerState) -> CustomerState:
     it (for tools and tests that read every block; the engine decodes one as it needs it)."""
     for rule_id, block in state.blocks.items():
         if type(block) is Unread:
-            state.blocks[rule_id] = read_block(block)
+            state.blocks[rule_id] = read_block(block, whole=True)
     return state

@@ -127,6 +127,13 @@ class BalanceState(msgspec.Struct, tag="balance", array_like=True):
     and ``total`` are the balances now, kept up to date as postings arrive in order.
     ``accounts``, ``total``, ``parked`` and the observations' totals follow from the
     rest (:func:`rebuild_balance`), so the stored form leaves them out.
+
+    A balance read back for the engine (rules/stored_rows.py's ``read_balance``) keeps
+    the postings it read as the stored row holds them, in ``unread`` (five values each,
+    the account as its index in ``unread_accounts``; ``unread_last`` the time of the
+    last), before the ``observations`` added since: a posting in order needs only the
+    running balances, computed on reading, so the observations are made only when a
+    late posting, a new peak search or a rescale reads them (``read_postings``).
     """
 
     scale: int = 2
@@ -138,6 +145,9 @@ class BalanceState(msgspec.Struct, tag="balance", array_like=True):
     parked: int = 0
     peak: int = 0
     peak_at: int = 0
+    unread: list[int | None] | None = None
+    unread_accounts: list[str] | None = None
+    unread_last: int = 0
 
 
 def post_balance(

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from churnwatch.rules.balance import BalanceFallBlock, _minor_units
 from churnwatch.rules.durations import micros
 from churnwatch.rules.state import BalanceState, rebuild_balance
+from churnwatch.rules.stored_rows import BalanceRow, read_balance, stored_block
 from churnwatch.schemas.models import TransactionEvent
 
 money = st.decimals(allow_nan=False, allow_infinity=False, min_value=-(10**15), max_value=10**15)
@@ -82,3 +83,66 @@ def test_postings_in_order_keep_the_figures_a_rebuild_gives(rows: list[Any]) -> 
         state.accounts,
         [(o.total_before, o.total_after) for o in state.observations],
     )
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["A1", "A2", "A3"]),
+            st.sampled_from(["debit", "credit"]),
+            st.decimals(min_value=Decimal("0.01"), max_value=Decimal(10**6), places=2),
+            st.decimals(min_value=Decimal(-(10**6)), max_value=Decimal(10**7), places=2),
+            st.booleans(),  # into the bank's own products (parked)
+            st.integers(-40, 40),  # hours off the posting's place in order (late when < 0)
+            st.booleans(),  # stored and read back before it
+            st.booleans(),  # pruned after it
+        ),
+        min_size=1,
+        max_size=30,
+    ),
+    st.sampled_from([2, 3]),  # decimal places of the money: three rescale the balance
+)
+def test_a_balance_read_back_as_stored_gives_the_same_figures_and_firings(
+    rows: list[Any], places: int
+) -> None:
+    """Read back with its postings left as stored (read_balance), a balance fires as
+    the one never stored does, through late postings, prunes and rescales, and is
+    stored as the same row."""
+    block = BalanceFallBlock(
+        2 * 86400, Decimal("0.5"), Decimal(500), lambda e, c: e.kind == "product"
+    )
+    plain, lazy = BalanceState(), BalanceState()
+    unit = Decimal(1).scaleb(-places)
+    for number, (account, direction, amount, after, parks, off, store, prune) in enumerate(rows):
+        event = TransactionEvent(
+            event_id=f"tx-{number}",
+            occurred_at=dt.datetime(2026, 9, 1, tzinfo=dt.UTC)
+            + dt.timedelta(hours=6 * number + off),
+            account_id=account,
+            customer_id="C1",
+            direction=direction,
+            amount=amount.quantize(unit),
+            balance_after=after.quantize(unit),
+            kind="product" if parks else "transfer",
+            channel="mobile",
+        )
+        if store:
+            row = stored_block(lazy)
+            assert isinstance(row, BalanceRow)
+            lazy = read_balance(row)
+        at = micros(event.occurred_at)
+        assert block.on_event(event, None, at, True, plain) == block.on_event(
+            event, None, at, True, lazy
+        )
+        assert (lazy.total, lazy.parked, lazy.accounts, lazy.peak, lazy.peak_at) == (
+            plain.total,
+            plain.parked,
+            plain.accounts,
+            plain.peak,
+            plain.peak_at,
+        )
+        if prune:
+            block.prune(plain, at)
+            block.prune(lazy, at)
+        assert stored_block(lazy) == stored_block(plain)
