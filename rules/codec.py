@@ -124,21 +124,10 @@ class _StoredPlaced(_StoredScored, array_like=True):
     offsets: dict[int, int] = msgspec.field(default_factory=dict)
 
 
-class _StoredUnread(msgspec.Struct, array_like=True):
+class _StoredUnread(_StoredPlaced, array_like=True):
     """A state of the current version with its blocks left as their bytes (lazy decoding)."""
 
-    version: int
-    customer: CustomerProfile | None
-    customer_at: int
-    watermark: int
-    seen: list[str]
-    seen_at: list[int]
-    blocks: dict[int, msgspec.Raw]
-    last_alert_at: dict[int, int]
-    pruned_at: int
-    watches: list[Watch] = msgspec.field(default_factory=list)
-    score: list[int | str] = msgspec.field(default_factory=list)
-    offsets: dict[int, int] = msgspec.field(default_factory=dict)
+    blocks: dict[int, msgspec.Raw]  # type: ignore[assignment]  # the same field, undecoded
 
 
 _encoder = msgspec.msgpack.Encoder()
@@ -199,28 +188,9 @@ def decode_state(data: bytes, *, lazy: bool = False) -> CustomerState:
             f"to {FORMAT_VERSION} (a newer churnwatch wrote it: upgrade this one)"
         )
     stored = _decoder.decode(data)
-    watermark = stored.watermark
     ids: dict[Any, str] = IDS  # a string key (before version 6) is not in it
-    return CustomerState(
-        customer=stored.customer,
-        customer_at=stored.customer_at,
-        watermark=watermark,
-        seen={
-            eid: watermark - from_time_code(code)
-            for eid, code in zip(stored.seen, stored.seen_at, strict=True)
-        },
-        blocks={
-            ids.get(key) or rule_id_of(key): in_memory(block)
-            for key, block in stored.blocks.items()
-        },
-        last_alert_at={
-            ids.get(key) or rule_id_of(key): at for key, at in stored.last_alert_at.items()
-        },
-        pruned_at=stored.pruned_at,
-        watches=stored.watches,
-        score=_score_contributions(stored.score, watermark),
-        offsets=stored.offsets,
-    )
+    blocks = {ids.get(key) or rule_id_of(key): in_memory(b) for key, b in stored.blocks.items()}
+    return _state(stored, blocks)
 
 
 _CURRENT = bytes((FORMAT_VERSION,))
@@ -228,9 +198,19 @@ _CURRENT = bytes((FORMAT_VERSION,))
 
 def _decode_unread(data: bytes) -> CustomerState:
     stored = _unread_decoder.decode(data)
-    watermark = stored.watermark
     pruned_at = stored.pruned_at
     ids = IDS
+    unread: dict[str, BlockState] = {
+        ids.get(key) or rule_id_of(key): Unread(block, pruned_at)
+        for key, block in stored.blocks.items()
+    }
+    return _state(stored, unread)
+
+
+def _state(stored: _StoredPlaced | _StoredUnread, blocks: dict[str, BlockState]) -> CustomerState:
+    """The state of its stored fields, with its blocks as the caller read them."""
+    watermark = stored.watermark
+    ids: dict[Any, str] = IDS
     return CustomerState(
         customer=stored.customer,
         customer_at=stored.customer_at,
@@ -239,14 +219,11 @@ def _decode_unread(data: bytes) -> CustomerState:
             eid: watermark - from_time_code(code)
             for eid, code in zip(stored.seen, stored.seen_at, strict=True)
         },
-        blocks={
-            ids.get(key) or rule_id_of(key): Unread(block, pruned_at)
-            for key, block in stored.blocks.items()
-        },
+        blocks=blocks,
         last_alert_at={
             ids.get(key) or rule_id_of(key): at for key, at in stored.last_alert_at.items()
         },
-        pruned_at=pruned_at,
+        pruned_at=stored.pruned_at,
         watches=stored.watches,
         score=_score_contributions(stored.score, watermark),
         offsets=stored.offsets,

@@ -36,17 +36,14 @@ def test_minor_units_of_a_value_longer_than_28_digits_are_exact() -> None:
     assert _minor_units(value, 28) == 10**28 + 1
 
 
-postings = st.lists(
-    st.tuples(
-        st.sampled_from(["A1", "A2", "A3"]),
-        st.sampled_from(["debit", "credit"]),
-        st.decimals(min_value=Decimal("0.01"), max_value=Decimal(10**6), places=2),
-        st.decimals(min_value=Decimal(-(10**6)), max_value=Decimal(10**7), places=2),
-        st.booleans(),  # into the bank's own products (parked)
-    ),
-    min_size=1,
-    max_size=25,
+posting = st.tuples(
+    st.sampled_from(["A1", "A2", "A3"]),
+    st.sampled_from(["debit", "credit"]),
+    st.decimals(min_value=Decimal("0.01"), max_value=Decimal(10**6), places=2),
+    st.decimals(min_value=Decimal(-(10**6)), max_value=Decimal(10**7), places=2),
+    st.booleans(),  # into the bank's own products (parked)
 )
+postings = st.lists(posting, min_size=1, max_size=25)
 
 
 @settings(max_examples=60, deadline=None)
@@ -89,11 +86,7 @@ def test_postings_in_order_keep_the_figures_a_rebuild_gives(rows: list[Any]) -> 
 @given(
     st.lists(
         st.tuples(
-            st.sampled_from(["A1", "A2", "A3"]),
-            st.sampled_from(["debit", "credit"]),
-            st.decimals(min_value=Decimal("0.01"), max_value=Decimal(10**6), places=2),
-            st.decimals(min_value=Decimal(-(10**6)), max_value=Decimal(10**7), places=2),
-            st.booleans(),  # into the bank's own products (parked)
+            posting,
             st.integers(-40, 40),  # hours off the posting's place in order (late when < 0)
             st.booleans(),  # stored and read back before it
             st.booleans(),  # pruned after it
@@ -114,7 +107,7 @@ def test_a_balance_read_back_as_stored_gives_the_same_figures_and_firings(
     )
     plain, lazy = BalanceState(), BalanceState()
     unit = Decimal(1).scaleb(-places)
-    for number, (account, direction, amount, after, parks, off, store, prune) in enumerate(rows):
+    for number, ((account, direction, amount, after, parks), off, store, prune) in enumerate(rows):
         event = TransactionEvent(
             event_id=f"tx-{number}",
             occurred_at=dt.datetime(2026, 9, 1, tzinfo=dt.UTC)
