@@ -53,11 +53,10 @@ from churnwatch.rules.rule_keys import IDS, KEYS, rule_id_of, rule_key
 from churnwatch.rules.state import BlockState, CustomerProfile, CustomerState, Unread, Watch
 from churnwatch.rules.state_v1 import decode_v1
 from churnwatch.rules.stored_rows import (
-    BalanceRow,
     StoredBlock,
     from_time_code,
     in_memory,
-    read_balance,
+    read_back,
     stored_block,
     time_code,
 )
@@ -237,9 +236,7 @@ def read_block(block: Unread, *, whole: bool = False) -> BlockState:
     BalanceState), unless ``whole``: then it is the block :func:`decode_state` gives.
     """
     stored = _block_decoder.decode(block.data)
-    if type(stored) is BalanceRow and not whole:
-        return read_balance(stored)
-    return in_memory(stored)
+    return in_memory(stored) if whole else read_back(stored)
 
 
 def thaw_all(state: CustomerState) -> CustomerState:

@@ -267,8 +267,8 @@ class Engine:
 
     def thaw(self, rule: CompiledRule, found: BlockState | None) -> BlockState | None:
         """The rules' step's way to a block state it did not find ready: an
-        :class:`Unread` one decoded (:meth:`block`), else a fresh one (there was none, or
-        one of another kind: a reload changed the rule)."""
+        :class:`Unread` one decoded and pruned (:meth:`_read`), else a fresh one (there
+        was none, or one of another kind: a reload changed the rule)."""
         if type(found) is Unread:
             found = self._read(rule.id, found)
             if type(found) is rule.state_type:

@@ -38,6 +38,7 @@ __all__ = [
     "from_scale",
     "from_time_code",
     "in_memory",
+    "read_back",
     "read_balance",
     "read_postings",
     "stored_block",
@@ -485,4 +486,15 @@ def stored_block(block: BlockState) -> StoredBlock | msgspec.Raw:
 
 def in_memory(block: StoredBlock) -> BlockState:
     back = _FROM_ROW.get(type(block))
+    return block if back is None else back(block)  # type: ignore[return-value]
+
+
+#: the engine's reading of a block back: a balance with its postings left as stored
+_READ_BACK: dict[type, Callable[[Any], Any]] = {**_FROM_ROW, BalanceRow: read_balance}
+
+
+def read_back(block: StoredBlock) -> BlockState:
+    """The block as the engine reads it back (:func:`in_memory` but for the balance,
+    whose postings stay as stored until a rule reads them: :func:`read_balance`)."""
+    back = _READ_BACK.get(type(block))
     return block if back is None else back(block)  # type: ignore[return-value]
