@@ -16,15 +16,16 @@ what a worker does with those databases and prints:
   (``streams/worker/stored_timers.py``), and the states they say they hold;
 - resident memory of the process with its working set full (``--cache`` decoded states
   over all partitions, ``streams/worker/state_cache.py``), the engine and rule pack loaded;
-- the CPU cost of one event, as the worker pays it (``CachedStates.get``, then
-  ``Engine.evaluate``), for customers whose state is in the working set (warm) and for
-  customers picked at random among all (cold: one point read and one decode, and an
-  eviction), and the ratio. CPU time, so that other load on the machine does not
-  inflate it; build, open and restore times are wall-clock. Each timed run starts as the
-  worker's events do after a checkpoint: what is alive frozen out of the collector's walk
-  (``freeze_survivors``). Without it a full collection over the working set (~0.2 s) fell
-  in whichever run reached it and was counted as that run's events' cost (the warm figure
-  read 21-37 µs per event instead of ~9).
+- the CPU cost of one event, as the worker pays it (in batches of ``FETCH`` events, each
+  partition's share prefetched in one multi-get, ``CachedStates.prefetch``; then
+  ``CachedStates.get`` and ``Engine.evaluate``), for customers whose state is in the
+  working set (warm) and for customers picked at random among all (cold: their share of
+  a multi-get, one decode, and an eviction), and the ratio. CPU time, so that other load
+  on the machine does not inflate it; build, open and restore times are wall-clock. Each
+  timed run starts as the worker's events do after a checkpoint: what is alive frozen out
+  of the collector's walk (``freeze_survivors``). Without it a full collection over the
+  working set (~0.2 s) fell in whichever run reached it and was counted as that run's
+  events' cost (the warm figure read 21-37 µs per event instead of ~9).
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import msgspec
@@ -62,6 +63,8 @@ from churnwatch.streams.worker.stored_timers import StoredTimers
 
 NOW = dt.datetime(2026, 12, 1, tzinfo=dt.UTC)
 BATCH = 20_000
+#: events per worker batch when timed (a fetch; each partition's share read in one go)
+FETCH = 500
 #: cold and warm runs, alternating
 ROUNDS = 5
 
@@ -236,16 +239,20 @@ def _restart(
 
     def run(sample: list[str], offset: int) -> float:
         """CPU seconds of this thread for the sample's events, as the worker handles them
-        (RocksDB's compaction threads, busy after a build, are not counted)."""
+        (RocksDB's compaction threads, busy after a build, are not counted): in batches of
+        ``FETCH`` events, each partition's share of a batch prefetched in one read."""
         timed = [(event(offset + i, who), who) for i, who in enumerate(sample)]
         freeze_survivors()  # as the worker after a checkpoint: collections walk only what is new
         evaluate = engine.evaluate
         t0 = time.thread_time()
-        for ev, who in timed:
-            states = cached[_partition(who, args.partitions)]
-            outcome = evaluate(ev, states.get(who), NOW)
-            if outcome.state is not None:
-                states[who] = outcome.state
+        for batch in _batches(timed, args.partitions):
+            for partition, work in batch.items():
+                states = cached[partition]
+                states.prefetch([who for _, who in work])
+                for ev, who in work:
+                    outcome = evaluate(ev, states.get(who), NOW)
+                    if outcome.state is not None:
+                        states[who] = outcome.state
         return time.thread_time() - t0
 
     # fill the working set with random customers (a worker after a while), then time
@@ -319,27 +326,42 @@ def _cold_parts(
     timed = [(event(offset + i, who), who) for i, who in enumerate(sample)]
     clock = time.thread_time
     freeze_survivors()
-    for ev, who in timed:
-        states = cached[_partition(who, args.partitions)]
-        state = states.recent.get(who)
-        if state is None:
+    for batch in _batches(timed, args.partitions):
+        for partition, work in batch.items():
+            states = cached[partition]
             t0 = clock()
-            found = states.db.read(who)
-            t1 = clock()
-            parts["read"] += t1 - t0
-            if found is not None:
-                state = decode_state(found[1], lazy=True)
-                t2 = clock()
-                states[who] = state
-                parts["decode"] += t2 - t1
-                parts["evict"] += clock() - t2
-        t3 = clock()
-        outcome = engine.evaluate(ev, state, NOW)
-        parts["evaluate"] += clock() - t3
-        if outcome.state is not None and outcome.state is not state:
-            states[who] = outcome.state
+            states.prefetch([who for _, who in work])
+            parts["read"] += clock() - t0
+            for ev, who in work:
+                state = states.recent.get(who)
+                if state is None:
+                    found = states.fetched.pop(who, None)
+                    if found is not None:
+                        t1 = clock()
+                        state = decode_state(found[1], lazy=True)
+                        t2 = clock()
+                        states[who] = state
+                        parts["decode"] += t2 - t1
+                        parts["evict"] += clock() - t2
+                t3 = clock()
+                outcome = engine.evaluate(ev, state, NOW)
+                parts["evaluate"] += clock() - t3
+                if outcome.state is not None and outcome.state is not state:
+                    states[who] = outcome.state
     shown = ", ".join(f"{name} {spent / len(timed) * 1e6:,.1f}" for name, spent in parts.items())
     print(f"a cold event's parts, µs per event ({len(timed):,} events): {shown}")
+
+
+def _batches(
+    timed: list[tuple[TransactionEvent, str]], partitions: int
+) -> Iterator[dict[int, list[tuple[TransactionEvent, str]]]]:
+    """The events in the worker's batches of ``FETCH``, each split by partition (its
+    tasks), in order within each."""
+    for start in range(0, len(timed), FETCH):
+        batch: dict[int, list[tuple[TransactionEvent, str]]] = {}
+        for ev, who in timed[start : start + FETCH]:
+            batch.setdefault(_partition(who, partitions), []).append((ev, who))
+        yield batch
 
 
 def _figures(seconds: list[float]) -> str:

@@ -54,7 +54,7 @@ from churnwatch.streams.worker.health import BatchCounts, WorkerObservability
 from churnwatch.streams.worker.order import NO_TIME, Item, OrderedInput, Task
 from churnwatch.streams.worker.positions import Positions
 from churnwatch.streams.worker.sends import send_keyed
-from churnwatch.streams.worker.state_cache import StatesDirectory
+from churnwatch.streams.worker.state_cache import CachedStates, StatesDirectory
 from churnwatch.streams.worker.stats import WorkerStats
 from churnwatch.streams.worker.stored_timers import StoredTimers
 
@@ -227,6 +227,8 @@ class Batches:
         states = self.state.partitions.get(partition)
         if states is None:  # a partition revoked while this batch was in hand
             return
+        if isinstance(states, CachedStates):  # the batch's customers not in memory, one read
+            states.prefetch(item.event.customer_id for item in work)
         dirty = self.state.dirty[partition]
         timers = self.timers_of(partition)
         matches = counts.matches

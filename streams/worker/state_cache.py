@@ -4,7 +4,8 @@ Why. With ``rocksdb://`` the worker used to decode every state of a partition in
 at assignment: ten million customers are ~100 GB of Python objects and ~500 s of decoding.
 Kafka Streams' caching store over RocksDB is the model here: the states live in the
 database, the worker keeps the ``worker.state_cache_customers`` it used last decoded in
-memory, and a customer not among them costs one point read and one decode
+memory, and a customer not among them costs one read (a batch's together:
+:meth:`CachedStates.prefetch`) and one decode
 (:meth:`CachedStates.get`): a lazy one, whose blocks stay bytes until a rule reads them
 (rules/codec.py, "Reading lazily"), since the event that brought the customer back in
 most often reads two of their blocks.
@@ -54,6 +55,7 @@ class CachedStates:
         "capacity",
         "db",
         "dirty",
+        "fetched",
         "held",
         "hits",
         "misses",
@@ -75,6 +77,8 @@ class CachedStates:
         self.taken: set[str] = set()
         #: what the database holds for customers in memory, where known
         self.stored: dict[str, Stored] = {}
+        #: what :meth:`prefetch` read for a batch's customers not in memory, until ``get``
+        self.fetched: dict[str, tuple[int | None, bytes] | None] = {}
         #: the customer the last read found no state for: theirs is new when it is set next
         self.absent: str | None = None
         self.hits = 0
@@ -95,7 +99,10 @@ class CachedStates:
         self.misses += 1
         value = self.held.pop(customer_id, None)
         if value is None:
-            found = self.db.read(customer_id)
+            fetched = self.fetched
+            found = (
+                fetched.pop(customer_id) if customer_id in fetched else self.db.read(customer_id)
+            )
             if found is None:
                 self.absent = customer_id
                 return None
@@ -105,11 +112,25 @@ class CachedStates:
         self[customer_id] = state
         return state
 
+    def prefetch(self, customer_ids: Iterable[str]) -> None:
+        """Read the stored states of a batch's customers not in memory, in one multi-get.
+
+        The worker calls it with the customers of a task's batch before it evaluates
+        them; :meth:`get` then takes each from here, once. What one batch read and did not
+        use is dropped by the next: a value read here is the database's as of this call,
+        and only a state set since (:meth:`__setitem__`, which drops it) can make it stale.
+        """
+        recent, held = self.recent, self.held
+        wanted = [c for c in dict.fromkeys(customer_ids) if c not in recent and c not in held]
+        self.fetched = dict(zip(wanted, self.db.read_many(wanted), strict=True)) if wanted else {}
+
     def __setitem__(self, customer_id: str, state: CustomerState) -> None:
         recent = self.recent
         recent[customer_id] = state
         recent.move_to_end(customer_id)
         self.held.pop(customer_id, None)
+        if self.fetched:
+            self.fetched.pop(customer_id, None)
         if customer_id == self.absent:
             self.stored[customer_id] = ABSENT
             self.absent = None
@@ -120,6 +141,7 @@ class CachedStates:
         """Forget the in-memory state (the worker does so only for one the database lacks)."""
         held = self.held.pop(customer_id, None)
         state = self.recent.pop(customer_id, None)
+        self.fetched.pop(customer_id, None)
         self.stored.pop(customer_id, None)
         return state if state is not None or held is None else decode_state(held)
 

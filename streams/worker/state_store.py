@@ -171,6 +171,16 @@ class PartitionDB:
         raw: bytes | None = self.db.get(STATE_PREFIX + customer_id.encode())
         return split_value(raw) if raw is not None else None
 
+    def read_many(self, customer_ids: list[str]) -> list[tuple[int | None, bytes] | None]:
+        """Each customer's stored (due time, state), or None, in one multi-get.
+
+        Why: RocksDB's MultiGet looks a batch's keys up together (one pass per file,
+        sorted), which on a ten-million-customer store cost ~18% less per key than as many
+        point reads (bench/store_bench.py's batches).
+        """
+        raws: list[bytes | None] = self.db.get([STATE_PREFIX + c.encode() for c in customer_ids])
+        return [split_value(raw) if raw is not None else None for raw in raws]
+
     def count(self) -> int:
         """How many states are stored (read once, then kept up to date by :meth:`write`)."""
         if self._count is None:

@@ -220,3 +220,57 @@ def test_a_customer_read_back_after_eviction_is_written_without_another_read(
     assert [d for d in db.dues() if d[1] == customer_id] == [(700, customer_id)]
     assert db.count() == len(states)
     db.close()
+
+
+def test_a_batch_s_customers_not_in_memory_are_read_in_one_multi_get(tmp_path: Path) -> None:
+    """The worker prefetches a task's batch: one read for every customer not in memory
+    (those in memory and an unknown one among them), after which each customer's ``get``
+    reads nothing and gives the state stored, or None for the unknown customer."""
+    db, states = stored(tmp_path)
+    cached = CachedStates(db, capacity=len(states) + 1)
+    batch = list(states)[:6]
+    warm = cached.get(batch[0])
+    reads = counted(db)
+    cached.prefetch([*batch, batch[1], "nobody"])
+    assert reads.reads == 1 and sorted(cached.fetched) == sorted([*batch[1:], "nobody"])
+    assert cached.get(batch[0]) is warm
+    for customer_id in batch[1:]:
+        state = cached.get(customer_id)
+        assert state is not None and encode_state(state) == states[customer_id]
+    assert cached.get("nobody") is None
+    assert reads.reads == 1 and not cached.fetched
+    db.close()
+
+
+def test_a_prefetched_value_never_outlives_a_state_set_since(tmp_path: Path) -> None:
+    """A state set after the prefetch (a timer's, say) is newer than what the prefetch
+    read: once a checkpoint wrote it and it left memory, a read brings the written state,
+    not the one prefetched."""
+    db, states = stored(tmp_path)
+    cached, timers = CachedStates(db, capacity=1), StoredTimers(db)
+    customer_id, other = list(states)[:2]
+    cached.prefetch([customer_id])
+    changed = decode_state(states[customer_id])
+    changed.watermark += 1
+    cached[customer_id] = changed
+    cached.dirty.add(customer_id)
+    checkpoint(db, cached, timers, 101)
+    assert cached.get(other) is not None  # pushes the customer out of the working set
+    back = cached.get(customer_id)
+    assert back is not None and back.watermark == changed.watermark
+    db.close()
+
+
+def test_a_new_customer_found_absent_by_a_prefetch_is_counted_once(tmp_path: Path) -> None:
+    """A customer the prefetch found no state for is new to the database when first
+    set: the checkpoint counts them without reading anything back."""
+    db, states = stored(tmp_path)
+    cached, timers = CachedStates(db, capacity=4), StoredTimers(db)
+    cached.prefetch(["new"])
+    reads = counted(db)
+    assert cached.get("new") is None
+    cached["new"] = CustomerState(watermark=1)
+    cached.dirty.add("new")
+    checkpoint(db, cached, timers, 101)
+    assert reads.reads == 0 and db.count() == len(states) + 1
+    db.close()
