@@ -213,7 +213,7 @@ class Engine:
                 watched = len(watches)
                 outcomes = watch_events(
                     watches,
-                    ruleset.outcome_of,
+                    ruleset.outcomes.get,
                     event,
                     customer,
                     at,
@@ -223,7 +223,7 @@ class Engine:
                 timers_touched = timers_touched or len(watches) != watched
             if alerts and ruleset.outcome_rules:
                 stage = "outcome"
-                closed = open_watches(watches, ruleset.outcome_of, alerts, at)
+                closed = open_watches(watches, ruleset.outcomes.get, alerts, at)
                 outcomes = (outcomes or []) + closed
                 timers_touched = True
             stage = None
@@ -340,10 +340,10 @@ class Engine:
             outcomes: list[DerivedOutcome] = []
             if state.watches:
                 outcomes = expire_watches(
-                    state.watches, self.ruleset.outcome_of, until, customer_id
+                    state.watches, self.ruleset.outcomes.get, until, customer_id
                 )
             if alerts and self.ruleset.outcome_rules:
-                outcomes += open_watches(state.watches, self.ruleset.outcome_of, alerts, until)
+                outcomes += open_watches(state.watches, self.ruleset.outcomes.get, alerts, until)
             stage = None
             next_due = self.next_due(state)
         except Exception as exc:  # the timer fails, not the stream (rules/isolation.py)

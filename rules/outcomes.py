@@ -174,8 +174,9 @@ class OutcomeRule:
         if watch.target is not None:
             balance = block_of(self.rule_id)
             if isinstance(balance, BalanceState):
-                current = Decimal(balance.total).scaleb(-balance.scale)
-                if current >= watch.target:
+                # total / 10**scale >= target, in integers (no Decimal built per event)
+                numerator, denominator = watch.target.as_integer_ratio()
+                if balance.total * denominator >= numerator * 10**balance.scale:
                     return "retained", None, event.event_id
         return None
 

@@ -52,6 +52,11 @@ class RuleSet:
     pruners: dict[str, Callable[[Any, int], None]] = field(default_factory=dict)
     #: every rule's id: a block state of any other rule is a reload's leftover
     rule_ids: frozenset[str] = frozenset()
+    #: every rule by its id
+    by_id: dict[str, CompiledRule] = field(default_factory=dict)
+    #: the outcome definition of each enabled rule that has one, by rule id (a watch's
+    #: rule is looked up here for every event of its customer)
+    outcomes: dict[str, OutcomeRule] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         by_type: dict[str, tuple[CompiledRule, ...]] = {}
@@ -62,7 +67,9 @@ class RuleSet:
         object.__setattr__(self, "by_type", by_type)
         by_class = {cls: by_type[name] for name, cls in EVENT_TYPES.items()}
         object.__setattr__(self, "by_class", by_class)
-        object.__setattr__(self, "_by_id", {r.id: r for r in self.rules})
+        object.__setattr__(self, "by_id", {r.id: r for r in self.rules})
+        outcomes = {r.id: r.outcome for r in self.rules if r.outcome is not None and r.spec.enabled}
+        object.__setattr__(self, "outcomes", outcomes)
         pruners = {r.id: r.block.prune for r in self.rules if getattr(r.block, "prunes", True)}
         object.__setattr__(self, "pruners", pruners)
         object.__setattr__(self, "rule_ids", frozenset(r.id for r in self.rules))
@@ -76,11 +83,7 @@ class RuleSet:
             "score_rules",
             tuple(r for r in self.rules if isinstance(r.block, ScoreBlock) and r.spec.enabled),
         )
-        object.__setattr__(
-            self,
-            "outcome_rules",
-            frozenset(r.id for r in self.rules if r.outcome is not None and r.spec.enabled),
-        )
+        object.__setattr__(self, "outcome_rules", frozenset(outcomes))
         object.__setattr__(self, "horizon", max((r.block.horizon for r in self.rules), default=0))
         object.__setattr__(
             self, "longest_cooldown", max((r.cooldown for r in self.rules), default=0)
@@ -88,9 +91,7 @@ class RuleSet:
 
     def outcome_of(self, rule_id: str) -> OutcomeRule | None:
         """The outcome definition of an enabled rule, if it has one."""
-        rule = self.get(rule_id)
-        return rule.outcome if rule is not None and rule.spec.enabled else None
+        return self.outcomes.get(rule_id)
 
     def get(self, rule_id: str) -> CompiledRule | None:
-        by_id: dict[str, CompiledRule] = getattr(self, "_by_id")  # noqa: B009
-        return by_id.get(rule_id)
+        return self.by_id.get(rule_id)
