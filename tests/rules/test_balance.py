@@ -82,6 +82,28 @@ def test_postings_in_order_keep_the_figures_a_rebuild_gives(rows: list[Any]) -> 
     )
 
 
+def test_the_window_keeps_one_string_per_account_not_one_per_posting() -> None:
+    """Each posting decodes its own copy of the account id; the observations share one
+    (a busy customer's window holds dozens, each copy 65 bytes and a cache miss apart)."""
+    block = BalanceFallBlock(7 * 86400, Decimal("0.5"), Decimal(50000), lambda e, c: False)
+    state = BalanceState()
+    for number in range(3):
+        event = TransactionEvent(
+            event_id=f"tx-{number}",
+            occurred_at=dt.datetime(2026, 9, 1, number, tzinfo=dt.UTC),
+            account_id="".join(["AC", "6222", "0001"]),  # a new string object each time
+            customer_id="C1",
+            direction="debit",
+            amount=Decimal("10.00"),
+            balance_after=Decimal(1000 - 10 * number),
+            kind="transfer",
+            channel="mobile",
+        )
+        block.on_event(event, None, micros(event.occurred_at), True, state)
+    first, *rest = state.observations
+    assert len(rest) == 2 and all(o.account_id is first.account_id for o in rest)
+
+
 @settings(max_examples=80, deadline=None)
 @given(
     st.lists(
