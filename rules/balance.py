@@ -14,6 +14,7 @@ from decimal import Decimal
 from sys import intern
 from typing import Any
 
+from churnwatch.rules.balance_row import fold_unread, read_postings
 from churnwatch.rules.blocks import Firing, iso_time, money
 from churnwatch.rules.durations import MICROS_PER_SECOND, format_duration
 from churnwatch.rules.state import (
@@ -22,7 +23,6 @@ from churnwatch.rules.state import (
     Observation,
     rebuild_balance,
 )
-from churnwatch.rules.stored_rows import fold_unread, read_postings
 from churnwatch.schemas.models import TransactionEvent
 
 __all__ = ["BalanceFallBlock"]

@@ -52,14 +52,8 @@ import msgspec
 from churnwatch.rules.rule_keys import IDS, KEYS, rule_id_of, rule_key
 from churnwatch.rules.state import BlockState, CustomerProfile, CustomerState, Unread, Watch
 from churnwatch.rules.state_v1 import decode_v1
-from churnwatch.rules.stored_rows import (
-    StoredBlock,
-    from_time_code,
-    in_memory,
-    read_back,
-    stored_block,
-    time_code,
-)
+from churnwatch.rules.stored_rows import StoredBlock, in_memory, read_back, stored_block
+from churnwatch.rules.time_codes import from_time_code, time_code
 
 __all__ = [
     "FORMAT_VERSION",

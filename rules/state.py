@@ -128,7 +128,7 @@ class BalanceState(msgspec.Struct, tag="balance", array_like=True):
     ``accounts``, ``total``, ``parked`` and the observations' totals follow from the
     rest (:func:`rebuild_balance`), so the stored form leaves them out.
 
-    A balance read back for the engine (rules/stored_rows.py's ``read_balance``) keeps
+    A balance read back for the engine (rules/balance_row.py's ``read_balance``) keeps
     the postings it read as the stored row holds them, in ``unread`` (five values each,
     the account as its index in ``unread_accounts``; ``unread_last`` the time of the
     last), before the ``observations`` added since: a posting in order needs only the

@@ -11,9 +11,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from churnwatch.rules.balance import BalanceFallBlock, _minor_units
+from churnwatch.rules.balance_row import BalanceRow, read_balance
 from churnwatch.rules.durations import micros
 from churnwatch.rules.state import BalanceState, rebuild_balance
-from churnwatch.rules.stored_rows import BalanceRow, read_balance, stored_block
+from churnwatch.rules.stored_rows import stored_block
 from churnwatch.schemas.models import TransactionEvent
 
 money = st.decimals(allow_nan=False, allow_infinity=False, min_value=-(10**15), max_value=10**15)
