@@ -23,17 +23,16 @@ Order of work for one event:
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 from collections.abc import Sequence
 from enum import Enum
 from itertools import compress
-from typing import Any, cast
+from typing import cast
 
 import msgspec
 
-from churnwatch.rules.blocks import Firing, TimedBlock
+from churnwatch.rules.alerts import alert_of
+from churnwatch.rules.blocks import TimedBlock
 from churnwatch.rules.codec import read_block
-from churnwatch.rules.durations import EPOCH
 from churnwatch.rules.durations import micros as event_micros
 from churnwatch.rules.exceptions import RuleFailure
 from churnwatch.rules.loader import CompiledRule, RuleSet
@@ -42,14 +41,12 @@ from churnwatch.rules.plans import Fired
 from churnwatch.rules.score import prune_contributions
 from churnwatch.rules.scoring import score_alerts
 from churnwatch.rules.state import BlockState, CustomerProfile, CustomerState, Unread
-from churnwatch.rules.texts import FALLBACK_LANGUAGE, pick
 from churnwatch.rules.tiers import TierScale
 from churnwatch.schemas.models import (
     Alert,
     CustomerEvent,
     DerivedOutcome,
     Event,
-    Recipient,
     StaffEvent,
 )
 
@@ -63,7 +60,6 @@ __all__ = [
     "Engine",
     "Outcome",
     "Status",
-    "alert_id_for",
     "event_micros",
 ]
 
@@ -113,12 +109,6 @@ class Outcome(msgspec.Struct, frozen=True, gc=False):
 
 #: the alerts of an outcome without any: one shared empty tuple, not a list per event
 NO_ALERTS: tuple[Alert, ...] = ()
-
-
-def alert_id_for(rule_id: str, version: int, customer_id: str, trigger_ids: tuple[str, ...]) -> str:
-    """The deterministic id of an alert: same rule, version, customer and trigger -> same id."""
-    text = "\x1f".join((rule_id, str(version), customer_id, *trigger_ids))
-    return "al-" + hashlib.sha256(text.encode()).hexdigest()[:24]
 
 
 class Engine:
@@ -260,7 +250,7 @@ class Engine:
                 continue
             last_alert_at[rule_id] = at
             try:
-                alerts.append(self.alert(rule, event, customer, firing, now))
+                alerts.append(alert_of(rule, event, customer, firing, now))
             except Exception as exc:  # named after the rule, as its step names its failures
                 raise RuleFailure(rule_id, exc) from exc
         return alerts, matched_ids
@@ -332,7 +322,7 @@ class Engine:
                     if last is not None and rule.cooldown and abs(at - last) < rule.cooldown:
                         continue
                     state.last_alert_at[rule.id] = at
-                    alerts.append(self.alert(rule, None, customer, firing, now, customer_id))
+                    alerts.append(alert_of(rule, None, customer, firing, now, customer_id))
             if alerts and self.ruleset.score is not None:
                 stage = "score"
                 alerts = self.score(state, alerts, now, matched_ids)
@@ -369,51 +359,10 @@ class Engine:
             ruleset.score_rules,
             state,
             alerts,
-            lambda rule, firing: self.alert(rule, None, customer, firing, now),
+            lambda rule, firing: alert_of(rule, None, customer, firing, now),
         )
         matched += crossed
         return scored
-
-    def alert(
-        self,
-        rule: CompiledRule,
-        event: Any,
-        customer: CustomerProfile | None,
-        firing: Firing,
-        now: dt.datetime,
-        customer_id: str | None = None,
-    ) -> Alert:
-        spec = rule.spec
-        facts = dict(firing.facts)
-        if customer is not None:
-            facts.setdefault("tier", customer.tier)
-        who = firing.customer_id or customer_id or event.customer_id
-        if firing.occurred_at is not None:
-            occurred_at = EPOCH + dt.timedelta(microseconds=firing.occurred_at)
-        else:
-            occurred_at = event.occurred_at
-        account_id = firing.account_id
-        if account_id is None and event is not None:
-            account_id = getattr(event, "account_id", None)
-        shadow = spec.mode == "shadow"
-        audience = () if shadow else firing.audience or tuple(spec.audience)
-        return Alert(
-            alert_id=alert_id_for(spec.id, spec.version, who, firing.trigger_event_ids),
-            rule_id=spec.id,
-            rule_version=spec.version,
-            severity=spec.severity,
-            customer_id=who,
-            account_id=account_id,
-            occurred_at=occurred_at,
-            detected_at=now,
-            facts=facts,
-            trigger_event_ids=list(firing.trigger_event_ids),
-            recipients=[Recipient(audience=a) for a in audience],
-            title=pick(spec.title, FALLBACK_LANGUAGE),
-            template=firing.template or spec.template,
-            shadow=shadow,
-            listed=spec.delivery == "morning_list",
-        )
 
     def prune(self, state: CustomerState) -> None:
         """Drop history no rule needs any more; keeps state bounded."""
