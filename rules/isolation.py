@@ -13,8 +13,16 @@ encoding per that many events of a customer, and a journal belongs to one state 
 a state replaced by the driver (restored on a partition assignment, say) or a rule set
 swapped by a reload starts a new one. The journal keeps each event as the bytes it came
 in (about 350 bytes, and nothing for the garbage collector to walk). Memory is bounded
-by :data:`BUDGET`: when the journals and their steps together pass it, they are all
-dropped and start again (each customer's next step takes a fresh snapshot).
+by :data:`BUDGET`: when the journals and their steps together pass it, the journals
+started longest ago are dropped until a quarter of it is free (each of those customers'
+next step takes a fresh snapshot).
+
+Why the oldest, not all. Dropping every journal at once made every customer take a
+snapshot again within the next budget's worth of steps: with 5,000 customers a journal
+lived ~17 events (a snapshot is ~10 µs, most of it cache misses on the state), ~0.6 µs
+of each event. The journals started longest ago hold the most steps, so they free the
+most for a snapshot each; a journal then lives until it is the oldest, about twice as
+long in the same memory.
 
 Measured on a generated bank of 1,000 customers (65,000 events, the shipped pack, the
 shared 2-core machine): a busy customer's state encodes in about 17 µs (its balance
@@ -56,7 +64,7 @@ _restore: msgspec.msgpack.Decoder[CustomerState] = msgspec.msgpack.Decoder(Custo
 
 #: steps journaled before the state is encoded again
 JOURNAL_STEPS = 64
-#: journals plus journaled steps held before all are dropped and started again (a step
+#: journals plus journaled steps held before the oldest are dropped (a step
 #: is about 0.35 KB, a snapshot 0.1-4 KB)
 BUDGET = 100_000
 
@@ -129,8 +137,7 @@ class Isolation:
             journal.steps.append(raw)
             held = self.held = self.held + 1  # _hold, inlined: this runs for every event
             if held > self.budget:
-                self.journals.clear()
-                self.held = 0
+                self._shed()
         return outcome
 
     def advance(
@@ -154,21 +161,35 @@ class Isolation:
         return outcome
 
     def _hold(self) -> None:
-        """Count one step more; past the budget, drop every journal (they start again)."""
+        """Count one step more; past the budget, drop the oldest journals."""
         self.held += 1
         if self.held > self.budget:
-            self.journals.clear()
-            self.held = 0
+            self._shed()
+
+    def _shed(self) -> None:
+        """Drop the journals started longest ago until a quarter of the budget is free
+        (their customers' next steps take fresh snapshots)."""
+        keep = self.budget * 3 // 4
+        held = self.held
+        dropped: list[str] = []
+        for customer_id, journal in self.journals.items():  # oldest first: insertion order
+            if held <= keep:
+                break
+            held -= len(journal.steps) + 1
+            dropped.append(customer_id)
+        for customer_id in dropped:
+            del self.journals[customer_id]
+        self.held = held
 
     def _start(
         self, customer_id: str, state: CustomerState | None, old: _Journal | None
     ) -> _Journal:
         """A new journal from a snapshot of ``state``, within the memory budget."""
-        if old is not None:
+        if old is not None:  # started again: it moves to the end of the order
             self.held -= len(old.steps) + 1
+            del self.journals[customer_id]
         if self.held >= self.budget:
-            self.journals.clear()
-            self.held = 0
+            self._shed()
         journal = self.journals[customer_id] = _Journal(state, self.engine.ruleset)
         self.held += 1
         return journal

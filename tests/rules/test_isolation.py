@@ -203,3 +203,31 @@ class TestProperties:
             assert isolation.held <= budget
         reference, _ = run(ENGINE, [i for i in items if isinstance(i, dict)], isolated=False)
         assert {who: encode_state(state) for who, state in states.items()} == reference
+
+
+def test_past_the_budget_the_journals_started_longest_ago_go_first() -> None:
+    """A journal costs one unit and each step another; past the budget the oldest
+    journals are dropped until a quarter of it is free, and a journal started again
+    counts as new: the customers active lately keep theirs (no fresh snapshot)."""
+    isolation = Isolation(engine_for(), budget=8)
+    states: dict[str, CustomerState | None] = {}
+
+    def step(who: str, number: int) -> None:
+        event, raw = decoded(
+            transaction(event_id=f"{who}-{number}", customer_id=who, occurred_at=at(hours=number))
+        )
+        outcome = isolation.evaluate(
+            who, event, raw, states.get(who), NOW, micros(event.occurred_at)
+        )
+        states[who] = outcome.state
+
+    for number in range(3):
+        step("A", number)
+    for number in range(3):
+        step("B", number)
+    assert list(isolation.journals) == ["A", "B"] and isolation.held == 8
+    step("C", 0)  # C's journal would pass the budget: A's, the oldest, goes
+    assert list(isolation.journals) == ["B", "C"] and isolation.held == 6
+    isolation.journals["B"].state = None  # B's state replaced: its journal starts again
+    step("B", 3)
+    assert list(isolation.journals) == ["C", "B"] and isolation.held == 4
