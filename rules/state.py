@@ -227,6 +227,17 @@ class ActivityState(msgspec.Struct, tag="activity", array_like=True):
         counts = self.counts
         return counts[index] if 0 <= index < len(counts) else 0
 
+    def days(self, start: int, length: int) -> list[int]:
+        """The counts of ``length`` days from ``start`` (0 for a day outside the run):
+        :meth:`count` of each, in one slice."""
+        counts = self.counts
+        offset = start - self.first
+        days = [0] * length
+        low, high = max(offset, 0), min(offset + length, len(counts))
+        if low < high:
+            days[low - offset : high - offset] = counts[low:high]
+        return days
+
     def add(self, day: int) -> None:
         """Count one event on ``day``, widening the run to reach it."""
         counts = self.counts

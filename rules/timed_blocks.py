@@ -259,17 +259,23 @@ class AbsenceBlock:
         recent count. So checking on the day found, not every day, misses nothing.
         """
         recent_days, baseline_days = self.recent_days, self.baseline_days
-        count = state.count
         recent, baseline = state.recent, state.baseline
         # check's test in exact integers: usual = baseline * recent_days / baseline_days,
         # share = p / q; usual >= usual_at_least and recent <= usual * share
         p, q = self.share.as_integer_ratio()
         enough = self.usual_at_least * baseline_days
-        for ahead in range(1, recent_days + 1):
-            day = today + ahead
-            leaving = count(day - recent_days)
-            recent += count(day) - leaving
-            baseline += leaving - count(day - recent_days - baseline_days)
+        # day by day ahead: the day's count arriving, the one leaving "recent" for
+        # "baseline", the one leaving "baseline"; read as three runs of the counts, not
+        # three calls a day (a check looks up to ``recent`` days ahead)
+        start = today + 1
+        arriving = state.days(start, recent_days)
+        leaving_recent = state.days(start - recent_days, recent_days)
+        leaving_baseline = state.days(start - recent_days - baseline_days, recent_days)
+        for ahead, (new, leaving, gone) in enumerate(
+            zip(arriving, leaving_recent, leaving_baseline, strict=True), start=1
+        ):
+            recent += new - leaving
+            baseline += leaving - gone
             usual_times = baseline * recent_days  # usual * baseline_days
             if usual_times >= enough and recent * baseline_days * q <= usual_times * p:
                 return ahead
