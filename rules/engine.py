@@ -211,7 +211,7 @@ class Engine:
                     event.customer_id,
                 )
                 timers_touched = timers_touched or len(watches) != watched
-            if alerts and ruleset.outcome_rules:
+            if alerts and ruleset.outcomes:
                 stage = "outcome"
                 closed = open_watches(watches, ruleset.outcomes.get, alerts, at)
                 outcomes = (outcomes or []) + closed
@@ -332,7 +332,7 @@ class Engine:
                 outcomes = expire_watches(
                     state.watches, self.ruleset.outcomes.get, until, customer_id
                 )
-            if alerts and self.ruleset.outcome_rules:
+            if alerts and self.ruleset.outcomes:
                 outcomes += open_watches(state.watches, self.ruleset.outcomes.get, alerts, until)
             stage = None
             next_due = self.next_due(state)
@@ -397,5 +397,5 @@ class Engine:
             else:
                 prune_contributions(state.score, state.watermark, ruleset.score.half_life)
         if state.watches:  # a reload may have taken a rule's outcome away
-            state.watches = [w for w in state.watches if ruleset.outcome_of(w.rule_id) is not None]
+            state.watches = [w for w in state.watches if w.rule_id in ruleset.outcomes]
         state.pruned_at = state.watermark

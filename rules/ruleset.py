@@ -41,8 +41,6 @@ class RuleSet:
     tiers: TierScale = DEFAULT_TIERS
     #: per event class, its rules as one generated function (rules/plans.py)
     steps: dict[type, RuleStep] = field(default_factory=dict)
-    #: enabled rules that define how their alerts' outcomes are derived
-    outcome_rules: frozenset[str] = frozenset()
     #: the pack's churn score (rules/score.py), if it defines one
     score: ScoreConfig | None = None
     #: enabled rules with a ``score`` block: fired by the score crossing their threshold
@@ -54,8 +52,9 @@ class RuleSet:
     rule_ids: frozenset[str] = frozenset()
     #: every rule by its id
     by_id: dict[str, CompiledRule] = field(default_factory=dict)
-    #: the outcome definition of each enabled rule that has one, by rule id (a watch's
-    #: rule is looked up here for every event of its customer)
+    #: the outcome definition of each enabled rule that has one, by rule id: the rules
+    #: whose alerts open watches (a watch's rule is looked up here for every event of
+    #: its customer)
     outcomes: dict[str, OutcomeRule] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -83,15 +82,10 @@ class RuleSet:
             "score_rules",
             tuple(r for r in self.rules if isinstance(r.block, ScoreBlock) and r.spec.enabled),
         )
-        object.__setattr__(self, "outcome_rules", frozenset(outcomes))
         object.__setattr__(self, "horizon", max((r.block.horizon for r in self.rules), default=0))
         object.__setattr__(
             self, "longest_cooldown", max((r.cooldown for r in self.rules), default=0)
         )
-
-    def outcome_of(self, rule_id: str) -> OutcomeRule | None:
-        """The outcome definition of an enabled rule, if it has one."""
-        return self.outcomes.get(rule_id)
 
     def get(self, rule_id: str) -> CompiledRule | None:
         return self.by_id.get(rule_id)

@@ -58,7 +58,7 @@ class TestLocatedProblems:
     def test_valid_definition_loads(self, tmp_path: Path) -> None:
         """The rule above loads with its outcome definition."""
         ruleset = load_rules(rules_dir(tmp_path))
-        assert ruleset.outcome_rules == frozenset({"big-out"})
+        assert frozenset(ruleset.outcomes) == frozenset({"big-out"})
 
     def test_a_misspelt_field_in_kept_points_into_the_condition(self, tmp_path: Path) -> None:
         """An unknown event field in ``kept`` names the file, line, column and field."""
@@ -179,4 +179,4 @@ def test_shares_above_zero_are_accepted(tmp_path: Path, share: str) -> None:
     ruleset = load_rules(
         rules_dir(tmp_path, "retained_at_least: 0.5", f"retained_at_least: {share}")
     )
-    assert "big-out" in ruleset.outcome_rules
+    assert "big-out" in ruleset.outcomes
