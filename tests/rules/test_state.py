@@ -6,6 +6,7 @@ import base64
 import datetime as dt
 import gzip
 import json
+from array import array
 from collections import Counter
 from decimal import Decimal
 from pathlib import Path
@@ -17,16 +18,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from churnwatch.rules import SHIPPED_RULES
+from churnwatch.rules.balance_state import BalanceState
 from churnwatch.rules.codec import FORMAT_VERSION, decode_state, encode_state
 from churnwatch.rules.engine import Engine
 from churnwatch.rules.loader import load_rules
 from churnwatch.rules.state import (
     ActivityState,
-    BalanceState,
     CustomerProfile,
     CustomerState,
     HistoryState,
-    Observation,
     Watch,
     WindowState,
 )
@@ -74,7 +74,8 @@ class TestEncoding:
             blocks={
                 "w": WindowState(),
                 "b": BalanceState(
-                    observations=[Observation(1, "AC1", 1000, 500, 0, 1000, 500)],
+                    window=array("q", [1, 1000, 500, 0, 1000, 500]),
+                    window_accounts=["AC1"],
                     accounts={"AC1": 500},
                     total=500,
                 ),
