@@ -47,6 +47,23 @@ posting = st.tuples(
 postings = st.lists(posting, min_size=1, max_size=25)
 
 
+def posted(number: int, row: Any, hours: int, unit: Decimal = Decimal("0.01")) -> TransactionEvent:
+    """The event of ``row`` (the ``posting`` strategy's), ``hours`` after the first, its
+    money in steps of ``unit``."""
+    account, direction, amount, after, parks = row
+    return TransactionEvent(
+        event_id=f"tx-{number}",
+        occurred_at=dt.datetime(2026, 9, 1, tzinfo=dt.UTC) + dt.timedelta(hours=hours),
+        account_id=account,
+        customer_id="C1",
+        direction=direction,
+        amount=amount.quantize(unit),
+        balance_after=after.quantize(unit),
+        kind="product" if parks else "transfer",
+        channel="mobile",
+    )
+
+
 @settings(max_examples=60, deadline=None)
 @given(postings)
 def test_postings_in_order_keep_the_figures_a_rebuild_gives(rows: list[Any]) -> None:
@@ -55,18 +72,8 @@ def test_postings_in_order_keep_the_figures_a_rebuild_gives(rows: list[Any]) -> 
         7 * 86400, Decimal("0.5"), Decimal(50000), lambda e, c: e.kind == "product"
     )
     state = BalanceState()
-    for number, (account, direction, amount, after, parks) in enumerate(rows):
-        event = TransactionEvent(
-            event_id=f"tx-{number}",
-            occurred_at=dt.datetime(2026, 9, 1, tzinfo=dt.UTC) + dt.timedelta(hours=number),
-            account_id=account,
-            customer_id="C1",
-            direction=direction,
-            amount=amount,
-            balance_after=after,
-            kind="product" if parks else "transfer",
-            channel="mobile",
-        )
+    for number, row in enumerate(rows):
+        event = posted(number, row, number)
         block.on_event(event, None, micros(event.occurred_at), True, state)
     live = (
         state.total,
@@ -130,19 +137,8 @@ def test_a_balance_read_back_as_stored_gives_the_same_figures_and_firings(
     )
     plain, lazy = BalanceState(), BalanceState()
     unit = Decimal(1).scaleb(-places)
-    for number, ((account, direction, amount, after, parks), off, store, prune) in enumerate(rows):
-        event = TransactionEvent(
-            event_id=f"tx-{number}",
-            occurred_at=dt.datetime(2026, 9, 1, tzinfo=dt.UTC)
-            + dt.timedelta(hours=6 * number + off),
-            account_id=account,
-            customer_id="C1",
-            direction=direction,
-            amount=amount.quantize(unit),
-            balance_after=after.quantize(unit),
-            kind="product" if parks else "transfer",
-            channel="mobile",
-        )
+    for number, (row, off, store, prune) in enumerate(rows):
+        event = posted(number, row, 6 * number + off, unit)
         if store:
             row = stored_block(lazy)
             assert isinstance(row, BalanceRow)
@@ -184,24 +180,13 @@ def peak_walked(state: BalanceState, span: int) -> tuple[int, int]:
 def test_the_peak_is_the_highest_total_in_the_window_last_seen(
     rows: list[Any], offsets: list[int]
 ) -> None:
-    """The peak search (slices of the packed window) finds what a walk over the postings
-    finds, ties going to the latest posting; late postings included."""
+    """The peak search over the packed window finds what a walk over the postings as
+    objects finds, ties going to the latest posting; late postings included."""
     block = BalanceFallBlock(
         2 * 86400, Decimal("0.5"), Decimal(500), lambda e, c: e.kind == "product"
     )
     state = BalanceState()
-    for number, (account, direction, amount, after, parks) in enumerate(rows):
-        event = TransactionEvent(
-            event_id=f"tx-{number}",
-            occurred_at=dt.datetime(2026, 9, 1, tzinfo=dt.UTC)
-            + dt.timedelta(hours=4 * number + offsets[number]),
-            account_id=account,
-            customer_id="C1",
-            direction=direction,
-            amount=amount,
-            balance_after=after,
-            kind="product" if parks else "transfer",
-            channel="mobile",
-        )
+    for number, row in enumerate(rows):
+        event = posted(number, row, 4 * number + offsets[number])
         block.on_event(event, None, micros(event.occurred_at), True, state)
         assert block._peak(state.window) == peak_walked(state, block.span)
