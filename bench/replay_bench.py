@@ -39,7 +39,6 @@ from typing import Any
 import msgspec
 
 from churnwatch.rules import SHIPPED_RULES
-from churnwatch.rules.balance_state import snapshot_dec_hook, snapshot_enc_hook
 from churnwatch.rules.codec import encode_state, stored_block
 from churnwatch.rules.engine import Engine, event_micros
 from churnwatch.rules.isolation import Isolation
@@ -225,9 +224,7 @@ def print_memory_sizes(states: dict[str, CustomerState]) -> None:
 
 def _heap_bytes(blobs: list[bytes], kind: Any) -> int:
     """Bytes allocated, and kept, by decoding ``blobs`` as ``kind``."""
-    decoder: msgspec.msgpack.Decoder[Any] = msgspec.msgpack.Decoder(
-        kind, dec_hook=snapshot_dec_hook
-    )
+    decoder: msgspec.msgpack.Decoder[Any] = msgspec.msgpack.Decoder(kind)
     gc.collect()
     tracemalloc.start()
     try:
@@ -240,8 +237,7 @@ def _heap_bytes(blobs: list[bytes], kind: Any) -> int:
     return used
 
 
-#: the state's fields as the isolation journal's snapshots hold them (rules/isolation.py)
-encoder = msgspec.msgpack.Encoder(enc_hook=snapshot_enc_hook)
+encoder = msgspec.msgpack.Encoder()
 
 if __name__ == "__main__":
     main()

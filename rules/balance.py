@@ -11,29 +11,18 @@ from __future__ import annotations
 import bisect
 from collections.abc import Callable
 from decimal import Decimal
-from struct import error as StructError
 from sys import intern
 from typing import Any
 
 from churnwatch.rules.balance_row import fold_unread, read_postings
-from churnwatch.rules.balance_state import (
-    AFTER,
-    AT,
-    BEFORE,
-    NOT_KEPT,
-    PARKED,
-    STRIDE,
-    TOTAL_AFTER,
-    TOTAL_BEFORE,
-    BalanceState,
-    Window,
-    insert_rows,
-    pack_row,
-    rebuild_balance,
-)
 from churnwatch.rules.blocks import Firing, iso_time, money
 from churnwatch.rules.durations import MICROS_PER_SECOND, format_duration
-from churnwatch.rules.state import BlockState
+from churnwatch.rules.state import (
+    BalanceState,
+    BlockState,
+    Observation,
+    rebuild_balance,
+)
 from churnwatch.schemas.models import TransactionEvent
 
 __all__ = ["BalanceFallBlock"]
@@ -84,26 +73,25 @@ class BalanceFallBlock:
             amount = int(event.amount * factor)
         signed = amount if event.direction == "debit" else -amount
         parked = signed if self.parks_money(event, customer) else 0
-        window = state.window
-        # one string per account, not one per posting: the window keeps it for each
-        # posting, and a busy customer's holds dozens (65 bytes each, and a cache miss apart)
+        observations = state.observations
+        # one string per account, not one per posting: each observation keeps it, and a
+        # busy customer's window holds dozens (65 bytes each, and a cache miss apart)
         account_id = intern(event.account_id)
-        # after the latest posting; with none since the balance was read back, after the
-        # postings it read, if any
-        in_order = at >= window[-STRIDE] if window else not state.unread or at >= state.unread_last
+        if observations:
+            in_order = at >= observations[-1].at
+        else:  # none since the balance was read back: after the postings it read, if any
+            in_order = not state.unread or at >= state.unread_last
         if in_order:
-            # in order: the running balances updated in place (rebuild_balance's step)
+            # in order: post_balance inlined, the running balances updated in place
             accounts = state.accounts
             total = state.total
             previous = accounts.get(account_id)
             if previous is None:  # first sight: the account held its balance before this
                 before = previous = after + signed
-                if before == NOT_KEPT:  # the one 64-bit figure the window cannot hold
-                    raise OverflowError("a balance figure past 64 bits")
                 total += previous
             else:  # an account already known never needs its balance before
-                before = NOT_KEPT
-            delta = parked  # the window keeps it as posted; the totals clamp it
+                before = None
+            delta = parked  # the observation keeps it as posted; the totals clamp it
             if delta:
                 held = state.parked
                 if held + delta < 0:
@@ -111,11 +99,9 @@ class BalanceFallBlock:
                 state.parked = held + delta
             total_before = total
             total += after - previous + delta
-            try:  # packed by struct: the array's own conversion parses each item's format
-                window.frombytes(pack_row(at, before, after, parked, total_before, total))
-            except StructError:  # past 64 bits (rules/balance_state.py): a rule_error
-                raise OverflowError("a balance figure past 64 bits") from None
-            state.window_accounts.append(account_id)
+            observations.append(
+                Observation(at, account_id, before, after, parked, total_before, total)
+            )
             accounts[account_id] = after
             state.total = total
             peak = state.peak
@@ -126,20 +112,15 @@ class BalanceFallBlock:
                 state.peak, state.peak_at = total, at
         else:  # late: place it by event time and recompute the running totals
             read_postings(state)
-            window = state.window
-            place = bisect.bisect_right(window[AT::STRIDE], at)
-            before = after + signed
-            if before == NOT_KEPT:
-                raise OverflowError("a balance figure past 64 bits")
-            insert_rows(state, place, (at, before, after, parked, 0, 0), (account_id,))
+            observation = Observation(at, account_id, after + signed, after, parked)
+            bisect.insort(observations, observation, key=_at)
             rebuild_balance(state)
-            state.peak, state.peak_at = self._peak(state.window)
-            window = state.window
+            state.peak, state.peak_at = self._peak(observations)
         if not matched:
             return None
-        if state.peak_at < window[-STRIDE] - self.span:  # the peak left the window
+        if state.peak_at < observations[-1].at - self.span:  # the peak left the window
             read_postings(state)
-            state.peak, state.peak_at = self._peak(state.window)
+            state.peak, state.peak_at = self._peak(observations)
         peak, peak_at = state.peak, state.peak_at
         current = state.total
         drop = peak - current
@@ -161,52 +142,48 @@ class BalanceFallBlock:
             },
         )
 
-    def _peak(self, window: Window) -> tuple[int, int]:
-        """Highest balance within ``over`` before the latest posting, and the latest time
-        it stood there."""
-        last = len(window) - STRIDE
-        start = window[last] - self.span
-        peak = window[last + TOTAL_AFTER]
-        peak_at = window[last]
-        for row in range(last, -1, -STRIDE):
-            at = window[row]
-            if at < start:
+    def _peak(self, observations: list[Observation]) -> tuple[int, int]:
+        """Highest balance within ``over`` before the latest posting, and when it stood."""
+        start = observations[-1].at - self.span
+        peak = observations[-1].total_after
+        peak_at = observations[-1].at
+        for obs in reversed(observations):
+            if obs.at < start:
                 break
-            total = window[row + TOTAL_BEFORE]
-            if total > peak:
-                peak, peak_at = total, at
-            total = window[row + TOTAL_AFTER]
-            if total > peak:
-                peak, peak_at = total, at
+            if obs.total_before > peak:
+                peak, peak_at = obs.total_before, obs.at
+            if obs.total_after > peak:
+                peak, peak_at = obs.total_after, obs.at
         return peak, peak_at
 
     def prune(self, state: BlockState, cutoff: int) -> None:
         assert isinstance(state, BalanceState)
+        observations = state.observations
         start = cutoff - self.span
-        if state.unread:  # read back and not put in the window: folded as they are
+        if state.unread:  # read back and not made into observations: folded as they are
             fold_unread(state, start)
             if state.unread:
                 return  # the rest, and every observation after them, are in the window
-        window = state.window
-        if not window or window[0] >= start:
+        if not observations or observations[0].at >= start:
             return
-        # a walk from the oldest: the postings folded are a handful
+        # a walk from the oldest, not a bisect: the postings folded are a handful, and
+        # bisect would call its key function on as many more
         base_accounts = state.base_accounts
-        accounts = state.window_accounts
         parked = state.base_parked
         folded = 0
-        for row in range(0, len(window), STRIDE):
-            at = window[row]
-            if at >= start:
+        for obs in observations:
+            if obs.at >= start:
                 break
-            base_accounts[accounts[folded]] = (at, window[row + AFTER])
-            moved = window[row + PARKED]
-            if moved:
-                parked = max(0, parked + moved)
+            base_accounts[obs.account_id] = (obs.at, obs.balance_after)
+            if obs.parked_delta:
+                parked = max(0, parked + obs.parked_delta)
             folded += 1
         state.base_parked = parked
-        del window[: folded * STRIDE]
-        del accounts[:folded]
+        del observations[:folded]
+
+
+def _at(obs: Observation) -> int:
+    return obs.at
 
 
 #: 10 ** scale as a Decimal, for the scales money comes in
@@ -241,12 +218,11 @@ def _rescale(state: BalanceState, *values: Decimal) -> Decimal:
         account: (at, balance * times) for account, (at, balance) in state.base_accounts.items()
     }
     state.base_parked *= times
-    window = state.window  # a figure past 64 bits raises OverflowError: a rule_error
-    for row in range(0, len(window), STRIDE):
-        if window[row + BEFORE] != NOT_KEPT:
-            window[row + BEFORE] *= times
-        window[row + AFTER] *= times
-        window[row + PARKED] *= times
+    for obs in state.observations:
+        if obs.balance_before is not None:
+            obs.balance_before *= times
+        obs.balance_after *= times
+        obs.parked_delta *= times
     state.peak *= times
     rebuild_balance(state)
     return _FACTORS[needed]

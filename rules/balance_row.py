@@ -2,9 +2,9 @@
 
 Why its own module. The balance is the one block whose stored row the engine reads two
 ways (rules/stored_rows.py's ``in_memory`` and ``read_back``): a state decoded whole
-rebuilds its whole window (:func:`balance_state`), while the worker's cold read keeps
+rebuilds every observation (:func:`balance_state`), while the worker's cold read keeps
 the postings as the row holds them and computes only the running balances
-(:func:`read_balance`), putting them in the window when a late posting, a new peak search
+(:func:`read_balance`), making the observations when a late posting, a new peak search
 or a rescale needs them (:func:`read_postings`); a prune folds them as they are
 (:func:`fold_unread`).
 """
@@ -15,15 +15,7 @@ from typing import Any
 
 import msgspec
 
-from churnwatch.rules.balance_state import (
-    AFTER,
-    BEFORE,
-    NOT_KEPT,
-    PARKED,
-    STRIDE,
-    BalanceState,
-    insert_rows,
-)
+from churnwatch.rules.state import BalanceState, Observation
 from churnwatch.rules.time_codes import from_time_code, time_code
 
 __all__ = [
@@ -40,7 +32,7 @@ class BalanceRow(msgspec.Struct, tag="b", array_like=True):
     """A :class:`BalanceState` as stored: what the running figures are rebuilt from.
 
     ``base`` holds, per account before the window, its index in ``accounts``, the time
-    and the balance; ``postings`` holds, per posting of the window, five values: the time (as a
+    and the balance; ``postings`` holds, per observation, five values: the time (as a
     :func:`time_code` delta from the previous posting), the account's index, the
     balance after, the money parked, and the balance before (None when not kept).
     """
@@ -62,7 +54,7 @@ def balance_row(state: BalanceState) -> BalanceRow:
     postings: list[int | None] = []
     previous = 0
     unread: list[Any] | None = state.unread
-    if unread:  # read back and not put in the window: as they were stored
+    if unread:  # read back and not made into observations: as they were stored
         names = state.unread_accounts
         assert names is not None
         for i in range(0, len(unread), 5):
@@ -72,22 +64,19 @@ def balance_row(state: BalanceState) -> BalanceRow:
                 number = index[name] = len(index)
             postings += (unread[i], number, unread[i + 2], unread[i + 3], unread[i + 4])
         previous = state.unread_last
-    window = state.window
-    # time_code inlined: this runs for every posting kept
-    for row, account in zip(range(0, len(window), STRIDE), state.window_accounts, strict=True):
-        at = window[row]
+    for obs in state.observations:  # time_code inlined: this runs for every posting kept
+        at = obs.at
         delta = at - previous
         previous = at
-        number = index.get(account)
+        number = index.get(obs.account_id)
         if number is None:
-            number = index[account] = len(index)
-        before = window[row + BEFORE]
+            number = index[obs.account_id] = len(index)
         postings += (
             delta // 500_000 if delta % 1_000_000 == 0 else delta * 2 + 1,
             number,
-            window[row + AFTER],
-            window[row + PARKED],
-            None if before == NOT_KEPT else before,
+            obs.balance_after,
+            obs.parked_delta,
+            obs.balance_before,
         )
     return BalanceRow(
         state.scale, list(index), base, state.base_parked, postings, state.peak, state.peak_at
@@ -116,7 +105,7 @@ def read_balance(row: BalanceRow) -> BalanceState:
     if p:
         accounts.update(zip(map(names.__getitem__, p[1::5]), p[2::5], strict=True))
         for moved in p[3::5]:
-            if moved:  # parked money never goes below zero (rebuild_balance)
+            if moved:  # parked money never goes below zero (post_balance)
                 parked = parked + moved if parked + moved >= 0 else 0
         state.unread = p
         state.unread_accounts = names
@@ -132,8 +121,8 @@ def read_balance(row: BalanceRow) -> BalanceState:
 
 
 def read_postings(state: BalanceState) -> None:
-    """Put the postings still held as stored into the window, ahead of those added
-    since, their running totals rebuilt from the base (rebuild_balance's step inlined)."""
+    """Make the postings still held as stored into observations, ahead of those added
+    since, their running totals rebuilt from the base (post_balance inlined)."""
     p: list[Any] | None = state.unread
     if not p:
         return
@@ -143,8 +132,7 @@ def read_postings(state: BalanceState) -> None:
     parked = state.base_parked
     total = sum(accounts.values()) + parked
     at = 0
-    numbers: list[int] = []
-    made: list[str] = []
+    made: list[Observation] = []
     for code, index, after, moved, before in zip(
         p[0::5], p[1::5], p[2::5], p[3::5], p[4::5], strict=True
     ):
@@ -159,16 +147,15 @@ def read_postings(state: BalanceState) -> None:
         total += after - previous + delta
         parked += delta
         accounts[account] = after
-        numbers += (at, NOT_KEPT if before is None else before, after, moved, total_before, total)
-        made.append(account)
-    insert_rows(state, 0, numbers, made)
+        made.append(Observation(at, account, before, after, moved, total_before, total))
+    state.observations[:0] = made
     state.unread = state.unread_accounts = None
     state.unread_last = 0
 
 
 def fold_unread(state: BalanceState, start: int) -> None:
     """Fold the postings still held as stored that are older than ``start`` into the
-    base, as BalanceFallBlock.prune folds the window; the rest stay as they are."""
+    base, as BalanceFallBlock.prune folds observations; the rest stay as they are."""
     p: list[Any] | None = state.unread
     names = state.unread_accounts
     assert p and names is not None

@@ -44,7 +44,6 @@ import logging
 
 import msgspec
 
-from churnwatch.rules.balance_state import snapshot_dec_hook, snapshot_enc_hook
 from churnwatch.rules.durations import micros
 from churnwatch.rules.engine import EVALUATED, RULE_ERROR, Engine, Outcome
 from churnwatch.rules.exceptions import RuleFailure
@@ -60,11 +59,8 @@ _events: msgspec.json.Decoder[Event] = msgspec.json.Decoder(Event)
 #: snapshots are the state's own fields in msgpack: they live only in memory, so they
 #: need none of the stored form's versioning or compaction (rules/codec.py), and this
 #: encodes in C, in about 60% of the stored form's time, and decodes to an equal state
-#: (the balance's packed window as its bytes: rules/balance_state.py)
-_snapshots = msgspec.msgpack.Encoder(enc_hook=snapshot_enc_hook)
-_restore: msgspec.msgpack.Decoder[CustomerState] = msgspec.msgpack.Decoder(
-    CustomerState, dec_hook=snapshot_dec_hook
-)
+_snapshots = msgspec.msgpack.Encoder()
+_restore: msgspec.msgpack.Decoder[CustomerState] = msgspec.msgpack.Decoder(CustomerState)
 
 #: steps journaled before the state is encoded again
 JOURNAL_STEPS = 64

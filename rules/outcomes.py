@@ -27,10 +27,9 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from churnwatch.rules.balance_state import BalanceState
 from churnwatch.rules.durations import EPOCH, MICROS_PER_SECOND, micros
 from churnwatch.rules.expressions import CompiledCondition
-from churnwatch.rules.state import Watch
+from churnwatch.rules.state import BalanceState, Watch
 from churnwatch.schemas.models import Alert, DerivedOutcome, ProductEvent
 
 __all__ = ["MAX_WATCHES", "MAX_WITHIN", "OutcomeRule", "settle"]

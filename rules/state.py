@@ -5,12 +5,12 @@ driver keeps them in a dict. Everything here is plain data (msgspec Structs, lis
 tuples), and every list is pruned by event time, so state stays bounded however long a
 customer lives. How a state is stored (versioned, compact) is rules/codec.py's business.
 
-The leaves of a state (a trigger, a watch, a profile, the small block states) are
-``gc=False`` Structs: they hold only numbers, strings, dates and, for a pending step, a
-dict of those, so no reference cycle can pass through them, and the collector's 16-byte
-header per object is saved. At thousands of customers the replay waits on memory more
-than it computes (bench/replay_bench.py prints the bytes a state takes in the process):
-the balance block's window, the largest part, is packed (rules/balance_state.py).
+The leaves of a state (a posting the balance keeps, a trigger, a watch, a profile, the
+small block states) are ``gc=False`` Structs: they hold only numbers, strings, dates and,
+for a pending step, a dict of those, so no reference cycle can pass through them, and
+the collector's 16-byte header per object is saved. At thousands of customers the
+replay waits on memory more than it computes (bench/replay_bench.py prints the bytes a
+state takes in the process): a customer with a full balance window keeps ~30 postings.
 """
 
 from __future__ import annotations
@@ -21,11 +21,11 @@ from typing import TypeAlias
 
 import msgspec
 
-from churnwatch.rules.balance_state import BalanceState
 from churnwatch.schemas.models import CustomerEvent
 
 __all__ = [
     "ActivityState",
+    "BalanceState",
     "BlockState",
     "CalendarState",
     "ChangeState",
@@ -41,6 +41,8 @@ __all__ = [
     "Unread",
     "Watch",
     "WindowState",
+    "post_balance",
+    "rebuild_balance",
 ]
 
 # (event time in µs since the epoch, value, event id)
@@ -95,6 +97,93 @@ class Trigger(msgspec.Struct, array_like=True, gc=False):
 class FollowUpState(msgspec.Struct, tag="follow_up", array_like=True):
     triggers: list[Trigger] = msgspec.field(default_factory=list)
     entries: list[Entry] = msgspec.field(default_factory=list)
+
+
+class Observation(msgspec.Struct, array_like=True, gc=False):
+    """One posting as the balance tracker needs it, with the running totals around it.
+
+    Money is in integer minor units of the block's ``scale`` (cents at scale 2).
+    ``balance_before`` is only kept when it may be needed: for a posting that may be the
+    first seen of its account (an account already known, in order, never needs it).
+    """
+
+    at: int
+    account_id: str
+    balance_before: int | None
+    balance_after: int
+    parked_delta: int
+    total_before: int = 0
+    total_after: int = 0
+
+
+class BalanceState(msgspec.Struct, tag="balance", array_like=True):
+    """The customer's balance at the bank, as postings in the window and what came before.
+
+    Money is exact integer minor units: ``scale`` decimal places (2 to start; more when
+    a posting brings more, e.g. a 3-decimal currency, and every figure is rescaled).
+    ``base_accounts`` maps account -> (time, balance) of the last posting before the
+    window and ``base_parked`` is money moved into the bank's own products by then;
+    together they let a late posting be placed and the totals recomputed. ``accounts``
+    and ``total`` are the balances now, kept up to date as postings arrive in order.
+    ``accounts``, ``total``, ``parked`` and the observations' totals follow from the
+    rest (:func:`rebuild_balance`), so the stored form leaves them out.
+
+    A balance read back for the engine (rules/balance_row.py's ``read_balance``) keeps
+    the postings it read as the stored row holds them, in ``unread`` (five values each,
+    the account as its index in ``unread_accounts``; ``unread_last`` the time of the
+    last), before the ``observations`` added since: a posting in order needs only the
+    running balances, computed on reading, so the observations are made only when a
+    late posting, a new peak search or a rescale reads them (``read_postings``).
+    """
+
+    scale: int = 2
+    base_accounts: dict[str, tuple[int, int]] = msgspec.field(default_factory=dict)
+    base_parked: int = 0
+    observations: list[Observation] = msgspec.field(default_factory=list)
+    accounts: dict[str, int] = msgspec.field(default_factory=dict)
+    total: int = 0
+    parked: int = 0
+    peak: int = 0
+    peak_at: int = 0
+    unread: list[int | None] | None = None
+    unread_accounts: list[str] | None = None
+    unread_last: int = 0
+
+
+def post_balance(
+    obs: Observation, accounts: dict[str, int], total: int, parked: int
+) -> tuple[int, int]:
+    """Apply one posting to the running balances; return the new total and parked money.
+
+    Money parked in the bank's own products never goes below zero: redeeming a product
+    bought before the data began brings money we had not counted, which is new to the
+    balance, not a transfer out of ``parked``.
+    """
+    previous = accounts.get(obs.account_id)
+    if previous is None:  # first sight of the account: it held its balance before this posting
+        previous = obs.balance_before
+        assert previous is not None  # kept for every posting that may be a first sight
+        total += previous
+    obs.total_before = total
+    delta = obs.parked_delta
+    if parked + delta < 0:
+        delta = -parked
+    total += obs.balance_after - previous + delta
+    obs.total_after = total
+    accounts[obs.account_id] = obs.balance_after
+    return total, parked + delta
+
+
+def rebuild_balance(state: BalanceState) -> None:
+    """Recompute the running balances and each posting's totals from the base on."""
+    accounts = {account: balance for account, (_, balance) in state.base_accounts.items()}
+    parked = state.base_parked
+    total = sum(accounts.values()) + parked
+    for obs in state.observations:
+        total, parked = post_balance(obs, accounts, total, parked)
+    state.accounts = accounts
+    state.total = total
+    state.parked = parked
 
 
 class PendingStep(msgspec.Struct, array_like=True, gc=False):

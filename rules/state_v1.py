@@ -17,8 +17,15 @@ from typing import TYPE_CHECKING, Any, TypeAlias, Union, get_args
 
 import msgspec
 
-from churnwatch.rules.balance_state import BalanceState, insert_rows, rebuild_balance
-from churnwatch.rules.state import ActivityState, BlockState, CustomerProfile, CustomerState
+from churnwatch.rules.state import (
+    ActivityState,
+    BalanceState,
+    BlockState,
+    CustomerProfile,
+    CustomerState,
+    Observation,
+    rebuild_balance,
+)
 from churnwatch.rules.stored_rows import ActivityDays, in_memory
 
 __all__ = ["BalanceStateV1", "CustomerStateV1", "ObservationV1", "decode_v1", "upgrade"]
@@ -125,20 +132,19 @@ def _balance(old: BalanceStateV1) -> BalanceState:
             account: (at, units(balance)) for account, (at, balance) in old.base_accounts.items()
         },
         base_parked=units(old.base_parked),
+        observations=[
+            Observation(
+                obs.at,
+                obs.account_id,
+                units(obs.balance_before),
+                units(obs.balance_after),
+                units(obs.parked_delta),
+            )
+            for obs in old.observations
+        ],
         peak=units(old.peak),
         peak_at=old.peak_at,
     )
-    numbers: list[int] = []
-    for obs in old.observations:  # version 1 kept every balance before
-        numbers += (
-            obs.at,
-            units(obs.balance_before),
-            units(obs.balance_after),
-            units(obs.parked_delta),
-            0,
-            0,
-        )
-    insert_rows(state, 0, numbers, [obs.account_id for obs in old.observations])
     rebuild_balance(state)
     return state
 

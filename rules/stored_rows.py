@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING, Any, TypeAlias, Union, get_args
 import msgspec
 
 from churnwatch.rules.balance_row import BalanceRow, balance_row, balance_state, read_balance
-from churnwatch.rules.balance_state import BalanceState
 from churnwatch.rules.state import (
     ActivityState,
+    BalanceState,
     BlockState,
     FollowUpState,
     HistoryState,

@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 
 from churnwatch.rules.balance import BalanceFallBlock, _minor_units
 from churnwatch.rules.balance_row import BalanceRow, read_balance
-from churnwatch.rules.balance_state import BalanceState, rebuild_balance
 from churnwatch.rules.durations import micros
+from churnwatch.rules.state import BalanceState, rebuild_balance
 from churnwatch.rules.stored_rows import stored_block
 from churnwatch.schemas.models import TransactionEvent
 
@@ -91,7 +91,7 @@ def test_postings_in_order_keep_the_figures_a_rebuild_gives(rows: list[Any]) -> 
 
 
 def test_the_window_keeps_one_string_per_account_not_one_per_posting() -> None:
-    """Each posting decodes its own copy of the account id; the window keeps one for all
+    """Each posting decodes its own copy of the account id; the observations share one
     (a busy customer's window holds dozens, each copy 65 bytes and a cache miss apart)."""
     block = BalanceFallBlock(7 * 86400, Decimal("0.5"), Decimal(50000), lambda e, c: False)
     state = BalanceState()
@@ -160,28 +160,14 @@ def test_a_balance_read_back_as_stored_gives_the_same_figures_and_firings(
         assert stored_block(lazy) == stored_block(plain)
 
 
-def peak_walked(state: BalanceState, span: int) -> tuple[int, int]:
-    """The peak as defined: the highest total before or after any posting at most ``span``
-    before the latest, and the latest time it stood there (a walk, newest first)."""
-    observations = state.observations
-    latest = observations[-1]
-    peak, peak_at = latest.total_after, latest.at
-    for obs in reversed(observations):
-        if obs.at < latest.at - span:
-            break
-        for total in (obs.total_before, obs.total_after):
-            if total > peak:
-                peak, peak_at = total, obs.at
-    return peak, peak_at
-
-
 @settings(max_examples=80, deadline=None)
 @given(postings, st.lists(st.integers(-30, 30), min_size=25, max_size=25))
 def test_the_peak_is_the_highest_total_in_the_window_last_seen(
     rows: list[Any], offsets: list[int]
 ) -> None:
-    """The peak search over the packed window finds what a walk over the postings as
-    objects finds, ties going to the latest posting; late postings included."""
+    """The peak search gives the highest total before or after any posting at most
+    ``over`` before the latest, and the latest time it stood there; late postings
+    included."""
     block = BalanceFallBlock(
         2 * 86400, Decimal("0.5"), Decimal(500), lambda e, c: e.kind == "product"
     )
@@ -189,4 +175,8 @@ def test_the_peak_is_the_highest_total_in_the_window_last_seen(
     for number, row in enumerate(rows):
         event = posted(number, row, 4 * number + offsets[number])
         block.on_event(event, None, micros(event.occurred_at), True, state)
-        assert block._peak(state.window) == peak_walked(state, block.span)
+        latest = state.observations[-1].at
+        window = [o for o in state.observations if o.at >= latest - block.span]
+        peak = max(max(o.total_before, o.total_after) for o in window)
+        stood = max(o.at for o in window if peak in (o.total_before, o.total_after))
+        assert block._peak(state.observations) == (peak, stood)

@@ -6,7 +6,6 @@ import base64
 import datetime as dt
 import gzip
 import json
-from array import array
 from collections import Counter
 from decimal import Decimal
 from pathlib import Path
@@ -18,15 +17,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from churnwatch.rules import SHIPPED_RULES
-from churnwatch.rules.balance_state import BalanceState
 from churnwatch.rules.codec import FORMAT_VERSION, decode_state, encode_state
 from churnwatch.rules.engine import Engine
 from churnwatch.rules.loader import load_rules
 from churnwatch.rules.state import (
     ActivityState,
+    BalanceState,
     CustomerProfile,
     CustomerState,
     HistoryState,
+    Observation,
     Watch,
     WindowState,
 )
@@ -74,8 +74,7 @@ class TestEncoding:
             blocks={
                 "w": WindowState(),
                 "b": BalanceState(
-                    window=array("q", [1, 1000, 500, 0, 1000, 500]),
-                    window_accounts=["AC1"],
+                    observations=[Observation(1, "AC1", 1000, 500, 0, 1000, 500)],
                     accounts={"AC1": 500},
                     total=500,
                 ),
