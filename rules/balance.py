@@ -88,6 +88,8 @@ class BalanceFallBlock:
             previous = accounts.get(account_id)
             if previous is None:  # first sight: the account held its balance before this
                 before = previous = after + signed
+                if before.bit_length() > BITS:
+                    raise OverflowError(PAST_64_BITS)
                 total += previous
             else:  # an account already known never needs its balance before
                 before = None
@@ -96,9 +98,14 @@ class BalanceFallBlock:
                 held = state.parked
                 if held + delta < 0:
                     delta = -held
-                state.parked = held + delta
+                elif (held + delta).bit_length() > BITS:
+                    raise OverflowError(PAST_64_BITS)
             total_before = total
             total += after - previous + delta
+            if total.bit_length() > BITS or after.bit_length() > BITS:  # one C call each
+                raise OverflowError(PAST_64_BITS)  # before the state changes
+            if delta:
+                state.parked += delta
             observations.append(
                 Observation(at, account_id, before, after, parked, total_before, total)
             )
@@ -115,6 +122,7 @@ class BalanceFallBlock:
             observation = Observation(at, account_id, after + signed, after, parked)
             bisect.insort(observations, observation, key=_at)
             rebuild_balance(state)
+            check_64_bits(state)
             state.peak, state.peak_at = self._peak(observations)
         if not matched:
             return None
@@ -186,6 +194,34 @@ def _at(obs: Observation) -> int:
     return obs.at
 
 
+#: the stored form's integers (msgpack, rules/codec.py) and the isolation journal's
+#: snapshots hold 64 bits: a figure must be less than 2^63 either way from zero
+BITS = 63
+PAST_64_BITS = "a balance figure past 64 bits in minor units"
+
+
+def check_64_bits(state: BalanceState) -> None:
+    """Raise OverflowError when any figure of ``state`` is past 64 bits.
+
+    Why refuse. Python's integers have no limit, but the stored state and the snapshots
+    the isolation journal takes are msgpack, which holds 64 bits: a balance past them
+    (only a ``max_amount`` raised far, or a currency of four decimals at the limit, lets
+    one through decode) made the next snapshot of that customer raise and stopped the
+    replay (the worker evaluates through the same journal). Raised while the event is
+    evaluated, it makes that event a ``rule_error`` dead letter and leaves the customer's
+    state as it was (rules/isolation.py). The in-order path checks its own figures inline.
+    """
+    figures = [state.total, state.parked, state.peak, state.base_parked]
+    figures += state.accounts.values()
+    figures += (balance for _, balance in state.base_accounts.values())
+    for obs in state.observations:
+        figures += (obs.balance_after, obs.total_before, obs.total_after)
+        if obs.balance_before is not None:
+            figures.append(obs.balance_before)
+    if max(abs(min(figures)), max(figures)).bit_length() > BITS:
+        raise OverflowError(PAST_64_BITS)
+
+
 #: 10 ** scale as a Decimal, for the scales money comes in
 _FACTORS = [Decimal(10) ** scale for scale in range(29)]
 _POWERS = [10**scale for scale in range(29)]
@@ -225,6 +261,7 @@ def _rescale(state: BalanceState, *values: Decimal) -> Decimal:
         obs.parked_delta *= times
     state.peak *= times
     rebuild_balance(state)
+    check_64_bits(state)
     return _FACTORS[needed]
 
 

@@ -7,6 +7,8 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
+import msgspec
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -180,3 +182,20 @@ def test_the_peak_is_the_highest_total_in_the_window_last_seen(
         peak = max(max(o.total_before, o.total_after) for o in window)
         stood = max(o.at for o in window if peak in (o.total_before, o.total_after))
         assert block._peak(state.observations) == (peak, stood)
+
+
+def test_a_figure_past_64_bits_is_refused_before_the_state_changes() -> None:
+    """Stored state and snapshots are msgpack (64 bits): a posting that would put a
+    balance figure past them raises OverflowError and leaves the block as it was."""
+    block = BalanceFallBlock(7 * 86400, Decimal("0.5"), Decimal(500), lambda e, c: False)
+    state = BalanceState()
+    huge = Decimal(5 * 10**16)  # 5 x 10^18 cents: two such accounts pass 2^63
+    for number, account in enumerate(["A1", "A2"]):
+        event = posted(number, (account, "credit", Decimal(1), huge, False), number)
+        if number == 0:
+            block.on_event(event, None, micros(event.occurred_at), True, state)
+            continue
+        kept = msgspec.msgpack.encode(state)
+        with pytest.raises(OverflowError):
+            block.on_event(event, None, micros(event.occurred_at), True, state)
+        assert msgspec.msgpack.encode(state) == kept

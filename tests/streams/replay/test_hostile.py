@@ -6,12 +6,14 @@ import datetime as dt
 import io
 import json
 from collections import Counter
+from decimal import Decimal
 
 import pytest
 
 from churnwatch.rules import SHIPPED_RULES
 from churnwatch.rules.engine import Engine
 from churnwatch.rules.loader import load_rules
+from churnwatch.schemas.screen import Limits
 from churnwatch.streams.replay.driver import ReplayDriver, ReplaySummary
 from churnwatch.streams.synthetic.bank import DatasetSpec, generate
 
@@ -55,3 +57,39 @@ def test_every_hostile_line_is_a_dead_letter_and_the_alerts_are_the_clean_ones(
     assert sorted(ids) == sorted(alert.alert_id for alert in clean_driver.stored)
     assert summary.alerts_by_rule == clean_summary.alerts_by_rule
     assert len(summary.alerts_by_rule) >= 6
+
+
+def test_a_balance_past_64_bits_is_a_rule_error_and_the_replay_goes_on(
+    clean: tuple[ReplayDriver, ReplaySummary, list[dict[str, object]]],
+) -> None:
+    """With ``max_amount`` raised to 10^19, a customer's balances of 10^18 (10^20 in
+    cents) pass the 64 bits the stored state and the isolation snapshots hold: each of
+    that customer's postings is a ``rule_error`` dead letter, and the rest of the bank
+    gives the clean run's alerts (before, the 65th such posting's snapshot stopped the
+    replay)."""
+    start = dt.datetime(2026, 9, 1, tzinfo=dt.UTC)
+    huge = [
+        json.dumps(
+            {
+                "type": "transaction",
+                "event_id": f"huge-{n}",
+                "occurred_at": (start + dt.timedelta(hours=n)).isoformat(),
+                "account_id": f"AC-HUGE-{n % 3}",
+                "customer_id": "C-HUGE",
+                "direction": "credit",
+                "amount": "1.00",
+                "balance_after": f"{10**18 + n}.00",
+                "kind": "transfer",
+                "channel": "mobile",
+            }
+        ).encode()
+        for n in range(80)
+    ]
+    driver = ReplayDriver(
+        Engine(load_rules(SHIPPED_RULES)),
+        clock=lambda: NOW,
+        limits=Limits(max_amount=Decimal(10**19)),
+    )
+    summary = driver.run(huge + list(generate(CLEAN)))
+    assert summary.dead_letters == {"rule_error": 80}
+    assert {a.alert_id for a in driver.stored} == {a.alert_id for a in clean[0].stored}
