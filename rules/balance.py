@@ -88,8 +88,8 @@ class BalanceFallBlock:
             previous = accounts.get(account_id)
             if previous is None:  # first sight: the account held its balance before this
                 before = previous = after + signed
-                if before.bit_length() > BITS:
-                    raise OverflowError(PAST_64_BITS)
+                if before.bit_length() > _BITS:
+                    raise OverflowError(_PAST_64_BITS)
                 total += previous
             else:  # an account already known never needs its balance before
                 before = None
@@ -98,12 +98,12 @@ class BalanceFallBlock:
                 held = state.parked
                 if held + delta < 0:
                     delta = -held
-                elif (held + delta).bit_length() > BITS:
-                    raise OverflowError(PAST_64_BITS)
+                elif (held + delta).bit_length() > _BITS:
+                    raise OverflowError(_PAST_64_BITS)
             total_before = total
             total += after - previous + delta
-            if total.bit_length() > BITS or after.bit_length() > BITS:  # one C call each
-                raise OverflowError(PAST_64_BITS)  # before the state changes
+            if total.bit_length() > _BITS or after.bit_length() > _BITS:  # one C call each
+                raise OverflowError(_PAST_64_BITS)  # before the state changes
             if delta:
                 state.parked += delta
             observations.append(
@@ -122,7 +122,7 @@ class BalanceFallBlock:
             observation = Observation(at, account_id, after + signed, after, parked)
             bisect.insort(observations, observation, key=_at)
             rebuild_balance(state)
-            check_64_bits(state)
+            _check_64_bits(state)
             state.peak, state.peak_at = self._peak(observations)
         if not matched:
             return None
@@ -196,11 +196,11 @@ def _at(obs: Observation) -> int:
 
 #: the stored form's integers (msgpack, rules/codec.py) and the isolation journal's
 #: snapshots hold 64 bits: a figure must be less than 2^63 either way from zero
-BITS = 63
-PAST_64_BITS = "a balance figure past 64 bits in minor units"
+_BITS = 63
+_PAST_64_BITS = "a balance figure past 64 bits in minor units"
 
 
-def check_64_bits(state: BalanceState) -> None:
+def _check_64_bits(state: BalanceState) -> None:
     """Raise OverflowError when any figure of ``state`` is past 64 bits.
 
     Why refuse. Python's integers have no limit, but the stored state and the snapshots
@@ -218,8 +218,8 @@ def check_64_bits(state: BalanceState) -> None:
         figures += (obs.balance_after, obs.total_before, obs.total_after)
         if obs.balance_before is not None:
             figures.append(obs.balance_before)
-    if max(abs(min(figures)), max(figures)).bit_length() > BITS:
-        raise OverflowError(PAST_64_BITS)
+    if max(abs(min(figures)), max(figures)).bit_length() > _BITS:
+        raise OverflowError(_PAST_64_BITS)
 
 
 #: 10 ** scale as a Decimal, for the scales money comes in
@@ -261,7 +261,7 @@ def _rescale(state: BalanceState, *values: Decimal) -> Decimal:
         obs.parked_delta *= times
     state.peak *= times
     rebuild_balance(state)
-    check_64_bits(state)
+    _check_64_bits(state)
     return _FACTORS[needed]
 
 
