@@ -194,6 +194,7 @@ class Routing:
 
 def load_routing(path: Path, installed: frozenset[str] | None = None) -> Routing:
     """Load and check ``path``; ``installed`` channel names are checked when given."""
+    from churnwatch.rules.wrong_values import in_plain_words
     from churnwatch.rules.yamlfile import YamlSyntaxError, load_yaml, plain
 
     try:
@@ -210,7 +211,10 @@ def load_routing(path: Path, installed: frozenset[str] | None = None) -> Routing
     try:
         spec = msgspec.convert(plain(document.data), _RoutingSpec)
     except msgspec.ValidationError as exc:
-        raise fail(_keys_of(str(exc)), str(exc)) from exc
+        where = _keys_of(str(exc))
+        message = str(exc).partition(" - at `")[0]
+        wording = in_plain_words(message, document.data, where, _RoutingSpec)
+        raise fail(where, wording if wording != message else str(exc)) from exc
     try:
         timezone = ZoneInfo(spec.timezone)
     except (ZoneInfoNotFoundError, ValueError) as exc:

@@ -240,6 +240,7 @@ class _Translator:
             if op is None:
                 raise ExpressionError("'is' is not allowed; use == or !=", node.col_offset)
             right = self.visit(right_node)
+            self.check_texts(left_node, right_node, op)
             if op in _ORDERING:
                 for side in (left_node, right_node):
                     _refuse_text(side, f"'{op}' compares numbers; use == or 'in' for text")
@@ -256,6 +257,28 @@ class _Translator:
                 parts.append(f"({left} {op} {right})")
             left, left_node = right, right_node
         return "(" + " and ".join(parts) + ")"
+
+    def check_texts(self, left: ast.expr, right: ast.expr, op: str) -> None:
+        """A field compared with a text it never holds is refused where the text is
+        written (``event.kind == "transfers"``, ``event.channel in ["app"]``). ``in``
+        with a text, not a list, tests for a part of it and is left alone."""
+        if op in ("in", "not in"):
+            where = _field_path(left)
+            if where is None or not isinstance(right, ast.List | ast.Tuple | ast.Set):
+                return
+            texts = right.elts
+        elif op in ("==", "!="):
+            where = _field_path(left)
+            texts = [right]
+            if where is None:
+                where, texts = _field_path(right), [left]
+            if where is None:
+                return
+        else:
+            return
+        for text in texts:
+            if isinstance(text, ast.Constant) and isinstance(text.value, str):
+                self.catalog.check_value(*where, text.value, text.col_offset)
 
     def name(self, node: ast.Name) -> str:
         if node.id in _LITERAL_NAMES:
@@ -336,6 +359,18 @@ class _Translator:
                 return f"_get(e, {self.constant(tuple(path))})"
             return "e" + "".join(f".{p}" for p in path)
         return f"_get(c, {self.constant(tuple(path))})"
+
+
+def _field_path(node: ast.expr) -> tuple[str, tuple[str, ...]] | None:
+    """``event.counterparty.bank`` as ``("event", ("counterparty", "bank"))``; None for
+    anything but a field."""
+    path: list[str] = []
+    while isinstance(node, ast.Attribute):
+        path.append(node.attr)
+        node = node.value
+    if not path or not isinstance(node, ast.Name):
+        return None
+    return node.id, tuple(reversed(path))
 
 
 def _literal_value(node: ast.Constant) -> object:

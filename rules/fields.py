@@ -7,11 +7,14 @@ transactions and products pays nothing at run time for the difference.
 
 from __future__ import annotations
 
+from functools import cache
+from typing import get_args
+
 import msgspec
 
 from churnwatch.rules.expressions import CompiledCondition, compile_condition
 from churnwatch.rules.field_catalog import FieldCatalog
-from churnwatch.schemas.models import EVENT_TYPES, Counterparty
+from churnwatch.schemas.models import EVENT_TYPES, Counterparty, Language
 
 __all__ = [
     "CUSTOMER_FIELDS",
@@ -19,6 +22,7 @@ __all__ = [
     "event_fields",
     "field_catalog",
     "numeric_fields",
+    "text_values",
 ]
 
 CUSTOMER_FIELDS = {
@@ -40,6 +44,45 @@ def event_fields(type_name: str) -> set[str]:
         names.discard("counterparty")
         names |= {f"counterparty.{n}" for n in Counterparty.__struct_fields__}
     return names
+
+
+def _texts_of(kind: msgspec.inspect.Type) -> frozenset[str] | None:
+    """The texts a field of this type may hold when the contract lists them (a
+    ``Literal``, optional or not), else None: any text, or no text at all."""
+    if isinstance(kind, msgspec.inspect.UnionType):
+        kinds = [t for t in kind.types if not isinstance(t, msgspec.inspect.NoneType)]
+        if len(kinds) != 1:
+            return None
+        kind = kinds[0]
+    if isinstance(kind, msgspec.inspect.LiteralType):
+        return frozenset(str(value) for value in kind.values)
+    return None
+
+
+@cache
+def _closed_texts(type_name: str) -> dict[str, frozenset[str] | None]:
+    """Each field of one event type, with :func:`_texts_of` its type."""
+    info = msgspec.inspect.type_info(EVENT_TYPES[type_name])
+    assert isinstance(info, msgspec.inspect.StructType)
+    return {field.name: _texts_of(field.type) for field in info.fields}
+
+
+def text_values(types: list[str]) -> dict[str, frozenset[str]]:
+    """The only texts a field can hold on a rule on ``types``, by dotted name.
+
+    A field one of the types leaves open (any text) has no entry; ``event.type`` may be
+    any event type (a predicate is checked apart from the rules that use it).
+    """
+    values: dict[str, frozenset[str]] = {"customer.language": frozenset(get_args(Language))}
+    if types:
+        values["event.type"] = frozenset(EVENT_TYPES)
+    merged: dict[str, frozenset[str] | None] = {}
+    for type_name in types:
+        for name, closed in _closed_texts(type_name).items():
+            before = merged.get(name, frozenset())
+            merged[name] = None if closed is None or before is None else before | closed
+    values.update({f"event.{name}": closed for name, closed in merged.items() if closed})
+    return values
 
 
 def numeric_fields(types: list[str]) -> set[str]:
@@ -66,7 +109,9 @@ def field_catalog(types: list[str]) -> FieldCatalog:
     union = set().union(*per_type) if per_type else set()
     common = set.intersection(*per_type) if per_type else set()
     return FieldCatalog(
-        {"event": union, "customer": CUSTOMER_FIELDS}, partial={"event": union - common}
+        {"event": union, "customer": CUSTOMER_FIELDS},
+        partial={"event": union - common},
+        values=text_values(types),
     )
 
 
@@ -85,6 +130,7 @@ def compile_per_type(
             {"event": set(union), "customer": CUSTOMER_FIELDS},
             event_type=type_name,
             absent=union - event_fields(type_name),
+            values=text_values(types),
         )
         compiled[type_name] = compile_condition(text, catalog, predicates)
     return compiled

@@ -96,6 +96,9 @@ class _Loader(BlockBuilding, OutcomeBuilding, ScoreBuilding, SpecParsing):
         self.problems: list[Problem] = []
         self.digest = hashlib.sha256()
         self.positions: dict[int, int] = {}
+        #: rule files YAML could not read: a rule they hold is unknown, not missing, so
+        #: a reference to it elsewhere is not reported beside their syntax error
+        self.unreadable: list[Path] = []
 
     def problem(
         self,
@@ -211,6 +214,8 @@ class _Loader(BlockBuilding, OutcomeBuilding, ScoreBuilding, SpecParsing):
                 keys: list[str | int] = ["rules", self.positions[id(rule)], "shadows"]
                 if rule.mode != "shadow":
                     message = "only a rule with `mode: shadow` can shadow another"
+                elif rule.shadows not in modes and self.unreadable:
+                    continue  # it may be in a file YAML could not read (reported there)
                 elif modes.get(rule.shadows) != "live":
                     known = [rid for rid, mode in modes.items() if mode == "live"]
                     message = f"no rule in force with id {rule.shadows!r}" + did_you_mean(
@@ -252,6 +257,7 @@ class _Loader(BlockBuilding, OutcomeBuilding, ScoreBuilding, SpecParsing):
             doc = load_yaml(path)
         except YamlSyntaxError as exc:
             self.problems.append(Problem(self.name(path), exc.line, exc.column, exc.message))
+            self.unreadable.append(path)
             return None
         if doc.data is None:
             return None

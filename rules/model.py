@@ -60,7 +60,14 @@ __all__ += [
     "StepSpec",
 ]
 Aggregate = Literal["sum", "count", "max"]
-RuleId = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$")]
+#: each pattern's ``description`` is what a rule check says when a value does not match
+RuleId = Annotated[
+    str,
+    msgspec.Meta(
+        pattern=r"^[a-z0-9][a-z0-9-]{1,62}$",
+        description="2 to 63 lowercase letters, digits and '-', e.g. large-transfer-out",
+    ),
+]
 Duration = str | int
 
 
@@ -78,7 +85,13 @@ def _refuse_bad_numbers(spec: msgspec.Struct, *names: str) -> None:
             raise ValueError(f"`{name}` cannot be negative, got {value}")
 
 
-HistoryName = Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_]{0,30}$")]
+HistoryName = Annotated[
+    str,
+    msgspec.Meta(
+        pattern=r"^[a-z][a-z0-9_]{0,30}$",
+        description="a lowercase letter, then up to 30 lowercase letters, digits and '_'",
+    ),
+]
 
 
 class HistorySpec(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
@@ -147,13 +160,25 @@ class FollowUpSpec(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
         _refuse_bad_numbers(self, "at_least_share")
 
 
-TimeOfDay = Annotated[str, msgspec.Meta(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
+TimeOfDay = Annotated[
+    str,
+    msgspec.Meta(
+        pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$",
+        description="a time of day as HH:MM on the 24-hour clock, e.g. 09:30",
+    ),
+]
 
 
 class StepSpec(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     """One step of a schedule: ``before`` the date, at ``at`` local time, tell ``audience``."""
 
-    name: Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9-]{0,30}$")]
+    name: Annotated[
+        str,
+        msgspec.Meta(
+            pattern=r"^[a-z0-9][a-z0-9-]{0,30}$",
+            description="up to 31 lowercase letters, digits and '-', e.g. week-before",
+        ),
+    ]
     before: Duration
     audience: list[Audience]
     at: TimeOfDay = "09:00"
@@ -224,7 +249,13 @@ class OverdueSpec(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     check_at: TimeOfDay = "09:00"
 
 
-OccasionName = Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9-]{0,40}$")]
+OccasionName = Annotated[
+    str,
+    msgspec.Meta(
+        pattern=r"^[a-z][a-z0-9-]{0,40}$",
+        description="a lowercase letter, then up to 40 lowercase letters, digits and '-'",
+    ),
+]
 
 
 class CalendarSpec(msgspec.Struct, forbid_unknown_fields=True, frozen=True):

@@ -34,6 +34,7 @@ class ScoreBuilding(ProblemReporting):
 
     problems: list[Problem]
     positions: dict[int, int]
+    unreadable: list[Path]
 
     if TYPE_CHECKING:
 
@@ -103,6 +104,8 @@ class ScoreBuilding(ProblemReporting):
             where: list[str | int] = ["score", "weights"]
             target = rules.get(rule_id)
             message = self.points_problem(weight, zero_allowed=True)
+            if target is None and rule_id not in written and self.unreadable:
+                continue  # it may be in a file YAML could not read (reported there)
             if target is None and rule_id not in written:
                 message = f"no rule with id {rule_id!r}" + did_you_mean(rule_id, written)
             elif target is None:

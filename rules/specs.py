@@ -7,9 +7,7 @@ keeps converting past the first problem so compliance sees them all in one run.
 
 from __future__ import annotations
 
-import difflib
 import re
-from collections.abc import Iterable
 from typing import Any
 
 import msgspec
@@ -22,11 +20,13 @@ from churnwatch.rules.model import (
     FollowUpSpec,
     HistorySpec,
     OverdueSpec,
+    RuleFileSpec,
     RuleSpec,
     ScheduleSpec,
     ThresholdSpec,
     WindowSpec,
 )
+from churnwatch.rules.wrong_values import did_you_mean, in_plain_words
 from churnwatch.rules.yamlfile import ProblemReporting, YamlDocument
 
 __all__ = ["SpecParsing", "did_you_mean"]
@@ -62,11 +62,6 @@ _BLOCK_KEYS: dict[str, frozenset[str]] = {
         ("calendar", CalendarSpec),
     )
 }
-
-
-def did_you_mean(name: str, candidates: Iterable[str]) -> str:
-    close = difflib.get_close_matches(name, sorted(candidates), n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 class SpecParsing(ProblemReporting):
@@ -164,4 +159,5 @@ class SpecParsing(ProblemReporting):
             )
             return
         field_name = ".".join(str(k) for k in keys[2:]) or None
-        self.problem(doc, keys, text, rule_id, field_name)
+        wording = in_plain_words(text, doc.data, keys, RuleFileSpec)
+        self.problem(doc, keys, wording, rule_id, field_name)

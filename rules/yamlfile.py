@@ -7,6 +7,7 @@ error can say ``pack/transfers.yaml:14:16``. Floats are kept as their source tex
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -174,12 +175,57 @@ def load_yaml(path: Path) -> YamlDocument:
         problem = str(exc.problem or exc)
         if not problem.startswith("aliases"):  # ours: a refusal, not a syntax error
             problem = f"YAML syntax error: {problem}"
+            slip = _full_width_slip(path, line)
+            if slip is not None:
+                line, column, hint = slip
+                problem = f"{problem}; {hint}"
         raise YamlSyntaxError(problem, line, column) from exc
     except UnicodeDecodeError as exc:
         raise YamlSyntaxError(f"file is not UTF-8 text: {exc}", 1, 1) from exc
     except OSError as exc:
         raise YamlSyntaxError(f"cannot read the file: {exc.strerror}", 1, 1) from exc
     return YamlDocument(path, data)
+
+
+#: a line that starts a key, as a Chinese input method may type it: full-width spaces in
+#: its indent, a full-width dash before it, a full-width colon after it
+_KEY_LINE = re.compile(
+    r"(?P<indent>[ \u3000]*)(?:(?P<dash>[-－])[ \u3000]+)?[A-Za-z0-9_-]+[ \u3000]*(?P<colon>[:：])"
+)
+_HALF_WIDTH = {
+    "\u3000": ("a full-width space", "a space"),
+    "－": ("a full-width dash '－'", "'-'"),
+    "：": ("a full-width colon '：'", "':'"),
+}
+
+
+def _full_width_slip(path: Path, line: int) -> tuple[int, int, str] | None:
+    """Where a key's line holds a full-width space, dash or colon, on the line YAML stopped
+    at or the last one before it with content, with what to type instead; None when there
+    is none.
+
+    Why. YAML reports ``owner：x`` as "could not find expected ':'" on the next line, and
+    the character itself looks like a colon to whoever typed it. Only the key's own
+    punctuation is looked at: Chinese text in a value is fine."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return None
+    before = min(line - 1, len(lines))  # YAML passes blank lines and comments to stop
+    while before >= 1 and lines[before - 1].strip().partition("#")[0] == "":
+        before -= 1
+    for number in (before, line):
+        found = _KEY_LINE.match(lines[number - 1]) if 1 <= number <= len(lines) else None
+        if found is None:
+            continue
+        for part in ("indent", "dash", "colon"):
+            text, offset = found[part] or "", found.start(part)
+            for index, char in enumerate(text):
+                if char in _HALF_WIDTH:
+                    name, twin = _HALF_WIDTH[char]
+                    hint = f"line {number} has {name} (U+{ord(char):04X}) where YAML needs {twin}"
+                    return number, offset + index + 1, hint
+    return None
 
 
 def plain(value: Any) -> Any:

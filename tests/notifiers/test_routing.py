@@ -90,6 +90,36 @@ class TestRoutingFile:
                 path, frozenset({"email", "webhook", "wecom_app", "twilio_sms", "console"})
             )
 
+    @pytest.mark.parametrize(
+        ("old", "new", "message"),
+        [
+            (
+                "{audience: branch_head,",
+                "{audience: branch-head,",
+                ":16: 'branch-head' is not one of: branch_head, customer, executive, "
+                "relationship_manager (did you mean 'branch_head'?)",
+            ),
+            (
+                "staff_language: zh-CN",
+                "staff_language：zh-CN",
+                ":15: YAML syntax error: could not find expected ':'; line 9 has a full-width "
+                "colon '：' (U+FF1A) where YAML needs ':'",
+            ),
+        ],
+    )
+    def test_a_slip_is_said_in_the_editors_words(
+        self, tmp_path: Path, old: str, new: str, message: str
+    ) -> None:
+        """A wrong choice lists the choices; a full-width colon is named on its own line."""
+        text = (SHIPPED_RULES / "routing.yaml").read_text()
+        assert old in text
+        path = tmp_path / "routing.yaml"
+        path.write_text(text.replace(old, new, 1))
+        line = next(i for i, row in enumerate(text.splitlines(), 1) if old in row)
+        with pytest.raises(RoutingError) as caught:
+            load_routing(path)
+        assert str(caught.value) == f"{path}:{line}{message}"
+
     def test_bad_quiet_hours_are_refused(self, tmp_path: Path) -> None:
         """Quiet hours must read like 21:00-08:00."""
         text = (SHIPPED_RULES / "routing.yaml").read_text().replace('"21:00-08:00"', '"9pm-8am"')

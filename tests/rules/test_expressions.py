@@ -7,12 +7,14 @@ from typing import Any
 
 import pytest
 from contract_events import customer, event, transaction
+from hypothesis import given
+from hypothesis import strategies as st
 
 from churnwatch.rules.exceptions import ExpressionError
 from churnwatch.rules.expressions import compile_condition
 from churnwatch.rules.loader import field_catalog
 from churnwatch.rules.state import CustomerProfile
-from churnwatch.schemas.models import CustomerEvent
+from churnwatch.schemas.models import EVENT_TYPES, CustomerEvent
 
 CATALOG = field_catalog(["transaction"])
 PREDICATES = {
@@ -231,6 +233,78 @@ class TestUnknownValues:
         """With a known customer, customer fields read the profile's values."""
         who = profile(aum="300000.00")
         assert check('customer.tier == "B" and customer.aum >= 300000', who=who) is True
+
+
+class TestTextsAFieldNeverHolds:
+    """A field the contract closes (``event.kind``, ``event.channel`` …) compared with a
+    text it never holds is a load error: the rule would otherwise never fire, silently."""
+
+    def test_a_misspelt_kind_names_the_one_meant_and_every_kind(self) -> None:
+        text = 'outflow and event.kind == "transfers"'
+        error = refused(text)
+        assert error.offset == text.index('"transfers"')
+        assert error.message == (
+            "event.kind is never 'transfers' (did you mean 'transfer'?); it is one of: "
+            "auto_debit, card, cash, fee, interest, loan, other, payroll, product, transfer"
+        )
+
+    def test_each_text_of_a_list_is_checked_where_it_is_written(self) -> None:
+        text = 'event.kind in ["transfer", "Cash"]'
+        error = refused(text)
+        assert error.offset == text.index('"Cash"')
+        assert "(did you mean 'cash'?)" in error.message
+
+    @pytest.mark.parametrize(
+        "text",
+        [
+            '"ATM" == event.channel',
+            'event.direction != "out"',
+            'event.channel not in ["app"]',
+            'customer.language == "zh"',
+            'event.type == "transactions"',
+        ],
+    )
+    def test_either_side_and_every_comparison(self, text: str) -> None:
+        assert " is never " in refused(text).message
+
+    @pytest.mark.parametrize(
+        "text",
+        [
+            'event.description == "rent"',
+            'customer.tier == "VIP"',
+            'event.counterparty.bank == "ICBC"',
+            '"ren" in event.description',
+            '"tran" in event.kind',
+            'event.kind in "transfer or cash"',
+        ],
+    )
+    def test_fields_holding_any_text_take_any_text(self, text: str) -> None:
+        """Open fields take any text; ``in`` with a text (a part of it) is not a value."""
+        compile_condition(text, CATALOG, PREDICATES)
+
+    def test_a_predicate_is_checked_where_it_is_used(self) -> None:
+        text = "event.amount > 1 and payroll"
+        error = refused(text, payroll='event.kind == "salary"')
+        assert error.offset == text.index("payroll")
+        assert error.message.startswith("in predicate 'payroll': event.kind is never 'salary'")
+
+    def test_a_rule_on_several_types_takes_the_texts_of_each(self) -> None:
+        catalog = field_catalog(["transaction", "product"])
+        compile_condition('event.action == "matured" or event.kind == "cash"', catalog, {})
+        with pytest.raises(ExpressionError, match=r"event\.action is never 'maturing'"):
+            compile_condition('event.action == "maturing"', catalog, {})
+
+    @given(data=st.data())
+    def test_a_closed_field_takes_exactly_its_texts(self, data: st.DataObject) -> None:
+        """For every closed field, its own texts compile and no other text does."""
+        catalog = field_catalog(list(EVENT_TYPES))
+        field = data.draw(st.sampled_from(sorted(catalog.values)))
+        allowed = catalog.values[field]
+        own = data.draw(st.sampled_from(sorted(allowed)))
+        compile_condition(f"{field} == {own!r}", catalog, {})
+        other = data.draw(st.text(max_size=12).filter(lambda t: t not in allowed))
+        with pytest.raises(ExpressionError, match=" is never "):
+            compile_condition(f"{field} == {other!r}", catalog, {})
 
 
 class TestPredicates:

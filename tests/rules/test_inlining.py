@@ -152,7 +152,7 @@ def test_a_condition_on_the_event_type_alone_is_answered_when_the_rules_load() -
 
 
 @pytest.mark.parametrize(
-    "text", ["event.amount > 5", "customer.tier == null", 'outflow or event.type == "x"']
+    "text", ["event.amount > 5", "customer.tier == null", 'outflow or event.type == "product"']
 )
 def test_a_condition_that_reads_the_event_or_customer_is_not_constant(text: str) -> None:
     condition = compile_condition(text, field_catalog(["transaction"]), PREDICATES)

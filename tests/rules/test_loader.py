@@ -174,6 +174,91 @@ class TestLocatedProblems:
         assert problem.column == 12 + condition.index("event.amout")
         assert "did you mean 'event.amount'" in problem.message
 
+    def test_a_text_the_field_never_holds_points_at_the_text(self, tmp_path: Path) -> None:
+        """A misspelt kind would leave the rule silently dead; it is refused at its column."""
+        condition = 'outflow and event.kind == "transfers"'
+        problem = only_problem(broken(tmp_path, "match: outflow", f"match: {condition}"))
+        assert (problem.line, problem.column) == (8, 12 + condition.index('"transfers"'))
+        assert problem.message.startswith("event.kind is never 'transfers' (did you mean")
+
+    @pytest.mark.parametrize(
+        ("old", "new", "line", "column", "hint"),
+        [
+            (
+                "owner: compliance",
+                "owner：compliance",
+                6,
+                10,
+                "a full-width colon '：' (U+FF1A) where YAML needs ':'",
+            ),
+            (
+                "    owner: compliance",
+                "　　owner: compliance",
+                6,
+                1,
+                "a full-width space (U+3000) where YAML needs a space",
+            ),
+            (
+                "  - id: big-out",
+                "  － id: big-out",
+                2,
+                3,
+                "a full-width dash '－' (U+FF0D) where YAML needs '-'",
+            ),
+        ],
+    )
+    def test_a_full_width_slip_is_named_where_it_was_typed(
+        self, tmp_path: Path, old: str, new: str, line: int, column: int, hint: str
+    ) -> None:
+        """A Chinese input method's colon, space or dash in a key's line is pointed at
+        and named; YAML alone blames the next line for a missing ':'."""
+        problem = only_problem(broken(tmp_path, old, new))
+        assert (problem.line, problem.column) == (line, column)
+        assert problem.message.startswith("YAML syntax error: ")
+        assert problem.message.endswith(f"; line {line} has {hint}")
+
+    def test_chinese_text_in_a_value_is_not_blamed(self, tmp_path: Path) -> None:
+        """Full-width punctuation in a value is text; an error beside it gets no hint."""
+        problem = only_problem(
+            broken(tmp_path, "owner: compliance", "owner: 注意：合规部\n    stray")
+        )
+        assert "full-width" not in problem.message
+
+    @pytest.mark.parametrize(
+        ("old", "new", "message"),
+        [
+            (
+                "severity: high",
+                "severity: 高",
+                "'高' is not one of: critical, high, low, medium",
+            ),
+            (
+                "audience: [relationship_manager]",
+                "audience: [relationship-manager]",
+                "'relationship-manager' is not one of: branch_head, customer, executive, "
+                "relationship_manager (did you mean 'relationship_manager'?)",
+            ),
+            (
+                "at_least: 50000.00",
+                "at_least: 50,000.00",
+                "'50,000.00' is not a number: write digits with at most one decimal point, "
+                "e.g. 50000.00 or 0.5 (no thousands separators, units or %)",
+            ),
+            ("version: 1", "version: v1", "'v1' is not a whole number: write digits only, e.g. 2"),
+            (
+                "id: big-out",
+                "id: Big_Out",
+                "'Big_Out' is not 2 to 63 lowercase letters, digits and '-', e.g. "
+                "large-transfer-out",
+            ),
+        ],
+    )
+    def test_a_wrong_value_is_said_in_the_rule_writers_words(
+        self, tmp_path: Path, old: str, new: str, message: str
+    ) -> None:
+        """The value as written and what the key takes, not msgspec's type names."""
+        assert only_problem(broken(tmp_path, old, new)).message == message
+
     def test_yaml_syntax_error_has_its_line(self, tmp_path: Path) -> None:
         """A YAML syntax error is reported with its file and line."""
         directory = valid(tmp_path)
@@ -253,6 +338,16 @@ class TestAllOrNothing:
         problem = only_problem(directory)
         assert problem.file == "pack/transfers.yaml"
         assert problem.rule_id == "large-transfer-out"
+
+    def test_a_file_yaml_cannot_read_is_its_one_problem(self, tmp_path: Path) -> None:
+        """The churn score weighs rules of transfers.yaml; with that file unreadable, the
+        problem is its syntax, not a score naming rules that do not exist."""
+        directory = pack_copy(tmp_path)
+        target = directory / "transfers.yaml"
+        target.write_text(target.read_text().replace("    owner: ", "    owner：", 1))
+        problem = only_problem(directory)
+        assert problem.file == "pack/transfers.yaml"
+        assert "full-width colon" in problem.message
 
     def test_empty_directory(self, tmp_path: Path) -> None:
         """A directory without rule files is a problem, not an empty rule set."""
