@@ -163,6 +163,9 @@ class Config(_Section):
     metrics: MetricsConfig = msgspec.field(default_factory=MetricsConfig)
     timezone: str = DEFAULT_TIMEZONE
     lateness: str = "48h"
+    #: how far past the wall clock an event may be dated; later ones are dead letters
+    #: (streams/future.py: one would fire every timer due until its date)
+    max_ahead: str = "1h"
     #: the largest amount, balance or AUM an event may carry; larger ones are dead letters
     max_amount: Decimal = DEFAULT_LIMITS.max_amount
     notifiers: dict[str, Any] = msgspec.field(default_factory=dict)
@@ -175,6 +178,10 @@ class Config(_Section):
     @property
     def lateness_seconds(self) -> int:
         return parse_duration(self.lateness)
+
+    @property
+    def max_ahead_seconds(self) -> int:
+        return parse_duration(self.max_ahead)
 
     @property
     def bootstrap_servers(self) -> list[str]:
@@ -338,6 +345,10 @@ def _check(config: Config) -> list[str]:
         parse_duration(config.lateness)
     except ValueError as exc:
         problems.append(f"lateness: {exc}")
+    try:
+        parse_duration(config.max_ahead)
+    except ValueError as exc:
+        problems.append(f"max_ahead: {exc}")
     if not config.max_amount.is_finite() or config.max_amount <= 0:
         problems.append("max_amount: must be a positive number, e.g. 1000000000000000")
     if config.topics.partitions < 1:

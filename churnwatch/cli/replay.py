@@ -19,6 +19,7 @@ from churnwatch.rules import DEFAULT_TIMEZONE, SHIPPED_RULES
 from churnwatch.rules.exceptions import RuleSetError
 from churnwatch.schemas.screen import DEFAULT_LIMITS, Limits
 from churnwatch.settings import DEFAULT_DB_URL
+from churnwatch.streams.future import DEFAULT_MAX_AHEAD
 
 if TYPE_CHECKING:
     from churnwatch.rules.loader import RuleSet
@@ -68,6 +69,7 @@ def run_replay(
     metrics_out: Path | None = None,
     public_url: str | None = None,
     limits: Limits = DEFAULT_LIMITS,
+    max_ahead: int = DEFAULT_MAX_AHEAD,
 ) -> ReplaySummary:
     """Replay ``file`` with the rules in ``rules_dir`` into the store at ``db``.
 
@@ -78,13 +80,15 @@ def run_replay(
     the run's Prometheus metrics once, as a textfile, at the end. With notifications on,
     each routed alert opens its follow-up, and staff messages carry a signed link to
     ``churnwatch web`` at ``public_url`` when a link secret is configured. ``limits``
-    says what decode accepts (the largest amount).
+    says what decode accepts (the largest amount). An event dated more than ``max_ahead``
+    seconds after the wall clock at the start is a dead letter (streams/future.py): a
+    historical file is all in the past, and one absurd date would fire every timer.
     """
     from churnwatch.followup.wiring import OutboxNotify, follow_up_parts, follow_up_sink
     from churnwatch.rules.engine import Engine
     from churnwatch.rules.loader import load_rules
     from churnwatch.schemas.store import AlertStore
-    from churnwatch.streams.replay.driver import JsonLinesAlertSink, ReplayDriver
+    from churnwatch.streams.replay.driver import JsonLinesAlertSink, ReplayDriver, wall_clock
     from churnwatch.streams.replay.notify import notifications_for, print_delivery_summary
 
     ruleset = load_rules(rules_dir, timezone=timezone)
@@ -121,6 +125,8 @@ def run_replay(
             route=notifications.router if notifications is not None else None,
             limits=limits,
             keep=False,  # the store and the sinks have them: memory grows with customers only
+            present=wall_clock(),
+            max_ahead=max_ahead,
         )
         if show_progress and file != "-" and sys.stderr.isatty():
             from churnwatch.streams.replay.progress import replay_with_progress
@@ -212,8 +218,17 @@ def replay(
             "dead letters (amount_too_large).",
         ),
     ] = DEFAULT_LIMITS.max_amount,
+    max_ahead: Annotated[
+        str,
+        typer.Option(
+            "--max-ahead",
+            help="How far past the wall clock an event may be dated (e.g. 1h, 30d); later "
+            "ones are dead letters (in_the_future).",
+        ),
+    ] = "1h",
 ) -> None:
     """Run events from a file through the rules; store and print the alerts."""
+    from churnwatch.rules.durations import parse_duration
     from churnwatch.streams.replay.summary import print_summary
 
     try:
@@ -232,6 +247,7 @@ def replay(
             metrics_out=metrics_out,
             public_url=public_url,
             limits=Limits(max_amount=max_amount),
+            max_ahead=parse_duration(max_ahead.strip()),
         )
     except RuleSetError as exc:
         for problem in exc.problems:

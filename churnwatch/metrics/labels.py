@@ -27,7 +27,14 @@ __all__ = [
 
 OTHER: Final = "other"
 EVENT_TYPES: Final[tuple[str, ...]] = ("transaction", "product", "customer", "staff")
-DEAD_LETTER_REASONS: Final[tuple[str, ...]] = (*REASON_CODES, "too_late", "rule_error")
+#: decode's codes, then the drivers': an event too late for its customer, a rule that
+#: raised, an event dated past ``max_ahead`` (streams/future.py)
+DEAD_LETTER_REASONS: Final[tuple[str, ...]] = (
+    *REASON_CODES,
+    "too_late",
+    "rule_error",
+    "in_the_future",
+)
 SEVERITIES: Final[tuple[str, ...]] = ("low", "medium", "high", "critical")
 DELIVERY_OUTCOMES: Final[tuple[str, ...]] = (
     "sent",  # the channel accepted it

@@ -42,6 +42,12 @@ from churnwatch.schemas.models import (
     TransactionEvent,
 )
 from churnwatch.streams.collector import fewer_young_collections
+from churnwatch.streams.future import (
+    DEFAULT_MAX_AHEAD,
+    IN_THE_FUTURE,
+    NO_HORIZON,
+    in_the_future_reason,
+)
 from churnwatch.streams.timers import TimerIndex
 
 if TYPE_CHECKING:
@@ -104,10 +110,14 @@ class ReplayDriver:
         route: Callable[[Alert, InMemoryDirectory], Alert] | None = None,
         limits: Limits = DEFAULT_LIMITS,
         keep: bool = True,
+        present: dt.datetime | None = None,
+        max_ahead: int = DEFAULT_MAX_AHEAD,
     ) -> None:
         """``keep=False`` when nothing reads :attr:`stored` and :attr:`derived` after the
         run (``churnwatch replay`` with a store): a backtest of years of events then holds
-        its customers' states, not every alert and outcome it found."""
+        its customers' states, not every alert and outcome it found. With ``present``, an
+        event dated more than ``max_ahead`` seconds after it is a dead letter
+        (streams/future.py); without, a replay takes every date as it comes."""
         self.engine = engine
         self.keep = keep
         self.isolation = Isolation(engine)
@@ -117,6 +127,10 @@ class ReplayDriver:
         self.clock = clock
         self.route = route
         self.limits = limits
+        self.present = event_micros(present) if present is not None else None
+        self.max_ahead = max_ahead * 1_000_000
+        #: µs: an event later than this is refused; past every date without ``present``
+        self.horizon = self.present + self.max_ahead if self.present is not None else NO_HORIZON
         self.states: dict[str, CustomerState] = {}
         self.directory = InMemoryDirectory()
         self.pending: list[Alert] = []
@@ -186,7 +200,10 @@ class ReplayDriver:
                 continue
             customer_id = event.customer_id
             at = event_micros(event.occurred_at)
-            if at > clock_at:
+            if at > clock_at:  # and at most the horizon, or the event is from the future
+                if at > self.horizon:
+                    self.in_the_future(raw, at, source, number, summary)
+                    continue
                 clock_at = self.clock_at = at
                 if timer_heap and timer_heap[0][0] <= at:
                     self.fire_timers(at, summary)
@@ -289,6 +306,15 @@ class ReplayDriver:
             self.fire_timers(target, summary)
             self.flush(summary)
         return summary
+
+    def in_the_future(
+        self, raw: bytes, at: int, source: str, line: int, summary: ReplaySummary
+    ) -> None:
+        """Dead-letter an event dated past the horizon (streams/future.py)."""
+        assert self.present is not None  # no horizon without a present
+        clock = "the wall clock at the replay's start"
+        reason = in_the_future_reason(at, self.present, self.max_ahead, clock)
+        self.dead_letter(raw, reason, IN_THE_FUTURE, source, line, summary)
 
     def dead_letter(
         self, raw: bytes, reason: str, code: str, source: str, line: int, summary: ReplaySummary

@@ -33,7 +33,7 @@ from aiokafka import AIOKafkaProducer
 from churnwatch.notifiers.directory import InMemoryDirectory
 from churnwatch.rules.engine import Engine, Status, event_micros
 from churnwatch.rules.isolation import Isolation, rule_error_reason
-from churnwatch.schemas.decode import DeadLetter, Source, decode
+from churnwatch.schemas.decode import NO_SOURCE, DeadLetter, Source, decode
 from churnwatch.schemas.models import (
     Alert,
     CustomerEvent,
@@ -45,6 +45,7 @@ from churnwatch.schemas.models import (
 from churnwatch.schemas.profiles import ProfileBook
 from churnwatch.schemas.store import AlertStore
 from churnwatch.streams.config import Config
+from churnwatch.streams.future import IN_THE_FUTURE, in_the_future_reason
 from churnwatch.streams.kafka import partition_for
 from churnwatch.streams.replay.driver import AlertSink
 from churnwatch.streams.timers import TimerIndex, wall_micros
@@ -114,6 +115,7 @@ class Batches:
         #: each task's timers fire on its own clock (``streams/worker/order.py``)
         self.clock_at = 0
         self.wall_timers = config.worker.timer_clock == "wall"
+        self.max_ahead = config.max_ahead_seconds * 1_000_000
         self.timers: dict[int, TimerIndex | StoredTimers] = {}
         worker = config.worker
         self.order = OrderedInput(
@@ -142,6 +144,8 @@ class Batches:
         add = self.order.add
         unkeyed = _UNKEYED
         micros = event_micros
+        present = wall_micros(self.clock)
+        horizon = present + self.max_ahead  # later events are dead letters (streams/future.py)
         for tp, records in batch.items():
             partition = tp.partition
             stats.events += len(records)
@@ -167,7 +171,12 @@ class Batches:
                     # the owner's task evaluates it; here it only moves the offset on
                     items.append(Item(tp, NO_TIME, record, None))
                     continue
-                items.append(Item(tp, micros(event.occurred_at), record, event))
+                at = micros(event.occurred_at)
+                if at > horizon:
+                    reason = in_the_future_reason(at, present, self.max_ahead, "the worker's clock")
+                    event = DeadLetter(reason, IN_THE_FUTURE, NO_SOURCE)
+                    at = NO_TIME
+                items.append(Item(tp, at, record, event))
             add(tp, items)
 
     async def process(self, work: list[tuple[Task, list[Item]]]) -> None:

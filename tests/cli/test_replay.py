@@ -98,6 +98,29 @@ class TestReplayCommand:
         assert runner.invoke(app, args).exit_code == 0
         assert letters.read_text() == ""
 
+    def test_an_event_dated_past_max_ahead_of_now_is_a_dead_letter(
+        self, tmp_path: Path, sqlite_url: str
+    ) -> None:
+        """A replay's present is the wall clock at its start: an event dated 2090 is an
+        ``in_the_future`` letter; ``--max-ahead`` says how far ahead is still taken."""
+        events = tmp_path / "events.jsonl"
+        late = transaction(
+            event_id="e2090", amount="80000.00", occurred_at="2090-01-01T09:00:00+08:00"
+        )
+        events.write_bytes(encode(late) + b"\n")
+        letters = tmp_path / "dead.jsonl"
+        args = ["replay", str(events), "--db", sqlite_url, "--dead-letters-out", str(letters)]
+        result = runner.invoke(app, args)
+        assert result.exit_code == 0, result.output
+        (letter,) = [json.loads(line) for line in letters.read_text().splitlines()]
+        assert letter["code"] == "in_the_future"
+        assert "after the wall clock at the replay's start" in letter["reason"]
+        assert runner.invoke(app, [*args, "--max-ahead", "36500d"]).exit_code == 0
+        assert letters.read_text() == ""
+        refused = runner.invoke(app, [*args, "--max-ahead", "a year"])
+        assert refused.exit_code == 2
+        assert "'a year' is not a duration" in refused.stderr
+
     def test_replay_stores_alerts_and_writes_contract_lines(
         self, tmp_path: Path, sqlite_url: str
     ) -> None:

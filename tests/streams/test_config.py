@@ -17,6 +17,7 @@ class TestLoadConfig:
         assert config.topics.dead_letter == "churnwatch.dead-letter"
         assert config.timezone == "Asia/Shanghai"
         assert config.lateness_seconds == 48 * 3600
+        assert config.max_ahead_seconds == 3600  # as Kafka's record timestamps
 
     def test_environment_overrides_file_and_flags_override_environment(
         self, config_file: Path
@@ -55,10 +56,11 @@ class TestLoadConfig:
     def test_problems_are_all_reported(self, tmp_path: Path) -> None:
         """Bad values are refused with every problem named, not just the first."""
         path = tmp_path / "bad.toml"
-        path.write_text('timezone = "Mars/Olympus"\nlateness = "two days"\n')
+        path.write_text('timezone = "Mars/Olympus"\nlateness = "two days"\nmax_ahead = "an hour"\n')
         with pytest.raises(ConfigError) as caught:
             load_config(path, environ={})
-        assert len(caught.value.problems) == 2
+        assert len(caught.value.problems) == 3
+        assert any(p.startswith("max_ahead: 'an hour'") for p in caught.value.problems)
 
     def test_unknown_keys_are_refused(self, tmp_path: Path) -> None:
         """A misspelt setting is an error, not silently ignored."""

@@ -93,3 +93,52 @@ def test_a_balance_past_64_bits_is_a_rule_error_and_the_replay_goes_on(
     summary = driver.run(huge + list(generate(CLEAN)))
     assert summary.dead_letters == {"rule_error": 80}
     assert {a.alert_id for a in driver.stored} == {a.alert_id for a in clean[0].stored}
+
+
+def _moved(line: bytes, event_id: str, occurred_at: dt.datetime) -> bytes:
+    event = json.loads(line)
+    return json.dumps(
+        {**event, "event_id": event_id, "occurred_at": occurred_at.isoformat()}
+    ).encode()
+
+
+def test_one_event_dated_decades_ahead_is_a_dead_letter_and_moves_no_clock(
+    clean: tuple[ReplayDriver, ReplaySummary, list[dict[str, object]]],
+) -> None:
+    """A posting dated 2090 in the middle of the bank: with the present known, it is an
+    ``in_the_future`` dead letter, and the alerts are the clean run's (taken as it came,
+    it fired every customer's timers up to 2090 and made its customer's later events
+    too late)."""
+    lines = list(generate(CLEAN))
+    middle = next(n for n in range(len(lines) // 2, len(lines)) if b'"transaction"' in lines[n])
+    absurd = _moved(lines[middle], "absurd-1", dt.datetime(2090, 1, 1, tzinfo=dt.UTC))
+    letters = io.BytesIO()
+    driver = ReplayDriver(
+        Engine(load_rules(SHIPPED_RULES)),
+        dead_letters=letters,
+        clock=lambda: NOW,
+        present=dt.datetime(2026, 12, 1, tzinfo=dt.UTC),
+    )
+    summary = driver.run([*lines[:middle], absurd, *lines[middle:]], source="bank.jsonl")
+    assert summary.dead_letters == {"in_the_future": 1}
+    (letter,) = [json.loads(line) for line in letters.getvalue().splitlines()]
+    assert letter["source"]["line"] == middle + 1
+    assert letter["reason"].startswith("dated 2090-01-01T00:00:00Z, ")
+    assert "(max_ahead)" in letter["reason"]
+    assert json.loads(letter["original"])["event_id"] == "absurd-1"
+    assert {a.alert_id for a in driver.stored} == {a.alert_id for a in clean[0].stored}
+
+
+@pytest.mark.parametrize(("ahead", "refused"), [(0, False), (1, True)])
+def test_max_ahead_is_the_last_moment_taken(ahead: int, refused: bool) -> None:
+    """An event dated exactly ``max_ahead`` after the present is taken; a microsecond
+    later, it is not."""
+    present = dt.datetime(2026, 12, 1, tzinfo=dt.UTC)
+    line = next(line for line in generate(CLEAN) if b'"transaction"' in line)
+    when = present + dt.timedelta(seconds=600, microseconds=ahead)
+    driver = ReplayDriver(
+        Engine(load_rules(SHIPPED_RULES)), clock=lambda: NOW, present=present, max_ahead=600
+    )
+    summary = driver.run([_moved(line, "edge", when)])
+    assert summary.dead_letters == ({"in_the_future": 1} if refused else {})
+    assert len(driver.states) == (0 if refused else 1)
