@@ -97,12 +97,34 @@ def parse_condition(text: str) -> ast.expr:
         if "too many nested" in exc.msg or "too complex" in exc.msg:
             raise _LimitError(_too_deep(), 0) from exc
         offset = max((exc.offset or 1) - 1, 0)
+        foreign = _foreign_letter(text) if exc.msg == "invalid syntax" else None
+        if foreign is not None:
+            raise ExpressionError(
+                f"syntax error: {text[foreign]!r} is not a word of conditions: they are "
+                "written with and, or, not, fields, quoted texts and numbers in digits "
+                "(50000, not 5万)",
+                foreign,
+            ) from exc
         raise ExpressionError(f"syntax error: {exc.msg}", offset) from exc
     except (RecursionError, MemoryError) as exc:
         raise _LimitError(_too_deep(), 0) from exc
     except ValueError as exc:  # a NUL character or a lone surrogate
         raise ExpressionError(f"the condition is not valid text ({exc})") from exc
     return tree.body
+
+
+def _foreign_letter(text: str) -> int | None:
+    """Where the first non-ASCII character outside quotes stands, if any: Python reads
+    ``5万`` and ``outflow 和 …`` as names and says only "invalid syntax"."""
+    quote: str | None = None
+    for index, char in enumerate(text):
+        if quote is not None:
+            quote = None if char == quote else quote
+        elif char in "\"'":
+            quote = char
+        elif not char.isascii():
+            return index
+    return None
 
 
 class _LimitError(ExpressionError):

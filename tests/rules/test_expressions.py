@@ -137,6 +137,23 @@ class TestSafety:
         """Negating text or null is a load error, not a TypeError."""
         assert refused(text).message == "'-' goes only before a number"
 
+    @pytest.mark.parametrize(
+        ("text", "word"),
+        [("event.amount >= 5万", "万"), ("outflow 和 event.amount > 1", "和")],
+    )
+    def test_a_chinese_word_outside_quotes_is_named_where_it_stands(
+        self, text: str, word: str
+    ) -> None:
+        """Python calls ``5万`` only "invalid syntax"; the word is named, at its column."""
+        error = refused(text)
+        assert error.offset == text.index(word)
+        assert error.message.startswith(f"syntax error: {word!r} is not a word of conditions")
+
+    def test_chinese_inside_quotes_is_text(self) -> None:
+        """A quoted text may be Chinese; a syntax error elsewhere keeps Python's words."""
+        assert check('"房租" == event.description') is False
+        assert refused('"房租" == event.description and').message == "syntax error: invalid syntax"
+
     def test_syntax_error(self) -> None:
         """Broken syntax is an ExpressionError, not a SyntaxError."""
         assert refused("event.amount >").message.startswith("syntax error")
