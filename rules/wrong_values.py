@@ -65,26 +65,28 @@ def _written_at(data: Any, keys: list[str | int]) -> Any:
 
 def _type_at(root: type, keys: list[str | int]) -> msgspec.inspect.Type | None:
     """The type ``root`` takes at ``keys`` (its optional part when it may be null)."""
-    found: msgspec.inspect.Type | None = msgspec.inspect.type_info(root)
+    found = _not_null(msgspec.inspect.type_info(root))
     for key in keys:
-        while isinstance(found, msgspec.inspect.UnionType):
-            kinds = [t for t in found.types if not isinstance(t, msgspec.inspect.NoneType)]
-            found = kinds[0] if len(kinds) == 1 else None
         if isinstance(found, msgspec.inspect.Metadata):
             found = found.type
         if isinstance(found, msgspec.inspect.StructType) and isinstance(key, str):
             fields = {field.encode_name: field.type for field in found.fields}
-            found = fields.get(key)
+            found = _not_null(fields.get(key))
         elif isinstance(found, msgspec.inspect.ListType) and isinstance(key, int):
-            found = found.item_type
+            found = _not_null(found.item_type)
         elif isinstance(found, msgspec.inspect.DictType) and isinstance(key, str):
-            found = found.value_type
+            found = _not_null(found.value_type)
         else:
             return None
-    while isinstance(found, msgspec.inspect.UnionType):
-        kinds = [t for t in found.types if not isinstance(t, msgspec.inspect.NoneType)]
-        found = kinds[0] if len(kinds) == 1 else None
     return found
+
+
+def _not_null(found: msgspec.inspect.Type | None) -> msgspec.inspect.Type | None:
+    """``X | None`` as ``X``; another union (which of its types was meant?) as None."""
+    if not isinstance(found, msgspec.inspect.UnionType):
+        return found
+    kinds = [t for t in found.types if not isinstance(t, msgspec.inspect.NoneType)]
+    return kinds[0] if len(kinds) == 1 else None
 
 
 def did_you_mean(name: str, candidates: Iterable[str]) -> str:
