@@ -29,10 +29,11 @@ from typing import Any, Literal
 import msgspec
 
 from churnwatch.rules import DEFAULT_TIMEZONE, SHIPPED_RULES
-from churnwatch.rules.durations import parse_duration
+from churnwatch.rules.durations import format_duration, parse_duration
 from churnwatch.schemas.screen import DEFAULT_LIMITS, Limits
 from churnwatch.settings import DEFAULT_DB_URL
 from churnwatch.streams.exceptions import ConfigError
+from churnwatch.streams.future import DEFAULT_MAX_AHEAD
 
 __all__ = [
     "ENV_PREFIX",
@@ -165,7 +166,7 @@ class Config(_Section):
     lateness: str = "48h"
     #: how far past the wall clock an event may be dated; later ones are dead letters
     #: (streams/future.py: one would fire every timer due until its date)
-    max_ahead: str = "1h"
+    max_ahead: str = format_duration(DEFAULT_MAX_AHEAD)
     #: the largest amount, balance or AUM an event may carry; larger ones are dead letters
     max_amount: Decimal = DEFAULT_LIMITS.max_amount
     notifiers: dict[str, Any] = msgspec.field(default_factory=dict)

@@ -16,6 +16,7 @@ from rich.console import Console
 from churnwatch.cli.options import ChannelsFileOption, PublicUrlOption
 from churnwatch.exceptions import ChurnwatchError
 from churnwatch.rules import DEFAULT_TIMEZONE, SHIPPED_RULES
+from churnwatch.rules.durations import format_duration, parse_duration
 from churnwatch.rules.exceptions import RuleSetError
 from churnwatch.schemas.screen import DEFAULT_LIMITS, Limits
 from churnwatch.settings import DEFAULT_DB_URL
@@ -225,10 +226,9 @@ def replay(
             help="How far past the wall clock an event may be dated (e.g. 1h, 30d); later "
             "ones are dead letters (in_the_future).",
         ),
-    ] = "1h",
+    ] = format_duration(DEFAULT_MAX_AHEAD),
 ) -> None:
     """Run events from a file through the rules; store and print the alerts."""
-    from churnwatch.rules.durations import parse_duration
     from churnwatch.streams.replay.summary import print_summary
 
     try:
