@@ -7,13 +7,10 @@ import json
 from collections.abc import Callable
 
 import pytest
-from typer.testing import CliRunner
 
-from churnwatch.cli.app import app
-
-from ..conftest import Setup, WorkerProcess, wait_until
+from ..conftest import Setup, WorkerProcess
 from ..eventgen import events
-from .test_loop import read_topic, replay_ids
+from .test_loop import dead_letters_of_a_run, replay_ids
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
@@ -36,19 +33,7 @@ def test_events_from_the_future_are_dead_letters_and_fire_no_timer(
         absurd = {**json.loads(good[n]), "event_id": f"absurd-{count}"}
         absurd["occurred_at"] = FAR.isoformat()
         lines.insert(n + count, json.dumps(absurd).encode())
-    data = setup.tmp / "events.jsonl"
-    data.write_bytes(b"\n".join(lines) + b"\n")
-    result = CliRunner().invoke(app, ["produce", str(data), "--config", str(setup.path)])
-    assert result.exit_code == 0, result.output
-
-    worker = start_worker(setup, "in-the-future")
-    wait_until(lambda: setup.alert_ids() == expected, what="the clean run's alerts")
-    letters = [
-        json.loads(value)
-        for value in read_topic(setup.config.broker.url, setup.config.topics.dead_letter, 3)
-    ]
-    assert worker.terminate() == 0
-    assert setup.alert_ids() == expected
+    letters = dead_letters_of_a_run(setup, start_worker, lines, expected, 3)
     assert sorted(json.loads(letter["original"])["event_id"] for letter in letters) == [
         "absurd-1",
         "absurd-2",

@@ -8,9 +8,7 @@ from collections.abc import Callable
 from decimal import Decimal
 
 import pytest
-from typer.testing import CliRunner
 
-from churnwatch.cli.app import app
 from churnwatch.rules import SHIPPED_RULES
 from churnwatch.rules.engine import Engine
 from churnwatch.rules.loader import load_rules
@@ -18,9 +16,9 @@ from churnwatch.schemas.decode import Limits
 from churnwatch.streams.config import load_config
 from churnwatch.streams.replay.driver import ReplayDriver
 
-from ..conftest import Setup, WorkerProcess, wait_until
+from ..conftest import Setup, WorkerProcess
 from ..eventgen import events, transfer_line
-from .test_loop import read_topic, replay_ids
+from .test_loop import dead_letters_of_a_run, replay_ids
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
@@ -71,19 +69,7 @@ def test_a_rule_error_is_a_dead_letter_and_the_stream_goes_on(
     assert summary.dead_letters == {"rule_error": poisons}
     assert {alert.alert_id for alert in driver.stored} == expected
 
-    data = setup.tmp / "events.jsonl"
-    data.write_bytes(b"\n".join(lines) + b"\n")
-    result = CliRunner().invoke(app, ["produce", str(data), "--config", str(setup.path)])
-    assert result.exit_code == 0, result.output
-    worker = start_worker(setup, "rule-error")
-    wait_until(lambda: setup.alert_ids() == expected, what="the clean run's alerts")
-    letters = [
-        json.loads(value)
-        for value in read_topic(setup.config.broker.url, setup.config.topics.dead_letter, poisons)
-    ]
-    assert worker.terminate() == 0
-    assert setup.alert_ids() == expected
-    assert len(letters) == poisons
+    letters = dead_letters_of_a_run(setup, start_worker, lines, expected, poisons)
     for letter in letters:
         assert letter["code"] == "rule_error"
         assert "balance-sharp-fall" in letter["reason"]

@@ -97,6 +97,29 @@ def sink_ids(worker: WorkerProcess) -> list[str]:
     return [json.loads(line)["alert_id"] for line in text.splitlines() if line]
 
 
+def dead_letters_of_a_run(
+    setup: Setup,
+    start_worker: Callable[[Setup, str], WorkerProcess],
+    lines: list[bytes],
+    expected: set[str],
+    letters: int,
+) -> list[dict[str, object]]:
+    """Produce ``lines``, run a worker until it has stored the ``expected`` alert ids, and
+    return the ``letters`` dead letters it sent; the worker stops cleanly, the alerts kept."""
+    data = setup.tmp / "events.jsonl"
+    data.write_bytes(b"\n".join(lines) + b"\n")
+    result = CliRunner().invoke(app, ["produce", str(data), "--config", str(setup.path)])
+    assert result.exit_code == 0, result.output
+    worker = start_worker(setup, "dead-letters")
+    wait_until(lambda: setup.alert_ids() == expected, what="the clean run's alerts")
+    topic = setup.config.topics.dead_letter
+    found = [json.loads(value) for value in read_topic(setup.config.broker.url, topic, letters)]
+    assert worker.terminate() == 0
+    assert setup.alert_ids() == expected
+    assert len(found) == letters
+    return found
+
+
 def read_topic(broker: str, topic: str, expected: int, timeout: float = 15) -> list[bytes]:
     """Every message of ``topic`` (all partitions, no consumer group)."""
 
