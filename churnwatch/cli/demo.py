@@ -110,6 +110,7 @@ def demo(
         notify="console",
         sample=messages,
         public_url=_demo_links(directory),
+        max_ahead=None,  # the synthetic bank's calendar starts 2026-09-07 whatever today is
     )
     print_summary(summary, Console())
     secret_file = os.environ.get(SECRET_FILE_ENV, "")

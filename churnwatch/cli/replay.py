@@ -70,7 +70,7 @@ def run_replay(
     metrics_out: Path | None = None,
     public_url: str | None = None,
     limits: Limits = DEFAULT_LIMITS,
-    max_ahead: int = DEFAULT_MAX_AHEAD,
+    max_ahead: int | None = DEFAULT_MAX_AHEAD,
 ) -> ReplaySummary:
     """Replay ``file`` with the rules in ``rules_dir`` into the store at ``db``.
 
@@ -83,7 +83,8 @@ def run_replay(
     ``churnwatch web`` at ``public_url`` when a link secret is configured. ``limits``
     says what decode accepts (the largest amount). An event dated more than ``max_ahead``
     seconds after the wall clock at the start is a dead letter (streams/future.py): a
-    historical file is all in the past, and one absurd date would fire every timer.
+    historical file is all in the past, and one absurd date would fire every timer;
+    None takes every date (a synthetic bank keeps its own calendar).
     """
     from churnwatch.followup.wiring import OutboxNotify, follow_up_parts, follow_up_sink
     from churnwatch.rules.engine import Engine
@@ -126,8 +127,8 @@ def run_replay(
             route=notifications.router if notifications is not None else None,
             limits=limits,
             keep=False,  # the store and the sinks have them: memory grows with customers only
-            present=wall_clock(),
-            max_ahead=max_ahead,
+            present=None if max_ahead is None else wall_clock(),
+            max_ahead=DEFAULT_MAX_AHEAD if max_ahead is None else max_ahead,
         )
         if show_progress and file != "-" and sys.stderr.isatty():
             from churnwatch.streams.replay.progress import replay_with_progress

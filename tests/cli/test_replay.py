@@ -10,6 +10,8 @@ from contract_events import encode, pack_copy, transaction
 from typer.testing import CliRunner
 
 from churnwatch.cli.app import app
+from churnwatch.cli.replay import run_replay
+from churnwatch.rules import SHIPPED_RULES
 from churnwatch.schemas.store import AlertStore
 
 runner = CliRunner()
@@ -120,6 +122,17 @@ class TestReplayCommand:
         refused = runner.invoke(app, [*args, "--max-ahead", "a year"])
         assert refused.exit_code == 2
         assert "'a year' is not a duration" in refused.stderr
+
+    def test_the_demo_keeps_its_own_calendar(self, tmp_path: Path, sqlite_url: str) -> None:
+        """``max_ahead=None`` (the demo's: a synthetic bank's dates are its own) takes
+        an event of any date."""
+        events = tmp_path / "events.jsonl"
+        late = transaction(event_id="e2090", occurred_at="2090-01-01T09:00:00+08:00")
+        events.write_bytes(encode(late) + b"\n")
+        args = (str(events), SHIPPED_RULES, sqlite_url, None, None, [], False)
+        summary = run_replay(*args, max_ahead=None)
+        assert summary.dead_letters == {}
+        assert run_replay(*args).dead_letters == {"in_the_future": 1}
 
     def test_replay_stores_alerts_and_writes_contract_lines(
         self, tmp_path: Path, sqlite_url: str
