@@ -31,8 +31,9 @@ from churnwatch.rules.outcome_building import OutcomeBuilding
 from churnwatch.rules.rule_keys import RuleKeyClash, rule_key
 from churnwatch.rules.ruleset import CompiledRule, RuleSet
 from churnwatch.rules.score_building import ScoreBuilding
-from churnwatch.rules.specs import SpecParsing, did_you_mean
+from churnwatch.rules.specs import SpecParsing
 from churnwatch.rules.tiers import DEFAULT_TIERS, TierScale
+from churnwatch.rules.wrong_values import did_you_mean
 from churnwatch.rules.yamlfile import (
     MAX_FILE_BYTES,
     YamlDocument,

@@ -17,7 +17,7 @@ from churnwatch.rules.exceptions import Problem
 from churnwatch.rules.model import RuleFileSpec, RuleSpec
 from churnwatch.rules.score import UNITS, ScoreConfig, to_units
 from churnwatch.rules.scoring import ScoreBlock
-from churnwatch.rules.specs import did_you_mean
+from churnwatch.rules.wrong_values import did_you_mean
 from churnwatch.rules.yamlfile import ProblemReporting, YamlDocument
 
 __all__ = ["MAX_BANDS", "MAX_HALF_LIFE", "MAX_POINTS", "ScoreBuilding"]

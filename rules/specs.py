@@ -29,7 +29,7 @@ from churnwatch.rules.model import (
 from churnwatch.rules.wrong_values import did_you_mean, in_plain_words
 from churnwatch.rules.yamlfile import ProblemReporting, YamlDocument
 
-__all__ = ["SpecParsing", "did_you_mean"]
+__all__ = ["SpecParsing"]
 
 _PATH_PART = re.compile(r"\.([A-Za-z_][A-Za-z0-9_]*)|\[(\d+)\]")
 _UNKNOWN_FIELD = re.compile(r"Object contains unknown field `([^`]+)`")
