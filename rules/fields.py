@@ -14,6 +14,7 @@ import msgspec
 
 from churnwatch.rules.expressions import CompiledCondition, compile_condition
 from churnwatch.rules.field_catalog import FieldCatalog
+from churnwatch.rules.wrong_values import optional_part
 from churnwatch.schemas.models import EVENT_TYPES, Counterparty, Language
 
 __all__ = [
@@ -49,13 +50,9 @@ def event_fields(type_name: str) -> set[str]:
 def _texts_of(kind: msgspec.inspect.Type) -> frozenset[str] | None:
     """The texts a field of this type may hold when the contract lists them (a
     ``Literal``, optional or not), else None: any text, or no text at all."""
-    if isinstance(kind, msgspec.inspect.UnionType):
-        kinds = [t for t in kind.types if not isinstance(t, msgspec.inspect.NoneType)]
-        if len(kinds) != 1:
-            return None
-        kind = kinds[0]
-    if isinstance(kind, msgspec.inspect.LiteralType):
-        return frozenset(str(value) for value in kind.values)
+    literal = optional_part(kind)
+    if isinstance(literal, msgspec.inspect.LiteralType):
+        return frozenset(str(value) for value in literal.values)
     return None
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import msgspec
 
-__all__ = ["did_you_mean", "in_plain_words"]
+__all__ = ["did_you_mean", "in_plain_words", "optional_part"]
 
 _INVALID_CHOICE = re.compile(r"Invalid enum value '(.*)'")
 _NOT_THE_PATTERN = re.compile(r"Expected `str` matching regex '.*'")
@@ -65,23 +65,23 @@ def _written_at(data: Any, keys: list[str | int]) -> Any:
 
 def _type_at(root: type, keys: list[str | int]) -> msgspec.inspect.Type | None:
     """The type ``root`` takes at ``keys`` (its optional part when it may be null)."""
-    found = _not_null(msgspec.inspect.type_info(root))
+    found = optional_part(msgspec.inspect.type_info(root))
     for key in keys:
         if isinstance(found, msgspec.inspect.Metadata):
             found = found.type
         if isinstance(found, msgspec.inspect.StructType) and isinstance(key, str):
             fields = {field.encode_name: field.type for field in found.fields}
-            found = _not_null(fields.get(key))
+            found = optional_part(fields.get(key))
         elif isinstance(found, msgspec.inspect.ListType) and isinstance(key, int):
-            found = _not_null(found.item_type)
+            found = optional_part(found.item_type)
         elif isinstance(found, msgspec.inspect.DictType) and isinstance(key, str):
-            found = _not_null(found.value_type)
+            found = optional_part(found.value_type)
         else:
             return None
     return found
 
 
-def _not_null(found: msgspec.inspect.Type | None) -> msgspec.inspect.Type | None:
+def optional_part(found: msgspec.inspect.Type | None) -> msgspec.inspect.Type | None:
     """``X | None`` as ``X``; another union (which of its types was meant?) as None."""
     if not isinstance(found, msgspec.inspect.UnionType):
         return found
