@@ -6,7 +6,7 @@ clock. A single posting dated 2090 — a producer's clock reset, a typo in a bac
 time zone written as ``+00:00`` for local time — accepted like any other would move those
 clocks decades on: every customer's timers due until then fire at once (on a generated
 bank of 300 customers, 83 alerts became 1,196: 758 birthday reminders, 321 activity
-drops, each a message to a manager or a customer), and that customer's real events after
+drops, each a message to a relationship manager), and that customer's real events after
 it are all ``too_late``. Kafka's brokers refuse a record whose timestamp is more than
 ``log.message.timestamp.after.max.ms`` past their clock (one hour by default); churnwatch
 does the same with an event's ``occurred_at``: past ``max_ahead`` of the present, it goes
