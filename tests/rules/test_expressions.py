@@ -282,6 +282,7 @@ class TestTextsAFieldNeverHolds:
         ],
     )
     def test_either_side_and_every_comparison(self, text: str) -> None:
+        """The text may stand left or right, with ==, != or a list after in / not in."""
         assert " is never " in refused(text).message
 
     @pytest.mark.parametrize(
